@@ -1,0 +1,94 @@
+"""Idempotent writes: a retried request with the same key gets the first outcome.
+
+The write and the record of its outcome commit in one transaction. Two
+concurrent requests with one key race on the record's unique index: the loser's
+transaction (its write included) rolls back and it answers with the winner's
+stored outcome, so a key never produces two writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from db.errors import FieldError, IdempotencyKeyReused, InvalidArgument
+from db.models import IdempotencyRecord
+from db.principal import Principal
+from db.rows import now
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: int
+    result: Any
+    replayed: bool = False
+
+
+def check_key(key: str) -> str:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidArgument(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
+            errors=[FieldError(("Idempotency-Key",), "invalid key", "invalid_header")],
+        )
+    return key
+
+
+async def _stored(principal: Principal, key: str, fingerprint: str) -> Outcome | None:
+    record = await IdempotencyRecord.filter(
+        organization_id=principal.organization_id, subject=principal.subject, key=key
+    ).first()
+    if record is None:
+        return None
+    if record.expires_at <= now():
+        await record.delete()
+        return None
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used with a different request; "
+            "use a new key for a new request"
+        )
+    return Outcome(status=record.status, result=record.result, replayed=True)
+
+
+async def run_idempotent(
+    principal: Principal,
+    key: str,
+    fingerprint: str,
+    operation: Callable[[], Awaitable[Outcome]],
+    *,
+    ttl_seconds: int,
+) -> Outcome:
+    """Run ``operation`` once per ``key``; a repeat with the same fingerprint replays it.
+
+    Only successful outcomes are stored: a request that failed changed nothing
+    and may be retried with the same key.
+    """
+    check_key(key)
+    previous = await _stored(principal, key, fingerprint)
+    if previous is not None:
+        return previous
+    try:
+        async with in_transaction():
+            outcome = await operation()
+            await IdempotencyRecord.create(
+                organization_id=principal.organization_id,
+                subject=principal.subject,
+                key=key,
+                fingerprint=fingerprint,
+                status=outcome.status,
+                result=outcome.result,
+                expires_at=now() + timedelta(seconds=ttl_seconds),
+            )
+    except IntegrityError:
+        winner = await _stored(principal, key, fingerprint)
+        if winner is None:
+            raise
+        return winner
+    return outcome

@@ -1,0 +1,213 @@
+"""Lists shared by every door: filtering, ordering and pagination.
+
+Keyset pagination is the default: the page token carries the sort key of the
+last row returned, so concurrent inserts or deletes never make a page skip or
+repeat a row. Offset pagination (``page``/``per_page``) is offered for UIs that
+need totals and page numbers; it can shift under concurrent writes.
+
+Page tokens are opaque to clients (URL-safe base64 of JSON) and are bound to
+the filter and order they were issued for.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from tortoise.expressions import Q
+from tortoise.models import Model
+
+from db.errors import FieldError, InvalidArgument
+from db.filtering import FilterField, parse_filter, to_q
+from db.principal import Principal
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSpec:
+    """What a list of one resource may be filtered and sorted by, and what it returns."""
+
+    name: str
+    model: type[Model]
+    columns: tuple[str, ...]
+    filterable: Mapping[str, FilterField]
+    sortable: tuple[str, ...]
+    default_order: str = "created_at desc, id desc"
+
+    def column(self, public: str) -> str:
+        spec = self.filterable.get(public)
+        return spec.column or public if spec else public
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """A list request as every door states it."""
+
+    filter: str | None = None
+    order_by: str | None = None
+    page_size: int | None = None
+    page_token: str | None = None
+    page: int | None = None
+    per_page: int | None = None
+
+
+@dataclass(slots=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_page_token: str | None = None
+    page_size: int = 0
+    total_size: int | None = None
+    page: int | None = None
+    per_page: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _invalid(param: str, msg: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"{param}: {msg}", errors=[FieldError(loc=(param,), msg=msg, type=f"invalid_{param}")]
+    )
+
+
+def parse_order_by(text: str | None, spec: ResourceSpec) -> list[tuple[str, bool]]:
+    """``"created_at desc, id"`` -> ``[("created_at", True), ("id", False)]``, id always last."""
+    raw = text if text and text.strip() else spec.default_order
+    keys: list[tuple[str, bool]] = []
+    for part in raw.split(","):
+        words = part.split()
+        if not words or len(words) > 2:
+            raise _invalid("order_by", f"cannot parse {part.strip()!r}; use 'field [asc|desc], ...'")
+        name = words[0]
+        direction = words[1].lower() if len(words) == 2 else "asc"
+        if name not in spec.sortable:
+            raise _invalid(
+                "order_by",
+                f"cannot sort by {name!r}; sortable fields: {', '.join(spec.sortable)}",
+            )
+        if direction not in ("asc", "desc"):
+            raise _invalid("order_by", f"direction must be asc or desc, not {words[1]!r}")
+        if any(existing == name for existing, _ in keys):
+            raise _invalid("order_by", f"{name!r} appears twice")
+        keys.append((name, direction == "desc"))
+    if not any(name == "id" for name, _ in keys):
+        keys.append(("id", keys[-1][1]))
+    return keys
+
+
+def _fingerprint(filter_text: str | None, order: Sequence[tuple[str, bool]]) -> str:
+    basis = f"{(filter_text or '').strip()}|{order}"
+    return hashlib.blake2b(basis.encode(), digest_size=6).hexdigest()
+
+
+def encode_token(values: Sequence[Any], fingerprint: str) -> str:
+    payload = orjson.dumps({"k": list(values), "f": fingerprint}, option=orjson.OPT_UTC_Z)
+    return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+
+
+def decode_token(
+    token: str, spec: ResourceSpec, order: Sequence[tuple[str, bool]], fingerprint: str
+) -> list[Any]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        payload = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+        values = payload["k"]
+        if payload["f"] != fingerprint:
+            raise _invalid(
+                "page_token",
+                "the token was issued for another filter or order_by; "
+                "repeat the same filter and order_by, or start without a page_token",
+            )
+        if not isinstance(values, list) or len(values) != len(order):
+            raise ValueError("shape")
+        return [_coerce_key(spec, name, value) for (name, _), value in zip(order, values, strict=True)]
+    except InvalidArgument:
+        raise
+    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise _invalid("page_token", "not a token this API issued; start without one") from None
+
+
+def _coerce_key(spec: ResourceSpec, name: str, value: Any) -> Any:
+    kind = spec.filterable[name].kind if name in spec.filterable else "int"
+    if kind == "datetime":
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError("int expected")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("str expected")
+    return value
+
+
+def _after(spec: ResourceSpec, order: Sequence[tuple[str, bool]], values: Sequence[Any]) -> Q:
+    """Rows strictly after ``values`` in ``order``: (a > x) OR (a = x AND b > y) ..."""
+    alternatives: list[Q] = []
+    for i, (name, desc) in enumerate(order):
+        equal = {spec.column(n): values[j] for j, (n, _) in enumerate(order[:i])}
+        op = "lt" if desc else "gt"
+        alternatives.append(Q(**equal, **{f"{spec.column(name)}__{op}": values[i]}))
+    return Q(*alternatives, join_type="OR")
+
+
+def clamp_page_size(value: int | None, *, default: int, maximum: int, param: str) -> int:
+    if value is None:
+        return default
+    if value < 1:
+        raise _invalid(param, f"must be at least 1, got {value}")
+    return min(value, maximum)
+
+
+async def list_rows(
+    principal: Principal,
+    spec: ResourceSpec,
+    query: ListQuery,
+    *,
+    where: Q | None = None,
+    default_page_size: int = DEFAULT_PAGE_SIZE,
+    max_page_size: int = MAX_PAGE_SIZE,
+) -> Page:
+    """One page of ``spec``'s rows in the caller's organization."""
+    order = parse_order_by(query.order_by, spec)
+    expr = parse_filter(query.filter, spec.filterable)
+    qs = spec.model.filter(organization_id=principal.organization_id)
+    if where is not None:
+        qs = qs.filter(where)
+    if expr is not None:
+        qs = qs.filter(to_q(expr, spec.filterable))
+    orderings = [("-" if desc else "") + spec.column(name) for name, desc in order]
+
+    if query.page is not None or query.per_page is not None:
+        if query.page_token:
+            raise _invalid("page", "use either page/per_page or page_size/page_token, not both")
+        page = query.page or 1
+        if page < 1:
+            raise _invalid("page", f"must be at least 1, got {page}")
+        per_page = clamp_page_size(
+            query.per_page, default=default_page_size, maximum=max_page_size, param="per_page"
+        )
+        total = await qs.count()
+        rows = await qs.order_by(*orderings).offset((page - 1) * per_page).limit(per_page).values(
+            *spec.columns
+        )
+        return Page(items=list(rows), page_size=per_page, total_size=total, page=page, per_page=per_page)
+
+    size = clamp_page_size(
+        query.page_size, default=default_page_size, maximum=max_page_size, param="page_size"
+    )
+    fingerprint = _fingerprint(query.filter, order)
+    if query.page_token:
+        qs = qs.filter(_after(spec, order, decode_token(query.page_token, spec, order, fingerprint)))
+    rows = list(await qs.order_by(*orderings).limit(size + 1).values(*spec.columns))
+    next_token = None
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        next_token = encode_token([last[spec.column(name)] for name, _ in order], fingerprint)
+    return Page(items=rows, next_page_token=next_token, page_size=size)

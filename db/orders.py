@@ -1,0 +1,315 @@
+"""Orders and their items: placing (with stock reservation) and the status machine.
+
+    pending ──pay──► paid ──ship──► shipped ──deliver──► delivered
+       │              │
+       └──cancel──────┴──► cancelled   (returns the reserved stock)
+
+Stock is reserved with one conditional ``UPDATE ... SET stock = stock - q
+WHERE stock >= q`` per product, in product id order, inside the order's
+transaction: concurrent orders can never oversell, and they cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from db.errors import (
+    Conflict,
+    FieldError,
+    InsufficientStock,
+    InvalidArgument,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
+from db.events import record_event
+from db.filtering import FilterField
+from db.listing import ListQuery, Page, ResourceSpec, list_rows
+from db.models import Customer, Order, OrderItem, OrderStatus, Product
+from db.principal import Principal
+from db.products import SPEC as PRODUCT_SPEC
+from db.rows import explain_miss, fetch_row, now, stale, update_versioned
+
+SPEC = ResourceSpec(
+    name="order",
+    model=Order,
+    columns=(
+        "id", "customer_id", "status", "total_cents", "note", "version",
+        "created_at", "updated_at",
+    ),
+    filterable={
+        "id": FilterField("int"),
+        "customer_id": FilterField("int"),
+        "status": FilterField("enum", choices=frozenset(s.value for s in OrderStatus)),
+        "total_cents": FilterField("int"),
+        "created_at": FilterField("datetime"),
+        "updated_at": FilterField("datetime"),
+    },
+    sortable=("id", "customer_id", "status", "total_cents", "created_at", "updated_at"),
+)  # fmt: skip
+
+ITEM_COLUMNS = ("id", "order_id", "product_id", "quantity", "unit_price_cents")
+MAX_BATCH_GET = 100
+
+Action = Literal["pay", "ship", "deliver", "cancel"]
+TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus, str]] = {
+    "pay": (frozenset({OrderStatus.PENDING}), OrderStatus.PAID, "order.paid"),
+    "ship": (frozenset({OrderStatus.PAID}), OrderStatus.SHIPPED, "order.shipped"),
+    "deliver": (frozenset({OrderStatus.SHIPPED}), OrderStatus.DELIVERED, "order.delivered"),
+    "cancel": (
+        frozenset({OrderStatus.PENDING, OrderStatus.PAID}),
+        OrderStatus.CANCELLED,
+        "order.cancelled",
+    ),
+}
+
+
+class OrderItemInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: int = Field(ge=1)
+    quantity: int = Field(ge=1, le=10_000)
+
+
+class OrderInput(BaseModel):
+    """A new order: the total and unit prices are computed from current product prices."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    customer_id: int = Field(ge=1)
+    items: list[OrderItemInput] = Field(min_length=1, max_length=100)
+    note: str = Field(default="", max_length=2_000)
+
+
+class OrderUpdate(BaseModel):
+    """The writable fields of an existing order (status changes through its actions)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    note: str = Field(max_length=2_000)
+
+
+class OrderPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    note: str | None = Field(default=None, max_length=2_000)
+
+
+async def _attach_items(orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add each order's items with one query for the whole page."""
+    if not orders:
+        return orders
+    by_order: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    rows = await (
+        OrderItem.filter(order_id__in=[o["id"] for o in orders])
+        .order_by("order_id", "id")
+        .values(*ITEM_COLUMNS)
+    )
+    for item in rows:
+        by_order[item.pop("order_id")].append(item)
+    for order in orders:
+        order["items"] = by_order.get(order["id"], [])
+    return orders
+
+
+async def _fetch_order(principal: Principal, order_id: int) -> dict[str, Any]:
+    row = await fetch_row(principal, SPEC, order_id)
+    return (await _attach_items([row]))[0]
+
+
+async def list_orders(
+    principal: Principal, query: ListQuery, *, customer_id: int | None = None, **limits: int
+) -> Page:
+    principal.require("orders:read")
+    where = None
+    if customer_id is not None:
+        await fetch_row(principal, _CUSTOMER_SPEC, customer_id)
+        where = Q(customer_id=customer_id)
+    page = await list_rows(principal, SPEC, query, where=where, **limits)
+    await _attach_items(page.items)
+    return page
+
+
+async def get_order(principal: Principal, order_id: int) -> dict[str, Any]:
+    principal.require("orders:read")
+    return await _fetch_order(principal, order_id)
+
+
+async def batch_get_orders(principal: Principal, ids: Iterable[int]) -> list[dict[str, Any]]:
+    """Orders in the order asked for; all or nothing (AIP-231): one missing id is NOT_FOUND."""
+    principal.require("orders:read")
+    wanted = list(ids)
+    if not wanted:
+        raise InvalidArgument("ids: give at least one order id")
+    if len(wanted) > MAX_BATCH_GET:
+        raise InvalidArgument(f"ids: at most {MAX_BATCH_GET} ids per request, got {len(wanted)}")
+    rows = await Order.filter(
+        id__in=wanted, organization_id=principal.organization_id
+    ).values(*SPEC.columns)
+    found = {row["id"]: row for row in rows}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise NotFound(f"orders {', '.join(map(str, missing))} do not exist")
+    unique = list(dict.fromkeys(wanted))
+    await _attach_items([found[i] for i in unique])
+    return [found[i] for i in wanted]
+
+
+def _merge_lines(items: list[OrderItemInput]) -> dict[int, int]:
+    quantities: dict[int, int] = defaultdict(int)
+    for item in items:
+        quantities[item.product_id] += item.quantity
+    return dict(sorted(quantities.items()))
+
+
+async def place_order(principal: Principal, data: OrderInput) -> dict[str, Any]:
+    """Create an order, reserving stock at current prices, or change nothing."""
+    principal.require("orders:write")
+    org = principal.organization_id
+    quantities = _merge_lines(data.items)
+    async with in_transaction():
+        if not await Customer.filter(id=data.customer_id, organization_id=org).exists():
+            raise ValidationFailed(
+                f"customer {data.customer_id} does not exist",
+                errors=[FieldError(("customer_id",), "customer does not exist", "not_found")],
+            )
+        products = {
+            p["id"]: p
+            for p in await Product.filter(
+                id__in=list(quantities), organization_id=org, deleted_at__isnull=True
+            ).values("id", "price_cents")
+        }
+        missing = [
+            FieldError(("items", i, "product_id"), "product does not exist", "not_found")
+            for i, item in enumerate(data.items)
+            if item.product_id not in products
+        ]
+        if missing:
+            raise ValidationFailed("some products do not exist or are deleted", errors=missing)
+        for product_id, quantity in quantities.items():
+            reserved = await Product.filter(
+                id=product_id, organization_id=org, stock__gte=quantity
+            ).update(stock=F("stock") - quantity, version=F("version") + 1, updated_at=now())
+            if not reserved:
+                raise InsufficientStock(
+                    f"product {product_id} has fewer than {quantity} units in stock"
+                )
+        total = sum(products[pid]["price_cents"] * q for pid, q in quantities.items())
+        order = await Order.create(
+            organization_id=org, customer_id=data.customer_id, total_cents=total, note=data.note
+        )
+        await OrderItem.bulk_create(
+            [
+                OrderItem(
+                    order_id=order.id, product_id=pid, quantity=q,
+                    unit_price_cents=products[pid]["price_cents"],
+                )  # fmt: skip
+                for pid, q in quantities.items()
+            ]
+        )
+        await _record_stock_changes(principal, quantities)
+        row = await _fetch_order(principal, order.id)
+        await record_event(
+            principal, type="order.created", resource="order", resource_id=order.id, snapshot=row
+        )
+    return row
+
+
+async def _record_stock_changes(principal: Principal, product_ids: Iterable[int]) -> None:
+    for product_id in product_ids:
+        product = await fetch_row(principal, PRODUCT_SPEC, product_id)
+        await record_event(
+            principal, type="product.updated", resource="product", resource_id=product_id,
+            snapshot=product,
+        )  # fmt: skip
+
+
+async def transition_order(
+    principal: Principal,
+    order_id: int,
+    action: Action,
+    *,
+    expected_versions: Collection[int] | None = None,
+) -> dict[str, Any]:
+    """Move an order along the status machine; cancelling returns its stock."""
+    principal.require("orders:write")
+    if action not in TRANSITIONS:
+        raise InvalidArgument(f"unknown order action {action!r}")
+    allowed, target, event_type = TRANSITIONS[action]
+    async with in_transaction():
+        matched = await update_versioned(
+            principal, SPEC, order_id, {"status": target},
+            expected_versions=expected_versions, extra={"status__in": list(allowed)},
+        )  # fmt: skip
+        if not matched:
+            current = await fetch_row(principal, SPEC, order_id)
+            if expected_versions is not None and current["version"] not in expected_versions:
+                raise stale("order", order_id)
+            raise InvalidTransition(
+                f"cannot {action} order {order_id}: it is {current['status']}; "
+                f"{action} is allowed from {', '.join(sorted(allowed))}"
+            )
+        row = await _fetch_order(principal, order_id)
+        if action == "cancel":
+            for item in row["items"]:
+                await Product.filter(id=item["product_id"]).update(
+                    stock=F("stock") + item["quantity"], version=F("version") + 1,
+                    updated_at=now(),
+                )  # fmt: skip
+            await _record_stock_changes(principal, sorted(i["product_id"] for i in row["items"]))
+        await record_event(
+            principal, type=event_type, resource="order", resource_id=order_id, snapshot=row
+        )
+    return row
+
+
+async def update_order(
+    principal: Principal,
+    order_id: int,
+    changes: OrderPatch | OrderUpdate,
+    *,
+    expected_versions: Collection[int] | None = None,
+) -> dict[str, Any]:
+    principal.require("orders:write")
+    values = changes.model_dump(exclude_unset=isinstance(changes, OrderPatch))
+    values = {k: v for k, v in values.items() if v is not None}
+    async with in_transaction():
+        if not await update_versioned(
+            principal, SPEC, order_id, values, expected_versions=expected_versions
+        ):
+            raise await explain_miss(principal, Order, "order", order_id)
+        row = await _fetch_order(principal, order_id)
+        await record_event(
+            principal, type="order.updated", resource="order", resource_id=order_id, snapshot=row
+        )
+    return row
+
+
+async def delete_order(
+    principal: Principal, order_id: int, *, expected_versions: Collection[int] | None = None
+) -> None:
+    """Delete a cancelled order (cancel first: cancelling returns the stock)."""
+    principal.require("orders:write")
+    async with in_transaction():
+        row = await _fetch_order(principal, order_id)
+        if expected_versions is not None and row["version"] not in expected_versions:
+            raise stale("order", order_id)
+        if row["status"] != OrderStatus.CANCELLED:
+            raise Conflict(
+                f"order {order_id} is {row['status']}; only cancelled orders can be deleted"
+            )
+        await Order.filter(id=order_id, organization_id=principal.organization_id).delete()
+        await record_event(
+            principal, type="order.deleted", resource="order", resource_id=order_id, snapshot=row
+        )
+
+
+_CUSTOMER_SPEC = ResourceSpec(
+    name="customer", model=Customer, columns=("id",), filterable={}, sortable=("id",)
+)

@@ -1,0 +1,139 @@
+"""Products: what an organization sells; soft-deleted so order history keeps them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from db.errors import Conflict
+from db.filtering import FilterField
+from db.listing import ListQuery, Page, ResourceSpec, list_rows
+from db.models import Product
+from db.principal import Principal
+from db.rows import change_row, create_row, fetch_row, now
+
+SPEC = ResourceSpec(
+    name="product",
+    model=Product,
+    columns=(
+        "id", "sku", "name", "description", "price_cents", "stock", "version",
+        "created_at", "updated_at", "deleted_at",
+    ),
+    filterable={
+        "id": FilterField("int"),
+        "sku": FilterField("str"),
+        "name": FilterField("str"),
+        "price_cents": FilterField("int"),
+        "stock": FilterField("int"),
+        "created_at": FilterField("datetime"),
+        "updated_at": FilterField("datetime"),
+        "deleted_at": FilterField("datetime"),
+    },
+    sortable=("id", "sku", "name", "price_cents", "stock", "created_at", "updated_at"),
+)  # fmt: skip
+
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class ProductInput(BaseModel):
+    """A product as clients write it (create and full replace)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    sku: str = Field(pattern=SKU_PATTERN, description="Unique per organization.")
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    price_cents: int = Field(ge=0, le=100_000_000, description="Unit price in cents.")
+    stock: int = Field(default=0, ge=0, le=1_000_000_000)
+
+
+class ProductPatch(BaseModel):
+    """A partial update: only the fields sent are changed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    sku: str | None = Field(default=None, pattern=SKU_PATTERN)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+    price_cents: int | None = Field(default=None, ge=0, le=100_000_000)
+    stock: int | None = Field(default=None, ge=0, le=1_000_000_000)
+
+
+def _sku_taken(sku: object) -> Conflict:
+    return Conflict(f"a product with sku {sku!s} already exists in this organization")
+
+
+async def list_products(
+    principal: Principal, query: ListQuery, *, show_deleted: bool = False, **limits: int
+) -> Page:
+    principal.require("products:read")
+    where = None if show_deleted else Q(deleted_at__isnull=True)
+    return await list_rows(principal, SPEC, query, where=where, **limits)
+
+
+async def get_product(principal: Principal, product_id: int) -> dict[str, Any]:
+    """A product, also when soft-deleted (its ``deleted_at`` is then set)."""
+    principal.require("products:read")
+    return await fetch_row(principal, SPEC, product_id)
+
+
+async def create_product(principal: Principal, data: ProductInput) -> dict[str, Any]:
+    principal.require("products:write")
+    try:
+        return await create_row(principal, SPEC, data.model_dump())
+    except IntegrityError:
+        raise _sku_taken(data.sku) from None
+
+
+async def update_product(
+    principal: Principal,
+    product_id: int,
+    changes: ProductPatch | ProductInput,
+    *,
+    expected_versions: Collection[int] | None = None,
+) -> dict[str, Any]:
+    """PATCH (a ``ProductPatch``) or PUT (a ``ProductInput``) a product that is not deleted."""
+    principal.require("products:write")
+    values = changes.model_dump(exclude_unset=isinstance(changes, ProductPatch))
+    values = {k: v for k, v in values.items() if v is not None}
+    current = await fetch_row(principal, SPEC, product_id)
+    if current["deleted_at"] is not None:
+        raise Conflict(f"product {product_id} is deleted; undelete it before changing it")
+    try:
+        return await change_row(
+            principal, SPEC, product_id, values, expected_versions=expected_versions,
+            extra={"deleted_at__isnull": True},
+        )  # fmt: skip
+    except IntegrityError:
+        raise _sku_taken(values.get("sku")) from None
+
+
+async def delete_product(
+    principal: Principal, product_id: int, *, expected_versions: Collection[int] | None = None
+) -> dict[str, Any]:
+    """Soft delete: the product disappears from lists and orders, and can be undeleted."""
+    principal.require("products:write")
+    current = await fetch_row(principal, SPEC, product_id)
+    if current["deleted_at"] is not None:
+        return current
+    return await change_row(
+        principal, SPEC, product_id, {"deleted_at": now()}, verb="deleted",
+        expected_versions=expected_versions,
+    )  # fmt: skip
+
+
+async def undelete_product(
+    principal: Principal, product_id: int, *, expected_versions: Collection[int] | None = None
+) -> dict[str, Any]:
+    principal.require("products:write")
+    current = await fetch_row(principal, SPEC, product_id)
+    if current["deleted_at"] is None:
+        raise Conflict(f"product {product_id} is not deleted")
+    return await change_row(
+        principal, SPEC, product_id, {"deleted_at": None}, verb="undeleted",
+        expected_versions=expected_versions,
+    )  # fmt: skip

@@ -1,0 +1,69 @@
+"""The application factory: the one place that knows every package."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+from redis.asyncio import Redis
+from sanic import Sanic
+from sanic.config import Config
+
+from db.setup import close_database, open_database
+from gateway.auth import Authenticator
+from gateway.context import AppContext, GatewayApp
+from gateway.docs_ui import setup_docs_ui
+from gateway.edge import setup_edge
+from gateway.errors import setup_errors
+from gateway.health import setup_health
+from gateway.logs import configure_logging
+from gateway.settings import Settings, load_settings
+from rest import setup_rest
+
+log = logging.getLogger("gateway")
+_names = itertools.count()
+
+
+def create_app(settings: Settings | None = None, *, name: str | None = None) -> GatewayApp:
+    """Build the gateway for ``settings`` (read from the environment when omitted)."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    config = Config()
+    config.update(
+        {
+            "REQUEST_MAX_SIZE": settings.max_body_bytes,
+            "OAS": False,
+            "CORS": False,
+            "ACCESS_LOG": False,
+            "MOTD": False,
+            "KEEP_ALIVE_TIMEOUT": 75,
+            "FALLBACK_ERROR_FORMAT": "json",
+        }
+    )
+    number = next(_names)
+    app: GatewayApp = Sanic(
+        name or ("gateway" if number == 0 else f"gateway_{number}"),
+        config=config,
+        ctx=AppContext(settings=settings, auth=Authenticator(settings)),
+        configure_logging=False,
+    )
+    setup_edge(app)
+    setup_errors(app)
+    setup_health(app)
+    setup_docs_ui(app)
+    setup_rest(app)
+
+    @app.before_server_start
+    async def open_resources(app: GatewayApp) -> None:
+        await open_database(settings.tortoise_url)
+        if settings.redis_url:
+            app.ctx.redis = Redis.from_url(settings.redis_url)
+            await app.ctx.redis.ping()
+
+    @app.after_server_stop
+    async def close_resources(app: GatewayApp) -> None:
+        if app.ctx.redis is not None:
+            await app.ctx.redis.aclose()
+        await close_database()
+
+    return app

@@ -1,0 +1,66 @@
+"""Edge middleware: request ids, security headers and the access log."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from gateway.logs import request_id_var
+
+if TYPE_CHECKING:
+    from sanic import HTTPResponse, Request
+
+    from gateway.context import GatewayApp
+
+access_log = logging.getLogger("gateway.access")
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def setup_edge(app: GatewayApp) -> None:
+    log_requests = app.ctx.settings.access_log
+
+    @app.on_request(priority=1000)
+    async def assign_request_id(request: Request) -> None:
+        incoming = request.headers.get("x-request-id")
+        request_id = (
+            incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        )
+        request.ctx.request_id = request_id
+        request.ctx.started = time.perf_counter()
+        request_id_var.set(request_id)
+
+    @app.on_response(priority=1000)
+    async def finish(request: Request, response: HTTPResponse) -> None:
+        request_id = getattr(request.ctx, "request_id", None)
+        if request_id:
+            response.headers["X-Request-ID"] = request_id
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if log_requests:
+            principal = getattr(request.ctx, "principal", None)
+            started = getattr(request.ctx, "started", None)
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2)
+                    if started
+                    else None,
+                    "principal": f"{principal.subject}@{principal.organization_id}"
+                    if principal
+                    else None,
+                },
+            )

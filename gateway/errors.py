@@ -1,0 +1,130 @@
+"""One error model on the wire: RFC 9457 ``application/problem+json``.
+
+Domain errors (``db.errors``) carry their code and status; Sanic's own HTTP
+errors (unknown route, wrong method, oversized body) are mapped to the same
+shape; anything else is logged with its traceback and answered with a generic
+500 that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sanic import exceptions as sanic_exceptions
+from sanic.response import HTTPResponse
+
+from db.errors import DomainError, InvalidArgument
+
+if TYPE_CHECKING:
+    from sanic import Request, Sanic
+
+log = logging.getLogger("gateway.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class MalformedBody(InvalidArgument):
+    code = "MALFORMED_JSON"
+    title = "Malformed JSON body"
+
+
+class UnsupportedMediaType(DomainError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
+    title = "Unsupported media type"
+
+
+class PayloadTooLarge(DomainError):
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+    title = "Payload too large"
+
+
+class MethodNotAllowed(DomainError):
+    code = "METHOD_NOT_ALLOWED"
+    status = 405
+    title = "Method not allowed"
+
+
+class RouteNotFound(DomainError):
+    code = "NOT_FOUND"
+    status = 404
+    title = "Not found"
+
+
+class BadRequest(InvalidArgument):
+    code = "BAD_REQUEST"
+    title = "Bad request"
+
+
+class RequestTimeout(DomainError):
+    code = "REQUEST_TIMEOUT"
+    status = 408
+    title = "Request timeout"
+
+
+class InternalError(DomainError):
+    code = "INTERNAL"
+    status = 500
+    title = "Internal server error"
+
+
+def problem_type(code: str) -> str:
+    return "/problems/" + code.lower().replace("_", "-")
+
+
+def problem_response(
+    error: DomainError, request_id: str | None, headers: dict[str, str] | None = None
+) -> HTTPResponse:
+    body: dict[str, Any] = {
+        "type": problem_type(error.code),
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "code": error.code,
+        "request_id": request_id,
+    }
+    if error.errors:
+        body["errors"] = [e.as_dict() for e in error.errors]
+    return HTTPResponse(
+        orjson.dumps(body), status=error.status, headers=headers, content_type=PROBLEM_JSON
+    )
+
+
+def _translate(exc: Exception) -> DomainError:
+    if isinstance(exc, DomainError):
+        return exc
+    if isinstance(exc, sanic_exceptions.NotFound):
+        return RouteNotFound("no such endpoint; see /api/v1/openapi.json for the endpoint map")
+    if isinstance(exc, sanic_exceptions.MethodNotAllowed):
+        return MethodNotAllowed(str(exc))
+    if isinstance(exc, sanic_exceptions.PayloadTooLarge):
+        return PayloadTooLarge("the request body is larger than this API accepts (MAX_BODY_BYTES)")
+    if isinstance(exc, sanic_exceptions.RequestTimeout):
+        return RequestTimeout("the request body did not arrive in time")
+    if isinstance(exc, sanic_exceptions.SanicException) and 400 <= exc.status_code < 500:
+        return BadRequest(str(exc) or "bad request")
+    return InternalError("the server failed to handle this request; it has been logged")
+
+
+def setup_errors(app: Sanic[Any, Any]) -> None:
+    """Install the one error handler for every route."""
+
+    @app.exception(Exception)
+    async def handle(request: Request, exc: Exception) -> HTTPResponse:
+        error = _translate(exc)
+        request_id = getattr(request.ctx, "request_id", None)
+        headers: dict[str, str] = {}
+        if error.status >= 500:
+            log.error("unhandled error", exc_info=exc, extra={"path": request.path})
+        if error.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
+        if error.status == 405 and isinstance(exc, sanic_exceptions.MethodNotAllowed):
+            allow = getattr(exc, "headers", {}).get("Allow")
+            if allow:
+                headers["Allow"] = allow
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        return problem_response(error, request_id, headers)

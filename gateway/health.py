@@ -1,0 +1,43 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from sanic import HTTPResponse, Request
+from sanic.response import json
+
+from db.setup import ping_database
+
+if TYPE_CHECKING:
+    from gateway.context import GatewayApp
+
+PROBE_TIMEOUT = 2.0
+
+
+def setup_health(app: GatewayApp) -> None:
+    @app.get("/healthz", name="healthz")
+    async def healthz(request: Request) -> HTTPResponse:
+        """Alive: the worker answers. Never touches a dependency."""
+        return json({"status": "ok"})
+
+    @app.get("/readyz", name="readyz")
+    async def readyz(request: Request) -> HTTPResponse:
+        """Ready: the database (and Redis, when configured) answer within 2 s."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(ping_database(), PROBE_TIMEOUT)
+            checks["database"] = "ok"
+        except Exception as exc:  # any failure means not ready; report its kind only
+            checks["database"] = f"error: {type(exc).__name__}"
+        redis = app.ctx.redis
+        if redis is not None:
+            try:
+                await asyncio.wait_for(redis.ping(), PROBE_TIMEOUT)
+                checks["redis"] = "ok"
+            except Exception as exc:
+                checks["redis"] = f"error: {type(exc).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        return json({"status": "ok" if ready else "unavailable", "checks": checks},
+                    status=200 if ready else 503)  # fmt: skip

@@ -1,0 +1,40 @@
+"""REST v1: versioned resources under ``/api/v1``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+from sanic import Blueprint, HTTPResponse, Request
+
+from rest import customers, orders, products, stats
+from rest.docs import ApiDoc
+
+if TYPE_CHECKING:
+    from gateway.context import GatewayApp
+
+PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
+
+
+def setup_rest(app: GatewayApp) -> None:
+    """Mount ``/api/v1`` and its OpenAPI document; every route needs a Principal."""
+    bp = Blueprint("api_v1", url_prefix="/api/v1")
+    doc = ApiDoc(title="Commerce gateway REST API", version="1.0.0")
+    for module in (orders, customers, products, stats):
+        module.add_routes(bp, doc)
+
+    @bp.on_request
+    async def authenticate(request: Request) -> None:
+        if request.path not in PUBLIC_PATHS:
+            request.ctx.principal = await app.ctx.auth.authenticate(request)
+
+    rendered: dict[str, bytes] = {}
+
+    async def openapi(request: Request) -> HTTPResponse:
+        if "doc" not in rendered:
+            base = app.ctx.settings.public_url or ""
+            rendered["doc"] = orjson.dumps(doc.render([{"url": f"{base}/api/v1"}]))
+        return HTTPResponse(rendered["doc"], content_type="application/json")
+
+    bp.add_route(openapi, "/openapi.json", methods=["GET"], name="openapi")
+    app.blueprint(bp)

@@ -1,0 +1,150 @@
+"""The OpenAPI 3.1 document of REST v1, built from the routes as they are registered.
+
+Each route states its operation once (``ApiDoc.operation``); component schemas
+come from the pydantic models with ``#/components/schemas`` references, so the
+document is valid without sanic-ext's schema generator (see docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from rest.schemas import Problem
+
+ERROR_TEXT = {
+    400: "Invalid argument (query parameter, filter, page token, id) or malformed JSON",
+    401: "Missing or invalid credentials",
+    403: "The credential lacks the scope this operation needs",
+    404: "No such resource in your organization",
+    409: "Conflict with the current state (duplicate, invalid transition, stock)",
+    412: "If-Match does not match the current ETag",
+    413: "Body larger than MAX_BODY_BYTES",
+    415: "Body is not application/json",
+    422: "Body failed validation, or an Idempotency-Key was reused with another body",
+}
+
+LIST_PARAMS: list[dict[str, Any]] = [
+    {"name": "filter", "in": "query", "schema": {"type": "string"},
+     "description": "AIP-160 filter, e.g. `status = paid AND total_cents > 1000`."},
+    {"name": "order_by", "in": "query", "schema": {"type": "string"},
+     "description": "Comma-separated fields, each optionally `asc`/`desc`, e.g. `created_at desc, id`."},
+    {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1},
+     "description": "Keyset page size (default and maximum in the configuration)."},
+    {"name": "page_token", "in": "query", "schema": {"type": "string"},
+     "description": "Opaque token from `metadata.pagination.next_page_token`."},
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1},
+     "description": "Offset pagination: page number (reports totals)."},
+    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1},
+     "description": "Offset pagination: page size."},
+    {"name": "fields", "in": "query", "schema": {"type": "string"},
+     "description": "Field mask: comma-separated fields to return, e.g. `id,name`."},
+]  # fmt: skip
+
+IF_MATCH = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
+            "description": "Apply only if the resource still has this ETag (else 412)."}  # fmt: skip
+IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "schema": {"type": "string"},
+                 "description": "Answer 304 if the representation still has this ETag."}  # fmt: skip
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"},
+                   "description": "Retry-safe POST: a repeat with the same key and body "
+                   "returns the first response without a second write."}  # fmt: skip
+
+
+def envelope(data_schema: dict[str, Any], paginated: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "request_id": {"type": "string"},
+            "timestamp": {"type": "string", "format": "date-time"},
+        },
+        "required": ["request_id", "timestamp"],
+    }
+    if paginated:
+        meta["properties"]["pagination"] = {"type": "object"}
+    return {
+        "type": "object",
+        "properties": {"data": data_schema, "metadata": meta},
+        "required": ["data", "metadata"],
+    }
+
+
+def ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+@dataclass
+class ApiDoc:
+    title: str
+    version: str
+    paths: dict[str, dict[str, Any]] = field(default_factory=dict)
+    models: set[type[BaseModel]] = field(default_factory=lambda: {Problem})
+
+    def operation(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        operation_id: str,
+        tag: str,
+        response: dict[str, Any] | None,
+        status: int = 200,
+        params: list[dict[str, Any]] | None = None,
+        body: type[BaseModel] | None = None,
+        errors: tuple[int, ...] = (),
+        scope: str | None = None,
+        models: tuple[type[BaseModel], ...] = (),
+    ) -> None:
+        """Record one operation; ``path`` is in OpenAPI form (``/customers/{id}``)."""
+        self.models.update(models)
+        responses: dict[str, Any] = {}
+        if response is None:
+            responses[str(status)] = {"description": "Done"}
+        else:
+            responses[str(status)] = {
+                "description": "Success",
+                "content": {"application/json": {"schema": response}},
+            }
+        if method == "get":
+            responses["304"] = {"description": "Not modified (If-None-Match)"}
+        for code in sorted({401, 403, *errors}):
+            responses[str(code)] = {
+                "description": ERROR_TEXT.get(code, "Error"),
+                "content": {"application/problem+json": {"schema": ref(Problem)}},
+            }
+        op: dict[str, Any] = {
+            "summary": summary,
+            "operationId": operation_id,
+            "tags": [tag],
+            "parameters": list(params or []),
+            "responses": responses,
+            "security": [{"bearer": []}],
+        }
+        if scope:
+            op["description"] = f"Requires the `{scope}` scope."
+        if body is not None:
+            self.models.add(body)
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(body)}},
+            }
+        self.paths.setdefault(path, {})[method] = op
+
+    def render(self, servers: list[dict[str, str]]) -> dict[str, Any]:
+        _, schema = models_json_schema(
+            [(m, "validation") for m in sorted(self.models, key=lambda m: m.__name__)],
+            ref_template="#/components/schemas/{model}",
+        )
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": self.title, "version": self.version},
+            "servers": servers,
+            "paths": self.paths,
+            "components": {
+                "schemas": schema.get("$defs", {}),
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            },
+        }

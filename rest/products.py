@@ -1,0 +1,65 @@
+"""/api/v1/products, soft delete and :undelete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from db import products
+from rest import schemas
+from rest.docs import IF_MATCH, envelope, ref
+from rest.standard import Resource, add_standard_methods
+from rest.wire import bool_arg, if_match_versions, parse_id, single
+
+if TYPE_CHECKING:
+    from rest.docs import ApiDoc
+
+
+def _list_options(request: Request) -> dict[str, Any]:
+    return {"show_deleted": bool_arg(request, "show_deleted")}
+
+
+RESOURCE = Resource(
+    collection="products",
+    name="product",
+    schema=schemas.Product,
+    create_input=products.ProductInput,
+    replace_input=products.ProductInput,
+    patch_input=products.ProductPatch,
+    list=products.list_products,
+    get=products.get_product,
+    create=products.create_product,
+    update=products.update_product,
+    delete=products.delete_product,
+    list_options=_list_options,
+    list_params=[
+        {"name": "show_deleted", "in": "query", "schema": {"type": "boolean"},
+         "description": "Include soft-deleted products."}
+    ],  # fmt: skip
+)
+
+
+def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
+    add_standard_methods(bp, doc, RESOURCE)
+
+    async def undelete(request: Request, ident: str) -> HTTPResponse:
+        row = await products.undelete_product(
+            request.ctx.principal, parse_id(ident, "product"),
+            expected_versions=if_match_versions(request),
+        )  # fmt: skip
+        return single(request, row)
+
+    bp.add_route(
+        undelete, "/products/<ident:(?P<ident>[^/:]+):undelete>", methods=["POST"],
+        name="products_undelete",
+    )  # fmt: skip
+    doc.operation(
+        "post", "/products/{id}:undelete", summary="Restore a soft-deleted product",
+        operation_id="undelete_product", tag="products", response=envelope(ref(schemas.Product)),
+        params=[
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+            IF_MATCH,
+        ],
+        errors=(400, 404, 409, 412),
+    )  # fmt: skip

@@ -1,0 +1,74 @@
+"""Response schemas of REST v1, used to document the API (responses are not re-validated)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from db.models import OrderStatus
+
+
+class Customer(BaseModel):
+    id: int
+    name: str
+    email: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Product(BaseModel):
+    id: int
+    sku: str
+    name: str
+    description: str
+    price_cents: int
+    stock: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+class OrderItem(BaseModel):
+    id: int
+    product_id: int
+    quantity: int
+    unit_price_cents: int
+
+
+class Order(BaseModel):
+    id: int
+    customer_id: int
+    status: OrderStatus
+    total_cents: int
+    note: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    items: list[OrderItem]
+
+
+class SalesBucket(BaseModel):
+    start: datetime
+    order_count: int
+    revenue_cents: int
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None
+    errors: list[FieldProblem] | None = None

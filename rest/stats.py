@@ -1,0 +1,64 @@
+"""/api/v1/stats/sales."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from db.errors import FieldError, InvalidArgument
+from db.stats import sales_stats
+from rest import schemas
+from rest.docs import envelope, ref
+from rest.wire import list_data
+
+if TYPE_CHECKING:
+    from rest.docs import ApiDoc
+
+
+def _time_arg(request: Request, name: str, default: datetime) -> datetime:
+    raw = request.args.get(name)
+    if not raw:
+        return default
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise InvalidArgument(
+            f"{name}: expected an RFC 3339 time with a zone, e.g. 2024-01-01T00:00:00Z, "
+            f"got {raw!r}",
+            errors=[FieldError((name,), "expected an RFC 3339 time", "datetime_parsing")],
+        )
+    return value.astimezone(UTC)
+
+
+def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
+    async def sales(request: Request) -> HTTPResponse:
+        granularity = request.args.get("granularity", "day")
+        if granularity not in ("day", "hour"):
+            raise InvalidArgument(f"granularity: use day or hour, not {granularity!r}")
+        end = _time_arg(request, "end", datetime.now(UTC))
+        start = _time_arg(request, "start", end - timedelta(days=30))
+        rows = await sales_stats(
+            request.ctx.principal, start=start, end=end,
+            granularity="day" if granularity == "day" else "hour",
+        )  # fmt: skip
+        return list_data(request, rows)
+
+    bp.add_route(sales, "/stats/sales", methods=["GET"], name="stats_sales")
+    doc.operation(
+        "get", "/stats/sales", summary="Order count and revenue per day or hour",
+        operation_id="sales_stats", tag="stats",
+        response=envelope({"type": "array", "items": ref(schemas.SalesBucket)}),
+        params=[
+            {"name": "start", "in": "query", "schema": {"type": "string", "format": "date-time"},
+             "description": "Inclusive start (default: 30 days before end)."},
+            {"name": "end", "in": "query", "schema": {"type": "string", "format": "date-time"},
+             "description": "Exclusive end (default: now)."},
+            {"name": "granularity", "in": "query",
+             "schema": {"type": "string", "enum": ["day", "hour"], "default": "day"}},
+        ],
+        errors=(400,), models=(schemas.SalesBucket,),
+    )  # fmt: skip

@@ -1,0 +1,246 @@
+"""The REST wire format: envelopes, ETags, conditional requests, bodies, ids.
+
+Bodies are built as bytes around the ``data`` part, so an ETag is computed from
+exactly the bytes of ``data`` (and pagination) and the volatile ``metadata``
+(request id, timestamp) never changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from sanic.response import HTTPResponse
+
+from db.errors import FieldError, InvalidArgument, NotFound, PreconditionFailed, ValidationFailed
+from db.listing import ListQuery, Page
+from gateway.errors import MalformedBody, UnsupportedMediaType
+
+if TYPE_CHECKING:
+    from sanic import Request
+
+M = TypeVar("M", bound=BaseModel)
+
+JSON = "application/json"
+_DUMP = orjson.OPT_UTC_Z
+MAX_ID = 2**31 - 1
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=_DUMP)
+
+
+def _metadata(request: Request, pagination: Mapping[str, Any] | None) -> bytes:
+    meta: dict[str, Any] = {
+        "request_id": getattr(request.ctx, "request_id", None),
+        "timestamp": datetime.now(UTC),
+    }
+    if pagination is not None:
+        meta["pagination"] = pagination
+    return dumps(meta)
+
+
+def _envelope(data: bytes, meta: bytes) -> bytes:
+    return b'{"data":' + data + b',"metadata":' + meta + b"}"
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+def _respond(
+    request: Request, data: bytes, meta: bytes, etag: str | None, status: int,
+    headers: dict[str, str] | None,
+) -> HTTPResponse:  # fmt: skip
+    out = dict(headers or {})
+    if etag is not None:
+        out["ETag"] = etag
+        if status == 200 and request.method in ("GET", "HEAD") and _not_modified(request, etag):
+            return HTTPResponse(status=304, headers=out)
+    return HTTPResponse(_envelope(data, meta), status=status, headers=out, content_type=JSON)
+
+
+def version_etag(version: int, mask: Collection[str] | None = None) -> str:
+    """Strong ETag of a single resource: its version, plus the field mask if one applies."""
+    if not mask:
+        return f'"v{version}"'
+    digest = hashlib.blake2b(",".join(sorted(mask)).encode(), digest_size=4).hexdigest()
+    return f'"v{version}-{digest}"'
+
+
+def apply_mask(row: dict[str, Any], mask: Collection[str] | None) -> dict[str, Any]:
+    if not mask:
+        return row
+    return {key: value for key, value in row.items() if key in mask}
+
+
+def parse_mask(request: Request, allowed: Collection[str]) -> frozenset[str] | None:
+    """``fields=id,name`` -> the set of fields to return (unknown names are a 400)."""
+    raw = request.args.get("fields")
+    if raw is None or not raw.strip():
+        return None
+    mask = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    unknown = sorted(mask - set(allowed))
+    if unknown:
+        raise InvalidArgument(
+            f"fields: unknown field(s) {', '.join(unknown)}; available: {', '.join(allowed)}",
+            errors=[FieldError(("fields",), f"unknown field(s): {unknown}", "invalid_fields")],
+        )
+    return mask
+
+
+def single(
+    request: Request,
+    row: dict[str, Any],
+    *,
+    mask: Collection[str] | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTTPResponse:
+    """One resource in the envelope, with its version ETag."""
+    etag = version_etag(row["version"], mask) if "version" in row else None
+    data = dumps(apply_mask(row, mask))
+    return _respond(request, data, _metadata(request, None), etag, status, headers)
+
+
+def collection(
+    request: Request, page: Page, *, mask: Collection[str] | None = None
+) -> HTTPResponse:
+    """A page of resources in the envelope, with a body ETag and a ``Link`` to the next page."""
+    items = [apply_mask(row, mask) for row in page.items] if mask else page.items
+    pagination: dict[str, Any]
+    headers: dict[str, str] = {}
+    if page.page is not None:
+        per_page = page.per_page or 1
+        total = page.total_size or 0
+        pagination = {
+            "page": page.page,
+            "per_page": per_page,
+            "total_size": total,
+            "total_pages": (total + per_page - 1) // per_page,
+        }
+        if page.page * per_page < total:
+            headers["Link"] = _link(request, {"page": str(page.page + 1)}, drop=())
+    else:
+        pagination = {"page_size": page.page_size, "next_page_token": page.next_page_token}
+        if page.next_page_token:
+            headers["Link"] = _link(request, {"page_token": page.next_page_token}, drop=())
+    data = dumps(items)
+    digest = hashlib.blake2b(data + dumps(pagination), digest_size=16).hexdigest()
+    return _respond(
+        request, data, _metadata(request, pagination), f'"{digest}"', 200, headers
+    )
+
+
+def list_data(request: Request, items: list[dict[str, Any]]) -> HTTPResponse:
+    """A complete (unpaginated) list, e.g. batchGet or statistics."""
+    data = dumps(items)
+    etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
+    return _respond(request, data, _metadata(request, None), etag, 200, None)
+
+
+def _link(request: Request, replace: Mapping[str, str], drop: Collection[str]) -> str:
+    args = [(k, v) for k, values in request.args.items() for v in values if k not in replace]
+    args = [(k, v) for k, v in args if k not in drop]
+    args.extend(replace.items())
+    return f'<{request.path}?{urlencode(args)}>; rel="next"'
+
+
+def _int_arg(request: Request, name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidArgument(
+            f"{name}: expected an integer, got {raw!r}",
+            errors=[FieldError((name,), "expected an integer", "int_parsing")],
+        ) from None
+
+
+def bool_arg(request: Request, name: str) -> bool:
+    raw = (request.args.get(name) or "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise InvalidArgument(f"{name}: expected true or false, got {raw!r}")
+    return raw in ("true", "1")
+
+
+def list_query(request: Request) -> ListQuery:
+    """The list parameters every collection accepts."""
+    return ListQuery(
+        filter=request.args.get("filter"),
+        order_by=request.args.get("order_by"),
+        page_size=_int_arg(request, "page_size"),
+        page_token=request.args.get("page_token") or None,
+        page=_int_arg(request, "page"),
+        per_page=_int_arg(request, "per_page"),
+    )
+
+
+def parse_id(raw: str, resource: str) -> int:
+    """A path id: not a number is a 400; a number no row can have is a 404."""
+    if not raw.isdigit() or not raw.isascii():
+        raise InvalidArgument(
+            f"{resource} id must be a positive integer, got {raw!r}",
+            errors=[FieldError(("path", "id"), "expected a positive integer", "int_parsing")],
+        )
+    value = int(raw)
+    if value < 1 or value > MAX_ID:
+        raise NotFound.for_resource(resource, raw)
+    return value
+
+
+def parse_body(request: Request, model: type[M]) -> M:
+    """The JSON body validated against ``model``: 415, 400 or 422 when it is not."""
+    ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype != JSON and not ctype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"send the body as application/json (got {ctype or 'no Content-Type'})"
+        )
+    try:
+        payload = orjson.loads(request.body or b"")
+    except orjson.JSONDecodeError as exc:
+        raise MalformedBody(
+            f"the body is not valid JSON: {exc.msg} at position {exc.pos}",
+            errors=[FieldError(("body",), exc.msg, "json_invalid")],
+        ) from None
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        errors = [
+            FieldError(("body", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()
+        ]
+        raise ValidationFailed(
+            f"the body has {len(errors)} invalid field(s); see errors", errors=errors
+        ) from None
+
+
+def if_match_versions(request: Request) -> list[int] | None:
+    """Versions accepted by ``If-Match`` (None when absent or ``*``).
+
+    Our ETags are strong: a weak validator or a tag we never issued matches
+    nothing, so the write is refused with 412.
+    """
+    header = request.headers.get("if-match")
+    if header is None or header.strip() == "*":
+        return None
+    versions: list[int] = []
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag.startswith('"v') and tag.endswith('"') and tag[2:-1].isdigit():
+            versions.append(int(tag[2:-1]))
+    if not versions:
+        raise PreconditionFailed(
+            "If-Match does not match the current ETag; fetch the resource and retry"
+        )
+    return versions
