@@ -175,6 +175,10 @@ def _tokenize(text: str) -> list[_Tok]:
     return toks
 
 
+def _join(node: type[And | Or], items: list[Expr]) -> Expr:
+    return items[0] if len(items) == 1 else node(tuple(items))
+
+
 class _Parser:
     def __init__(self, text: str, fields: Filterable) -> None:
         self.toks = _tokenize(text)
@@ -208,7 +212,7 @@ class _Parser:
         items = [self.sequence()]
         while self.at_keyword("AND"):
             items.append(self.sequence(after=self.take()))
-        return items[0] if len(items) == 1 else And(tuple(items))
+        return _join(And, items)
 
     def sequence(self, after: _Tok | None = None) -> Expr:
         items = [self.factor(after)]
@@ -216,13 +220,13 @@ class _Parser:
             self.at_keyword("AND") or self.at_keyword("OR")
         ):
             items.append(self.factor(None))
-        return items[0] if len(items) == 1 else And(tuple(items))
+        return _join(And, items)
 
     def factor(self, after: _Tok | None) -> Expr:
         items = [self.term(after)]
         while self.at_keyword("OR"):
             items.append(self.term(self.take()))
-        return items[0] if len(items) == 1 else Or(tuple(items))
+        return _join(Or, items)
 
     def term(self, after: _Tok | None) -> Expr:
         negations = 0
@@ -268,23 +272,15 @@ class _Parser:
         self.count += 1
         if self.count > MAX_COMPARISONS:
             _fail(f"too many comparisons at position {name.pos}; at most {MAX_COMPARISONS}")
-        op_tok = self.take()
+        op_tok, field = self.take(), name.text
+        at = f"at position {op_tok.pos}"
         if op_tok.kind != "op":
-            _fail(
-                f"expected an operator (=, !=, <, <=, >, >=, :) after {name.text!r} "
-                f"at position {op_tok.pos}"
-            )
+            _fail(f"expected an operator (=, !=, <, <=, >, >=, :) after {field!r} {at}")
         op = cast("Op", op_tok.text)
         if op == ":" and spec.kind != "str":
-            _fail(
-                f"operator ':' (has) only applies to text fields, and {name.text!r} is "
-                f"{spec.kind} at position {op_tok.pos}; use = instead"
-            )
+            _fail(f"':' (has) needs a text field, {field!r} is {spec.kind} {at}; use =")
         if op in _ORDERING and spec.kind in ("bool", "enum"):
-            _fail(
-                f"operator {op!r} does not apply to {spec.kind} field {name.text!r} "
-                f"at position {op_tok.pos}; use = or !="
-            )
+            _fail(f"{op!r} does not apply to {spec.kind} field {field!r} {at}; use = or !=")
         val = self.peek()
         if val.kind == "-" and self.peek(1).kind == "word" and self.peek(1).pos == val.pos + 1:
             self.take()
@@ -296,9 +292,9 @@ class _Parser:
         if val.kind == "word" and val.text == "null":
             if op not in ("=", "!="):
                 _fail(f"null can only be compared with = or != at position {val.pos}")
-            return Compare(name.text, op, None)
-        value, op = self.coerce(name.text, spec, op, val)
-        return Compare(name.text, op, value)
+            return Compare(field, op, None)
+        value, op = self.coerce(field, spec, op, val)
+        return Compare(field, op, value)
 
     def coerce(self, field: str, spec: FilterField, op: Op, tok: _Tok) -> tuple[Value, Op]:
         text, pos = tok.text, tok.pos
@@ -319,7 +315,6 @@ class _Parser:
                 bad("value", "; allowed: " + ", ".join(sorted(spec.choices or ())))
             return text, op
         if spec.kind == "datetime":
-            example = '; use a quoted value such as "2024-01-01T00:00:00Z"'
             match = _RFC3339.fullmatch(text)
             if match and not match["offset"]:
                 bad("datetime", '; add a time zone offset such as "Z" or "+02:00"')
@@ -328,14 +323,12 @@ class _Parser:
                     return datetime.fromisoformat(text.upper()).astimezone(UTC), op
             except (ValueError, OverflowError):
                 pass
-            bad("RFC 3339 datetime", example)
+            bad("RFC 3339 datetime", '; use a quoted value such as "2024-01-01T00:00:00Z"')
         if tok.wild and op == "=":
             return text[:-1], "prefix"
         if tok.wild and op == "!=":
-            _fail(
-                f"a trailing '*' (prefix match) only works with '=' at position {pos}; "
-                f'use NOT {field} = "{text}", or write \\* for a literal asterisk'
-            )
+            hint = f'use NOT {field} = "{text}", or \\* for a literal asterisk'
+            _fail(f"a trailing '*' (prefix match) needs '=' at position {pos}; {hint}")
         return text, op
 
 

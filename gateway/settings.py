@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite://var/gateway.sqlite3"
@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("use redis://HOST:PORT/DB (or rediss:// for TLS)")
         return value
+
+    @model_validator(mode="after")
+    def _refuse_dev_auth_in_production(self) -> Settings:
+        if self.environment == "production" and self.dev_auth:
+            raise ValueError("DEV_AUTH must be false when ENVIRONMENT=production")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

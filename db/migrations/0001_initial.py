@@ -75,6 +75,7 @@ class Migration(migrations.Migration):
                 ('customer', fields.ForeignKeyField('models.Customer', source_field='customer_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.RESTRICT)),
                 ('status', fields.CharEnumField(default=OrderStatus.PENDING, description='PENDING: pending\nPAID: paid\nSHIPPED: shipped\nDELIVERED: delivered\nCANCELLED: cancelled', enum_type=OrderStatus, max_length=16)),
                 ('total_cents', fields.IntField(default=0)),
+                ('note', fields.TextField(default='', unique=False)),
                 ('version', fields.IntField(default=1)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
@@ -109,7 +110,7 @@ class Migration(migrations.Migration):
                 ('quantity', fields.IntField()),
                 ('unit_price_cents', fields.IntField()),
             ],
-            options={'table': 'order_items', 'app': 'models', 'pk_attr': 'id'},
+            options={'table': 'order_items', 'app': 'models', 'indexes': [Index(fields=['order_id', 'id']), Index(fields=['product_id'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
     ]

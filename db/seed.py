@@ -1,0 +1,124 @@
+"""Seeding: a small demo organization, and large deterministic data sets for load tests.
+
+Seeding is a bulk import, not a stream of business writes: it inserts rows
+directly and records no change events (the change log starts after it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from db.models import Customer, Order, OrderItem, OrderStatus, Organization, Product
+
+STATUSES = [s.value for s in OrderStatus]
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+BATCH = 2_000
+
+Progress = Callable[[str, int], None]
+
+
+async def _organization(slug: str, name: str) -> int:
+    org = await Organization.filter(slug=slug).first()
+    if org is None:
+        org = await Organization.create(slug=slug, name=name)
+    return int(org.id)
+
+
+async def seed_dataset(
+    *,
+    slug: str,
+    name: str,
+    customers: int,
+    products: int,
+    orders: int,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Insert a deterministic data set into organization ``slug`` (created if missing).
+
+    The arithmetic follows the benchmark yardstick's seed (statuses cycle, 1 to 5
+    items per order, products spread by a multiplicative hash), so the same
+    counts give comparable rows.
+    """
+    report = progress or (lambda _label, _n: None)
+    org_id = await _organization(slug, name)
+    if await Customer.filter(organization_id=org_id).exists():
+        raise RuntimeError(f"organization {slug!r} already has data; seed an empty one")
+
+    async def insert(model: Any, rows: list[Any], label: str) -> None:
+        for start in range(0, len(rows), BATCH):
+            chunk = rows[start : start + BATCH]
+            async with in_transaction():
+                await model.bulk_create(chunk)
+            report(label, len(chunk))
+
+    await insert(
+        Customer,
+        [
+            Customer(
+                organization_id=org_id, name=f"Customer {g}", email=f"customer{g}@example.com",
+                created_at=EPOCH + timedelta(minutes=g), updated_at=EPOCH + timedelta(minutes=g),
+            )  # fmt: skip
+            for g in range(1, customers + 1)
+        ],
+        "customers",
+    )
+    customer_ids = list(
+        await Customer.filter(organization_id=org_id).order_by("id").values_list("id", flat=True)
+    )
+    prices = {g: 100 + (g * 7919) % 9900 for g in range(1, products + 1)}
+    await insert(
+        Product,
+        [
+            Product(
+                organization_id=org_id, sku=f"SKU-{g:05d}", name=f"Product {g}",
+                price_cents=prices[g], stock=1_000 + (g * 31) % 500,
+                created_at=EPOCH + timedelta(hours=g), updated_at=EPOCH + timedelta(hours=g),
+            )  # fmt: skip
+            for g in range(1, products + 1)
+        ],
+        "products",
+    )
+    product_ids = list(
+        await Product.filter(organization_id=org_id).order_by("id").values_list("id", flat=True)
+    )
+    order_rows: list[Order] = []
+    order_lines: list[dict[int, tuple[int, int]]] = []
+    for g in range(1, orders + 1):
+        lines: dict[int, tuple[int, int]] = {}
+        for i in range(1, 2 + (g * 37) % 5):
+            index = (g * 13 + i * 101) % len(product_ids)
+            lines.setdefault(index, (1 + (g + i) % 3, prices[index + 1]))
+        order_lines.append(lines)
+        when = EPOCH + timedelta(minutes=g * 17)
+        order_rows.append(
+            Order(
+                organization_id=org_id, customer_id=customer_ids[(g * 7919) % len(customer_ids)],
+                status=STATUSES[g % 5], total_cents=sum(q * p for q, p in lines.values()),
+                created_at=when, updated_at=when,
+            )  # fmt: skip
+        )
+    await insert(Order, order_rows, "orders")
+    # bulk_create sets no ids: read them back (this organization had no orders before).
+    placed = await Order.filter(organization_id=org_id).order_by("id").values_list("id", flat=True)
+    item_rows = [
+        OrderItem(order_id=order_id, product_id=product_ids[index], quantity=q, unit_price_cents=p)
+        for order_id, lines in zip(placed, order_lines, strict=True)
+        for index, (q, p) in lines.items()
+    ]
+    await insert(OrderItem, item_rows, "items")
+    return {
+        "organization_id": org_id, "customers": customers, "products": products,
+        "orders": orders, "items": len(item_rows),
+    }  # fmt: skip
+
+
+async def seed_demo() -> bool:
+    """Seed the ``demo`` organization once; returns whether anything was inserted."""
+    if await Organization.filter(slug="demo").exists():
+        return False
+    await seed_dataset(slug="demo", name="Demo Organization", customers=20, products=30, orders=60)
+    return True
