@@ -54,7 +54,7 @@ def _email_taken(email: object) -> Conflict:
     return Conflict(f"a customer with email {email!s} already exists in this organization")
 
 
-async def list_customers(principal: Principal, query: ListQuery, **limits: int) -> Page:
+async def list_customers(principal: Principal, query: ListQuery, **limits: Any) -> Page:
     principal.require("customers:read")
     return await list_rows(principal, SPEC, query, **limits)
 
@@ -111,6 +111,9 @@ async def delete_customer(
         if not deleted:
             raise await explain_miss(principal, Customer, "customer", customer_id)
         await record_event(
-            principal, type="customer.deleted", resource="customer", resource_id=customer_id,
+            principal,
+            type="customer.deleted",
+            resource="customer",
+            resource_id=customer_id,
             snapshot=row,
-        )  # fmt: skip
+        )

@@ -83,7 +83,9 @@ def parse_order_by(text: str | None, spec: ResourceSpec) -> list[tuple[str, bool
     for part in raw.split(","):
         words = part.split()
         if not words or len(words) > 2:
-            raise _invalid("order_by", f"cannot parse {part.strip()!r}; use 'field [asc|desc], ...'")
+            raise _invalid(
+                "order_by", f"cannot parse {part.strip()!r}; use 'field [asc|desc], ...'"
+            )
         name = words[0]
         direction = words[1].lower() if len(words) == 2 else "asc"
         if name not in spec.sortable:
@@ -126,7 +128,9 @@ def decode_token(
             )
         if not isinstance(values, list) or len(values) != len(order):
             raise ValueError("shape")
-        return [_coerce_key(spec, name, value) for (name, _), value in zip(order, values, strict=True)]
+        return [
+            _coerce_key(spec, name, value) for (name, _), value in zip(order, values, strict=True)
+        ]
     except InvalidArgument:
         raise
     except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
@@ -193,17 +197,24 @@ async def list_rows(
             query.per_page, default=default_page_size, maximum=max_page_size, param="per_page"
         )
         total = await qs.count()
-        rows = await qs.order_by(*orderings).offset((page - 1) * per_page).limit(per_page).values(
-            *spec.columns
+        rows = (
+            await qs.order_by(*orderings)
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+            .values(*spec.columns)
         )
-        return Page(items=list(rows), page_size=per_page, total_size=total, page=page, per_page=per_page)
+        return Page(
+            items=list(rows), page_size=per_page, total_size=total, page=page, per_page=per_page
+        )
 
     size = clamp_page_size(
         query.page_size, default=default_page_size, maximum=max_page_size, param="page_size"
     )
     fingerprint = _fingerprint(query.filter, order)
     if query.page_token:
-        qs = qs.filter(_after(spec, order, decode_token(query.page_token, spec, order, fingerprint)))
+        qs = qs.filter(
+            _after(spec, order, decode_token(query.page_token, spec, order, fingerprint))
+        )
     rows = list(await qs.order_by(*orderings).limit(size + 1).values(*spec.columns))
     next_token = None
     if len(rows) > size:

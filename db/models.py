@@ -7,6 +7,7 @@ ETag and uses it for optimistic concurrency.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -115,7 +116,7 @@ class Event(Model):
     resource = fields.CharField(max_length=32)
     resource_id = fields.CharField(max_length=64)
     actor = fields.CharField(max_length=200)
-    snapshot = fields.JSONField()
+    snapshot: dict[str, Any] = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -134,7 +135,7 @@ class IdempotencyRecord(Model):
     key = fields.CharField(max_length=255)
     fingerprint = fields.CharField(max_length=64)
     status = fields.IntField()
-    result = fields.JSONField()
+    result: dict[str, Any] = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
     expires_at = fields.DatetimeField()
 

@@ -40,8 +40,14 @@ SPEC = ResourceSpec(
     name="order",
     model=Order,
     columns=(
-        "id", "customer_id", "status", "total_cents", "note", "version",
-        "created_at", "updated_at",
+        "id",
+        "customer_id",
+        "status",
+        "total_cents",
+        "note",
+        "version",
+        "created_at",
+        "updated_at",
     ),
     filterable={
         "id": FilterField("int"),
@@ -52,7 +58,7 @@ SPEC = ResourceSpec(
         "updated_at": FilterField("datetime"),
     },
     sortable=("id", "customer_id", "status", "total_cents", "created_at", "updated_at"),
-)  # fmt: skip
+)
 
 ITEM_COLUMNS = ("id", "order_id", "product_id", "quantity", "unit_price_cents")
 MAX_BATCH_GET = 100
@@ -124,7 +130,7 @@ async def _fetch_order(principal: Principal, order_id: int) -> dict[str, Any]:
 
 
 async def list_orders(
-    principal: Principal, query: ListQuery, *, customer_id: int | None = None, **limits: int
+    principal: Principal, query: ListQuery, *, customer_id: int | None = None, **limits: Any
 ) -> Page:
     principal.require("orders:read")
     where = None
@@ -149,9 +155,9 @@ async def batch_get_orders(principal: Principal, ids: Iterable[int]) -> list[dic
         raise InvalidArgument("ids: give at least one order id")
     if len(wanted) > MAX_BATCH_GET:
         raise InvalidArgument(f"ids: at most {MAX_BATCH_GET} ids per request, got {len(wanted)}")
-    rows = await Order.filter(
-        id__in=wanted, organization_id=principal.organization_id
-    ).values(*SPEC.columns)
+    rows = await Order.filter(id__in=wanted, organization_id=principal.organization_id).values(
+        *SPEC.columns
+    )
     found = {row["id"]: row for row in rows}
     missing = [i for i in wanted if i not in found]
     if missing:
@@ -207,9 +213,11 @@ async def place_order(principal: Principal, data: OrderInput) -> dict[str, Any]:
         await OrderItem.bulk_create(
             [
                 OrderItem(
-                    order_id=order.id, product_id=pid, quantity=q,
+                    order_id=order.id,
+                    product_id=pid,
+                    quantity=q,
                     unit_price_cents=products[pid]["price_cents"],
-                )  # fmt: skip
+                )
                 for pid, q in quantities.items()
             ]
         )
@@ -225,9 +233,12 @@ async def _record_stock_changes(principal: Principal, product_ids: Iterable[int]
     for product_id in product_ids:
         product = await fetch_row(principal, PRODUCT_SPEC, product_id)
         await record_event(
-            principal, type="product.updated", resource="product", resource_id=product_id,
+            principal,
+            type="product.updated",
+            resource="product",
+            resource_id=product_id,
             snapshot=product,
-        )  # fmt: skip
+        )
 
 
 async def transition_order(
@@ -244,9 +255,13 @@ async def transition_order(
     allowed, target, event_type = TRANSITIONS[action]
     async with in_transaction():
         matched = await update_versioned(
-            principal, SPEC, order_id, {"status": target},
-            expected_versions=expected_versions, extra={"status__in": list(allowed)},
-        )  # fmt: skip
+            principal,
+            SPEC,
+            order_id,
+            {"status": target},
+            expected_versions=expected_versions,
+            extra={"status__in": list(allowed)},
+        )
         if not matched:
             current = await fetch_row(principal, SPEC, order_id)
             if expected_versions is not None and current["version"] not in expected_versions:
@@ -259,9 +274,10 @@ async def transition_order(
         if action == "cancel":
             for item in row["items"]:
                 await Product.filter(id=item["product_id"]).update(
-                    stock=F("stock") + item["quantity"], version=F("version") + 1,
+                    stock=F("stock") + item["quantity"],
+                    version=F("version") + 1,
                     updated_at=now(),
-                )  # fmt: skip
+                )
             await _record_stock_changes(principal, sorted(i["product_id"] for i in row["items"]))
         await record_event(
             principal, type=event_type, resource="order", resource_id=order_id, snapshot=row

@@ -20,5 +20,5 @@ async def create_organization(*, slug: str, name: str) -> dict[str, Any]:
 
 async def find_organization_id(slug: str) -> int | None:
     """The id of the organization called ``slug``, or None."""
-    ids: list[int] = await Organization.filter(slug=slug).values_list("id", flat=True)
-    return ids[0] if ids else None
+    org = await Organization.filter(slug=slug).only("id").first()
+    return int(org.id) if org else None

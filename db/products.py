@@ -20,8 +20,16 @@ SPEC = ResourceSpec(
     name="product",
     model=Product,
     columns=(
-        "id", "sku", "name", "description", "price_cents", "stock", "version",
-        "created_at", "updated_at", "deleted_at",
+        "id",
+        "sku",
+        "name",
+        "description",
+        "price_cents",
+        "stock",
+        "version",
+        "created_at",
+        "updated_at",
+        "deleted_at",
     ),
     filterable={
         "id": FilterField("int"),
@@ -34,7 +42,7 @@ SPEC = ResourceSpec(
         "deleted_at": FilterField("datetime"),
     },
     sortable=("id", "sku", "name", "price_cents", "stock", "created_at", "updated_at"),
-)  # fmt: skip
+)
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
@@ -68,7 +76,7 @@ def _sku_taken(sku: object) -> Conflict:
 
 
 async def list_products(
-    principal: Principal, query: ListQuery, *, show_deleted: bool = False, **limits: int
+    principal: Principal, query: ListQuery, *, show_deleted: bool = False, **limits: Any
 ) -> Page:
     principal.require("products:read")
     where = None if show_deleted else Q(deleted_at__isnull=True)
@@ -105,9 +113,13 @@ async def update_product(
         raise Conflict(f"product {product_id} is deleted; undelete it before changing it")
     try:
         return await change_row(
-            principal, SPEC, product_id, values, expected_versions=expected_versions,
+            principal,
+            SPEC,
+            product_id,
+            values,
+            expected_versions=expected_versions,
             extra={"deleted_at__isnull": True},
-        )  # fmt: skip
+        )
     except IntegrityError:
         raise _sku_taken(values.get("sku")) from None
 
@@ -121,9 +133,13 @@ async def delete_product(
     if current["deleted_at"] is not None:
         return current
     return await change_row(
-        principal, SPEC, product_id, {"deleted_at": now()}, verb="deleted",
+        principal,
+        SPEC,
+        product_id,
+        {"deleted_at": now()},
+        verb="deleted",
         expected_versions=expected_versions,
-    )  # fmt: skip
+    )
 
 
 async def undelete_product(
@@ -134,6 +150,10 @@ async def undelete_product(
     if current["deleted_at"] is None:
         raise Conflict(f"product {product_id} is not deleted")
     return await change_row(
-        principal, SPEC, product_id, {"deleted_at": None}, verb="undeleted",
+        principal,
+        SPEC,
+        product_id,
+        {"deleted_at": None},
+        verb="undeleted",
         expected_versions=expected_versions,
-    )  # fmt: skip
+    )

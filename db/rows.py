@@ -84,9 +84,12 @@ async def create_row(
         obj = await spec.model.create(organization_id=principal.organization_id, **values)
         row = await fetch_row(principal, spec, obj.pk)
         await record_event(
-            principal, type=f"{spec.name}.created", resource=spec.name, resource_id=obj.pk,
+            principal,
+            type=f"{spec.name}.created",
+            resource=spec.name,
+            resource_id=obj.pk,
             snapshot=row,
-        )  # fmt: skip
+        )
     return row
 
 
@@ -109,7 +112,10 @@ async def change_row(
             raise await explain_miss(principal, spec.model, spec.name, ident)
         row = await fetch_row(principal, spec, ident)
         await record_event(
-            principal, type=f"{spec.name}.{verb}", resource=spec.name, resource_id=ident,
+            principal,
+            type=f"{spec.name}.{verb}",
+            resource=spec.name,
+            resource_id=ident,
             snapshot=row,
-        )  # fmt: skip
+        )
     return row

@@ -59,9 +59,12 @@ async def seed_dataset(
         Customer,
         [
             Customer(
-                organization_id=org_id, name=f"Customer {g}", email=f"customer{g}@example.com",
-                created_at=EPOCH + timedelta(minutes=g), updated_at=EPOCH + timedelta(minutes=g),
-            )  # fmt: skip
+                organization_id=org_id,
+                name=f"Customer {g}",
+                email=f"customer{g}@example.com",
+                created_at=EPOCH + timedelta(minutes=g),
+                updated_at=EPOCH + timedelta(minutes=g),
+            )
             for g in range(1, customers + 1)
         ],
         "customers",
@@ -74,10 +77,14 @@ async def seed_dataset(
         Product,
         [
             Product(
-                organization_id=org_id, sku=f"SKU-{g:05d}", name=f"Product {g}",
-                price_cents=prices[g], stock=1_000 + (g * 31) % 500,
-                created_at=EPOCH + timedelta(hours=g), updated_at=EPOCH + timedelta(hours=g),
-            )  # fmt: skip
+                organization_id=org_id,
+                sku=f"SKU-{g:05d}",
+                name=f"Product {g}",
+                price_cents=prices[g],
+                stock=1_000 + (g * 31) % 500,
+                created_at=EPOCH + timedelta(hours=g),
+                updated_at=EPOCH + timedelta(hours=g),
+            )
             for g in range(1, products + 1)
         ],
         "products",
@@ -96,10 +103,13 @@ async def seed_dataset(
         when = EPOCH + timedelta(minutes=g * 17)
         order_rows.append(
             Order(
-                organization_id=org_id, customer_id=customer_ids[(g * 7919) % len(customer_ids)],
-                status=STATUSES[g % 5], total_cents=sum(q * p for q, p in lines.values()),
-                created_at=when, updated_at=when,
-            )  # fmt: skip
+                organization_id=org_id,
+                customer_id=customer_ids[(g * 7919) % len(customer_ids)],
+                status=STATUSES[g % 5],
+                total_cents=sum(q * p for q, p in lines.values()),
+                created_at=when,
+                updated_at=when,
+            )
         )
     await insert(Order, order_rows, "orders")
     # bulk_create sets no ids: read them back (this organization had no orders before).
@@ -111,9 +121,12 @@ async def seed_dataset(
     ]
     await insert(OrderItem, item_rows, "items")
     return {
-        "organization_id": org_id, "customers": customers, "products": products,
-        "orders": orders, "items": len(item_rows),
-    }  # fmt: skip
+        "organization_id": org_id,
+        "customers": customers,
+        "products": products,
+        "orders": orders,
+        "items": len(item_rows),
+    }
 
 
 async def seed_demo() -> bool:

@@ -81,9 +81,13 @@ def serve(settings: Settings) -> None:
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
     app.prepare(
-        host=settings.host, port=settings.port, workers=settings.workers,
-        single_process=settings.workers == 1, access_log=False, motd=False,
-    )  # fmt: skip
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        single_process=settings.workers == 1,
+        access_log=False,
+        motd=False,
+    )
     _say(_banner(settings))
     if settings.workers == 1:
         Sanic.serve_single(primary=app)
@@ -106,9 +110,13 @@ def seed(settings: Settings, args: argparse.Namespace) -> None:
 
         async def work() -> Any:
             return await seed_dataset(
-                slug=args.org, name=args.name or args.org, customers=args.customers,
-                products=args.products, orders=args.orders, progress=progress,
-            )  # fmt: skip
+                slug=args.org,
+                name=args.name or args.org,
+                customers=args.customers,
+                products=args.products,
+                orders=args.orders,
+                progress=progress,
+            )
 
         if settings.should_migrate:
             asyncio.run(apply_migrations(settings.tortoise_url))

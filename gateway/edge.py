@@ -12,6 +12,7 @@ from gateway.logs import request_id_var
 
 if TYPE_CHECKING:
     from sanic import HTTPResponse, Request
+    from sanic.response import BaseHTTPResponse
 
     from gateway.context import GatewayApp
 
@@ -29,7 +30,6 @@ SECURITY_HEADERS = {
 def setup_edge(app: GatewayApp) -> None:
     log_requests = app.ctx.settings.access_log
 
-    @app.on_request(priority=1000)
     async def assign_request_id(request: Request) -> None:
         incoming = request.headers.get("x-request-id")
         request_id = (
@@ -39,8 +39,7 @@ def setup_edge(app: GatewayApp) -> None:
         request.ctx.started = time.perf_counter()
         request_id_var.set(request_id)
 
-    @app.on_response(priority=1000)
-    async def finish(request: Request, response: HTTPResponse) -> None:
+    async def finish(request: Request, response: BaseHTTPResponse) -> HTTPResponse | None:
         request_id = getattr(request.ctx, "request_id", None)
         if request_id:
             response.headers["X-Request-ID"] = request_id
@@ -64,3 +63,7 @@ def setup_edge(app: GatewayApp) -> None:
                     else None,
                 },
             )
+        return None
+
+    app.register_middleware(assign_request_id, "request", priority=1000)
+    app.register_middleware(finish, "response", priority=1000)

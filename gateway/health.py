@@ -39,5 +39,7 @@ def setup_health(app: GatewayApp) -> None:
             except Exception as exc:
                 checks["redis"] = f"error: {type(exc).__name__}"
         ready = all(value == "ok" for value in checks.values())
-        return json({"status": "ok" if ready else "unavailable", "checks": checks},
-                    status=200 if ready else 503)  # fmt: skip
+        return json(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status=200 if ready else 503,
+        )

@@ -22,7 +22,7 @@ RESOURCE = Resource(
     create_input=customers.CustomerInput,
     replace_input=customers.CustomerInput,
     patch_input=customers.CustomerPatch,
-    list=customers.list_customers,
+    list_rows=customers.list_customers,
     get=customers.get_customer,
     create=customers.create_customer,
     update=customers.update_customer,
@@ -36,22 +36,31 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
     async def customer_orders(request: Request, ident: str) -> HTTPResponse:
         mask = parse_mask(request, tuple(schemas.Order.model_fields))
         page = await orders.list_orders(
-            request.ctx.principal, list_query(request),
-            customer_id=parse_id(ident, "customer"), **page_limits(request),
-        )  # fmt: skip
+            request.ctx.principal,
+            list_query(request),
+            customer_id=parse_id(ident, "customer"),
+            **page_limits(request),
+        )
         return collection(request, page, mask=mask)
 
     bp.add_route(
-        customer_orders, "/customers/<ident:(?P<ident>[^/:]+)>/orders", methods=["GET"],
+        customer_orders,
+        "/customers/<ident:(?P<ident>[^/:]+)>/orders",
+        methods=["GET"],
         name="customers_orders",
-    )  # fmt: skip
+    )
     doc.operation(
-        "get", "/customers/{id}/orders", summary="List a customer's orders",
-        operation_id="list_customer_orders", tag="customers",
+        "get",
+        "/customers/{id}/orders",
+        summary="List a customer's orders",
+        operation_id="list_customer_orders",
+        tag="customers",
         response=envelope({"type": "array", "items": ref(schemas.Order)}, paginated=True),
         params=[
             {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
-            *LIST_PARAMS, IF_NONE_MATCH,
+            *LIST_PARAMS,
+            IF_NONE_MATCH,
         ],
-        errors=(400, 404), models=(schemas.Order,),
-    )  # fmt: skip
+        errors=(400, 404),
+        models=(schemas.Order,),
+    )

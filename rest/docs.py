@@ -28,29 +28,70 @@ ERROR_TEXT = {
 }
 
 LIST_PARAMS: list[dict[str, Any]] = [
-    {"name": "filter", "in": "query", "schema": {"type": "string"},
-     "description": "AIP-160 filter, e.g. `status = paid AND total_cents > 1000`."},
-    {"name": "order_by", "in": "query", "schema": {"type": "string"},
-     "description": "Comma-separated fields, each optionally `asc`/`desc`, e.g. `created_at desc, id`."},
-    {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1},
-     "description": "Keyset page size (default and maximum in the configuration)."},
-    {"name": "page_token", "in": "query", "schema": {"type": "string"},
-     "description": "Opaque token from `metadata.pagination.next_page_token`."},
-    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1},
-     "description": "Offset pagination: page number (reports totals)."},
-    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1},
-     "description": "Offset pagination: page size."},
-    {"name": "fields", "in": "query", "schema": {"type": "string"},
-     "description": "Field mask: comma-separated fields to return, e.g. `id,name`."},
-]  # fmt: skip
+    {
+        "name": "filter",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "AIP-160 filter, e.g. `status = paid AND total_cents > 1000`.",
+    },
+    {
+        "name": "order_by",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Comma-separated fields, each optionally `asc`/`desc`, "
+        "e.g. `created_at desc, id`.",
+    },
+    {
+        "name": "page_size",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1},
+        "description": "Keyset page size (default and maximum in the configuration).",
+    },
+    {
+        "name": "page_token",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Opaque token from `metadata.pagination.next_page_token`.",
+    },
+    {
+        "name": "page",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1},
+        "description": "Offset pagination: page number (reports totals).",
+    },
+    {
+        "name": "per_page",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1},
+        "description": "Offset pagination: page size.",
+    },
+    {
+        "name": "fields",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Field mask: comma-separated fields to return, e.g. `id,name`.",
+    },
+]
 
-IF_MATCH = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
-            "description": "Apply only if the resource still has this ETag (else 412)."}  # fmt: skip
-IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "schema": {"type": "string"},
-                 "description": "Answer 304 if the representation still has this ETag."}  # fmt: skip
-IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"},
-                   "description": "Retry-safe POST: a repeat with the same key and body "
-                   "returns the first response without a second write."}  # fmt: skip
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "schema": {"type": "string"},
+    "description": "Apply only if the resource still has this ETag (else 412).",
+}
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "schema": {"type": "string"},
+    "description": "Answer 304 if the representation still has this ETag.",
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "schema": {"type": "string"},
+    "description": "Retry-safe POST: a repeat with the same key and body "
+    "returns the first response without a second write.",
+}
 
 
 def envelope(data_schema: dict[str, Any], paginated: bool = False) -> dict[str, Any]:

@@ -23,7 +23,7 @@ RESOURCE = Resource(
     create_input=orders.OrderInput,
     replace_input=orders.OrderUpdate,
     patch_input=orders.OrderPatch,
-    list=orders.list_orders,
+    list_rows=orders.list_orders,
     get=orders.get_order,
     create=orders.place_order,
     update=orders.update_order,
@@ -55,22 +55,34 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         if not raw:
             raise InvalidArgument("ids: give the order ids, e.g. ?ids=1,2,3")
         rows = await orders.batch_get_orders(request.ctx.principal, _parse_ids(raw))
-        return list_data(request, [{k: v for k, v in r.items() if not mask or k in mask} for r in rows])
+        return list_data(
+            request, [{k: v for k, v in r.items() if not mask or k in mask} for r in rows]
+        )
 
     bp.add_route(
-        batch_get, "/<method:(?P<method>orders:batchGet)>", methods=["GET"],
+        batch_get,
+        "/<method:(?P<method>orders:batchGet)>",
+        methods=["GET"],
         name="orders_batch_get",
-    )  # fmt: skip
+    )
     doc.operation(
-        "get", "/orders:batchGet", summary="Get several orders at once (all or nothing)",
-        operation_id="batch_get_orders", tag="orders",
+        "get",
+        "/orders:batchGet",
+        summary="Get several orders at once (all or nothing)",
+        operation_id="batch_get_orders",
+        tag="orders",
         response=envelope({"type": "array", "items": ref(schemas.Order)}),
         params=[
-            {"name": "ids", "in": "query", "required": True, "schema": {"type": "string"},
-             "description": "Comma-separated order ids (at most 100)."},
+            {
+                "name": "ids",
+                "in": "query",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "Comma-separated order ids (at most 100).",
+            },
         ],
         errors=(400, 404),
-    )  # fmt: skip
+    )
 
     add_standard_methods(bp, doc, RESOURCE)
 
@@ -81,21 +93,29 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
 def _add_action(bp: Blueprint, doc: ApiDoc, action: str, summary: str) -> None:
     async def handler(request: Request, ident: str) -> HTTPResponse:
         row = await orders.transition_order(
-            request.ctx.principal, parse_id(ident, "order"), cast("orders.Action", action),
+            request.ctx.principal,
+            parse_id(ident, "order"),
+            cast("orders.Action", action),
             expected_versions=if_match_versions(request),
-        )  # fmt: skip
+        )
         return single(request, row)
 
     bp.add_route(
-        handler, f"/orders/<ident:(?P<ident>[^/:]+):{action}>", methods=["POST"],
+        handler,
+        f"/orders/<ident:(?P<ident>[^/:]+):{action}>",
+        methods=["POST"],
         name=f"orders_{action}",
-    )  # fmt: skip
+    )
     doc.operation(
-        "post", f"/orders/{{id}}:{action}", summary=summary, operation_id=f"{action}_order",
-        tag="orders", response=envelope(ref(schemas.Order)),
+        "post",
+        f"/orders/{{id}}:{action}",
+        summary=summary,
+        operation_id=f"{action}_order",
+        tag="orders",
+        response=envelope(ref(schemas.Order)),
         params=[
             {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
             IF_MATCH,
         ],
         errors=(400, 404, 409, 412),
-    )  # fmt: skip
+    )

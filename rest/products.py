@@ -27,16 +27,20 @@ RESOURCE = Resource(
     create_input=products.ProductInput,
     replace_input=products.ProductInput,
     patch_input=products.ProductPatch,
-    list=products.list_products,
+    list_rows=products.list_products,
     get=products.get_product,
     create=products.create_product,
     update=products.update_product,
     delete=products.delete_product,
     list_options=_list_options,
     list_params=[
-        {"name": "show_deleted", "in": "query", "schema": {"type": "boolean"},
-         "description": "Include soft-deleted products."}
-    ],  # fmt: skip
+        {
+            "name": "show_deleted",
+            "in": "query",
+            "schema": {"type": "boolean"},
+            "description": "Include soft-deleted products.",
+        }
+    ],
 )
 
 
@@ -45,21 +49,28 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
 
     async def undelete(request: Request, ident: str) -> HTTPResponse:
         row = await products.undelete_product(
-            request.ctx.principal, parse_id(ident, "product"),
+            request.ctx.principal,
+            parse_id(ident, "product"),
             expected_versions=if_match_versions(request),
-        )  # fmt: skip
+        )
         return single(request, row)
 
     bp.add_route(
-        undelete, "/products/<ident:(?P<ident>[^/:]+):undelete>", methods=["POST"],
+        undelete,
+        "/products/<ident:(?P<ident>[^/:]+):undelete>",
+        methods=["POST"],
         name="products_undelete",
-    )  # fmt: skip
+    )
     doc.operation(
-        "post", "/products/{id}:undelete", summary="Restore a soft-deleted product",
-        operation_id="undelete_product", tag="products", response=envelope(ref(schemas.Product)),
+        "post",
+        "/products/{id}:undelete",
+        summary="Restore a soft-deleted product",
+        operation_id="undelete_product",
+        tag="products",
+        response=envelope(ref(schemas.Product)),
         params=[
             {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
             IF_MATCH,
         ],
         errors=(400, 404, 409, 412),
-    )  # fmt: skip
+    )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
-from db.listing import ListQuery, Page
+from db.listing import Page
 from db.principal import Principal
 from rest.docs import IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, LIST_PARAMS, envelope, ref
 from rest.idempotency import respond_once
@@ -45,7 +45,7 @@ class Resource:
     create_input: type[BaseModel]
     replace_input: type[BaseModel]
     patch_input: type[BaseModel]
-    list: Callable[..., Awaitable[Page]]
+    list_rows: Callable[..., Awaitable[Page]]
     get: Callable[[Principal, int], Awaitable[Row]]
     update: Callable[..., Awaitable[Row]]
     delete: Callable[..., Awaitable[Any]]
@@ -83,10 +83,12 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
 
     async def list_handler(request: Request) -> HTTPResponse:
         mask = parse_mask(request, res.fields)
-        page = await res.list(
-            request.ctx.principal, list_query(request), **res.list_options(request),
+        page = await res.list_rows(
+            request.ctx.principal,
+            list_query(request),
+            **res.list_options(request),
             **page_limits(request),
-        )  # fmt: skip
+        )
         return collection(request, page, mask=mask)
 
     async def get_handler(request: Request, ident: str) -> HTTPResponse:
@@ -104,9 +106,7 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
 
     async def delete_handler(request: Request, ident: str) -> HTTPResponse:
         oid = parse_id(ident, res.name)
-        await res.delete(
-            request.ctx.principal, oid, expected_versions=if_match_versions(request)
-        )
+        await res.delete(request.ctx.principal, oid, expected_versions=if_match_versions(request))
         return HTTPResponse(status=204)
 
     bp.add_route(list_handler, base, methods=["GET"], name=f"{res.collection}_list")
@@ -116,30 +116,59 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
 
     schema = ref(res.schema)
     doc.operation(
-        "get", base, summary=f"List {res.collection}", operation_id=f"list_{res.collection}",
-        tag=tag, response=envelope({"type": "array", "items": schema}, paginated=True),
-        params=[*LIST_PARAMS, *res.list_params, IF_NONE_MATCH], errors=(400,),
+        "get",
+        base,
+        summary=f"List {res.collection}",
+        operation_id=f"list_{res.collection}",
+        tag=tag,
+        response=envelope({"type": "array", "items": schema}, paginated=True),
+        params=[*LIST_PARAMS, *res.list_params, IF_NONE_MATCH],
+        errors=(400,),
         models=(res.schema,),
-    )  # fmt: skip
+    )
     doc.operation(
-        "get", doc_item, summary=f"Get a {res.name}", operation_id=f"get_{res.name}", tag=tag,
-        response=envelope(schema), errors=(400, 404),
+        "get",
+        doc_item,
+        summary=f"Get a {res.name}",
+        operation_id=f"get_{res.name}",
+        tag=tag,
+        response=envelope(schema),
+        errors=(400, 404),
         params=[id_param, LIST_PARAMS[-1], IF_NONE_MATCH],
-    )  # fmt: skip
+    )
     doc.operation(
-        "patch", doc_item, summary=f"Update some fields of a {res.name}",
-        operation_id=f"update_{res.name}", tag=tag, response=envelope(schema),
-        body=res.patch_input, params=[id_param, IF_MATCH], errors=(400, 404, 409, 412, 415, 422),
-    )  # fmt: skip
+        "patch",
+        doc_item,
+        summary=f"Update some fields of a {res.name}",
+        operation_id=f"update_{res.name}",
+        tag=tag,
+        response=envelope(schema),
+        body=res.patch_input,
+        params=[id_param, IF_MATCH],
+        errors=(400, 404, 409, 412, 415, 422),
+    )
     doc.operation(
-        "put", doc_item, summary=f"Replace a {res.name}'s writable fields",
-        operation_id=f"replace_{res.name}", tag=tag, response=envelope(schema),
-        body=res.replace_input, params=[id_param, IF_MATCH], errors=(400, 404, 409, 412, 415, 422),
-    )  # fmt: skip
+        "put",
+        doc_item,
+        summary=f"Replace a {res.name}'s writable fields",
+        operation_id=f"replace_{res.name}",
+        tag=tag,
+        response=envelope(schema),
+        body=res.replace_input,
+        params=[id_param, IF_MATCH],
+        errors=(400, 404, 409, 412, 415, 422),
+    )
     doc.operation(
-        "delete", doc_item, summary=f"Delete a {res.name}", operation_id=f"delete_{res.name}",
-        tag=tag, response=None, status=204, params=[id_param, IF_MATCH], errors=(400, 404, 409, 412),
-    )  # fmt: skip
+        "delete",
+        doc_item,
+        summary=f"Delete a {res.name}",
+        operation_id=f"delete_{res.name}",
+        tag=tag,
+        response=None,
+        status=204,
+        params=[id_param, IF_MATCH],
+        errors=(400, 404, 409, 412),
+    )
 
     create = res.create
     if create is None:
@@ -156,7 +185,14 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
 
     bp.add_route(create_handler, base, methods=["POST"], name=f"{res.collection}_create")
     doc.operation(
-        "post", base, summary=f"Create a {res.name}", operation_id=f"create_{res.name}", tag=tag,
-        response=envelope(schema), status=201, body=res.create_input, params=[IDEMPOTENCY_KEY],
+        "post",
+        base,
+        summary=f"Create a {res.name}",
+        operation_id=f"create_{res.name}",
+        tag=tag,
+        response=envelope(schema),
+        status=201,
+        body=res.create_input,
+        params=[IDEMPOTENCY_KEY],
         errors=(400, 409, 413, 415, 422),
-    )  # fmt: skip
+    )

@@ -42,23 +42,40 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         end = _time_arg(request, "end", datetime.now(UTC))
         start = _time_arg(request, "start", end - timedelta(days=30))
         rows = await sales_stats(
-            request.ctx.principal, start=start, end=end,
+            request.ctx.principal,
+            start=start,
+            end=end,
             granularity="day" if granularity == "day" else "hour",
-        )  # fmt: skip
+        )
         return list_data(request, rows)
 
     bp.add_route(sales, "/stats/sales", methods=["GET"], name="stats_sales")
     doc.operation(
-        "get", "/stats/sales", summary="Order count and revenue per day or hour",
-        operation_id="sales_stats", tag="stats",
+        "get",
+        "/stats/sales",
+        summary="Order count and revenue per day or hour",
+        operation_id="sales_stats",
+        tag="stats",
         response=envelope({"type": "array", "items": ref(schemas.SalesBucket)}),
         params=[
-            {"name": "start", "in": "query", "schema": {"type": "string", "format": "date-time"},
-             "description": "Inclusive start (default: 30 days before end)."},
-            {"name": "end", "in": "query", "schema": {"type": "string", "format": "date-time"},
-             "description": "Exclusive end (default: now)."},
-            {"name": "granularity", "in": "query",
-             "schema": {"type": "string", "enum": ["day", "hour"], "default": "day"}},
+            {
+                "name": "start",
+                "in": "query",
+                "schema": {"type": "string", "format": "date-time"},
+                "description": "Inclusive start (default: 30 days before end).",
+            },
+            {
+                "name": "end",
+                "in": "query",
+                "schema": {"type": "string", "format": "date-time"},
+                "description": "Exclusive end (default: now).",
+            },
+            {
+                "name": "granularity",
+                "in": "query",
+                "schema": {"type": "string", "enum": ["day", "hour"], "default": "day"},
+            },
         ],
-        errors=(400,), models=(schemas.SalesBucket,),
-    )  # fmt: skip
+        errors=(400,),
+        models=(schemas.SalesBucket,),
+    )

@@ -136,9 +136,7 @@ def collection(
             headers["Link"] = _link(request, {"page_token": page.next_page_token}, drop=())
     data = dumps(items)
     digest = hashlib.blake2b(data + dumps(pagination), digest_size=16).hexdigest()
-    return _respond(
-        request, data, _metadata(request, pagination), f'"{digest}"', 200, headers
-    )
+    return _respond(request, data, _metadata(request, pagination), f'"{digest}"', 200, headers)
 
 
 def list_data(request: Request, items: list[dict[str, Any]]) -> HTTPResponse:
@@ -217,9 +215,7 @@ def parse_body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        errors = [
-            FieldError(("body", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()
-        ]
+        errors = [FieldError(("body", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
         raise ValidationFailed(
             f"the body has {len(errors)} invalid field(s); see errors", errors=errors
         ) from None

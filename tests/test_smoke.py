@@ -9,7 +9,9 @@ async def test_health(anon):
 
 
 async def test_customer_roundtrip(tenant):
-    r = await tenant.client.post("/api/v1/customers", json={"name": "Ada", "email": "ada@example.com"})
+    r = await tenant.client.post(
+        "/api/v1/customers", json={"name": "Ada", "email": "ada@example.com"}
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert r.headers["location"] == f"/api/v1/customers/{body['data']['id']}"
