@@ -25,7 +25,7 @@ Grammar (the public contract)::
   ``status = paid`` works. INTEGER is a WORD like ``42`` or ``-7``. Quoting only matters
   for ``null``: ``"null"`` is the text null.
 * ``:`` (has) is a case-insensitive substring match, for text fields only.
-* ``=`` with a value ending in an unescaped ``*`` is a (case-sensitive) prefix match on
+* ``=`` with a value ending in an unescaped ``*`` is a case-insensitive prefix match on
   text fields: ``name = "Acme*"``; write ``\\*`` for a literal asterisk. ``!=`` rejects
   the wildcard (use ``NOT name = "Acme*"``).
 * ``null`` goes with ``=``/``!=`` only (``IS NULL``/``IS NOT NULL``). ``<``, ``<=``, ``>``,
@@ -251,7 +251,7 @@ class _Parser:
             self.enter(self.take())
             expr = self.expression()
             if self.peek().kind != ")":
-                _fail(f"expected ')' at position {self.peek().pos} to close '(' at {tok.pos}")
+                _fail(f"expected ')' at position {self.peek().pos} to close the '(' at {tok.pos}")
             self.take()
             self.depth -= 1
             return expr
@@ -303,8 +303,8 @@ class _Parser:
             _fail(f"{text!r} is not a valid {what} for field {field!r} at position {pos}{hint}")
 
         if spec.kind == "int":
-            if not _INT.fullmatch(text) or not -(2**63) <= int(text) < 2**63:
-                bad("int", "; use a whole number such as 42")
+            if not _INT.fullmatch(text) or not -(2**31) <= int(text) < 2**31:
+                bad("int", "; use a whole number between -2147483648 and 2147483647")
             return int(text), op
         if spec.kind == "bool":
             if text not in ("true", "false"):
@@ -344,7 +344,7 @@ def parse_filter(text: str | None, fields: Filterable) -> Expr | None:
 
 
 _SUFFIX = {"=": "", "<": "__lt", "<=": "__lte", ">": "__gt", ">=": "__gte"}
-_SUFFIX |= {":": "__icontains", "prefix": "__startswith"}
+_SUFFIX |= {":": "__icontains", "prefix": "__istartswith"}
 
 
 def _leaf(lookup: str, value: Any) -> Q:
@@ -352,7 +352,10 @@ def _leaf(lookup: str, value: Any) -> Q:
 
 
 def to_q(expr: Expr, fields: Filterable) -> Q:
-    """Compile to a Tortoise ``Q`` with the same (two-valued) semantics as :func:`matches`."""
+    """Compile to a Tortoise ``Q`` with the same (two-valued) semantics as :func:`matches`.
+
+    ``expr`` must come from :func:`parse_filter` with the same ``fields``.
+    """
     return _to_q(expr, fields, guard=False)
 
 
@@ -386,10 +389,15 @@ def _as_datetime(value: Any) -> datetime | None:
 
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
-    ">=": operator.ge, ":": lambda a, b: isinstance(a, str) and b.upper() in a.upper(),
-    "prefix": lambda a, b: isinstance(a, str) and a.startswith(b),
-}  # fmt: skip
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    ":": lambda a, b: isinstance(a, str) and b.upper() in a.upper(),
+    "prefix": lambda a, b: isinstance(a, str) and a.upper().startswith(b.upper()),
+}
 
 
 def matches(expr: Expr | None, row: Mapping[str, Any]) -> bool:
