@@ -12,10 +12,10 @@ from tortoise.transactions import in_transaction
 from db.errors import Conflict
 from db.events import record_event
 from db.filtering import FilterField
-from db.listing import ListQuery, Page, ResourceSpec, list_rows
+from db.listing import ListQuery, Page, ResourceSpec, fetch_row, list_rows
 from db.models import Customer, Order
 from db.principal import Principal
-from db.rows import change_row, create_row, explain_miss, fetch_row, stale
+from db.rows import change_row, create_row, explain_miss, stale
 
 SPEC = ResourceSpec(
     name="customer",

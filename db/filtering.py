@@ -1,8 +1,8 @@
 """The ``filter`` language: one AIP-160 (https://google.aip.dev/160) subset for every door.
 
 REST lists (``?filter=``), GraphQL (``filter:`` arguments) and real-time event
-subscriptions all parse with :func:`parse_filter`; the tree compiles to a Tortoise
-``Q`` with :func:`to_q` or runs in process on an event snapshot with :func:`matches`.
+subscriptions all parse with :func:`parse_filter`; the tree compiles to a SQL
+condition with :func:`to_sql` or runs in process on an event snapshot with :func:`matches`.
 Both evaluate the same two-valued logic, so a row matches in SQL iff it matches here.
 
 Grammar (the public contract)::
@@ -48,8 +48,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, NoReturn, TypeAlias, cast
-
-from tortoise.expressions import Q
 
 from db.errors import FieldError, InvalidArgument
 
@@ -343,38 +341,45 @@ def parse_filter(text: str | None, fields: Filterable) -> Expr | None:
     return _Parser(text, fields).parse()
 
 
-_SUFFIX = {"=": "", "<": "__lt", "<=": "__lte", ">": "__gt", ">=": "__gte"}
-_SUFFIX |= {":": "__icontains", "prefix": "__istartswith"}
+_SQL_OP = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
-def _leaf(lookup: str, value: Any) -> Q:
-    return Q(**{lookup: value})
+def _like_pattern(value: str, *, prefix: bool) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}%" if prefix else f"%{escaped}%"
 
 
-def to_q(expr: Expr, fields: Filterable) -> Q:
-    """Compile to a Tortoise ``Q`` with the same (two-valued) semantics as :func:`matches`.
+def to_sql(expr: Expr, fields: Filterable, param: Callable[[Any], str], alias: str = "t") -> str:
+    """Compile to a SQL condition with the same (two-valued) semantics as :func:`matches`.
 
+    ``param`` binds a value and returns its placeholder (see ``db.sql.Params``);
     ``expr`` must come from :func:`parse_filter` with the same ``fields``.
     """
-    return _to_q(expr, fields, guard=False)
+    return _to_sql(expr, fields, param, alias, guard=False)
 
 
-def _to_q(expr: Expr, fields: Filterable, guard: bool) -> Q:
+def _to_sql(
+    expr: Expr, fields: Filterable, param: Callable[[Any], str], alias: str, guard: bool
+) -> str:
     if isinstance(expr, And | Or):
-        join = "AND" if isinstance(expr, And) else "OR"
-        return Q(*(_to_q(item, fields, guard) for item in expr.items), join_type=join)
+        join = " AND " if isinstance(expr, And) else " OR "
+        return "(" + join.join(_to_sql(i, fields, param, alias, guard) for i in expr.items) + ")"
     if isinstance(expr, Not):
-        return ~_to_q(expr.item, fields, guard=True)
+        return "(NOT " + _to_sql(expr.item, fields, param, alias, guard=True) + ")"
     assert isinstance(expr, Compare)
-    column = fields[expr.field].column or expr.field
+    column = f"{alias}.{fields[expr.field].column or expr.field}"
     if expr.value is None:
-        return _leaf(f"{column}__isnull", expr.op == "=")
+        return f"({column} IS {'' if expr.op == '=' else 'NOT '}NULL)"
     if expr.op == "!=":  # SQL's "<>" drops NULLs; matches() keeps them
-        return _leaf(f"{column}__not", expr.value) | _leaf(f"{column}__isnull", True)
-    q = _leaf(f"{column}{_SUFFIX[expr.op]}", expr.value)
+        return f"({column} <> {param(expr.value)} OR {column} IS NULL)"
+    if expr.op in (":", "prefix"):
+        pattern = _like_pattern(str(expr.value), prefix=expr.op == "prefix")
+        condition = f"UPPER({column}) LIKE UPPER({param(pattern)}) ESCAPE '\\'"
+    else:
+        condition = f"{column} {_SQL_OP[expr.op]} {param(expr.value)}"
     if guard:  # under NOT, a comparison with NULL must be false, not unknown
-        q &= _leaf(f"{column}__isnull", False)
-    return q
+        return f"({condition} AND {column} IS NOT NULL)"
+    return f"({condition})"
 
 
 def _as_datetime(value: Any) -> datetime | None:

@@ -20,12 +20,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from tortoise.expressions import Q
+from tortoise import fields as tfields
 from tortoise.models import Model
 
-from db.errors import FieldError, InvalidArgument
-from db.filtering import FilterField, parse_filter, to_q
+from db.errors import FieldError, InvalidArgument, NotFound
+from db.filtering import FilterField, parse_filter, to_sql
 from db.principal import Principal
+from db.sql import Params, dialect, select
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -33,7 +34,11 @@ MAX_PAGE_SIZE = 200
 
 @dataclass(frozen=True, slots=True)
 class ResourceSpec:
-    """What a list of one resource may be filtered and sorted by, and what it returns."""
+    """One resource's table, the columns it returns, and what lists may filter and sort by.
+
+    ``computed`` adds select-list expressions per dialect (``{alias}`` is the
+    table alias), returned as JSON-decoded columns.
+    """
 
     name: str
     model: type[Model]
@@ -41,10 +46,42 @@ class ResourceSpec:
     filterable: Mapping[str, FilterField]
     sortable: tuple[str, ...]
     default_order: str = "created_at desc, id desc"
+    computed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def column(self, public: str) -> str:
         spec = self.filterable.get(public)
         return spec.column or public if spec else public
+
+    @property
+    def table(self) -> str:
+        name: str = self.model._meta.db_table
+        return name
+
+    @property
+    def datetime_columns(self) -> tuple[str, ...]:
+        fields_map = self.model._meta.fields_map
+        return tuple(
+            c for c in self.columns if isinstance(fields_map.get(c), tfields.DatetimeField)
+        )
+
+    def select_list(self, alias: str = "t") -> str:
+        parts = [f"{alias}.{c}" for c in self.columns]
+        if self.computed:
+            current = dialect()
+            parts += [
+                f"({sql[current].format(alias=alias)}) AS {name}"
+                for name, sql in self.computed.items()
+            ]
+        return ", ".join(parts)
+
+    async def rows(self, where: str, params: Params, tail: str = "") -> list[dict[str, Any]]:
+        """``SELECT <columns> FROM <table> t WHERE <where> <tail>`` as decoded dicts."""
+        return await select(
+            f"SELECT {self.select_list()} FROM {self.table} t WHERE {where} {tail}",
+            params.values,
+            datetimes=self.datetime_columns,
+            json=tuple(self.computed),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +104,6 @@ class Page:
     total_size: int | None = None
     page: int | None = None
     per_page: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _invalid(param: str, msg: str) -> InvalidArgument:
@@ -142,7 +178,7 @@ def _coerce_key(spec: ResourceSpec, name: str, value: Any) -> Any:
     if kind == "datetime":
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if kind == "int":
-        if not isinstance(value, int) or isinstance(value, bool):
+        if not isinstance(value, int) or isinstance(value, bool) or abs(value) >= 2**31:
             raise ValueError("int expected")
         return value
     if not isinstance(value, str):
@@ -150,14 +186,16 @@ def _coerce_key(spec: ResourceSpec, name: str, value: Any) -> Any:
     return value
 
 
-def _after(spec: ResourceSpec, order: Sequence[tuple[str, bool]], values: Sequence[Any]) -> Q:
+def _after(
+    spec: ResourceSpec, order: Sequence[tuple[str, bool]], values: Sequence[Any], p: Params
+) -> str:
     """Rows strictly after ``values`` in ``order``: (a > x) OR (a = x AND b > y) ..."""
-    alternatives: list[Q] = []
+    alternatives: list[str] = []
     for i, (name, desc) in enumerate(order):
-        equal = {spec.column(n): values[j] for j, (n, _) in enumerate(order[:i])}
-        op = "lt" if desc else "gt"
-        alternatives.append(Q(**equal, **{f"{spec.column(name)}__{op}": values[i]}))
-    return Q(*alternatives, join_type="OR")
+        terms = [f"t.{spec.column(n)} = {p(values[j])}" for j, (n, _) in enumerate(order[:i])]
+        terms.append(f"t.{spec.column(name)} {'<' if desc else '>'} {p(values[i])}")
+        alternatives.append("(" + " AND ".join(terms) + ")")
+    return "(" + " OR ".join(alternatives) + ")"
 
 
 def clamp_page_size(value: int | None, *, default: int, maximum: int, param: str) -> int:
@@ -168,24 +206,37 @@ def clamp_page_size(value: int | None, *, default: int, maximum: int, param: str
     return min(value, maximum)
 
 
+def _conditions(
+    principal: Principal, spec: ResourceSpec, query: ListQuery, where: Mapping[str, Any] | None
+) -> tuple[list[str], Params]:
+    p = Params(principal.organization_id)
+    conditions = ["t.organization_id = $1"]
+    for column, value in (where or {}).items():
+        conditions.append(f"t.{column} IS NULL" if value is None else f"t.{column} = {p(value)}")
+    expr = parse_filter(query.filter, spec.filterable)
+    if expr is not None:
+        conditions.append(to_sql(expr, spec.filterable, p))
+    return conditions, p
+
+
 async def list_rows(
     principal: Principal,
     spec: ResourceSpec,
     query: ListQuery,
     *,
-    where: Q | None = None,
+    where: Mapping[str, Any] | None = None,
     default_page_size: int = DEFAULT_PAGE_SIZE,
     max_page_size: int = MAX_PAGE_SIZE,
 ) -> Page:
-    """One page of ``spec``'s rows in the caller's organization."""
+    """One page of ``spec``'s rows in the caller's organization.
+
+    ``where`` adds equality conditions (``None`` means IS NULL) on columns.
+    """
     order = parse_order_by(query.order_by, spec)
-    expr = parse_filter(query.filter, spec.filterable)
-    qs = spec.model.filter(organization_id=principal.organization_id)
-    if where is not None:
-        qs = qs.filter(where)
-    if expr is not None:
-        qs = qs.filter(to_q(expr, spec.filterable))
-    orderings = [("-" if desc else "") + spec.column(name) for name, desc in order]
+    conditions, p = _conditions(principal, spec, query, where)
+    order_sql = ", ".join(
+        f"t.{spec.column(name)} {'DESC' if desc else 'ASC'}" for name, desc in order
+    )
 
     if query.page is not None or query.per_page is not None:
         if query.page_token:
@@ -196,29 +247,49 @@ async def list_rows(
         per_page = clamp_page_size(
             query.per_page, default=default_page_size, maximum=max_page_size, param="per_page"
         )
-        total = await qs.count()
-        rows = (
-            await qs.order_by(*orderings)
-            .offset((page - 1) * per_page)
-            .limit(per_page)
-            .values(*spec.columns)
+        where_sql = " AND ".join(conditions)
+        counted = await select(
+            f"SELECT count(*) AS n FROM {spec.table} t WHERE {where_sql}", p.values
         )
+        limit, offset = p(per_page), p((page - 1) * per_page)
+        rows = await spec.rows(where_sql, p, f"ORDER BY {order_sql} LIMIT {limit} OFFSET {offset}")
         return Page(
-            items=list(rows), page_size=per_page, total_size=total, page=page, per_page=per_page
-        )
+            items=rows, page_size=per_page, total_size=int(counted[0]["n"]), page=page,
+            per_page=per_page,
+        )  # fmt: skip
 
     size = clamp_page_size(
         query.page_size, default=default_page_size, maximum=max_page_size, param="page_size"
     )
     fingerprint = _fingerprint(query.filter, order)
     if query.page_token:
-        qs = qs.filter(
-            _after(spec, order, decode_token(query.page_token, spec, order, fingerprint))
-        )
-    rows = list(await qs.order_by(*orderings).limit(size + 1).values(*spec.columns))
+        after = decode_token(query.page_token, spec, order, fingerprint)
+        conditions.append(_after(spec, order, after, p))
+    limit = p(size + 1)
+    rows = await spec.rows(" AND ".join(conditions), p, f"ORDER BY {order_sql} LIMIT {limit}")
     next_token = None
     if len(rows) > size:
         rows = rows[:size]
         last = rows[-1]
         next_token = encode_token([last[spec.column(name)] for name, _ in order], fingerprint)
     return Page(items=rows, next_page_token=next_token, page_size=size)
+
+
+async def fetch_row(principal: Principal, spec: ResourceSpec, ident: int) -> dict[str, Any]:
+    """The row ``ident`` of ``spec`` in the caller's organization, or ``NotFound``."""
+    rows = await spec.rows(
+        "t.id = $1 AND t.organization_id = $2", Params(ident, principal.organization_id)
+    )
+    if not rows:
+        raise NotFound.for_resource(spec.name, ident)
+    return rows[0]
+
+
+async def fetch_rows(
+    principal: Principal, spec: ResourceSpec, idents: Sequence[int]
+) -> list[dict[str, Any]]:
+    """Rows with these ids in the caller's organization (missing ones are left out)."""
+    if not idents:
+        return []
+    p = Params(principal.organization_id)
+    return await spec.rows(f"t.organization_id = $1 AND t.id IN ({p.many(idents)})", p)

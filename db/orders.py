@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from tortoise.expressions import F, Q
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from db.errors import (
@@ -30,11 +30,25 @@ from db.errors import (
 )
 from db.events import record_event
 from db.filtering import FilterField
-from db.listing import ListQuery, Page, ResourceSpec, list_rows
+from db.listing import ListQuery, Page, ResourceSpec, fetch_row, fetch_rows, list_rows
 from db.models import Customer, Order, OrderItem, OrderStatus, Product
 from db.principal import Principal
 from db.products import SPEC as PRODUCT_SPEC
-from db.rows import explain_miss, fetch_row, now, stale, update_versioned
+from db.rows import explain_miss, now, stale, update_versioned
+
+# Each order's items as one JSON array, so an order (or a page of orders) is one query.
+ITEMS_JSON = {
+    "postgres": (
+        "SELECT coalesce(json_agg(json_build_object('id', i.id, 'product_id', i.product_id, "
+        "'quantity', i.quantity, 'unit_price_cents', i.unit_price_cents) ORDER BY i.id), "
+        "'[]'::json) FROM order_items i WHERE i.order_id = {alias}.id"
+    ),
+    "sqlite": (
+        "SELECT json_group_array(json_object('id', i.id, 'product_id', i.product_id, "
+        "'quantity', i.quantity, 'unit_price_cents', i.unit_price_cents)) "
+        "FROM (SELECT * FROM order_items WHERE order_id = {alias}.id ORDER BY id) i"
+    ),
+}
 
 SPEC = ResourceSpec(
     name="order",
@@ -58,10 +72,12 @@ SPEC = ResourceSpec(
         "updated_at": FilterField("datetime"),
     },
     sortable=("id", "customer_id", "status", "total_cents", "created_at", "updated_at"),
+    computed={"items": ITEMS_JSON},
 )
 
-ITEM_COLUMNS = ("id", "order_id", "product_id", "quantity", "unit_price_cents")
 MAX_BATCH_GET = 100
+MAX_ID = 2**31 - 1  # ids and totals are 32-bit integer columns
+MAX_TOTAL_CENTS = 2**31 - 1
 
 Action = Literal["pay", "ship", "deliver", "cancel"]
 TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus, str]] = {
@@ -79,7 +95,7 @@ TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus, str]] = {
 class OrderItemInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    product_id: int = Field(ge=1)
+    product_id: int = Field(ge=1, le=MAX_ID)
     quantity: int = Field(ge=1, le=10_000)
 
 
@@ -88,7 +104,7 @@ class OrderInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    customer_id: int = Field(ge=1)
+    customer_id: int = Field(ge=1, le=MAX_ID)
     items: list[OrderItemInput] = Field(min_length=1, max_length=100)
     note: str = Field(default="", max_length=2_000)
 
@@ -107,26 +123,8 @@ class OrderPatch(BaseModel):
     note: str | None = Field(default=None, max_length=2_000)
 
 
-async def _attach_items(orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add each order's items with one query for the whole page."""
-    if not orders:
-        return orders
-    by_order: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    rows = await (
-        OrderItem.filter(order_id__in=[o["id"] for o in orders])
-        .order_by("order_id", "id")
-        .values(*ITEM_COLUMNS)
-    )
-    for item in rows:
-        by_order[item.pop("order_id")].append(item)
-    for order in orders:
-        order["items"] = by_order.get(order["id"], [])
-    return orders
-
-
 async def _fetch_order(principal: Principal, order_id: int) -> dict[str, Any]:
-    row = await fetch_row(principal, SPEC, order_id)
-    return (await _attach_items([row]))[0]
+    return await fetch_row(principal, SPEC, order_id)
 
 
 async def list_orders(
@@ -136,10 +134,8 @@ async def list_orders(
     where = None
     if customer_id is not None:
         await fetch_row(principal, _CUSTOMER_SPEC, customer_id)
-        where = Q(customer_id=customer_id)
-    page = await list_rows(principal, SPEC, query, where=where, **limits)
-    await _attach_items(page.items)
-    return page
+        where = {"customer_id": customer_id}
+    return await list_rows(principal, SPEC, query, where=where, **limits)
 
 
 async def get_order(principal: Principal, order_id: int) -> dict[str, Any]:
@@ -155,15 +151,10 @@ async def batch_get_orders(principal: Principal, ids: Iterable[int]) -> list[dic
         raise InvalidArgument("ids: give at least one order id")
     if len(wanted) > MAX_BATCH_GET:
         raise InvalidArgument(f"ids: at most {MAX_BATCH_GET} ids per request, got {len(wanted)}")
-    rows = await Order.filter(id__in=wanted, organization_id=principal.organization_id).values(
-        *SPEC.columns
-    )
-    found = {row["id"]: row for row in rows}
+    found = {row["id"]: row for row in await fetch_rows(principal, SPEC, list(set(wanted)))}
     missing = [i for i in wanted if i not in found]
     if missing:
         raise NotFound(f"orders {', '.join(map(str, missing))} do not exist")
-    unique = list(dict.fromkeys(wanted))
-    await _attach_items([found[i] for i in unique])
     return [found[i] for i in wanted]
 
 
@@ -198,6 +189,12 @@ async def place_order(principal: Principal, data: OrderInput) -> dict[str, Any]:
         ]
         if missing:
             raise ValidationFailed("some products do not exist or are deleted", errors=missing)
+        total = sum(products[pid]["price_cents"] * q for pid, q in quantities.items())
+        if total > MAX_TOTAL_CENTS:
+            raise ValidationFailed(
+                f"the order total {total} exceeds {MAX_TOTAL_CENTS} cents; split the order",
+                errors=[FieldError(("items",), "order total too large", "total_too_large")],
+            )
         for product_id, quantity in quantities.items():
             reserved = await Product.filter(
                 id=product_id, organization_id=org, stock__gte=quantity
@@ -206,7 +203,6 @@ async def place_order(principal: Principal, data: OrderInput) -> dict[str, Any]:
                 raise InsufficientStock(
                     f"product {product_id} has fewer than {quantity} units in stock"
                 )
-        total = sum(products[pid]["price_cents"] * q for pid, q in quantities.items())
         order = await Order.create(
             organization_id=org, customer_id=data.customer_id, total_cents=total, note=data.note
         )

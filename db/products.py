@@ -7,14 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 
 from db.errors import Conflict
 from db.filtering import FilterField
-from db.listing import ListQuery, Page, ResourceSpec, list_rows
+from db.listing import ListQuery, Page, ResourceSpec, fetch_row, list_rows
 from db.models import Product
 from db.principal import Principal
-from db.rows import change_row, create_row, fetch_row, now
+from db.rows import change_row, create_row, now
 
 SPEC = ResourceSpec(
     name="product",
@@ -79,7 +78,7 @@ async def list_products(
     principal: Principal, query: ListQuery, *, show_deleted: bool = False, **limits: Any
 ) -> Page:
     principal.require("products:read")
-    where = None if show_deleted else Q(deleted_at__isnull=True)
+    where = None if show_deleted else {"deleted_at": None}
     return await list_rows(principal, SPEC, query, where=where, **limits)
 
 

@@ -17,22 +17,12 @@ from tortoise.transactions import in_transaction
 
 from db.errors import NotFound, PreconditionFailed
 from db.events import record_event
-from db.listing import ResourceSpec
+from db.listing import ResourceSpec, fetch_row
 from db.principal import Principal
 
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-async def fetch_row(principal: Principal, spec: ResourceSpec, ident: int) -> dict[str, Any]:
-    """The row ``ident`` of ``spec`` in the caller's organization, or ``NotFound``."""
-    rows = await spec.model.filter(id=ident, organization_id=principal.organization_id).values(
-        *spec.columns
-    )
-    if not rows:
-        raise NotFound.for_resource(spec.name, ident)
-    return dict(rows[0])
 
 
 async def explain_miss(

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from tortoise import Tortoise, connections, fields
-from tortoise.expressions import Q
 from tortoise.models import Model
 
 from db.errors import InvalidArgument
+from db.sql import Params, select
 from db.filtering import (
     MAX_COMPARISONS,
     MAX_DEPTH,
@@ -26,7 +26,7 @@ from db.filtering import (
     Or,
     matches,
     parse_filter,
-    to_q,
+    to_sql,
 )
 
 STATUSES = ("pending", "paid", "shipped")
@@ -286,28 +286,25 @@ def test_matches_tolerates_odd_row_types() -> None:
     assert not ok("name = a*", {"name": ["a"]})
 
 
-def shape(q: Q) -> Any:
-    """A Q as nested plain data: filters for leaves, (NOT?, join, children) otherwise."""
-    inner: Any = dict(q.filters) if q.filters else (q.join_type, [shape(c) for c in q.children])
-    return ("NOT", inner) if q._is_negated else inner
+def compiled(text: str) -> tuple[str, list[Any]]:
+    params = Params()
+    return to_sql(parse(text), FIELDS, params), params.values
 
 
-def test_to_q_shapes() -> None:
-    def compiled(text: str) -> Any:
-        return shape(to_q(parse(text), FIELDS))
-
-    assert compiled("nick = x") == {"nickname": "x"}
-    assert compiled("nick = null") == {"nickname__isnull": True}
-    assert compiled("created_at != null") == {"created__isnull": False}
-    assert compiled("nick != x") == ("OR", [{"nickname__not": "x"}, {"nickname__isnull": True}])
-    assert compiled("name = Ac* OR name : b id < 3") == (
-        "AND",
-        [("OR", [{"name__istartswith": "Ac"}, {"name__icontains": "b"}]), {"id__lt": 3}],
+def test_to_sql_shapes() -> None:
+    assert compiled("nick = x") == ("(t.nickname = $1)", ["x"])
+    assert compiled("nick = null") == ("(t.nickname IS NULL)", [])
+    assert compiled("created_at != null") == ("(t.created IS NOT NULL)", [])
+    assert compiled("nick != x") == ("(t.nickname <> $1 OR t.nickname IS NULL)", ["x"])
+    assert compiled("name = Ac* OR name : b_% id < 3") == (
+        "(((UPPER(t.name) LIKE UPPER($1) ESCAPE '\\') OR (UPPER(t.name) LIKE UPPER($2) "
+        "ESCAPE '\\')) AND (t.id < $3))",
+        ["Ac%", "%b\\_\\%%", 3],
     )
     # Under NOT, comparisons are guarded with IS NOT NULL so SQL never negates an unknown.
     assert compiled("NOT (qty > 1 OR qty = null)") == (
-        "NOT",
-        ("OR", [("AND", [{"qty__gt": 1}, {"qty__isnull": False}]), {"qty__isnull": True}]),
+        "(NOT ((t.qty > $1 AND t.qty IS NOT NULL) OR (t.qty IS NULL)))",
+        [1],
     )
 
 
@@ -422,7 +419,7 @@ async def run_in_sqlite(texts: list[str]) -> dict[str, list[int]]:
     await Tortoise.init(db_url="sqlite://:memory:", modules={"filtering_test": [__name__]})
     try:
         await Tortoise.generate_schemas()
-        # SQLite's LIKE ignores ASCII case by default; PostgreSQL's (and Python's) does not.
+        # Case-insensitive matching must not depend on SQLite's LIKE default.
         await connections.get("default").execute_script("PRAGMA case_sensitive_like = ON")
         for row in ROWS:
             await Thing.create(
@@ -438,8 +435,13 @@ async def run_in_sqlite(texts: list[str]) -> dict[str, list[int]]:
         for text in texts:
             expr = parse_filter(text, FIELDS)
             assert expr is not None
-            things = await Thing.filter(to_q(expr, FIELDS)).order_by("id")
-            found[text] = [thing.id for thing in things]
+            params = Params()
+            condition = to_sql(expr, FIELDS, params)
+            rows = await select(
+                f"SELECT t.id FROM {Thing._meta.db_table} t WHERE {condition} ORDER BY t.id",
+                params.values,
+            )
+            found[text] = [row["id"] for row in rows]
         return found
     finally:
         await Tortoise.close_connections()
@@ -495,7 +497,7 @@ def test_fuzz_never_leaks_other_exceptions() -> None:
             continue
         parsed += 1
         if expr is not None:
-            to_q(expr, FIELDS)
+            to_sql(expr, FIELDS, Params())
             for row in ROWS[:5]:
                 matches(expr, row)
     assert bad_errors == []

@@ -1,0 +1,78 @@
+"""Hand-built SQL for the read paths, on the connection Tortoise manages.
+
+Reads are the hot path: building them through the ORM's query builder cost
+more than the database round trip (see ops/bench/RESULTS.md). Statements are
+written once with ``$n`` placeholders (PostgreSQL's form) and rewritten to
+``?`` for SQLite; ``connections.get`` returns the transaction's connection
+inside ``in_transaction()``, so reads in a write see that write.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from tortoise import connections
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+class Params:
+    """Collects bind values; calling it with a value returns its placeholder."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, *initial: Any) -> None:
+        self.values: list[Any] = list(initial)
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+    def many(self, values: Sequence[Any]) -> str:
+        return ", ".join(self(v) for v in values)
+
+
+def dialect() -> str:
+    """``postgres`` or ``sqlite``."""
+    name: str = connections.get("default").capabilities.dialect
+    return name
+
+
+@lru_cache(maxsize=512)
+def _qmark(sql: str) -> tuple[str, tuple[int, ...]]:
+    order = tuple(int(n) - 1 for n in _PLACEHOLDER.findall(sql))
+    return _PLACEHOLDER.sub("?", sql), order
+
+
+async def select(
+    sql: str,
+    params: Sequence[Any] = (),
+    *,
+    datetimes: Collection[str] = (),
+    json: Collection[str] = (),
+) -> list[dict[str, Any]]:
+    """Run a SELECT and return dict rows, decoding ``datetimes`` and ``json`` columns."""
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "sqlite":
+        text, order = _qmark(sql)
+        rows: list[dict[str, Any]] = await conn.execute_query_dict(text, [params[i] for i in order])
+        if datetimes:
+            for row in rows:
+                for column in datetimes:
+                    value = row.get(column)
+                    if isinstance(value, str):
+                        row[column] = datetime.fromisoformat(value)
+    else:
+        rows = await conn.execute_query_dict(sql, list(params))
+    if json:
+        for row in rows:
+            for column in json:
+                value = row.get(column)
+                if isinstance(value, str | bytes):
+                    row[column] = orjson.loads(value)
+    return rows
