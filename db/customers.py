@@ -54,9 +54,9 @@ def _email_taken(email: object) -> Conflict:
     return Conflict(f"a customer with email {email!s} already exists in this organization")
 
 
-async def list_customers(principal: Principal, query: ListQuery, **limits: Any) -> Page:
+async def list_customers(principal: Principal, query: ListQuery, **options: Any) -> Page:
     principal.require("customers:read")
-    return await list_rows(principal, SPEC, query, **limits)
+    return await list_rows(principal, SPEC, query, **options)
 
 
 async def get_customer(principal: Principal, customer_id: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from db.errors import FieldError, IdempotencyKeyReused, InvalidArgument
+from db.errors import DomainError, FieldError, IdempotencyKeyReused, InvalidArgument
 from db.models import IdempotencyRecord
 from db.principal import Principal
 from db.rows import now
@@ -86,7 +86,10 @@ async def run_idempotent(
                 result=outcome.result,
                 expires_at=now() + timedelta(seconds=ttl_seconds),
             )
-    except IntegrityError:
+    except (IntegrityError, DomainError):
+        # A concurrent request with this key committed first: our insert of the record
+        # clashed, or our write clashed with its write (a unique email, the last unit of
+        # stock). Either way the first outcome is the answer; with no winner, re-raise.
         winner = await _stored(principal, key, fingerprint)
         if winner is None:
             raise

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ from db.sql import Params, dialect, select
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+MAX_PAGE_NUMBER = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,15 @@ class ResourceSpec:
     sortable: tuple[str, ...]
     default_order: str = "created_at desc, id desc"
     computed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    datetime_columns: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        fields_map = self.model._meta.fields_map
+        object.__setattr__(
+            self,
+            "datetime_columns",
+            tuple(c for c in self.columns if isinstance(fields_map.get(c), tfields.DatetimeField)),
+        )
 
     def column(self, public: str) -> str:
         spec = self.filterable.get(public)
@@ -57,27 +67,27 @@ class ResourceSpec:
         name: str = self.model._meta.db_table
         return name
 
-    @property
-    def datetime_columns(self) -> tuple[str, ...]:
-        fields_map = self.model._meta.fields_map
-        return tuple(
-            c for c in self.columns if isinstance(fields_map.get(c), tfields.DatetimeField)
-        )
-
-    def select_list(self, alias: str = "t") -> str:
-        parts = [f"{alias}.{c}" for c in self.columns]
-        if self.computed:
+    def select_list(self, fields: Collection[str] | None = None, alias: str = "t") -> str:
+        columns = self.columns if fields is None else [c for c in self.columns if c in fields]
+        parts = [f"{alias}.{c}" for c in columns]
+        computed = [n for n in self.computed if fields is None or n in fields]
+        if computed:
             current = dialect()
             parts += [
-                f"({sql[current].format(alias=alias)}) AS {name}"
-                for name, sql in self.computed.items()
+                f"({self.computed[name][current].format(alias=alias)}) AS {name}"
+                for name in computed
             ]
         return ", ".join(parts)
 
-    async def rows(self, where: str, params: Params, tail: str = "") -> list[dict[str, Any]]:
-        """``SELECT <columns> FROM <table> t WHERE <where> <tail>`` as decoded dicts."""
+    async def rows(
+        self, where: str, params: Params, tail: str = "", fields: Collection[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """``SELECT <columns> FROM <table> t WHERE <where> <tail>`` as decoded dicts.
+
+        ``fields`` limits the columns (computed ones are costly: skip what is not asked).
+        """
         return await select(
-            f"SELECT {self.select_list()} FROM {self.table} t WHERE {where} {tail}",
+            f"SELECT {self.select_list(fields)} FROM {self.table} t WHERE {where} {tail}",
             params.values,
             datetimes=self.datetime_columns,
             json=tuple(self.computed),
@@ -225,14 +235,19 @@ async def list_rows(
     query: ListQuery,
     *,
     where: Mapping[str, Any] | None = None,
+    fields: Collection[str] | None = None,
     default_page_size: int = DEFAULT_PAGE_SIZE,
     max_page_size: int = MAX_PAGE_SIZE,
 ) -> Page:
     """One page of ``spec``'s rows in the caller's organization.
 
-    ``where`` adds equality conditions (``None`` means IS NULL) on columns.
+    ``where`` adds equality conditions (``None`` means IS NULL) on columns;
+    ``fields`` asks for only some fields (rows may carry a few more: the id and
+    sort keys).
     """
     order = parse_order_by(query.order_by, spec)
+    if fields is not None:
+        fields = {*fields, "id", *(spec.column(name) for name, _ in order)}
     conditions, p = _conditions(principal, spec, query, where)
     order_sql = ", ".join(
         f"t.{spec.column(name)} {'DESC' if desc else 'ASC'}" for name, desc in order
@@ -241,9 +256,9 @@ async def list_rows(
     if query.page is not None or query.per_page is not None:
         if query.page_token:
             raise _invalid("page", "use either page/per_page or page_size/page_token, not both")
-        page = query.page or 1
-        if page < 1:
-            raise _invalid("page", f"must be at least 1, got {page}")
+        page = 1 if query.page is None else query.page
+        if not 1 <= page <= MAX_PAGE_NUMBER:
+            raise _invalid("page", f"must be between 1 and {MAX_PAGE_NUMBER}, got {page}")
         per_page = clamp_page_size(
             query.per_page, default=default_page_size, maximum=max_page_size, param="per_page"
         )
@@ -252,7 +267,9 @@ async def list_rows(
             f"SELECT count(*) AS n FROM {spec.table} t WHERE {where_sql}", p.values
         )
         limit, offset = p(per_page), p((page - 1) * per_page)
-        rows = await spec.rows(where_sql, p, f"ORDER BY {order_sql} LIMIT {limit} OFFSET {offset}")
+        rows = await spec.rows(
+            where_sql, p, f"ORDER BY {order_sql} LIMIT {limit} OFFSET {offset}", fields
+        )
         return Page(
             items=rows, page_size=per_page, total_size=int(counted[0]["n"]), page=page,
             per_page=per_page,
@@ -266,7 +283,9 @@ async def list_rows(
         after = decode_token(query.page_token, spec, order, fingerprint)
         conditions.append(_after(spec, order, after, p))
     limit = p(size + 1)
-    rows = await spec.rows(" AND ".join(conditions), p, f"ORDER BY {order_sql} LIMIT {limit}")
+    rows = await spec.rows(
+        " AND ".join(conditions), p, f"ORDER BY {order_sql} LIMIT {limit}", fields
+    )
     next_token = None
     if len(rows) > size:
         rows = rows[:size]

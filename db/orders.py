@@ -128,14 +128,14 @@ async def _fetch_order(principal: Principal, order_id: int) -> dict[str, Any]:
 
 
 async def list_orders(
-    principal: Principal, query: ListQuery, *, customer_id: int | None = None, **limits: Any
+    principal: Principal, query: ListQuery, *, customer_id: int | None = None, **options: Any
 ) -> Page:
     principal.require("orders:read")
     where = None
     if customer_id is not None:
         await fetch_row(principal, _CUSTOMER_SPEC, customer_id)
         where = {"customer_id": customer_id}
-    return await list_rows(principal, SPEC, query, where=where, **limits)
+    return await list_rows(principal, SPEC, query, where=where, **options)
 
 
 async def get_order(principal: Principal, order_id: int) -> dict[str, Any]:

@@ -75,11 +75,11 @@ def _sku_taken(sku: object) -> Conflict:
 
 
 async def list_products(
-    principal: Principal, query: ListQuery, *, show_deleted: bool = False, **limits: Any
+    principal: Principal, query: ListQuery, *, show_deleted: bool = False, **options: Any
 ) -> Page:
     principal.require("products:read")
     where = None if show_deleted else {"deleted_at": None}
-    return await list_rows(principal, SPEC, query, where=where, **limits)
+    return await list_rows(principal, SPEC, query, where=where, **options)
 
 
 async def get_product(principal: Principal, product_id: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from tortoise import connections
+from tortoise.backends.asyncpg.client import TransactionWrapper
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
@@ -58,9 +59,14 @@ async def select(
 ) -> list[dict[str, Any]]:
     """Run a SELECT and return dict rows, decoding ``datetimes`` and ``json`` columns."""
     conn = connections.get("default")
-    if conn.capabilities.dialect == "sqlite":
+    pool = getattr(conn, "_pool", None)
+    if pool is not None and not isinstance(conn, TransactionWrapper):
+        # Outside a transaction: straight to asyncpg's pool, skipping the client's
+        # per-call wrappers (a measurable share of a single-row read).
+        rows: list[dict[str, Any]] = [dict(r) for r in await pool.fetch(sql, *params)]
+    elif conn.capabilities.dialect == "sqlite":
         text, order = _qmark(sql)
-        rows: list[dict[str, Any]] = await conn.execute_query_dict(text, [params[i] for i in order])
+        rows = await conn.execute_query_dict(text, [params[i] for i in order])
         if datetimes:
             for row in rows:
                 for column in datetimes:

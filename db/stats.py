@@ -13,6 +13,8 @@ from db.principal import Principal
 Granularity = Literal["day", "hour"]
 MAX_BUCKETS = 1_000
 STEP = {"day": timedelta(days=1), "hour": timedelta(hours=1)}
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 # Revenue counts orders that were paid (paid, shipped, delivered); order_count
 # counts every order placed in the bucket except cancelled ones.
@@ -49,6 +51,12 @@ async def sales_stats(
     principal.require("stats:read")
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidArgument("start and end need a time zone (e.g. 2024-01-01T00:00:00Z)")
+    if start < EARLIEST or end > LATEST:
+        raise InvalidArgument(
+            f"start and end must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+        )
+    # Buckets are UTC days/hours whatever offset the caller used.
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     if end <= start:
         raise InvalidArgument("end must be after start")
     first = _floor(start, granularity)

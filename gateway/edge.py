@@ -48,21 +48,18 @@ def setup_edge(app: GatewayApp) -> None:
         if log_requests:
             principal = getattr(request.ctx, "principal", None)
             started = getattr(request.ctx, "started", None)
-            access_log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2)
-                    if started
-                    else None,
-                    "principal": f"{principal.subject}@{principal.organization_id}"
-                    if principal
-                    else None,
-                },
-            )
+            fields = {
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2)
+                if started
+                else None,
+                "principal": f"{principal.subject}@{principal.organization_id}"
+                if principal
+                else None,
+            }
+            access_log.info("request", extra={"request_id": request_id, "fields": fields})
         return None
 
     app.register_middleware(assign_request_id, "request", priority=1000)

@@ -109,6 +109,22 @@ def _translate(exc: Exception) -> DomainError:
     return InternalError("the server failed to handle this request; it has been logged")
 
 
+def _allowed_methods(request: Request) -> str | None:
+    """The methods routed for this path (RFC 9110: a 405 MUST carry ``Allow``).
+
+    Sanic's router reports them only for static paths; for paths with parameters
+    (``/customers/<id>``) ask it once per method.
+    """
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        try:
+            request.app.router.get(request.path, method, request.headers.get("host"))
+        except sanic_exceptions.SanicException:
+            continue
+        allowed.append(method)
+    return ", ".join(allowed) or None
+
+
 def setup_errors(app: Sanic[Any, Any]) -> None:
     """Install the one error handler for every route."""
 
@@ -122,7 +138,7 @@ def setup_errors(app: Sanic[Any, Any]) -> None:
         if error.status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
         if error.status == 405 and isinstance(exc, sanic_exceptions.MethodNotAllowed):
-            allow = getattr(exc, "headers", {}).get("Allow")
+            allow = getattr(exc, "headers", {}).get("Allow") or _allowed_methods(request)
             if allow:
                 headers["Allow"] = allow
         if request_id:

@@ -28,9 +28,13 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and key not in entry and not key.startswith("_"):
-                entry[key] = value
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):  # the fast path: extra={"fields": {...}}
+            entry.update(fields)
+        else:
+            for key, value in record.__dict__.items():
+                if key not in _RESERVED and key not in entry and not key.startswith("_"):
+                    entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()

@@ -39,6 +39,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
             request.ctx.principal,
             list_query(request),
             customer_id=parse_id(ident, "customer"),
+            fields=mask,
             **page_limits(request),
         )
         return collection(request, page, mask=mask)

@@ -86,6 +86,7 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
         page = await res.list_rows(
             request.ctx.principal,
             list_query(request),
+            fields=mask,
             **res.list_options(request),
             **page_limits(request),
         )

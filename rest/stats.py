@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sanic import Blueprint, HTTPResponse, Request
 
 from db.errors import FieldError, InvalidArgument
-from db.stats import sales_stats
+from db.stats import EARLIEST, LATEST, sales_stats
 from rest import schemas
 from rest.docs import envelope, ref
 from rest.wire import list_data
@@ -21,14 +21,17 @@ def _time_arg(request: Request, name: str, default: datetime) -> datetime:
     raw = request.args.get(name)
     if not raw:
         return default
+    value: datetime | None
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
+        if value.tzinfo is not None and not EARLIEST <= value <= LATEST:
+            value = None  # also keeps the default start (end - 30 days) in range
     except ValueError:
         value = None
     if value is None or value.tzinfo is None:
         raise InvalidArgument(
-            f"{name}: expected an RFC 3339 time with a zone, e.g. 2024-01-01T00:00:00Z, "
-            f"got {raw!r}",
+            f"{name}: expected an RFC 3339 time with a zone between {EARLIEST:%Y-%m-%d} and "
+            f"{LATEST:%Y-%m-%d}, e.g. 2024-01-01T00:00:00Z, got {raw!r}",
             errors=[FieldError((name,), "expected an RFC 3339 time", "datetime_parsing")],
         )
     return value.astimezone(UTC)
