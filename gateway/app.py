@@ -17,6 +17,7 @@ from gateway.edge import setup_edge
 from gateway.errors import setup_errors
 from gateway.health import setup_health
 from gateway.logs import configure_logging
+from gateway.observability import setup_sentry
 from gateway.settings import Settings, load_settings
 from rest import setup_rest
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     """Build the gateway for ``settings`` (read from the environment when omitted)."""
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    setup_sentry(settings)
     config = Config()
     config.update(
         {

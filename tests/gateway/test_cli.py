@@ -1,0 +1,192 @@
+"""The `gateway` command as an operator runs it: real processes, real databases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import BACKEND, POSTGRES_URL
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def gateway(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEV_AUTH"}
+    }
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PAGE_SIZE_MAX", "lots"),
+        ("DATABASE_URL", "mysql://x/y"),
+        ("PORT", "99999"),
+        ("LOG_LEVEL", "LOUD"),
+        ("REDIS_URL", "http://x"),
+    ],
+)
+def test_a_bad_setting_stops_with_one_line_naming_it(tmp_path, name, value):
+    result = gateway("migrate", env=clean_env(**{name: value}), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"configuration error: {name}=")
+    assert "Traceback" not in result.stderr
+
+
+def test_dev_auth_is_refused_in_production(tmp_path):
+    result = gateway(
+        "migrate", env=clean_env(ENVIRONMENT="production", DEV_AUTH="true"), cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "DEV_AUTH must be false" in result.stderr
+
+
+async def _tables(url: str) -> set[str]:
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://"))
+    try:
+        rows = await conn.fetch("select tablename from pg_tables where schemaname = 'public'")
+        return {r["tablename"] for r in rows}
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres_only
+async def test_migrate_brings_an_empty_postgres_database_to_the_schema(tmp_path):
+    admin = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://"))
+    name = f"gateway_migrate_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+    try:
+        assert await _tables(url) == set()
+        result = gateway("migrate", env=clean_env(DATABASE_URL=url), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "schema is up to date" in result.stderr
+        expected = {
+            "organizations",
+            "customers",
+            "products",
+            "orders",
+            "order_items",
+            "events",
+            "idempotency_records",
+        }
+        assert expected <= await _tables(url)
+        again = gateway("migrate", env=clean_env(DATABASE_URL=url), cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        seeded = gateway(
+            "seed",
+            "--org",
+            "cli",
+            "--customers",
+            "5",
+            "--products",
+            "5",
+            "--orders",
+            "20",
+            env=clean_env(DATABASE_URL=url),
+            cwd=tmp_path,
+        )
+        assert seeded.returncode == 0, seeded.stderr
+        conn = await asyncpg.connect(url.replace("postgres://", "postgresql://"))
+        try:
+            assert await conn.fetchval("select count(*) from orders") == 20
+            assert await conn.fetchval("select count(*) from order_items") >= 20
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def test_migrate_and_seed_on_the_embedded_default(tmp_path):
+    result = gateway("migrate", env=clean_env(), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "var" / "gateway.sqlite3").exists()
+    seeded = gateway(
+        "seed",
+        "--org",
+        "cli",
+        "--customers",
+        "3",
+        "--products",
+        "4",
+        "--orders",
+        "10",
+        env=clean_env(),
+        cwd=tmp_path,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    assert "'orders': 10" in seeded.stderr
+
+
+@pytest.mark.skipif(BACKEND != "embedded", reason="the embedded default is what a newcomer runs")
+def test_serve_on_the_embedded_default_answers_a_first_request(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--dev", "--port", str(port)],
+        env=clean_env(LOG_LEVEL="WARNING"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                if r.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        r = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/orders?page_size=5",
+            headers={"Authorization": "Bearer dev.demo.owner"},
+            timeout=5,
+        )
+        assert r.status_code == 200, r.text
+        assert len(r.json()["data"]) == 5
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/orders", timeout=5).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert f"http://127.0.0.1:{port}" in stderr
+    assert "dev.demo.owner" in stderr
