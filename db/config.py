@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from tortoise.backends.base.config_generator import expand_db_url
+
 MODELS_MODULE = "db.models"
 MIGRATIONS_MODULE = "db.migrations"
 
 
 def tortoise_config(db_url: str) -> dict[str, Any]:
     """The Tortoise config dict for ``db_url`` (already in Tortoise's URL form)."""
+    connection: str | dict[str, Any] = db_url
+    if db_url.startswith("asyncpg://"):
+        connection = expand_db_url(db_url)
+        connection["engine"] = "db.pg"
     return {
-        "connections": {"default": db_url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],

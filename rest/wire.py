@@ -112,11 +112,11 @@ def single(
     return _respond(request, data, _metadata(request, None), etag, status, headers)
 
 
-def collection(
-    request: Request, page: Page, *, mask: Collection[str] | None = None
-) -> HTTPResponse:
+def collection(request: Request, page: Page, *, mask: frozenset[str] | None = None) -> HTTPResponse:
     """A page of resources in the envelope, with a body ETag and a ``Link`` to the next page."""
-    items = [apply_mask(row, mask) for row in page.items] if mask else page.items
+    items = page.items
+    if mask and items and not mask.issuperset(items[0]):
+        items = [apply_mask(row, mask) for row in items]
     pagination: dict[str, Any]
     headers: dict[str, str] = {}
     if page.page is not None:

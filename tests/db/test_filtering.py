@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from tortoise import Tortoise, connections, fields
+from tortoise import connections, fields
+from tortoise.context import TortoiseContext
 from tortoise.models import Model
 
 from db.errors import InvalidArgument
@@ -416,9 +417,10 @@ RANDOM_FILTERS = [random_filter(random.Random(seed)) for seed in range(300)]
 
 
 async def run_in_sqlite(texts: list[str]) -> dict[str, list[int]]:
-    await Tortoise.init(db_url="sqlite://:memory:", modules={"filtering_test": [__name__]})
-    try:
-        await Tortoise.generate_schemas()
+    # A context of its own, so the session's gateway database is never touched.
+    async with TortoiseContext() as ctx:
+        await ctx.init(db_url="sqlite://:memory:", modules={"filtering_test": [__name__]})
+        await ctx.generate_schemas()
         # Case-insensitive matching must not depend on SQLite's LIKE default.
         await connections.get("default").execute_script("PRAGMA case_sensitive_like = ON")
         for row in ROWS:
@@ -443,8 +445,6 @@ async def run_in_sqlite(texts: list[str]) -> dict[str, list[int]]:
             )
             found[text] = [row["id"] for row in rows]
         return found
-    finally:
-        await Tortoise.close_connections()
 
 
 @pytest.fixture(scope="module")
