@@ -19,6 +19,7 @@ from gateway.health import setup_health
 from gateway.logs import configure_logging
 from gateway.observability import setup_sentry
 from gateway.settings import Settings, load_settings
+from realtime.bus import EventBus
 from rest import setup_rest
 
 log = logging.getLogger("gateway")
@@ -46,7 +47,11 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     app: GatewayApp = Sanic(
         name or ("gateway" if number == 0 else f"gateway_{number}"),
         config=config,
-        ctx=AppContext(settings=settings, auth=Authenticator(settings)),
+        ctx=AppContext(
+            settings=settings,
+            auth=Authenticator(settings),
+            bus=EventBus(settings.event_bus_url),
+        ),
         configure_logging=False,
     )
     setup_edge(app)
@@ -61,9 +66,11 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
         if settings.redis_url:
             app.ctx.redis = Redis.from_url(settings.redis_url)
             await app.ctx.redis.ping()
+        await app.ctx.bus.connect()
 
     @app.after_server_stop
     async def close_resources(app: GatewayApp) -> None:
+        await app.ctx.bus.disconnect()
         if app.ctx.redis is not None:
             await app.ctx.redis.aclose()
         await close_database()

@@ -13,12 +13,14 @@ if TYPE_CHECKING:
 
     from gateway.auth import Authenticator
     from gateway.settings import Settings
+    from realtime.bus import EventBus
 
 
 @dataclass
 class AppContext:
     settings: Settings
     auth: Authenticator
+    bus: EventBus
     redis: Redis | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 

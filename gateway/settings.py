@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = Field(default=10, ge=1, le=200)
     redis_url: str | None = None
+    bus_url: str | None = None
     auto_migrate: bool | None = None
     seed_demo: bool | None = None
 
@@ -74,6 +75,20 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.dev_auth:
             raise ValueError("DEV_AUTH must be false when ENVIRONMENT=production")
         return self
+
+    @field_validator("bus_url")
+    @classmethod
+    def _check_bus_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if urlsplit(value).scheme not in {"memory", "redis", "rediss", "unix"}:
+            raise ValueError("use memory:// or redis://HOST:PORT/DB")
+        return value
+
+    @property
+    def event_bus_url(self) -> str:
+        """``BUS_URL``, else Redis when ``REDIS_URL`` is set, else in-process."""
+        return self.bus_url or self.redis_url or "memory://"
 
     @property
     def is_sqlite(self) -> bool:

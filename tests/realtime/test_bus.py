@@ -1,0 +1,32 @@
+"""The event bus of the configured backend (in-process, or Redis pub/sub)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+
+async def test_every_subscriber_of_a_channel_gets_each_message(server):
+    bus = server.app.ctx.bus
+    channel = f"test:{uuid.uuid4().hex}"
+    async with bus.subscribe(channel) as first, bus.subscribe(channel) as second:
+        await asyncio.sleep(0.05)  # Redis confirms the subscription asynchronously
+        for n in range(3):
+            await bus.publish(channel, {"n": n})
+        for subscription in (first, second):
+            got = [(await asyncio.wait_for(subscription.queue.get(), 5)) for _ in range(3)]
+            assert [m.payload for m in got if m] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert channel not in bus._subscribers
+
+
+async def test_other_channels_are_not_delivered(server):
+    bus = server.app.ctx.bus
+    mine, other = f"test:{uuid.uuid4().hex}", f"test:{uuid.uuid4().hex}"
+    async with bus.subscribe(mine) as subscription:
+        await asyncio.sleep(0.05)
+        await bus.publish(other, {"x": 1})
+        await bus.publish(mine, {"x": 2})
+        message = await asyncio.wait_for(subscription.queue.get(), 5)
+        assert message is not None
+        assert message.payload == {"x": 2}
+        assert subscription.queue.empty()
