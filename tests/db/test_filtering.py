@@ -14,7 +14,6 @@ from tortoise.context import TortoiseContext
 from tortoise.models import Model
 
 from db.errors import InvalidArgument
-from db.sql import Params, select
 from db.filtering import (
     MAX_COMPARISONS,
     MAX_DEPTH,
@@ -29,6 +28,7 @@ from db.filtering import (
     parse_filter,
     to_sql,
 )
+from db.sql import Params, select
 
 STATUSES = ("pending", "paid", "shipped")
 FIELDS: Filterable = {
