@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import EmailStr, Field
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from db.errors import Conflict
 from db.events import record_event
 from db.filtering import FilterField
+from db.inputs import Input
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, list_rows
 from db.models import Customer, Order
 from db.principal import Principal
@@ -32,19 +33,15 @@ SPEC = ResourceSpec(
 )
 
 
-class CustomerInput(BaseModel):
+class CustomerInput(Input):
     """A customer as clients write it (create and full replace)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr = Field(max_length=254)
 
 
-class CustomerPatch(BaseModel):
+class CustomerPatch(Input):
     """A partial update: only the fields sent are changed."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     email: EmailStr | None = Field(default=None, max_length=254)

@@ -338,6 +338,8 @@ def parse_filter(text: str | None, fields: Filterable) -> Expr | None:
         _fail(f"too long at position {MAX_LENGTH + 1}; at most {MAX_LENGTH} characters")
     if not text.strip():
         return None
+    if "\x00" in text:
+        _fail(f"NUL character at position {text.index(chr(0)) + 1}; remove it")
     return _Parser(text, fields).parse()
 
 

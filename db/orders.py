@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
@@ -30,6 +30,7 @@ from db.errors import (
 )
 from db.events import record_event
 from db.filtering import FilterField
+from db.inputs import Input
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, fetch_rows, list_rows
 from db.models import Customer, Order, OrderItem, OrderStatus, Product
 from db.principal import Principal
@@ -92,34 +93,26 @@ TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus, str]] = {
 }
 
 
-class OrderItemInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OrderItemInput(Input):
     product_id: int = Field(ge=1, le=MAX_ID)
     quantity: int = Field(ge=1, le=10_000)
 
 
-class OrderInput(BaseModel):
+class OrderInput(Input):
     """A new order: the total and unit prices are computed from current product prices."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     customer_id: int = Field(ge=1, le=MAX_ID)
     items: list[OrderItemInput] = Field(min_length=1, max_length=100)
     note: str = Field(default="", max_length=2_000)
 
 
-class OrderUpdate(BaseModel):
+class OrderUpdate(Input):
     """The writable fields of an existing order (status changes through its actions)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     note: str = Field(max_length=2_000)
 
 
-class OrderPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class OrderPatch(Input):
     note: str | None = Field(default=None, max_length=2_000)
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from tortoise.exceptions import IntegrityError
 
 from db.errors import Conflict
 from db.filtering import FilterField
+from db.inputs import Input
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, list_rows
 from db.models import Product
 from db.principal import Principal
-from db.rows import change_row, create_row, now
+from db.rows import change_row, create_row, now, stale
 
 SPEC = ResourceSpec(
     name="product",
@@ -46,10 +47,8 @@ SPEC = ResourceSpec(
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
-class ProductInput(BaseModel):
+class ProductInput(Input):
     """A product as clients write it (create and full replace)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     sku: str = Field(pattern=SKU_PATTERN, description="Unique per organization.")
     name: str = Field(min_length=1, max_length=200)
@@ -58,10 +57,8 @@ class ProductInput(BaseModel):
     stock: int = Field(default=0, ge=0, le=1_000_000_000)
 
 
-class ProductPatch(BaseModel):
+class ProductPatch(Input):
     """A partial update: only the fields sent are changed."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     sku: str | None = Field(default=None, pattern=SKU_PATTERN)
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -129,6 +126,8 @@ async def delete_product(
     """Soft delete: the product disappears from lists and orders, and can be undeleted."""
     principal.require("products:write")
     current = await fetch_row(principal, SPEC, product_id)
+    if expected_versions is not None and current["version"] not in expected_versions:
+        raise stale("product", product_id)
     if current["deleted_at"] is not None:
         return current
     return await change_row(

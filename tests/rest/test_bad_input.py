@@ -1,0 +1,399 @@
+"""Bad input over HTTP: every mistake is a 4xx problem+json and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import string
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.factories import assert_problem, db_state, error_locs, world
+
+API = "/api/v1"
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+async def seeded(tenant) -> dict[str, Any]:
+    """A small world and the database state to compare against after each bad request."""
+    w = await world(tenant.client)
+    w["before"] = await db_state(tenant.id)
+    return w
+
+
+async def unchanged(tenant, seeded) -> None:
+    assert await db_state(tenant.id) == seeded["before"]
+
+
+def write_targets(w: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        ("POST", f"{API}/customers"),
+        ("POST", f"{API}/products"),
+        ("POST", f"{API}/orders"),
+        ("PATCH", f"{API}/customers/{w['customer']['id']}"),
+        ("PUT", f"{API}/customers/{w['customer']['id']}"),
+        ("PATCH", f"{API}/products/{w['product']['id']}"),
+        ("PUT", f"{API}/products/{w['product']['id']}"),
+        ("PATCH", f"{API}/orders/{w['order']['id']}"),
+        ("PUT", f"{API}/orders/{w['order']['id']}"),
+    ]
+
+
+# --- bodies -----------------------------------------------------------------------------
+
+
+MALFORMED = [b"{", b"{'name': 'x'}", b"", b"nul", b'{"a": 1,}', b"\xff\xfe", b'{"a": NaN}']
+
+
+async def test_malformed_json_is_400(tenant, seeded):
+    for raw in MALFORMED:
+        responses = await asyncio.gather(
+            *(
+                tenant.client.request(method, url, content=raw, headers=JSON)
+                for method, url in write_targets(seeded)
+            )
+        )
+        for r in responses:
+            body = assert_problem(r, 400, "MALFORMED_JSON")
+            assert body["title"] == "Malformed JSON body"
+            assert error_locs(body) == [("body",)]
+            assert body["errors"][0]["type"] == "json_invalid"
+    await unchanged(tenant, seeded)
+
+
+async def test_wrong_content_type_is_415(tenant, seeded):
+    for ctype in (None, "text/plain", "application/x-www-form-urlencoded", "application/xml"):
+        headers = {"Content-Type": ctype} if ctype else {}
+        for method, url in write_targets(seeded):
+            r = await tenant.client.request(method, url, content=b'{"name": "x"}', headers=headers)
+            body = assert_problem(r, 415, "UNSUPPORTED_MEDIA_TYPE")
+            assert "application/json" in body["detail"]
+    await unchanged(tenant, seeded)
+
+
+async def test_json_variants_of_content_type_are_accepted(tenant):
+    c = tenant.client
+    for i, ctype in enumerate(("application/json; charset=utf-8", "application/merge-patch+json")):
+        body = json.dumps({"name": "A", "email": f"ct{i}@example.com"}).encode()
+        r = await c.post(f"{API}/customers", content=body, headers={"Content-Type": ctype})
+        assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "errors"),
+    [
+        (
+            "customers",
+            {"name": "A", "email": "a@example.com", "vip": True},
+            [(("body", "vip"), "extra_forbidden")],
+        ),
+        ("customers", {"name": "", "email": "a@example.com"}, [
+            (("body", "name"), "string_too_short"),
+        ]),
+        ("customers", {"name": "A", "email": "not-an-email"}, [(("body", "email"), "value_error")]),
+        ("customers", {"name": 5, "email": ["x"]}, [
+            (("body", "name"), "string_type"), (("body", "email"), "string_type"),
+        ]),
+        ("customers", [], [(("body",), "model_type")]),
+        ("customers", "just a string", [(("body",), "model_type")]),
+        ("products", {"sku": "A 1", "name": "x", "price_cents": 1}, [
+            (("body", "sku"), "string_pattern_mismatch"),
+        ]),
+        ("products", {"sku": "A1", "name": "x", "price_cents": "cheap"}, [
+            (("body", "price_cents"), "int_parsing"),
+        ]),
+        ("products", {"sku": "A1", "name": "x", "price_cents": 1.5}, [
+            (("body", "price_cents"), "int_from_float"),
+        ]),
+        ("products", {"sku": "A1", "name": "x", "price_cents": -1, "stock": True}, [
+            (("body", "price_cents"), "greater_than_equal"),
+        ]),
+        ("products", {"sku": "A1", "name": "x"}, [(("body", "price_cents"), "missing")]),
+        ("products", {"sku": "A1", "name": "x", "price_cents": 1, "description": "d" * 10_001}, [
+            (("body", "description"), "string_too_long"),
+        ]),
+        ("orders", {"customer_id": 1, "items": [{"product_id": 1, "quantity": 0}]}, [
+            (("body", "items", 0, "quantity"), "greater_than_equal"),
+        ]),
+        ("orders", {"customer_id": 1, "items": {"product_id": 1}}, [
+            (("body", "items"), "list_type"),
+        ]),
+        ("orders", {"customer_id": 1, "items": [{"product_id": 1, "quantity": 1, "x": 1}]}, [
+            (("body", "items", 0, "x"), "extra_forbidden"),
+        ]),
+        ("orders", {"customer_id": 3_000_000_000, "items": [{"product_id": 1, "quantity": 1}]}, [
+            (("body", "customer_id"), "less_than_equal"),
+        ]),
+        ("orders", {"customer_id": 1, "items": [{"product_id": 1, "quantity": 1}] * 101}, [
+            (("body", "items"), "too_long"),
+        ]),
+    ],
+)  # fmt: skip
+async def test_invalid_bodies_are_422_with_field_errors(tenant, path, body, errors):
+    before = await db_state(tenant.id)
+    r = await tenant.client.post(f"{API}/{path}", json=body)
+    problem = assert_problem(r, 422, "VALIDATION_ERROR")
+    assert [(tuple(e["loc"]), e["type"]) for e in problem["errors"]] == errors
+    assert all(isinstance(e["msg"], str) and e["msg"] for e in problem["errors"])
+    assert await db_state(tenant.id) == before
+
+
+async def test_patch_bodies_are_validated_too(tenant, seeded):
+    c = tenant.client
+    cases = [
+        (f"{API}/customers/{seeded['customer']['id']}", {"id": 5}, ("body", "id")),
+        (f"{API}/products/{seeded['product']['id']}", {"version": 9}, ("body", "version")),
+        (f"{API}/products/{seeded['product']['id']}", {"stock": -1}, ("body", "stock")),
+        (f"{API}/orders/{seeded['order']['id']}", {"total_cents": 1}, ("body", "total_cents")),
+    ]
+    for url, body, loc in cases:
+        problem = assert_problem(await c.patch(url, json=body), 422, "VALIDATION_ERROR")
+        assert error_locs(problem) == [loc]
+    await unchanged(tenant, seeded)
+
+
+async def test_oversized_body_is_413(tenant, seeded):
+    big = json.dumps({"name": "A", "email": "a@example.com", "pad": "x" * (64 * 1024)}).encode()
+    for method, url in write_targets(seeded)[:4]:
+        r = await tenant.client.request(method, url, content=big, headers=JSON)
+        assert_problem(r, 413, "PAYLOAD_TOO_LARGE")
+    await unchanged(tenant, seeded)
+    # Just under the limit is read and validated normally.
+    near = json.dumps({"name": "A", "email": "a@example.com", "pad": "x" * 60_000}).encode()
+    r = await tenant.client.post(f"{API}/customers", content=near, headers=JSON)
+    assert_problem(r, 422, "VALIDATION_ERROR")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("customers", {"name": "a\u0000b", "email": "nul@example.com"}),
+        ("products", {"sku": "NUL-1", "name": "n", "price_cents": 1, "description": "\u0000"}),
+    ],
+)
+async def test_nul_characters_in_bodies_are_never_a_server_error(tenant, path, body):
+    r = await tenant.client.post(f"{API}/{path}", json=body)
+    assert_problem(r, 422, "VALIDATION_ERROR")
+
+
+async def test_nul_characters_in_filters_are_never_a_server_error(tenant):
+    r = await tenant.client.get(f"{API}/customers", params={"filter": 'name = "a\u0000b"'})
+    assert_problem(r, 400, "INVALID_ARGUMENT")
+
+
+# --- ids, routes, methods ---------------------------------------------------------------
+
+
+BAD_IDS = [
+    ("abc", 400, "INVALID_ARGUMENT"),
+    ("-1", 400, "INVALID_ARGUMENT"),
+    ("1.0", 400, "INVALID_ARGUMENT"),
+    ("%C2%B2", 400, "INVALID_ARGUMENT"),  # superscript two: a digit, but not ASCII
+    ("0", 404, "NOT_FOUND"),
+    ("99999999999", 404, "NOT_FOUND"),
+    ("2147483648", 404, "NOT_FOUND"),
+    ("2147483647", 404, "NOT_FOUND"),
+]
+
+
+PUT_BODIES: dict[str, dict[str, Any]] = {
+    "customers": {"name": "A", "email": "a@example.com"},
+    "products": {"sku": "S-1", "name": "S", "price_cents": 1},
+    "orders": {"note": "n"},
+}
+
+
+@pytest.mark.parametrize("collection", ["customers", "products", "orders"])
+async def test_bad_ids(tenant, seeded, collection):
+    c = tenant.client
+    for ident, status, code in BAD_IDS:
+        url = f"{API}/{collection}/{ident}"
+        put = PUT_BODIES[collection]
+        requests = [c.get(url), c.patch(url, json={}), c.put(url, json=put), c.delete(url)]
+        if collection == "orders":
+            requests += [c.post(f"{url}:{action}") for action in ("pay", "ship", "deliver")]
+            requests.append(c.post(f"{url}:cancel"))
+        if collection == "products":
+            requests.append(c.post(f"{url}:undelete"))
+        if collection == "customers":
+            requests.append(c.get(f"{url}/orders"))
+        for r in await asyncio.gather(*requests):
+            body = assert_problem(r, status, code)
+            if status == 400:
+                assert error_locs(body) == [("path", "id")]
+    await unchanged(tenant, seeded)
+
+
+async def test_unknown_route_is_404_problem(tenant):
+    for path in (
+        "/api/v1/nope", "/api/v2/customers", "/nope", "/api/v1/customers/1/2",
+        "/api/v1/orders:x", "/api/v1/orders/1:refund", "/api/v1/customers/1:pay",
+    ):  # fmt: skip
+        for method in ("GET", "POST"):
+            r = await tenant.client.request(method, path)
+            body = assert_problem(r, 404, "NOT_FOUND")
+            assert "openapi" in body["detail"]
+
+
+WRONG_METHODS = [
+    ("DELETE", "/api/v1/customers", {"GET", "POST"}),
+    ("PUT", "/api/v1/products", {"GET", "POST"}),
+    ("POST", "/api/v1/customers/1", {"GET", "PUT", "PATCH", "DELETE"}),
+    ("GET", "/api/v1/orders/1:pay", {"POST"}),
+    ("DELETE", "/api/v1/products/1:undelete", {"POST"}),
+    ("POST", "/api/v1/customers/1/orders", {"GET"}),
+    ("POST", "/api/v1/stats/sales", {"GET"}),
+    ("POST", "/api/v1/orders:batchGet", {"GET"}),
+]
+
+
+async def test_wrong_method_is_405_with_allow(tenant, seeded):
+    for method, path, expected in WRONG_METHODS:
+        r = await tenant.client.request(method, path)
+        assert_problem(r, 405, "METHOD_NOT_ALLOWED")
+        allowed = {m.strip() for m in r.headers["allow"].split(",")}
+        assert expected <= allowed, (method, path, allowed)
+        assert method not in allowed
+    await unchanged(tenant, seeded)
+
+
+# --- query parameters ---------------------------------------------------------------------
+
+
+BAD_QUERIES = [
+    ("customers", {"filter": "name ="}, "filter"),
+    ("customers", {"filter": "password = 1"}, "filter"),
+    ("customers", {"filter": "id = 2147483648"}, "filter"),
+    ("orders", {"filter": "total_cents > -9223372036854775809"}, "filter"),
+    ("orders", {"filter": "status = lost"}, "filter"),
+    ("orders", {"filter": "status > paid"}, "filter"),
+    ("products", {"order_by": "secret"}, "order_by"),
+    ("products", {"order_by": "name upward"}, "order_by"),
+    ("products", {"page_size": "0"}, "page_size"),
+    ("products", {"page_size": "ten"}, "page_size"),
+    ("products", {"page_token": "%%%"}, "page_token"),
+    ("products", {"show_deleted": "maybe"}, None),
+    ("customers", {"fields": "id,ssn"}, "fields"),
+    ("stats/sales", {"granularity": "minute"}, None),
+    ("stats/sales", {"start": "not-a-date"}, "start"),
+    ("stats/sales", {"end": "2024-13-01T00:00:00Z"}, "end"),
+    ("stats/sales", {"start": "0001-01-01T00:00:00Z"}, "start"),
+    ("stats/sales", {"start": "0001-01-01T00:00:00+01:00"}, "start"),
+    ("stats/sales", {"end": "0001-01-02T00:00:00Z"}, "end"),
+    ("stats/sales", {"end": "9999-12-31T23:59:59Z"}, "end"),
+    ("stats/sales", {"start": "9999-12-31T00:00:00Z", "end": "9999-12-31T23:00:00Z"}, "end"),
+]
+
+
+async def test_bad_query_parameters_are_400(tenant, seeded):
+    for path, params, loc in BAD_QUERIES:
+        r = await tenant.client.get(f"{API}/{path}", params=params)
+        body = assert_problem(r, 400, "INVALID_ARGUMENT")
+        if loc is not None:
+            assert (loc,) in error_locs(body), (path, params, body)
+    await unchanged(tenant, seeded)
+
+
+# --- fuzz -------------------------------------------------------------------------------
+
+JUNK_CHARS = string.printable + "\x00éü€✓😀\u202e\ufeff"
+PARAMS = (
+    "filter", "order_by", "page_size", "page_token", "page", "per_page", "fields", "ids",
+    "start", "end", "granularity", "show_deleted",
+)  # fmt: skip
+FIELDS = ("name", "email", "sku", "price_cents", "stock", "customer_id", "items", "note",
+          "description", "product_id", "quantity", "status", "id")  # fmt: skip
+
+
+def junk_text(rng: random.Random) -> str:
+    if rng.random() < 0.3:
+        return rng.choice(
+            ["", "null", "-1", "0", "2147483648", "9" * 30, "1e9", "true", "*", "id", "name",
+             'name = "x"', "status = paid OR", "((", "created_at > 2024", "1,2,3", "a" * 3000,
+             "2024-01-01T00:00:00Z", "desc", "id desc, name"]
+        )  # fmt: skip
+    return "".join(rng.choice(JUNK_CHARS) for _ in range(rng.randint(0, 40)))
+
+
+def junk_value(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randint(0, 7 if depth < 3 else 4)
+    if kind == 0:
+        return rng.choice([None, True, False])
+    if kind == 1:
+        return rng.choice([0, -1, 1, 2**31, 2**63, -(2**40), rng.randint(-1000, 10**6)])
+    if kind == 2:
+        return rng.choice([0.5, -1.0, 1e300])
+    if kind in (3, 4):
+        return junk_text(rng)
+    if kind == 5:
+        return [junk_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    keys = (*FIELDS, "extra")
+    return {rng.choice(keys): junk_value(rng, depth + 1) for _ in range(rng.randint(0, 6))}
+
+
+def junk_body(rng: random.Random) -> tuple[bytes, dict[str, str]]:
+    roll = rng.random()
+    if roll < 0.6:
+        body = json.dumps(junk_value(rng), ensure_ascii=rng.random() < 0.5).encode()
+    elif roll < 0.8:
+        body = bytes(rng.randint(1, 255) for _ in range(rng.randint(0, 64)))
+    else:
+        body = junk_text(rng).encode()
+    ctype = rng.choice(["application/json"] * 6 + ["text/plain", "application/x+json", ""])
+    return body, ({"Content-Type": ctype} if ctype else {})
+
+
+def junk_path(rng: random.Random, w: dict[str, Any]) -> str:
+    ident = rng.choice(
+        [str(w["customer"]["id"]), str(w["product"]["id"]), str(w["order"]["id"]), "0", "-5",
+         "abc", "99999999999", "1e3", "%20", "..", quote(junk_text(rng), safe="") or "x"]
+    )  # fmt: skip
+    return rng.choice(
+        [
+            f"{API}/customers", f"{API}/products", f"{API}/orders",
+            f"{API}/customers/{ident}", f"{API}/products/{ident}", f"{API}/orders/{ident}",
+            f"{API}/customers/{ident}/orders", f"{API}/orders/{ident}:pay",
+            f"{API}/orders/{ident}:cancel", f"{API}/products/{ident}:undelete",
+            f"{API}/orders:batchGet", f"{API}/stats/sales", f"{API}/{ident}",
+        ]
+    )  # fmt: skip
+
+
+async def test_fuzz_never_5xx(tenant):
+    w = await world(tenant.client)
+    rng = random.Random(20251122)
+    c = tenant.client
+    seen: set[int] = set()
+
+    async def one(i: int) -> None:
+        method = rng.choice(["GET", "GET", "POST", "PATCH", "PUT", "DELETE"])
+        path = junk_path(rng, w)
+        params = {rng.choice(PARAMS): junk_text(rng) for _ in range(rng.randint(0, 3))}
+        body, headers = junk_body(rng) if method in ("POST", "PATCH", "PUT") else (b"", {})
+        if rng.random() < 0.1:
+            headers["If-Match"] = "".join(ch for ch in junk_text(rng) if ch.isprintable())
+        if rng.random() < 0.1:
+            headers["Idempotency-Key"] = f"fuzz-{rng.randint(0, 5)}"
+        r = await c.request(
+            method,
+            path,
+            params=params,
+            content=body,
+            headers={k: v.encode() for k, v in headers.items()},
+        )
+        seen.add(r.status_code)
+        assert r.status_code < 500, (i, method, path, params, body[:200], r.text)
+        if r.status_code >= 400:
+            assert r.headers["content-type"] == "application/problem+json", r.text
+            problem = r.json()
+            assert problem["status"] == r.status_code
+            assert problem["code"]
+            assert problem["request_id"]
+
+    for start in range(0, 300, 20):
+        await asyncio.gather(*(one(i) for i in range(start, start + 20)))
+    assert {400, 404, 422} <= seen
