@@ -96,7 +96,11 @@ class ResourceSpec:
 
 @dataclass(frozen=True, slots=True)
 class ListQuery:
-    """A list request as every door states it."""
+    """A list request as every door states it.
+
+    ``view`` is AIP-157's: ``basic`` (the default for lists) leaves out computed
+    fields such as an order's items; ``full`` includes them, as a get does.
+    """
 
     filter: str | None = None
     order_by: str | None = None
@@ -104,6 +108,7 @@ class ListQuery:
     page_token: str | None = None
     page: int | None = None
     per_page: int | None = None
+    view: str | None = None
 
 
 @dataclass(slots=True)
@@ -246,6 +251,10 @@ async def list_rows(
     sort keys).
     """
     order = parse_order_by(query.order_by, spec)
+    if query.view not in (None, "basic", "full"):
+        raise _invalid("view", f"use basic or full, not {query.view!r}")
+    if fields is None and query.view != "full":
+        fields = spec.columns  # BASIC view (AIP-157): computed fields only when asked for
     if fields is not None:
         fields = {*fields, "id", *(spec.column(name) for name, _ in order)}
     conditions, p = _conditions(principal, spec, query, where)

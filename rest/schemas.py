@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from db.models import OrderStatus
 
@@ -47,7 +47,11 @@ class Order(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
-    items: list[OrderItem]
+    items: list[OrderItem] = Field(
+        default_factory=list,
+        description="The order's lines: in the full view (get, batchGet, lists with "
+        "`view=full` or `fields` naming `items`).",
+    )
 
 
 class SalesBucket(BaseModel):

@@ -182,6 +182,7 @@ def list_query(request: Request) -> ListQuery:
         page_token=request.args.get("page_token") or None,
         page=_int_arg(request, "page"),
         per_page=_int_arg(request, "per_page"),
+        view=request.args.get("view"),
     )
 
 

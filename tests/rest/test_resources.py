@@ -142,7 +142,11 @@ async def test_customer_orders(tenant):
     url = f"{API}/customers/{ada['id']}/orders"
     data = envelope(await c.get(url), paginated=True)
     assert [o["id"] for o in data] == [second["id"], first["id"]]
-    assert data[1] == first
+    # Lists default to the basic view (AIP-157): everything but the items.
+    assert data[1] == {k: v for k, v in first.items() if k != "items"}
+    full = envelope(await c.get(url, params={"view": "full"}), paginated=True)
+    assert full[1] == first
+    assert_problem(await c.get(url, params={"view": "everything"}), 400, "INVALID_ARGUMENT")
 
     data = envelope(await c.get(url, params={"filter": "total_cents > 1000"}), paginated=True)
     assert [o["id"] for o in data] == [second["id"]]
