@@ -126,7 +126,10 @@ async def list_orders(
     principal.require("orders:read")
     where = None
     if customer_id is not None:
-        await fetch_row(principal, _CUSTOMER_SPEC, customer_id)
+        if not await Customer.filter(
+            id=customer_id, organization_id=principal.organization_id
+        ).exists():
+            raise NotFound.for_resource("customer", customer_id)
         where = {"customer_id": customer_id}
     return await list_rows(principal, SPEC, query, where=where, **options)
 
@@ -313,8 +316,3 @@ async def delete_order(
         await record_event(
             principal, type="order.deleted", resource="order", resource_id=order_id, snapshot=row
         )
-
-
-_CUSTOMER_SPEC = ResourceSpec(
-    name="customer", model=Customer, columns=("id",), filterable={}, sortable=("id",)
-)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
 import logging
@@ -17,7 +18,7 @@ from gateway.docs_ui import setup_docs_ui
 from gateway.edge import setup_edge
 from gateway.errors import setup_errors
 from gateway.health import setup_health
-from gateway.logs import configure_logging
+from gateway.logs import configure_logging, flush_periodically
 from gateway.observability import setup_sentry
 from gateway.settings import Settings, load_settings
 from realtime.bus import EventBus
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     config.update(
         {
             "REQUEST_MAX_SIZE": settings.max_body_bytes,
+            "AUTO_EXTEND": False,
             "OAS": False,
             "CORS": False,
             "ACCESS_LOG": False,
@@ -79,6 +81,18 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
         gc.collect()
         gc.freeze()
         gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
+
+    @app.after_server_start
+    async def start_log_flusher(app: GatewayApp) -> None:
+        app.ctx.extras["log_flusher"] = asyncio.create_task(flush_periodically())
+
+    @app.before_server_stop
+    async def stop_log_flusher(app: GatewayApp) -> None:
+        task = app.ctx.extras.pop("log_flusher", None)
+        if task is not None:
+            task.cancel()
+        for handler in logging.getLogger().handlers:
+            handler.flush()
 
     @app.after_server_stop
     async def close_resources(app: GatewayApp) -> None:

@@ -28,7 +28,16 @@ VENDOR_URI = "/vendor"
 
 
 async def _docs_page(request: Request) -> HTTPResponse:
-    return await file(DOCS_HTML, mime_type="text/html; charset=utf-8")
+    return await file(
+        DOCS_HTML,
+        mime_type="text/html; charset=utf-8",
+        headers={
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+            "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        },
+    )
 
 
 async def _docs_init_js(request: Request) -> HTTPResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -190,3 +191,44 @@ def test_serve_on_the_embedded_default_answers_a_first_request(tmp_path):
     assert proc.returncode == 0, stderr
     assert f"http://127.0.0.1:{port}" in stderr
     assert "dev.demo.owner" in stderr
+
+
+def test_access_log_is_one_json_line_per_request_with_its_request_id(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--dev", "--port", str(port)],
+        env=clean_env(LOG_LEVEL="INFO", LOG_FORMAT="json"), cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        r = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/customers?page_size=1",
+            headers={"Authorization": "Bearer dev.demo.viewer", "X-Request-ID": "trace-42"},
+            timeout=5,
+        )
+        assert r.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=30)
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    access = [entry for entry in lines if entry.get("logger") == "gateway.access"]
+    mine = [entry for entry in access if entry["request_id"] == "trace-42"]
+    assert len(mine) == 1
+    entry = mine[0]
+    assert entry["method"] == "GET"
+    assert entry["path"] == "/api/v1/customers"
+    assert entry["status"] == 200
+    assert entry["duration_ms"] >= 0
+    assert entry["principal"].startswith("dev-viewer@")
+    assert "Authorization" not in stdout  # credentials never reach the logs
+    assert "dev.demo.viewer" not in stdout
