@@ -49,9 +49,13 @@ class ResourceSpec:
     default_order: str = "created_at desc, id desc"
     computed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     datetime_columns: tuple[str, ...] = field(init=False)
+    _select_lists: dict[tuple[frozenset[str] | None, str | None], str] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         fields_map = self.model._meta.fields_map
+        object.__setattr__(self, "_select_lists", {})
         object.__setattr__(
             self,
             "datetime_columns",
@@ -67,17 +71,20 @@ class ResourceSpec:
         name: str = self.model._meta.db_table
         return name
 
-    def select_list(self, fields: Collection[str] | None = None, alias: str = "t") -> str:
-        columns = self.columns if fields is None else [c for c in self.columns if c in fields]
-        parts = [f"{alias}.{c}" for c in columns]
-        computed = [n for n in self.computed if fields is None or n in fields]
-        if computed:
-            current = dialect()
+    def select_list(self, fields: Collection[str] | None = None) -> str:
+        """The select list for ``fields`` (all when None), over the table alias ``t``."""
+        wanted = None if fields is None else frozenset(fields)
+        computed = [n for n in self.computed if wanted is None or n in wanted]
+        key = (wanted, dialect() if computed else None)
+        cached = self._select_lists.get(key)
+        if cached is None:
+            columns = self.columns if wanted is None else [c for c in self.columns if c in wanted]
+            parts = [f"t.{c}" for c in columns]
             parts += [
-                f"({self.computed[name][current].format(alias=alias)}) AS {name}"
-                for name in computed
+                f"({self.computed[n][str(key[1])].format(alias='t')}) AS {n}" for n in computed
             ]
-        return ", ".join(parts)
+            cached = self._select_lists[key] = ", ".join(parts)
+        return cached
 
     async def rows(
         self, where: str, params: Params, tail: str = "", fields: Collection[str] | None = None
