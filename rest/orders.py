@@ -9,9 +9,10 @@ from sanic import Blueprint, HTTPResponse, Request
 from db import orders
 from db.errors import InvalidArgument
 from rest import schemas
-from rest.docs import IF_MATCH, envelope, ref
+from rest.docs import IDEMPOTENCY_KEY, IF_MATCH, envelope, ref
+from rest.idempotency import Result, respond_once
 from rest.standard import Resource, add_standard_methods
-from rest.wire import if_match_versions, list_data, parse_id, parse_mask, single
+from rest.wire import if_match_versions, list_data, parse_id, parse_mask
 
 if TYPE_CHECKING:
     from rest.docs import ApiDoc
@@ -92,13 +93,16 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
 
 def _add_action(bp: Blueprint, doc: ApiDoc, action: str, summary: str) -> None:
     async def handler(request: Request, ident: str) -> HTTPResponse:
-        row = await orders.transition_order(
-            request.ctx.principal,
-            parse_id(ident, "order"),
-            cast("orders.Action", action),
-            expected_versions=if_match_versions(request),
-        )
-        return single(request, row)
+        order_id, versions = parse_id(ident, "order"), if_match_versions(request)
+
+        async def run() -> Result:
+            row = await orders.transition_order(
+                request.ctx.principal, order_id, cast("orders.Action", action),
+                expected_versions=versions,
+            )  # fmt: skip
+            return 200, row, {}
+
+        return await respond_once(request, run)
 
     bp.add_route(
         handler,
@@ -116,6 +120,7 @@ def _add_action(bp: Blueprint, doc: ApiDoc, action: str, summary: str) -> None:
         params=[
             {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
             IF_MATCH,
+            IDEMPOTENCY_KEY,
         ],
-        errors=(400, 404, 409, 412),
+        errors=(400, 404, 409, 412, 422),
     )

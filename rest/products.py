@@ -8,9 +8,10 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from db import products
 from rest import schemas
-from rest.docs import IF_MATCH, envelope, ref
+from rest.docs import IDEMPOTENCY_KEY, IF_MATCH, envelope, ref
+from rest.idempotency import Result, respond_once
 from rest.standard import Resource, add_standard_methods
-from rest.wire import bool_arg, if_match_versions, parse_id, single
+from rest.wire import bool_arg, if_match_versions, parse_id
 
 if TYPE_CHECKING:
     from rest.docs import ApiDoc
@@ -48,12 +49,15 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
     add_standard_methods(bp, doc, RESOURCE)
 
     async def undelete(request: Request, ident: str) -> HTTPResponse:
-        row = await products.undelete_product(
-            request.ctx.principal,
-            parse_id(ident, "product"),
-            expected_versions=if_match_versions(request),
-        )
-        return single(request, row)
+        product_id, versions = parse_id(ident, "product"), if_match_versions(request)
+
+        async def run() -> Result:
+            row = await products.undelete_product(
+                request.ctx.principal, product_id, expected_versions=versions
+            )
+            return 200, row, {}
+
+        return await respond_once(request, run)
 
     bp.add_route(
         undelete,
@@ -71,6 +75,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         params=[
             {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
             IF_MATCH,
+            IDEMPOTENCY_KEY,
         ],
-        errors=(400, 404, 409, 412),
+        errors=(400, 404, 409, 412, 422),
     )

@@ -396,3 +396,18 @@ async def test_request_id_on_401_and_viewer_403(tenant, anon):
             headers={"X-Request-ID": "viewer-1"},
         )
     assert_problem(r, 403, "PERMISSION_DENIED", request_id="viewer-1")
+
+
+async def test_idempotency_key_on_an_order_action_replays_the_first_answer(tenant):
+    c = tenant.client
+    w = await world(c)
+    url = f"/api/v1/orders/{w['order']['id']}:pay"
+    first = await c.post(url, headers={"Idempotency-Key": "pay-once"})
+    assert first.status_code == 200
+    again = await c.post(url, headers={"Idempotency-Key": "pay-once"})
+    assert again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["data"] == first.json()["data"]
+    assert again.headers["ETag"] == first.headers["ETag"]
+    # Without the key a second pay is what it is: an invalid transition.
+    assert_problem(await c.post(url), 409, "INVALID_TRANSITION")
