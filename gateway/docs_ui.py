@@ -47,5 +47,5 @@ async def _docs_init_js(request: Request) -> HTTPResponse:
 def setup_docs_ui(app: Sanic[Any, Any]) -> None:
     """Register ``/docs``, its initialiser script and the ``/vendor`` static assets."""
     app.static(VENDOR_URI, VENDOR_DIR, name="vendor")
-    app.add_route(_docs_page, DOCS_URI, methods=["GET"], name="docs_ui")
-    app.add_route(_docs_init_js, DOCS_INIT_URI, methods=["GET"], name="docs_ui_init")
+    app.add_route(_docs_page, DOCS_URI, methods=["GET", "HEAD"], name="docs_ui")
+    app.add_route(_docs_init_js, DOCS_INIT_URI, methods=["GET", "HEAD"], name="docs_ui_init")

@@ -17,12 +17,12 @@ PROBE_TIMEOUT = 2.0
 
 
 def setup_health(app: GatewayApp) -> None:
-    @app.get("/healthz", name="healthz")
+    @app.route("/healthz", methods=["GET", "HEAD"], name="healthz")
     async def healthz(request: Request) -> HTTPResponse:
         """Alive: the worker answers. Never touches a dependency."""
         return json({"status": "ok"})
 
-    @app.get("/readyz", name="readyz")
+    @app.route("/readyz", methods=["GET", "HEAD"], name="readyz")
     async def readyz(request: Request) -> HTTPResponse:
         """Ready: the database (and Redis, when configured) answer within 2 s."""
         checks: dict[str, str] = {}

@@ -36,5 +36,5 @@ def setup_rest(app: GatewayApp) -> None:
             rendered["doc"] = orjson.dumps(doc.render([{"url": f"{base}/api/v1"}]))
         return HTTPResponse(rendered["doc"], content_type="application/json")
 
-    bp.add_route(openapi, "/openapi.json", methods=["GET"], name="openapi")
+    bp.add_route(openapi, "/openapi.json", methods=["GET", "HEAD"], name="openapi")
     app.blueprint(bp)

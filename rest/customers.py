@@ -47,7 +47,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
     bp.add_route(
         customer_orders,
         "/customers/<ident:(?P<ident>[^/:]+)>/orders",
-        methods=["GET"],
+        methods=["GET", "HEAD"],
         name="customers_orders",
     )
     doc.operation(

@@ -63,7 +63,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
     bp.add_route(
         batch_get,
         "/<method:(?P<method>orders:batchGet)>",
-        methods=["GET"],
+        methods=["GET", "HEAD"],
         name="orders_batch_get",
     )
     doc.operation(

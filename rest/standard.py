@@ -110,8 +110,8 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
         await res.delete(request.ctx.principal, oid, expected_versions=if_match_versions(request))
         return HTTPResponse(status=204)
 
-    bp.add_route(list_handler, base, methods=["GET"], name=f"{res.collection}_list")
-    bp.add_route(get_handler, item, methods=["GET"], name=f"{res.collection}_get")
+    bp.add_route(list_handler, base, methods=["GET", "HEAD"], name=f"{res.collection}_list")
+    bp.add_route(get_handler, item, methods=["GET", "HEAD"], name=f"{res.collection}_get")
     bp.add_route(update_handler, item, methods=["PATCH", "PUT"], name=f"{res.collection}_update")
     bp.add_route(delete_handler, item, methods=["DELETE"], name=f"{res.collection}_delete")
 

@@ -52,7 +52,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         )
         return list_data(request, rows)
 
-    bp.add_route(sales, "/stats/sales", methods=["GET"], name="stats_sales")
+    bp.add_route(sales, "/stats/sales", methods=["GET", "HEAD"], name="stats_sales")
     doc.operation(
         "get",
         "/stats/sales",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import asyncpg
 import pytest
 from tortoise import connections, fields
 from tortoise.context import TortoiseContext
@@ -29,6 +31,7 @@ from db.filtering import (
     to_sql,
 )
 from db.sql import Params, select
+from tests.conftest import BACKEND, POSTGRES_URL
 
 STATUSES = ("pending", "paid", "shipped")
 FIELDS: Filterable = {
@@ -416,13 +419,14 @@ def random_filter(rng: random.Random, depth: int = 0) -> str:
 RANDOM_FILTERS = [random_filter(random.Random(seed)) for seed in range(300)]
 
 
-async def run_in_sqlite(texts: list[str]) -> dict[str, list[int]]:
+async def run_in_database(db_url: str, texts: list[str]) -> dict[str, list[int]]:
     # A context of its own, so the session's gateway database is never touched.
     async with TortoiseContext() as ctx:
-        await ctx.init(db_url="sqlite://:memory:", modules={"filtering_test": [__name__]})
+        await ctx.init(db_url=db_url, modules={"filtering_test": [__name__]})
         await ctx.generate_schemas()
-        # Case-insensitive matching must not depend on SQLite's LIKE default.
-        await connections.get("default").execute_script("PRAGMA case_sensitive_like = ON")
+        if db_url.startswith("sqlite"):
+            # Case-insensitive matching must not depend on SQLite's LIKE default.
+            await connections.get("default").execute_script("PRAGMA case_sensitive_like = ON")
         for row in ROWS:
             await Thing.create(
                 id=row["id"],
@@ -447,9 +451,24 @@ async def run_in_sqlite(texts: list[str]) -> dict[str, list[int]]:
         return found
 
 
+async def run_on_backend(texts: list[str]) -> dict[str, list[int]]:
+    """On the embedded pass SQLite; on the services pass a scratch PostgreSQL database."""
+    if BACKEND != "services":
+        return await run_in_database("sqlite://:memory:", texts)
+    admin = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://"))
+    name = f"gateway_filter_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = POSTGRES_URL.replace("postgres://", "asyncpg://").rsplit("/", 1)[0]
+        return await run_in_database(f"{url}/{name}", texts)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 @pytest.fixture(scope="module")
 def sql_results() -> dict[str, list[int]]:
-    return asyncio.run(run_in_sqlite(FILTERS + RANDOM_FILTERS))
+    return asyncio.run(run_on_backend(FILTERS + RANDOM_FILTERS))
 
 
 def expected_ids(text: str) -> list[int]:

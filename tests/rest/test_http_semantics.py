@@ -411,3 +411,13 @@ async def test_idempotency_key_on_an_order_action_replays_the_first_answer(tenan
     assert again.headers["ETag"] == first.headers["ETag"]
     # Without the key a second pay is what it is: an invalid transition.
     assert_problem(await c.post(url), 409, "INVALID_TRANSITION")
+
+
+async def test_head_answers_like_get_without_a_body(tenant):
+    c = tenant.client
+    w = await world(c)
+    for path in (f"/api/v1/orders/{w['order']['id']}", "/api/v1/orders", "/healthz"):
+        get, head = await c.get(path), await c.head(path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b""
+        assert head.headers.get("ETag") == get.headers.get("ETag")
