@@ -63,7 +63,7 @@ async def select(
     if pool is not None and not isinstance(conn, TransactionWrapper):
         # Outside a transaction: straight to asyncpg's pool, skipping the client's
         # per-call wrappers (a measurable share of a single-row read).
-        rows: list[dict[str, Any]] = [dict(r) for r in await pool.fetch(sql, *params)]
+        rows: list[dict[str, Any]] = list(map(dict, await pool.fetch(sql, *params)))
     elif conn.capabilities.dialect == "sqlite":
         text, order = _qmark(sql)
         rows = await conn.execute_query_dict(text, [params[i] for i in order])
