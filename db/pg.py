@@ -1,15 +1,22 @@
-"""The PostgreSQL backend: Tortoise's asyncpg client with a lighter pool reset.
+"""The PostgreSQL backend: Tortoise's asyncpg client, tuned for the read path.
 
-asyncpg's default release runs ``SELECT pg_advisory_unlock_all(); CLOSE ALL;
-UNLISTEN *; RESET ALL`` after every query: one more round trip per read. The
-gateway never leaves session state on pooled connections (no SET, LISTEN,
-session advisory locks or cursors outside transactions; anything that needs them
-takes a dedicated connection), so release only rolls back an open transaction,
-which asyncpg always does.
+- No reset query on release. asyncpg's default runs ``SELECT
+  pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` after every query:
+  one more round trip per read. The gateway never leaves session state on pooled
+  connections (no SET, LISTEN, session advisory locks or cursors outside
+  transactions; anything that needs them takes a dedicated connection), and
+  asyncpg always rolls back an open transaction on release.
+- A fair gate in front of the pool for reads. ``asyncio.Queue``, which asyncpg's
+  pool waits on, lets a newcomer take a connection that was just handed to a
+  waiter, and the waiter goes back to the end of the line: under load some requests
+  starved (p99 several times the median). A FIFO semaphore sized like the pool
+  serves them in arrival order.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -21,8 +28,22 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 class GatewayAsyncpgClient(AsyncpgDBClient):
+    _gate: asyncio.Semaphore | None = None
+
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
+        self._gate = asyncio.Semaphore(int(kwargs.get("max_size") or 10))
         return await asyncpg.create_pool(None, reset=_keep_session, **kwargs)
+
+    @property
+    def ready(self) -> bool:
+        return self._pool is not None and self._gate is not None
+
+    async def fetch_dicts(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        """Run one read on a pooled connection, waiting in line for it."""
+        assert self._pool is not None
+        assert self._gate is not None
+        async with self._gate:
+            return list(map(dict, await self._pool.fetch(sql, *params)))
 
 
 client_class = GatewayAsyncpgClient

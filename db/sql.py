@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 from tortoise import connections
-from tortoise.backends.asyncpg.client import TransactionWrapper
+
+from db.pg import GatewayAsyncpgClient
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
@@ -59,11 +60,10 @@ async def select(
 ) -> list[dict[str, Any]]:
     """Run a SELECT and return dict rows, decoding ``datetimes`` and ``json`` columns."""
     conn = connections.get("default")
-    pool = getattr(conn, "_pool", None)
-    if pool is not None and not isinstance(conn, TransactionWrapper):
+    if isinstance(conn, GatewayAsyncpgClient) and conn.ready:
         # Outside a transaction: straight to asyncpg's pool, skipping the client's
         # per-call wrappers (a measurable share of a single-row read).
-        rows: list[dict[str, Any]] = list(map(dict, await pool.fetch(sql, *params)))
+        rows: list[dict[str, Any]] = await conn.fetch_dicts(sql, params)
     elif conn.capabilities.dialect == "sqlite":
         text, order = _qmark(sql)
         rows = await conn.execute_query_dict(text, [params[i] for i in order])
