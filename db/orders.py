@@ -35,7 +35,7 @@ from db.listing import ListQuery, Page, ResourceSpec, fetch_row, fetch_rows, lis
 from db.models import Customer, Order, OrderItem, OrderStatus, Product
 from db.principal import Principal
 from db.products import SPEC as PRODUCT_SPEC
-from db.rows import explain_miss, now, stale, update_versioned
+from db.rows import change_row, now, stale, update_versioned
 
 # Each order's items as one JSON array, so an order (or a page of orders) is one query.
 ITEMS_JSON = {
@@ -116,10 +116,6 @@ class OrderPatch(Input):
     note: str | None = Field(default=None, max_length=2_000)
 
 
-async def _fetch_order(principal: Principal, order_id: int) -> dict[str, Any]:
-    return await fetch_row(principal, SPEC, order_id)
-
-
 async def list_orders(
     principal: Principal, query: ListQuery, *, customer_id: int | None = None, **options: Any
 ) -> Page:
@@ -136,7 +132,7 @@ async def list_orders(
 
 async def get_order(principal: Principal, order_id: int) -> dict[str, Any]:
     principal.require("orders:read")
-    return await _fetch_order(principal, order_id)
+    return await fetch_row(principal, SPEC, order_id)
 
 
 async def batch_get_orders(principal: Principal, ids: Iterable[int]) -> list[dict[str, Any]]:
@@ -214,7 +210,7 @@ async def place_order(principal: Principal, data: OrderInput) -> dict[str, Any]:
             ]
         )
         await _record_stock_changes(principal, quantities)
-        row = await _fetch_order(principal, order.id)
+        row = await fetch_row(principal, SPEC, order.id)
         await record_event(
             principal, type="order.created", resource="order", resource_id=order.id, snapshot=row
         )
@@ -262,7 +258,7 @@ async def transition_order(
                 f"cannot {action} order {order_id}: it is {current['status']}; "
                 f"{action} is allowed from {', '.join(sorted(allowed))}"
             )
-        row = await _fetch_order(principal, order_id)
+        row = await fetch_row(principal, SPEC, order_id)
         if action == "cancel":
             for item in row["items"]:
                 await Product.filter(id=item["product_id"]).update(
@@ -287,16 +283,7 @@ async def update_order(
     principal.require("orders:write")
     values = changes.model_dump(exclude_unset=isinstance(changes, OrderPatch))
     values = {k: v for k, v in values.items() if v is not None}
-    async with in_transaction():
-        if not await update_versioned(
-            principal, SPEC, order_id, values, expected_versions=expected_versions
-        ):
-            raise await explain_miss(principal, Order, "order", order_id)
-        row = await _fetch_order(principal, order_id)
-        await record_event(
-            principal, type="order.updated", resource="order", resource_id=order_id, snapshot=row
-        )
-    return row
+    return await change_row(principal, SPEC, order_id, values, expected_versions=expected_versions)
 
 
 async def delete_order(
@@ -305,7 +292,7 @@ async def delete_order(
     """Delete a cancelled order (cancel first: cancelling returns the stock)."""
     principal.require("orders:write")
     async with in_transaction():
-        row = await _fetch_order(principal, order_id)
+        row = await fetch_row(principal, SPEC, order_id)
         if expected_versions is not None and row["version"] not in expected_versions:
             raise stale("order", order_id)
         if row["status"] != OrderStatus.CANCELLED:

@@ -8,7 +8,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from db import customers, orders
 from rest import schemas
-from rest.docs import IF_NONE_MATCH, LIST_PARAMS, envelope, ref
+from rest.docs import ID_PARAM, IF_NONE_MATCH, LIST_PARAMS, envelope, ref
 from rest.standard import Resource, add_standard_methods, page_limits
 from rest.wire import collection, list_query, parse_id, parse_mask
 
@@ -58,7 +58,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         tag="customers",
         response=envelope({"type": "array", "items": ref(schemas.Order)}, paginated=True),
         params=[
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+            ID_PARAM,
             *LIST_PARAMS,
             IF_NONE_MATCH,
         ],

@@ -73,6 +73,7 @@ LIST_PARAMS: list[dict[str, Any]] = [
     },
 ]
 
+ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
 IF_MATCH = {
     "name": "If-Match",
     "in": "header",

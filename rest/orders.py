@@ -9,7 +9,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from db import orders
 from db.errors import InvalidArgument
 from rest import schemas
-from rest.docs import IDEMPOTENCY_KEY, IF_MATCH, envelope, ref
+from rest.docs import ID_PARAM, IDEMPOTENCY_KEY, IF_MATCH, envelope, ref
 from rest.idempotency import Result, respond_once
 from rest.standard import Resource, add_standard_methods
 from rest.wire import if_match_versions, list_data, parse_id, parse_mask
@@ -118,7 +118,7 @@ def _add_action(bp: Blueprint, doc: ApiDoc, action: str, summary: str) -> None:
         tag="orders",
         response=envelope(ref(schemas.Order)),
         params=[
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+            ID_PARAM,
             IF_MATCH,
             IDEMPOTENCY_KEY,
         ],

@@ -8,7 +8,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from db import products
 from rest import schemas
-from rest.docs import IDEMPOTENCY_KEY, IF_MATCH, envelope, ref
+from rest.docs import ID_PARAM, IDEMPOTENCY_KEY, IF_MATCH, envelope, ref
 from rest.idempotency import Result, respond_once
 from rest.standard import Resource, add_standard_methods
 from rest.wire import bool_arg, if_match_versions, parse_id
@@ -73,7 +73,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         tag="products",
         response=envelope(ref(schemas.Product)),
         params=[
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+            ID_PARAM,
             IF_MATCH,
             IDEMPOTENCY_KEY,
         ],

@@ -16,7 +16,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from db.listing import Page
 from db.principal import Principal
-from rest.docs import IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, LIST_PARAMS, envelope, ref
+from rest.docs import ID_PARAM, IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, LIST_PARAMS, envelope, ref
 from rest.idempotency import respond_once
 from rest.wire import (
     collection,
@@ -78,7 +78,6 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
     base = f"/{res.collection}"
     item = f"/{res.collection}/<ident:(?P<ident>[^/:]+)>"
     doc_item = f"{base}/{{id}}"
-    id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
     tag = res.collection
 
     async def list_handler(request: Request) -> HTTPResponse:
@@ -135,7 +134,7 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
         tag=tag,
         response=envelope(schema),
         errors=(400, 404),
-        params=[id_param, LIST_PARAMS[-1], IF_NONE_MATCH],
+        params=[ID_PARAM, LIST_PARAMS[-1], IF_NONE_MATCH],
     )
     doc.operation(
         "patch",
@@ -145,7 +144,7 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
         tag=tag,
         response=envelope(schema),
         body=res.patch_input,
-        params=[id_param, IF_MATCH],
+        params=[ID_PARAM, IF_MATCH],
         errors=(400, 404, 409, 412, 415, 422),
     )
     doc.operation(
@@ -156,7 +155,7 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
         tag=tag,
         response=envelope(schema),
         body=res.replace_input,
-        params=[id_param, IF_MATCH],
+        params=[ID_PARAM, IF_MATCH],
         errors=(400, 404, 409, 412, 415, 422),
     )
     doc.operation(
@@ -167,7 +166,7 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
         tag=tag,
         response=None,
         status=204,
-        params=[id_param, IF_MATCH],
+        params=[ID_PARAM, IF_MATCH],
         errors=(400, 404, 409, 412),
     )
 

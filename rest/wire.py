@@ -129,11 +129,11 @@ def collection(request: Request, page: Page, *, mask: frozenset[str] | None = No
             "total_pages": (total + per_page - 1) // per_page,
         }
         if page.page * per_page < total:
-            headers["Link"] = _link(request, {"page": str(page.page + 1)}, drop=())
+            headers["Link"] = _link(request, {"page": str(page.page + 1)})
     else:
         pagination = {"page_size": page.page_size, "next_page_token": page.next_page_token}
         if page.next_page_token:
-            headers["Link"] = _link(request, {"page_token": page.next_page_token}, drop=())
+            headers["Link"] = _link(request, {"page_token": page.next_page_token})
     data = dumps(items)
     digest = hashlib.blake2b(data + dumps(pagination), digest_size=16).hexdigest()
     return _respond(request, data, _metadata(request, pagination), f'"{digest}"', 200, headers)
@@ -146,9 +146,8 @@ def list_data(request: Request, items: list[dict[str, Any]]) -> HTTPResponse:
     return _respond(request, data, _metadata(request, None), etag, 200, None)
 
 
-def _link(request: Request, replace: Mapping[str, str], drop: Collection[str]) -> str:
+def _link(request: Request, replace: Mapping[str, str]) -> str:
     args = [(k, v) for k, values in request.args.items() for v in values if k not in replace]
-    args = [(k, v) for k, v in args if k not in drop]
     args.extend(replace.items())
     return f'<{request.path}?{urlencode(args)}>; rel="next"'
 
