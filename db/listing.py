@@ -26,7 +26,7 @@ from tortoise.models import Model
 from db.errors import FieldError, InvalidArgument, NotFound
 from db.filtering import FilterField, parse_filter, to_sql
 from db.principal import Principal
-from db.sql import Params, dialect, select
+from db.sql import Params, dialect, pg_json_time, select, select_json
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -71,6 +71,25 @@ class ResourceSpec:
         name: str = self.model._meta.db_table
         return name
 
+    def json_select_list(self, fields: Collection[str] | None = None) -> str:
+        """PostgreSQL: the projection that ``json_rows`` turns into one JSON object per row."""
+        wanted = None if fields is None else frozenset(fields)
+        key = (wanted, "json")
+        cached = self._select_lists.get(key)
+        if cached is None:
+            parts = [
+                f"{pg_json_time('t.' + c)} AS {c}" if c in self.datetime_columns else f"t.{c}"
+                for c in self.columns
+                if wanted is None or c in wanted
+            ]
+            parts += [
+                f"({expr['postgres'].format(alias='t')}) AS {n}"
+                for n, expr in self.computed.items()
+                if wanted is None or n in wanted
+            ]
+            cached = self._select_lists[key] = ", ".join(parts)
+        return cached
+
     def select_list(self, fields: Collection[str] | None = None) -> str:
         """The select list for ``fields`` (all when None), over the table alias ``t``."""
         wanted = None if fields is None else frozenset(fields)
@@ -100,6 +119,23 @@ class ResourceSpec:
             json=tuple(self.computed),
         )
 
+    async def json_rows(
+        self, where: str, params: Params, tail: str = "", fields: Collection[str] | None = None
+    ) -> list[str] | None:
+        """The rows ``rows`` would return, each as JSON text built by PostgreSQL.
+
+        ``row_to_json`` over a LATERAL projection of the row: columns keep their
+        names, times are formatted as orjson writes them (``pg_json_time``) and
+        computed fields, already JSON, are embedded as they are. The bytes equal
+        what ``rest.wire`` would write for the decoded row, without decoding and
+        re-encoding every value in Python. None on SQLite: use ``rows``.
+        """
+        return await select_json(
+            f"SELECT row_to_json(j)::text FROM {self.table} t CROSS JOIN LATERAL "
+            f"(SELECT {self.json_select_list(fields)}) j WHERE {where} {tail}",
+            params.values,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ListQuery:
@@ -120,12 +156,16 @@ class ListQuery:
 
 @dataclass(slots=True)
 class Page:
+    """One page of rows. ``items_json`` (when a caller asked for ``encoded``) holds
+    the rows as one JSON array instead of ``items``."""
+
     items: list[dict[str, Any]]
     next_page_token: str | None = None
     page_size: int = 0
     total_size: int | None = None
     page: int | None = None
     per_page: int | None = None
+    items_json: bytes | None = None
 
 
 def _invalid(param: str, msg: str) -> InvalidArgument:
@@ -250,13 +290,17 @@ async def list_rows(
     fields: Collection[str] | None = None,
     default_page_size: int = DEFAULT_PAGE_SIZE,
     max_page_size: int = MAX_PAGE_SIZE,
+    encoded: bool = False,
 ) -> Page:
     """One page of ``spec``'s rows in the caller's organization.
 
     ``where`` adds equality conditions (``None`` means IS NULL) on columns;
     ``fields`` asks for only some fields (rows may carry a few more: the id and
-    sort keys).
+    sort keys). ``encoded`` asks for the page as JSON (``Page.items_json``) where
+    the database can build it (PostgreSQL, all fields of the view); the wire
+    format then skips decoding and re-encoding every value.
     """
+    encoded = encoded and fields is None
     order = parse_order_by(query.order_by, spec)
     if query.view not in (None, "basic", "full"):
         raise _invalid("view", f"use basic or full, not {query.view!r}")
@@ -283,12 +327,12 @@ async def list_rows(
             f"SELECT count(*) AS n FROM {spec.table} t WHERE {where_sql}", p.values
         )
         limit, offset = p(per_page), p((page - 1) * per_page)
-        rows = await spec.rows(
-            where_sql, p, f"ORDER BY {order_sql} LIMIT {limit} OFFSET {offset}", fields
-        )
+        tail = f"ORDER BY {order_sql} LIMIT {limit} OFFSET {offset}"
+        texts = await spec.json_rows(where_sql, p, tail, fields) if encoded else None
+        rows = [] if texts is not None else await spec.rows(where_sql, p, tail, fields)
         return Page(
             items=rows, page_size=per_page, total_size=int(counted[0]["n"]), page=page,
-            per_page=per_page,
+            per_page=per_page, items_json=None if texts is None else _json_array(texts),
         )  # fmt: skip
 
     size = clamp_page_size(
@@ -298,16 +342,32 @@ async def list_rows(
     if query.page_token:
         after = decode_token(query.page_token, spec, order, fingerprint)
         conditions.append(_after(spec, order, after, p))
-    limit = p(size + 1)
-    rows = await spec.rows(
-        " AND ".join(conditions), p, f"ORDER BY {order_sql} LIMIT {limit}", fields
-    )
+    where_sql, tail = " AND ".join(conditions), f"ORDER BY {order_sql} LIMIT {p(size + 1)}"
+    texts = await spec.json_rows(where_sql, p, tail, fields) if encoded else None
+    if texts is not None:
+        last_json = texts[size - 1] if len(texts) > size else None
+        return Page(
+            items=[], page_size=size, items_json=_json_array(texts[:size]),
+            next_page_token=None if last_json is None else encode_token(
+                _keys(spec, order, orjson.loads(last_json)), fingerprint
+            ),
+        )  # fmt: skip
+    rows = await spec.rows(where_sql, p, tail, fields)
     next_token = None
     if len(rows) > size:
         rows = rows[:size]
-        last = rows[-1]
-        next_token = encode_token([last[spec.column(name)] for name, _ in order], fingerprint)
+        next_token = encode_token(_keys(spec, order, rows[-1]), fingerprint)
     return Page(items=rows, next_page_token=next_token, page_size=size)
+
+
+def _keys(
+    spec: ResourceSpec, order: Sequence[tuple[str, bool]], row: Mapping[str, Any]
+) -> list[Any]:
+    return [row[spec.column(name)] for name, _ in order]
+
+
+def _json_array(texts: list[str]) -> bytes:
+    return ("[" + ",".join(texts) + "]").encode()
 
 
 async def fetch_row(principal: Principal, spec: ResourceSpec, ident: int) -> dict[str, Any]:

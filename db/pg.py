@@ -45,5 +45,12 @@ class GatewayAsyncpgClient(AsyncpgDBClient):
         async with self._gate:
             return list(map(dict, await self._pool.fetch(sql, *params)))
 
+    async def fetch_column(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Like ``fetch_dicts``, for the first column only."""
+        assert self._pool is not None
+        assert self._gate is not None
+        async with self._gate:
+            return [record[0] for record in await self._pool.fetch(sql, *params)]
+
 
 client_class = GatewayAsyncpgClient

@@ -51,6 +51,34 @@ def _qmark(sql: str) -> tuple[str, tuple[int, ...]]:
     return _PLACEHOLDER.sub("?", sql), order
 
 
+def pg_json_time(column: str) -> str:
+    """PostgreSQL expression writing a timestamptz as orjson does with ``OPT_UTC_Z``.
+
+    ``2024-08-24T02:40:00Z`` on a whole second, ``2024-08-24T02:40:00.511048Z``
+    otherwise (orjson leaves out a zero fraction and never trims one).
+    """
+    utc = f"{column} AT TIME ZONE 'UTC'"
+    return (
+        f"CASE WHEN date_trunc('second', {column}) = {column} "
+        f"""THEN to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') """
+        f"""ELSE to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END"""
+    )
+
+
+async def select_json(sql: str, params: Sequence[Any] = ()) -> list[str] | None:
+    """PostgreSQL: run a SELECT of one text column (JSON built by the database).
+
+    None, without running it, on another dialect.
+    """
+    conn = connections.get("default")
+    if isinstance(conn, GatewayAsyncpgClient) and conn.ready:
+        return await conn.fetch_column(sql, params)
+    if conn.capabilities.dialect != "postgres":
+        return None
+    _, records = await conn.execute_query(sql, list(params))
+    return [record[0] for record in records]
+
+
 async def select(
     sql: str,
     params: Sequence[Any] = (),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -53,7 +54,7 @@ class Resource:
     list_options: Callable[[Request], dict[str, Any]] = lambda _request: {}
     list_params: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
+    @cached_property
     def fields(self) -> tuple[str, ...]:
         return tuple(self.schema.model_fields)
 
@@ -86,6 +87,7 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
             request.ctx.principal,
             list_query(request),
             fields=mask,
+            encoded=True,
             **res.list_options(request),
             **page_limits(request),
         )
