@@ -2,6 +2,7 @@
 
     DomainError                    (code, status)
     ├── Unauthenticated            UNAUTHENTICATED        401
+    │   └── InvalidToken           UNAUTHENTICATED        401
     ├── PermissionDenied           PERMISSION_DENIED      403
     ├── NotFound                   NOT_FOUND              404
     ├── Conflict                   CONFLICT               409
@@ -53,6 +54,10 @@ class Unauthenticated(DomainError):
     code = "UNAUTHENTICATED"
     status = 401
     title = "Authentication required"
+
+
+class InvalidToken(Unauthenticated):
+    """A credential was sent but is not valid (bad signature, expired, revoked...)."""
 
 
 class PermissionDenied(DomainError):

@@ -142,3 +142,130 @@ class IdempotencyRecord(Model):
     class Meta:
         table = "idempotency_records"
         unique_together = (("organization", "subject", "key"),)
+
+
+# --- Authentication -------------------------------------------------------------------
+
+
+class User(Model):
+    """A person who signs in (authorization code flow), a member of one organization."""
+
+    id = fields.IntField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name=False, on_delete=fields.CASCADE
+    )
+    email = fields.CharField(max_length=254, unique=True)
+    password_hash = fields.CharField(max_length=255)
+    role = fields.CharField(max_length=16)
+    disabled = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "users"
+
+
+class OAuthClient(Model):
+    """A registered OAuth2 client: confidential (secret hash set) or public (PKCE only).
+
+    ``scopes`` caps what its tokens may carry; ``role`` is what a client acting
+    for itself (client credentials) holds in its organization.
+    """
+
+    id = fields.IntField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name=False, on_delete=fields.CASCADE
+    )
+    client_id = fields.CharField(max_length=64, unique=True)
+    secret_hash = fields.CharField(max_length=128, null=True)
+    name = fields.CharField(max_length=200)
+    redirect_uris: list[str] = fields.JSONField(default=list)
+    grant_types: list[str] = fields.JSONField(default=list)
+    scopes: list[str] = fields.JSONField(default=list)
+    role = fields.CharField(max_length=16, default="staff")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "oauth_clients"
+
+
+class AuthorizationCode(Model):
+    id = fields.IntField(primary_key=True)
+    code_hash = fields.CharField(max_length=64, unique=True)
+    client_id = fields.CharField(max_length=64)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, on_delete=fields.CASCADE
+    )
+    redirect_uri = fields.CharField(max_length=2000)
+    scope = fields.TextField()
+    code_challenge = fields.CharField(max_length=128)
+    code_challenge_method = fields.CharField(max_length=8)
+    nonce = fields.CharField(max_length=255, null=True)
+    expires_at = fields.DatetimeField()
+    used = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "oauth_codes"
+
+
+class RefreshToken(Model):
+    """A refresh token (stored as a hash). Rotation links each to its family:
+    presenting a token that was already rotated revokes the whole family."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    family = fields.CharField(max_length=32, db_index=True)
+    client_id = fields.CharField(max_length=64)
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, on_delete=fields.CASCADE, null=True
+    )
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name=False, on_delete=fields.CASCADE
+    )
+    scope = fields.TextField()
+    access_jti = fields.CharField(max_length=64)
+    access_expires_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    rotated_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "oauth_refresh_tokens"
+
+
+class SigningKey(Model):
+    """A token signing key pair. The newest active key signs, retired keys stay
+    published in the JWKS until every token they signed has expired."""
+
+    id = fields.IntField(primary_key=True)
+    kid = fields.CharField(max_length=64, unique=True)
+    algorithm = fields.CharField(max_length=8)
+    private_pem = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    retired_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "signing_keys"
+
+
+class ApiKey(Model):
+    """A service-to-service key. Only a SHA-256 of the secret is kept, the
+    prefix (``gwk_<key_id>_``) makes keys recognisable in logs and scanners."""
+
+    id = fields.IntField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name=False, on_delete=fields.CASCADE
+    )
+    key_id = fields.CharField(max_length=32, unique=True)
+    secret_hash = fields.CharField(max_length=64)
+    name = fields.CharField(max_length=200)
+    scope = fields.TextField()  # space-separated, as OAuth writes scopes
+    created_by = fields.CharField(max_length=200)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    last_used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_keys"
+        indexes = (("organization_id", "created_at", "id"),)

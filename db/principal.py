@@ -31,6 +31,18 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
 }  # fmt: skip
 
 ALL_SCOPES: frozenset[str] = frozenset().union(*ROLE_SCOPES.values()) - {"*"}
+USER_ROLES: tuple[str, ...] = tuple(ROLE_SCOPES)
+
+# Credentials that act for no person (API keys) hold this role: it grants every
+# scope but ``api-keys:admin``, and the key's own scopes narrow it.
+SERVICE_ROLE = "service"
+ROLE_SCOPES[SERVICE_ROLE] = ALL_SCOPES - {"api-keys:admin"}
+
+
+def role_scopes(role: str) -> frozenset[str]:
+    """The concrete scopes a role grants (``*`` expanded)."""
+    granted = ROLE_SCOPES.get(role, frozenset())
+    return ALL_SCOPES if "*" in granted else granted
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +58,11 @@ class Principal:
     organization_id: int
     scopes: frozenset[str] = field(default_factory=frozenset)
     roles: frozenset[str] = field(default_factory=frozenset)
+    # The credential it came from: an access token's jti or an API key's id, and
+    # when it stops being valid (epoch seconds). Sockets use them to close on
+    # expiry or revocation.
+    credential_id: str | None = None
+    expires_at: float | None = None
 
     def can(self, scope: str) -> bool:
         granted_by_roles = any(
