@@ -6,13 +6,16 @@ directly and records no change events (the change log starts after it).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from db.accounts import create_client, create_user
 from db.models import Customer, Order, OrderItem, OrderStatus, Organization, Product
+from db.principal import ALL_SCOPES
 
 STATUSES = [s.value for s in OrderStatus]
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -129,9 +132,31 @@ async def seed_dataset(
     }
 
 
-async def seed_demo() -> bool:
-    """Seed the ``demo`` organization once; returns whether anything was inserted."""
+DEMO_CLIENT_ID = "demo-cli"
+DEMO_USER = "demo@example.com"
+
+
+async def seed_demo() -> dict[str, str] | None:
+    """Seed the ``demo`` organization once; None when it already exists.
+
+    Besides data it registers a confidential client ``demo-cli`` (client
+    credentials, every scope) and an owner ``demo@example.com`` for the code
+    flow, and returns their secrets (shown nowhere else).
+    """
     if await Organization.filter(slug="demo").exists():
-        return False
+        return None
     await seed_dataset(slug="demo", name="Demo Organization", customers=20, products=30, orders=60)
-    return True
+    org = await Organization.get(slug="demo")
+    scopes = sorted(ALL_SCOPES)
+    client = await create_client(
+        org.id, "Demo CLI", grant_types=["client_credentials"], scopes=scopes,
+        role="owner", client_id=DEMO_CLIENT_ID,
+    )  # fmt: skip
+    password = secrets.token_urlsafe(12)
+    await create_user(org.id, DEMO_USER, password, "owner")
+    return {
+        "client_id": DEMO_CLIENT_ID,
+        "client_secret": client.secret or "",
+        "user": DEMO_USER,
+        "password": password,
+    }

@@ -1,0 +1,140 @@
+"""API keys for service-to-service calls.
+
+A key reads ``gwk_<key_id>_<secret>``: the prefix makes it recognisable in logs
+and to secret scanners, ``key_id`` finds its row, and only a SHA-256 of the whole
+key is stored (keys are 256-bit random, so a fast hash is the right one; slow
+password hashes are for guessable secrets). The full key is returned once, at
+creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from db.errors import FieldError, InvalidToken, ValidationFailed
+from db.filtering import FilterField
+from db.inputs import Input
+from db.listing import ListQuery, Page, ResourceSpec, fetch_row, list_rows
+from db.models import ApiKey
+from db.principal import ALL_SCOPES, SERVICE_ROLE, Principal
+
+PREFIX = "gwk_"
+ADMIN_SCOPE = "api-keys:admin"
+
+SPEC = ResourceSpec(
+    name="api key",
+    model=ApiKey,
+    columns=(
+        "id", "key_id", "name", "scope", "created_by", "created_at", "expires_at",
+        "revoked_at", "last_used_at",
+    ),
+    filterable={
+        "id": FilterField("int"),
+        "name": FilterField("str"),
+        "created_at": FilterField("datetime"),
+        "expires_at": FilterField("datetime"),
+        "revoked_at": FilterField("datetime"),
+    },
+    sortable=("id", "name", "created_at", "expires_at"),
+)  # fmt: skip
+
+
+class ApiKeyInput(Input):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(min_length=1, max_length=len(ALL_SCOPES))
+    expires_at: datetime | None = None
+
+    @field_validator("scopes")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - ALL_SCOPES - {ADMIN_SCOPE})
+        if unknown:
+            raise ValueError(f"unknown scope(s): {', '.join(unknown)}")
+        if ADMIN_SCOPE in value:
+            raise ValueError("an API key cannot manage API keys")
+        return sorted(set(value))
+
+    @field_validator("expires_at")
+    @classmethod
+    def _future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("give a time zone (e.g. 2030-01-01T00:00:00Z)")
+        if value <= datetime.now(UTC):
+            raise ValueError("must be in the future")
+        return value
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_api_key(principal: Principal, data: ApiKeyInput) -> tuple[dict[str, Any], str]:
+    """A new key (its row, and the key itself: shown once). Scopes never exceed the creator's."""
+    principal.require(ADMIN_SCOPE)
+    beyond = [scope for scope in data.scopes if not principal.can(scope)]
+    if beyond:
+        raise ValidationFailed(
+            "a key cannot hold scopes its creator lacks",
+            errors=[FieldError(("body", "scopes"), f"not yours to grant: {beyond}", "scope")],
+        )
+    key_id = secrets.token_hex(6)
+    key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    row = await ApiKey.create(
+        organization_id=principal.organization_id, key_id=key_id, secret_hash=digest(key),
+        name=data.name, scope=" ".join(data.scopes), created_by=principal.subject,
+        expires_at=data.expires_at,
+    )  # fmt: skip
+    return await fetch_row(principal, SPEC, row.id), key
+
+
+async def list_api_keys(principal: Principal, query: ListQuery, **options: Any) -> Page:
+    principal.require(ADMIN_SCOPE)
+    return await list_rows(principal, SPEC, query, **options)
+
+
+async def get_api_key(principal: Principal, ident: int) -> dict[str, Any]:
+    principal.require(ADMIN_SCOPE)
+    return await fetch_row(principal, SPEC, ident)
+
+
+async def revoke_api_key(principal: Principal, ident: int) -> dict[str, Any]:
+    """Revoke a key (idempotent: revoking a revoked key changes nothing)."""
+    principal.require(ADMIN_SCOPE)
+    updated = await ApiKey.filter(
+        id=ident, organization_id=principal.organization_id, revoked_at=None
+    ).update(revoked_at=datetime.now(UTC))
+    if not updated:
+        await fetch_row(principal, SPEC, ident)  # NotFound for another organization's key
+    return await fetch_row(principal, SPEC, ident)
+
+
+async def authenticate_api_key(key: str) -> tuple[Principal, str]:
+    """The Principal a key acts as, and its key id; InvalidToken when it is not a live key."""
+    key_id, _, secret = key.removeprefix(PREFIX).partition("_")
+    if not key.startswith(PREFIX) or not key_id or not secret:
+        raise InvalidToken("the API key is not valid")
+    row = await ApiKey.get_or_none(key_id=key_id)
+    # Compare even when there is no row, so a miss takes as long as a wrong secret.
+    expected = row.secret_hash if row is not None else digest("")
+    if not hmac.compare_digest(expected, digest(key)) or row is None:
+        raise InvalidToken("the API key is not valid")
+    now = datetime.now(UTC)
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        raise InvalidToken("the API key is revoked or expired")
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+        await ApiKey.filter(id=row.id).update(last_used_at=now)
+    expires = row.expires_at.timestamp() if row.expires_at is not None else None
+    principal = Principal(
+        subject=f"api-key:{key_id}", organization_id=row.organization_id,  # type: ignore[attr-defined]
+        scopes=frozenset(row.scope.split()), roles=frozenset({SERVICE_ROLE}),
+        credential_id=f"key:{key_id}", expires_at=expires,
+    )  # fmt: skip
+    return principal, key_id
