@@ -13,6 +13,8 @@ from sanic.config import Config
 
 from db.setup import close_database, open_database
 from gateway.auth import Authenticator
+from gateway.auth.routes import setup_oauth
+from gateway.auth.server import OAuthServer
 from gateway.context import AppContext, GatewayApp
 from gateway.docs_ui import setup_docs_ui
 from gateway.edge import setup_edge
@@ -62,6 +64,8 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     setup_errors(app)
     setup_health(app)
     setup_docs_ui(app)
+    oauth = OAuthServer(settings, app.ctx.auth.tokens)
+    setup_oauth(app, oauth)
     setup_rest(app)
 
     @app.before_server_start
@@ -71,6 +75,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
             app.ctx.redis = Redis.from_url(settings.redis_url)
             await app.ctx.redis.ping()
         await app.ctx.bus.connect()
+        await app.ctx.auth.start(app.ctx.redis)
 
     @app.after_server_start
     async def tune_gc(app: GatewayApp) -> None:
@@ -96,6 +101,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
 
     @app.after_server_stop
     async def close_resources(app: GatewayApp) -> None:
+        await app.ctx.auth.stop()
         await app.ctx.bus.disconnect()
         if app.ctx.redis is not None:
             await app.ctx.redis.aclose()

@@ -1,9 +1,14 @@
 """The ``gateway`` command (also ``python -m gateway``).
 
-    gateway serve [--host H] [--port P] [--workers N] [--dev]
+    gateway serve [--host H] [--port P] [--workers N]
     gateway migrate
     gateway seed [--org SLUG] [--customers N] [--products N] [--orders N]
     gateway create-org SLUG [--name NAME]
+    gateway create-user ORG EMAIL [--role ROLE]   (password: GATEWAY_PASSWORD or a prompt)
+    gateway create-client ORG NAME [--grant G ...] [--scope S ...] [--redirect-uri URI ...]
+                                   [--public] [--role ROLE]
+    gateway create-api-key ORG NAME --scope S [--scope S ...] [--expires-in-days N]
+    gateway rotate-signing-key
 
 Configuration comes from the environment (see the README); a bad value stops
 the command with one line naming the variable.
@@ -13,11 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
+from db.errors import DomainError
 from db.setup import apply_migrations, close_database, open_database
 from gateway.settings import Settings, SettingsError, load_settings
 
@@ -43,8 +53,13 @@ def _prepare(settings: Settings) -> None:
         if settings.should_seed_demo:
             from db.seed import seed_demo
 
-            if await _with_database(settings, seed_demo):
-                _say("seeded the demo organization 'demo' (customers, products, orders)")
+            creds = await _with_database(settings, seed_demo)
+            if creds is not None:
+                path = demo_credentials(settings)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch(mode=0o600)
+                path.write_text(json.dumps(creds, indent=2) + "\n")
+                _say(f"seeded the demo organization 'demo' (data, a client and a user: {path})")
 
     asyncio.run(run())
 
@@ -57,18 +72,29 @@ def _banner(settings: Settings) -> str:
         f"  API docs:  {base}/docs     OpenAPI: {base}/api/v1/openapi.json",
         f"  health:    {base}/healthz  {base}/readyz",
     ]
-    if settings.dev_auth:
+    demo = demo_credentials(settings)
+    if settings.should_seed_demo and demo.exists():
+        creds = json.loads(demo.read_text())
         lines += [
-            "  DEV_AUTH is on: development tokens are accepted (never use this in production).",
-            "  First request:",
-            f"    curl -H 'Authorization: Bearer dev.demo.owner' {base}/api/v1/orders?page_size=5",
+            "  Demo client (secrets in " + str(demo) + "). Get a token, then call the API:",
+            f"    TOKEN=$(curl -s -u {creds['client_id']}:{creds['client_secret']} "
+            f"-d grant_type=client_credentials {base}/oauth/token "
+            "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+            f"    curl -H \"Authorization: Bearer $TOKEN\" '{base}/api/v1/orders?page_size=5'",
         ]
     else:
         lines.append(
-            "  Authenticated requests need a token; for local tries start with --dev "
-            "(development tokens dev.<org>.<role>)."
+            "  Requests need a token: create a client with `gateway create-client` and ask "
+            f"{base}/oauth/token."
         )
     return "\n".join(lines)
+
+
+def demo_credentials(settings: Settings) -> Path:
+    """Where the embedded default keeps the demo client's secret (next to its database)."""
+    if settings.is_sqlite:
+        return Path(settings.database_url.split("://", 1)[1]).parent / "demo-credentials.json"
+    return Path("var/demo-credentials.json")
 
 
 def serve(settings: Settings) -> None:
@@ -135,6 +161,81 @@ def create_org(settings: Settings, args: argparse.Namespace) -> None:
     _say(f"created organization {org}")
 
 
+async def _org_id(slug: str) -> int:
+    from db.organizations import find_organization_id
+
+    found = await find_organization_id(slug)
+    if found is None:
+        raise SystemExit(f"no organization {slug!r} (create it with `gateway create-org`)")
+    return found
+
+
+def create_user_cmd(settings: Settings, args: argparse.Namespace) -> None:
+    from db.accounts import create_user
+
+    password = os.environ.get("GATEWAY_PASSWORD") or getpass.getpass("password: ")
+
+    async def work() -> Any:
+        return await create_user(await _org_id(args.org), args.email, password, args.role)
+
+    user = asyncio.run(_with_database(settings, work))
+    _say(f"created user {user.email} (id {user.id}, role {user.role}) in {args.org}")
+
+
+def create_client_cmd(settings: Settings, args: argparse.Namespace) -> None:
+    from db.accounts import create_client
+    from db.principal import ALL_SCOPES
+
+    async def work() -> Any:
+        return await create_client(
+            await _org_id(args.org), args.name,
+            grant_types=args.grant or ["client_credentials"],
+            scopes=args.scope or sorted(ALL_SCOPES - {"api-keys:admin"}),
+            redirect_uris=args.redirect_uri, role=args.role, public=args.public,
+        )  # fmt: skip
+
+    new = asyncio.run(_with_database(settings, work))
+    print(f"client_id={new.client.client_id}")
+    if new.secret:
+        print(f"client_secret={new.secret}")
+    _say("store the secret now: it is not shown again" if new.secret else "public client (PKCE)")
+
+
+def create_api_key_cmd(settings: Settings, args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from db.api_keys import ApiKeyInput, create_api_key
+    from db.principal import Principal
+
+    async def work() -> Any:
+        principal = Principal(
+            subject="cli", organization_id=await _org_id(args.org), scopes=frozenset({"*"}),
+            roles=frozenset({"owner"}),
+        )  # fmt: skip
+        expires = (
+            datetime.now(UTC) + timedelta(days=args.expires_in_days)
+            if args.expires_in_days
+            else None
+        )
+        return await create_api_key(
+            principal, ApiKeyInput(name=args.name, scopes=args.scope, expires_at=expires)
+        )
+
+    row, key = asyncio.run(_with_database(settings, work))
+    print(key)
+    _say(f"created API key {row['key_id']} ({row['scope']}); store it now: it is not shown again")
+
+
+def rotate_key_cmd(settings: Settings) -> None:
+    from gateway.auth.keys import rotate
+
+    row = asyncio.run(_with_database(settings, lambda: rotate(settings.jwt_algorithm)))
+    _say(
+        f"new signing key {row.kid}; workers switch to it within a minute, and earlier keys "
+        "stay in the JWKS until their tokens expire"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,7 +243,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int)
-    p.add_argument("--dev", action="store_true", help="accept development tokens (DEV_AUTH)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     p = sub.add_parser("seed", help="insert a deterministic data set (for demos and load tests)")
     p.add_argument("--org", default="bench", help="organization slug (created if missing)")
@@ -153,6 +253,30 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("create-org", help="create an organization (a tenant)")
     p.add_argument("slug")
     p.add_argument("--name")
+    p = sub.add_parser("create-user", help="create a user who signs in (code flow)")
+    p.add_argument("org")
+    p.add_argument("email")
+    p.add_argument("--role", default="staff", choices=("owner", "admin", "staff", "viewer"))
+    p = sub.add_parser("create-client", help="register an OAuth2 client (prints its secret once)")
+    p.add_argument("org")
+    p.add_argument("name")
+    p.add_argument(
+        "--grant",
+        action="append",
+        choices=("client_credentials", "authorization_code", "refresh_token"),
+    )
+    p.add_argument(
+        "--scope", action="append", help="allowed scope (repeat); default: all but api-keys:admin"
+    )
+    p.add_argument("--redirect-uri", action="append")
+    p.add_argument("--public", action="store_true", help="no secret: PKCE-only browser/mobile app")
+    p.add_argument("--role", default="staff", choices=("owner", "admin", "staff", "viewer"))
+    p = sub.add_parser("create-api-key", help="create an API key (prints it once)")
+    p.add_argument("org")
+    p.add_argument("name")
+    p.add_argument("--scope", action="append", required=True)
+    p.add_argument("--expires-in-days", type=int)
+    sub.add_parser("rotate-signing-key", help="add a token signing key and retire the others")
     return parser
 
 
@@ -163,8 +287,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for key in ("host", "port", "workers"):
             if getattr(args, key) is not None:
                 overrides[key] = getattr(args, key)
-        if args.dev:
-            overrides["dev_auth"] = True
     try:
         settings = load_settings(**overrides)
     except SettingsError as exc:
@@ -180,6 +302,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed(settings, args)
         elif args.command == "create-org":
             create_org(settings, args)
+        elif args.command == "create-user":
+            create_user_cmd(settings, args)
+        elif args.command == "create-client":
+            create_client_cmd(settings, args)
+        elif args.command == "create-api-key":
+            create_api_key_cmd(settings, args)
+        elif args.command == "rotate-signing-key":
+            rotate_key_cmd(settings)
+    except DomainError as exc:
+        _say(f"error: {exc.detail}")
+        return 2
     except (OSError, ConnectionError) as exc:
         _say(f"error: cannot reach a required service: {exc}")
         return 1

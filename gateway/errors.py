@@ -15,7 +15,7 @@ import orjson
 from sanic import exceptions as sanic_exceptions
 from sanic.response import HTTPResponse
 
-from db.errors import DomainError, InvalidArgument
+from db.errors import DomainError, InvalidArgument, InvalidToken
 
 if TYPE_CHECKING:
     from sanic import Request, Sanic
@@ -136,7 +136,22 @@ def setup_errors(app: Sanic[Any, Any]) -> None:
         if error.status >= 500:
             log.error("unhandled error", exc_info=exc, extra={"path": request.path})
         if error.status == 401:
-            headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
+            headers["WWW-Authenticate"] = (
+                'Bearer realm="gateway", error="invalid_token"'
+                if isinstance(error, InvalidToken)
+                else 'Bearer realm="gateway"'
+            )
+        if error.status == 403:
+            principal = getattr(request.ctx, "principal", None)
+            log.warning(
+                "permission denied",
+                extra={
+                    "path": request.path,
+                    "method": request.method,
+                    "subject": getattr(principal, "subject", None),
+                    "reason": error.detail,
+                },
+            )
         if error.status == 405 and isinstance(exc, sanic_exceptions.MethodNotAllowed):
             allow = getattr(exc, "headers", {}).get("Allow") or _allowed_methods(request)
             if allow:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite://var/gateway.sqlite3"
@@ -19,6 +19,28 @@ DEFAULT_DATABASE_URL = "sqlite://var/gateway.sqlite3"
 
 class SettingsError(Exception):
     """A configuration value is invalid; the message names the variable."""
+
+
+class ExternalIssuer(BaseModel):
+    """Another OAuth2/OIDC provider whose access tokens the gateway accepts.
+
+    Its claims map to a Principal: the organization comes from ``organization``
+    (a fixed slug) or from the claim ``organization_claim`` (a slug); scopes from
+    ``scope_claim`` (space-separated or a list); the role from ``role_claim``,
+    else ``default_role``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: str
+    jwks_uri: str
+    audience: str
+    algorithms: list[Literal["RS256", "ES256", "PS256", "EdDSA"]] = ["RS256", "ES256"]
+    organization: str | None = None
+    organization_claim: str = "org"
+    scope_claim: str = "scope"
+    role_claim: str = "role"
+    default_role: Literal["admin", "staff", "viewer"] = "viewer"
 
 
 class Settings(BaseSettings):
@@ -38,7 +60,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
 
-    dev_auth: bool = False
+    auth_issuer: str | None = None
+    auth_audience: str = "commerce-gateway"
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=2_592_000, ge=300)
+    jwt_algorithm: Literal["ES256", "RS256"] = "ES256"
+    external_issuers: list[ExternalIssuer] = Field(default_factory=list)
+    login_attempts_per_minute: int = Field(default=5, ge=1, le=1000)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -71,9 +99,11 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_dev_auth_in_production(self) -> Settings:
-        if self.environment == "production" and self.dev_auth:
-            raise ValueError("DEV_AUTH must be false when ENVIRONMENT=production")
+    def _https_issuer_in_production(self) -> Settings:
+        if self.environment == "production" and not self.issuer.startswith("https://"):
+            raise ValueError(
+                "AUTH_ISSUER (or PUBLIC_URL) must be an https:// URL when ENVIRONMENT=production"
+            )
         return self
 
     @field_validator("bus_url")
@@ -84,6 +114,13 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in {"memory", "redis", "rediss", "unix"}:
             raise ValueError("use memory:// or redis://HOST:PORT/DB")
         return value
+
+    @property
+    def issuer(self) -> str:
+        """``AUTH_ISSUER``, else ``PUBLIC_URL``, else the listening address."""
+        return (self.auth_issuer or self.public_url or f"http://{self.host}:{self.port}").rstrip(
+            "/"
+        )
 
     @property
     def event_bus_url(self) -> str:

@@ -1,0 +1,90 @@
+"""Turning a request's credentials into a ``Principal``: one path for every door.
+
+- ``Authorization: Bearer <jwt>``: an access token of ours or of a configured
+  external issuer (``gateway.auth.tokens``);
+- ``X-API-Key: gwk_...``: an API key (``db.api_keys``).
+
+Anything else is a 401. GraphQL, WebSocket and SSE call the same
+``authenticate`` (or ``from_credentials`` when the credential arrives in a
+connection message rather than a header).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from db.api_keys import authenticate_api_key
+from db.errors import InvalidToken, Unauthenticated
+from db.principal import Principal
+from gateway.auth.denylist import Denylist
+from gateway.auth.tokens import TokenService
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from sanic import Request
+
+    from gateway.settings import Settings
+
+log = logging.getLogger("gateway.auth")
+
+API_KEY_CACHE_SECONDS = 30.0
+# A revoked key is denied in memory for longer than it may sit in a cache.
+API_KEY_DENY_SECONDS = 2 * API_KEY_CACHE_SECONDS
+
+
+class Authenticator:
+    """Resolves credentials to principals; one per worker, held in the app context."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.denylist = Denylist()
+        self.tokens = TokenService(settings, self.denylist)
+        self._api_keys: dict[str, tuple[Principal, float]] = {}
+
+    async def start(self, redis: Redis | None) -> None:
+        await self.denylist.start(redis)
+        await self.tokens.keys.load()
+
+    async def stop(self) -> None:
+        await self.denylist.stop()
+
+    async def authenticate(self, request: Request) -> Principal:
+        headers = request.headers
+        return await self.from_credentials(headers.get("authorization"), headers.get("x-api-key"))
+
+    async def from_credentials(self, authorization: str | None, api_key: str | None) -> Principal:
+        if api_key:
+            return await self.api_key_principal(api_key.strip())
+        if not authorization:
+            raise Unauthenticated("send Authorization: Bearer <token> or X-API-Key: <key>")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        return await self.tokens.principal(token)
+
+    async def api_key_principal(self, key: str) -> Principal:
+        cached = self._api_keys.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < API_KEY_CACHE_SECONDS:
+            principal = cached[0]
+        else:
+            try:
+                principal, _ = await authenticate_api_key(key)
+            except InvalidToken:
+                log.warning("rejected API key", extra={"reason": "unknown, revoked or expired"})
+                raise
+            self._api_keys[key] = (principal, now)
+            if len(self._api_keys) > 10_000:
+                self._api_keys.clear()
+        revoked = principal.credential_id is not None and principal.credential_id in self.denylist
+        if revoked or (principal.expires_at is not None and principal.expires_at <= time.time()):
+            self._api_keys.pop(key, None)
+            log.warning("rejected API key", extra={"reason": "revoked or expired"})
+            raise InvalidToken("the API key is revoked or expired")
+        return principal
+
+    async def revoke_api_key(self, key_id: str) -> None:
+        """Make a revocation effective now on every worker (the database already says so)."""
+        await self.denylist.deny(f"key:{key_id}", time.time() + API_KEY_DENY_SECONDS)

@@ -1,0 +1,64 @@
+"""Tokens from other OAuth2/OIDC providers, verified against their published JWKS.
+
+Each issuer's key set is fetched with an async HTTP client (never blocking the
+loop), cached, and fetched again when a token names a ``kid`` it does not hold
+(at most every ``REFETCH_SECONDS``, so a flood of bad kids cannot hammer the
+provider).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import httpx
+import jwt
+
+from gateway.settings import ExternalIssuer
+
+log = logging.getLogger("gateway.auth")
+
+REFETCH_SECONDS = 30.0
+
+
+class ExternalKeys:
+    def __init__(self, config: ExternalIssuer) -> None:
+        self.config = config
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _fetch(self) -> None:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            response = await client.get(self.config.jwks_uri)
+            response.raise_for_status()
+            document: dict[str, Any] = response.json()
+        keys: dict[str, jwt.PyJWK] = {}
+        for data in document.get("keys", []):
+            kid = data.get("kid")
+            if not kid or data.get("use", "sig") != "sig":
+                continue
+            try:
+                keys[kid] = jwt.PyJWK(data)
+            except jwt.PyJWKError:
+                log.warning("skipped an unusable JWKS key", extra={"kid": kid})
+        self._keys = keys
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        found = self._keys.get(kid)
+        if found is not None:
+            return found
+        async with self._lock:
+            if kid not in self._keys and time.monotonic() - self._fetched_at > REFETCH_SECONDS:
+                self._fetched_at = time.monotonic()
+                try:
+                    await self._fetch()
+                except (httpx.HTTPError, ValueError):
+                    log.warning(
+                        "could not fetch an issuer's JWKS",
+                        extra={"issuer": self.config.issuer},
+                        exc_info=True,
+                    )
+            return self._keys.get(kid)

@@ -1,0 +1,128 @@
+"""Token signing keys: generated, stored and rotated in the database.
+
+Every worker and host reads the same keys, so a token signed by one verifies on
+all. The newest unretired key signs. ``rotate`` adds a key and retires the rest;
+a retired key stays in the JWKS (and keeps verifying) until every token it
+signed has expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from db.models import SigningKey
+
+RELOAD_SECONDS = 60.0
+
+
+def generate_private_pem(algorithm: str) -> str:
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    if algorithm == "ES256":
+        key = ec.generate_private_key(ec.SECP256R1())
+    elif algorithm == "RS256":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        raise ValueError(f"unsupported signing algorithm {algorithm!r}")
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    kid: str
+    algorithm: str
+    private: PrivateKeyTypes
+    retired_at: datetime | None
+
+    @property
+    def public(self) -> Any:
+        return self.private.public_key()
+
+    def jwk(self) -> dict[str, Any]:
+        if self.algorithm == "ES256":
+            data = jwt.algorithms.ECAlgorithm.to_jwk(self.public, as_dict=True)
+        else:
+            data = jwt.algorithms.RSAAlgorithm.to_jwk(self.public, as_dict=True)
+        return {**data, "kid": self.kid, "alg": self.algorithm, "use": "sig"}
+
+
+def _load(row: SigningKey) -> Key:
+    private = serialization.load_pem_private_key(row.private_pem.encode(), password=None)
+    return Key(kid=row.kid, algorithm=row.algorithm, private=private, retired_at=row.retired_at)
+
+
+async def create_key(algorithm: str) -> SigningKey:
+    pem = await asyncio.to_thread(generate_private_pem, algorithm)
+    kid = f"{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4)}"
+    return await SigningKey.create(kid=kid, algorithm=algorithm, private_pem=pem)
+
+
+async def rotate(algorithm: str) -> SigningKey:
+    """Add a signing key and retire the others (they stay published until expiry)."""
+    key = await create_key(algorithm)
+    await SigningKey.filter(retired_at=None).exclude(id=key.id).update(retired_at=datetime.now(UTC))
+    return key
+
+
+class KeyRing:
+    """This worker's view of the signing keys, reloaded every minute or on an unknown kid."""
+
+    def __init__(self, algorithm: str, access_ttl: int) -> None:
+        self.algorithm = algorithm
+        self._publish_for = timedelta(seconds=access_ttl + 300)
+        self._keys: dict[str, Key] = {}
+        self._signing: Key | None = None
+        self._loaded_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def load(self, *, create: bool = True) -> None:
+        async with self._lock:
+            rows = await SigningKey.filter(retired_at=None).order_by("-id")
+            if not rows and create:
+                await create_key(self.algorithm)
+            cutoff = datetime.now(UTC) - self._publish_for
+            rows = await SigningKey.filter(retired_at=None).order_by("-id") + [
+                row for row in await SigningKey.filter(retired_at__gt=cutoff).order_by("-id")
+            ]
+            keys = [_load(row) for row in rows]
+            self._keys = {key.kid: key for key in keys}
+            active = [key for key in keys if key.retired_at is None]
+            self._signing = active[0] if active else None
+            self._loaded_at = time.monotonic()
+
+    async def refresh_if_stale(self) -> None:
+        if time.monotonic() - self._loaded_at > RELOAD_SECONDS:
+            await self.load()
+
+    @property
+    def signing_key(self) -> Key:
+        if self._signing is None:
+            raise RuntimeError("no signing key loaded")
+        return self._signing
+
+    def get(self, kid: str) -> Key | None:
+        return self._keys.get(kid)
+
+    async def find(self, kid: str) -> Key | None:
+        """The key ``kid``, reloading once (at most every few seconds) when unknown."""
+        key = self._keys.get(kid)
+        if key is None and time.monotonic() - self._loaded_at > 5.0:
+            await self.load(create=False)
+            key = self._keys.get(kid)
+        return key
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [key.jwk() for key in self._keys.values()]}

@@ -1,0 +1,208 @@
+"""OAuth2 and discovery routes: token, authorize (login and consent), revoke,
+introspect, RFC 8414 metadata and the JWKS."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import html
+import logging
+import secrets
+import string
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from authlib.oauth2 import OAuth2Error
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.request import RequestParameters
+
+from db import accounts
+from db.models import OAuthClient
+from db.principal import ALL_SCOPES
+from gateway.auth.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from gateway.auth.server import OAuthServer
+    from gateway.context import GatewayApp
+
+log = logging.getLogger("gateway.auth")
+
+CSRF_COOKIE = "gw_csrf"
+_TEMPLATE = string.Template(
+    (Path(__file__).parent / "templates" / "authorize.html").read_text(encoding="utf-8")
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+FORWARDED = (
+    "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
+    "code_challenge_method",
+)  # fmt: skip
+
+
+def _json(body: dict[str, Any], status: int = 200) -> HTTPResponse:
+    return HTTPResponse(orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _page(
+    request: Request, client: OAuthClient, scope: str, *, csrf: str, error: str | None = None,
+    status: int = 200,
+) -> HTTPResponse:  # fmt: skip
+    e = html.escape
+    sent = {
+        **{k: v[0] for k, v in request.args.items()},
+        **{k: v[0] for k, v in (request.form or {}).items()},
+    }
+    body = _TEMPLATE.substitute(
+        client=e(client.name),
+        scopes="".join(f"<li><code>{e(s)}</code></li>" for s in scope.split()) or "<li>-</li>",
+        notice=f'<p class="error" role="alert">{e(error)}</p>' if error else "",
+        hidden="\n".join(
+            f'<input type="hidden" name="{name}" value="{e(sent.get(name, ""))}">'
+            for name in FORWARDED
+        ),
+        csrf=e(csrf),
+    )
+    response = HTTPResponse(body, status=status, content_type="text/html; charset=utf-8")
+    for name, value in PAGE_HEADERS.items():
+        response.headers[name] = value
+    response.add_cookie(
+        CSRF_COOKIE, csrf, path="/oauth/authorize", httponly=True, samesite="Strict",
+        secure=request.scheme == "https",
+    )  # fmt: skip
+    return response
+
+
+def setup_oauth(app: GatewayApp, server: OAuthServer) -> None:
+    bp = Blueprint("oauth")
+    settings = app.ctx.settings
+    limiter = RateLimiter(settings.login_attempts_per_minute)
+
+    @app.before_server_start
+    async def bind(app: GatewayApp) -> None:
+        server.bind(asyncio.get_running_loop())
+        limiter.redis = app.ctx.redis
+
+    async def token(request: Request) -> HTTPResponse:
+        return await server.token_response(request)
+
+    async def revoke(request: Request) -> HTTPResponse:
+        return await server.endpoint_response("revocation", request)
+
+    async def introspect(request: Request) -> HTTPResponse:
+        return await server.endpoint_response("introspection", request)
+
+    async def _consent(request: Request, user: Any = None) -> Any:
+        return await asyncio.to_thread(server.get_consent_grant, request, user)
+
+    async def authorize(request: Request) -> HTTPResponse:
+        try:
+            grant = await _consent(request)
+        except OAuth2Error as error:
+            return server.handle_error_response(request, error)  # type: ignore[no-any-return]
+        client_row: OAuthClient = grant.client.row
+        scope = grant.client.get_allowed_scope(grant.request.payload.scope)
+        if request.method == "GET":
+            return _page(request, client_row, scope, csrf=secrets.token_urlsafe(24))
+
+        form = request.form or RequestParameters()
+        cookie = request.cookies.get(CSRF_COOKIE) or ""
+        sent = form.get("csrf_token") or ""
+        if not cookie or not hmac.compare_digest(cookie, sent):
+            log.warning(
+                "authorize form without a valid CSRF token",
+                extra={"client_id": client_row.client_id},
+            )
+            return _page(
+                request, client_row, scope, csrf=secrets.token_urlsafe(24), status=400,
+                error="The form expired. Please try again.",
+            )  # fmt: skip
+        if form.get("decision") == "deny":
+            denied: HTTPResponse = await asyncio.to_thread(
+                server.create_authorization_response, grant.request, None, grant
+            )
+            return denied
+        email = (form.get("email") or "").strip().lower()
+        ip = request.remote_addr or request.ip
+        tag = hashlib.sha256(email.encode()).hexdigest()[:12]
+        if not await limiter.hit(f"{ip}|{email}") or not await limiter.hit(f"{ip}|*"):
+            log.warning("login rate limited", extra={"ip": ip, "email_hash": tag})
+            page = _page(
+                request, client_row, scope, csrf=secrets.token_urlsafe(24), status=429,
+                error="Too many attempts. Wait a minute and try again.",
+            )  # fmt: skip
+            page.headers["Retry-After"] = "60"
+            return page
+        user = await accounts.authenticate_user(email, form.get("password") or "")
+        if user is None or user.organization_id != client_row.organization_id:  # type: ignore[attr-defined]
+            log.warning(
+                "login failed",
+                extra={"ip": ip, "email_hash": tag, "client_id": client_row.client_id},
+            )
+            return _page(
+                request, client_row, scope, csrf=secrets.token_urlsafe(24), status=401,
+                error="The email or password is incorrect.",
+            )  # fmt: skip
+        grant = await _consent(request, user)
+        response: HTTPResponse = await asyncio.to_thread(
+            server.create_authorization_response, grant.request, user, grant
+        )
+        return response
+
+    async def metadata(request: Request) -> HTTPResponse:
+        issuer = settings.issuer
+        return _json(
+            {
+                "issuer": issuer,
+                "authorization_endpoint": f"{issuer}/oauth/authorize",
+                "token_endpoint": f"{issuer}/oauth/token",
+                "revocation_endpoint": f"{issuer}/oauth/revoke",
+                "introspection_endpoint": f"{issuer}/oauth/introspect",
+                "jwks_uri": f"{issuer}/.well-known/jwks.json",
+                "response_types_supported": ["code"],
+                "grant_types_supported": [
+                    "authorization_code",
+                    "client_credentials",
+                    "refresh_token",
+                ],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                    "none",
+                ],
+                "revocation_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                    "none",
+                ],
+                "introspection_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                ],
+                "scopes_supported": sorted(ALL_SCOPES),
+            }
+        )
+
+    async def jwks(request: Request) -> HTTPResponse:
+        await server.tokens.keys.refresh_if_stale()
+        response = _json(server.tokens.keys.jwks())
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
+
+    bp.add_route(token, "/oauth/token", methods=["POST"], name="oauth_token")
+    bp.add_route(authorize, "/oauth/authorize", methods=["GET", "POST"], name="oauth_authorize")
+    bp.add_route(revoke, "/oauth/revoke", methods=["POST"], name="oauth_revoke")
+    bp.add_route(introspect, "/oauth/introspect", methods=["POST"], name="oauth_introspect")
+    bp.add_route(
+        metadata, "/.well-known/oauth-authorization-server", methods=["GET"], name="oauth_metadata"
+    )
+    bp.add_route(jwks, "/.well-known/jwks.json", methods=["GET"], name="jwks")
+    app.blueprint(bp)
