@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import orjson
 from sanic import Blueprint, HTTPResponse, Request
 
-from rest import customers, orders, products, stats
+from rest import api_keys, customers, orders, products, stats
 from rest.docs import ApiDoc
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ def setup_rest(app: GatewayApp) -> None:
     """Mount ``/api/v1`` and its OpenAPI document; every route needs a Principal."""
     bp = Blueprint("api_v1", url_prefix="/api/v1")
     doc = ApiDoc(title="Commerce gateway REST API", version="1.0.0")
-    for module in (orders, customers, products, stats):
+    for module in (orders, customers, products, stats, api_keys):
         module.add_routes(bp, doc)
 
     @bp.on_request

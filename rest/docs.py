@@ -163,7 +163,7 @@ class ApiDoc:
             "tags": [tag],
             "parameters": list(params or []),
             "responses": responses,
-            "security": [{"bearer": []}],
+            "security": [{"bearer": []}, {"apiKey": []}],
         }
         if scope:
             op["description"] = f"Requires the `{scope}` scope."
@@ -187,6 +187,21 @@ class ApiDoc:
             "paths": self.paths,
             "components": {
                 "schemas": schema.get("$defs", {}),
-                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                    "oauth2": {
+                        "type": "oauth2",
+                        "flows": {
+                            "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {}},
+                            "authorizationCode": {
+                                "authorizationUrl": "/oauth/authorize",
+                                "tokenUrl": "/oauth/token",
+                                "refreshUrl": "/oauth/token",
+                                "scopes": {},
+                            },
+                        },
+                    },
+                },
             },
         }

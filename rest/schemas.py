@@ -76,3 +76,19 @@ class Problem(BaseModel):
     code: str
     request_id: str | None
     errors: list[FieldProblem] | None = None
+
+
+class ApiKey(BaseModel):
+    id: int
+    key_id: str = Field(description="public part of the key (gwk_<key_id>_...)")
+    name: str
+    scope: str = Field(description="space-separated scopes")
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class NewApiKey(ApiKey):
+    key: str = Field(description="the key itself: shown only in this response")
