@@ -19,6 +19,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -26,11 +27,12 @@ import httpx
 import pytest
 
 from db.organizations import create_organization
-from db.principal import Principal
+from db.principal import Principal, role_scopes
 from db.setup import apply_migrations
 from gateway.app import create_app
 from gateway.context import GatewayApp
 from gateway.settings import Settings
+from tests import factories
 
 BACKEND = os.environ.get("GATEWAY_TEST_BACKEND", "embedded")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -80,11 +82,10 @@ def settings(database_url: str) -> Settings:
         environment="test",
         database_url=database_url,
         redis_url=REDIS_URL if BACKEND == "services" else None,
-        dev_auth=True,
         log_format="console",
         log_level="WARNING",
         access_log=False,
-        port=0,
+        port=_free_port(),
         page_size_default=20,
         page_size_max=100,
         max_body_bytes=64 * 1024,
@@ -108,7 +109,7 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
     """The gateway on a real socket, with its real startup and shutdown listeners."""
     await apply_migrations(settings.tortoise_url)
     app = create_app(settings, name=f"gateway_test_{uuid.uuid4().hex[:8]}")
-    port = _free_port()
+    port = settings.port
     srv = await app.create_server(
         host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
     )
@@ -117,6 +118,7 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
     await srv.before_start()
     await srv.after_start()
     try:
+        factories.TOKENS.mint = partial(_mint, app)
         yield RunningServer(app=app, base_url=f"http://127.0.0.1:{port}")
     finally:
         await srv.before_stop()
@@ -141,16 +143,22 @@ class Tenant:
         )  # fmt: skip
 
 
-def dev_token(slug: str, role: str = "owner") -> str:
-    return f"dev.{slug}.{role}"
+def _mint(app: GatewayApp, organization_id: int, role: str, scopes: list[str] | None = None) -> str:
+    """A real access token, signed by the server's current key, as the token endpoint issues."""
+    token, _ = app.ctx.auth.tokens.issue(
+        subject=f"user:test-{role}", organization_id=organization_id, client_id="tests",
+        scopes=sorted(role_scopes(role)) if scopes is None else scopes, roles=[role],
+    )  # fmt: skip
+    return token
 
 
 async def make_tenant(server: RunningServer) -> Tenant:
     slug = f"t{os.getpid()}-{next(_slugs)}-{uuid.uuid4().hex[:6]}"
     org = await create_organization(slug=slug, name=f"Tenant {slug}")
+    factories.TOKENS.orgs[slug] = org["id"]
     client = httpx.AsyncClient(
         base_url=server.base_url,
-        headers={"Authorization": f"Bearer {dev_token(slug)}"},
+        headers={"Authorization": f"Bearer {factories.TOKENS.mint(org['id'], 'owner')}"},
         timeout=30,
     )
     owner = Principal(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -117,11 +117,35 @@ async def db_state(organization_id: int) -> dict[str, Any]:
 # --- HTTP -------------------------------------------------------------------------------
 
 
-def client_as(client: httpx.AsyncClient, slug: str, role: str) -> httpx.AsyncClient:
+class _Tokens:
+    """Mints access tokens for the test server (conftest installs ``mint``)."""
+
+    def __init__(self) -> None:
+        self.orgs: dict[str, int] = {}
+        self.mint: Callable[..., str] = _no_server
+
+    def for_slug(self, slug: str, role: str, scopes: list[str] | None = None) -> str:
+        return self.mint(self.orgs[slug], role, scopes)
+
+
+def _no_server(*args: Any) -> str:
+    raise RuntimeError("the server fixture has not started")
+
+
+TOKENS = _Tokens()
+
+
+def bearer(slug: str, role: str, scopes: list[str] | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS.for_slug(slug, role, scopes)}"}
+
+
+def client_as(
+    client: httpx.AsyncClient, slug: str, role: str, scopes: list[str] | None = None
+) -> httpx.AsyncClient:
     """A new client on the same server acting as ``role`` in ``slug`` (use ``async with``)."""
     return httpx.AsyncClient(
         base_url=client.base_url,
-        headers={"Authorization": f"Bearer dev.{slug}.{role}"},
+        headers=bearer(slug, role, scopes),
         timeout=30,
     )
 

@@ -37,7 +37,9 @@ def gateway(
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEV_AUTH"}
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "AUTH_ISSUER", "PUBLIC_URL"}
     }
     env.update(extra)
     return env
@@ -47,6 +49,38 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def start_serving(port: int, cwd: Path, **env: str) -> subprocess.Popen[str]:
+    """``gateway serve`` on the embedded default, returned once /healthz answers."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
+        env=clean_env(**env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read() if proc.stderr else "server exited")
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.2)
+
+
+def demo_token(port: int, cwd: Path) -> str:
+    """What the banner tells a newcomer to do: client credentials from the demo file."""
+    creds = json.loads((cwd / "var" / "demo-credentials.json").read_text())
+    r = httpx.post(
+        f"http://127.0.0.1:{port}/oauth/token",
+        auth=(creds["client_id"], creds["client_secret"]),
+        data={"grant_type": "client_credentials"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
 
 
 @pytest.mark.parametrize(
@@ -68,12 +102,14 @@ def test_a_bad_setting_stops_with_one_line_naming_it(tmp_path, name, value):
     assert "Traceback" not in result.stderr
 
 
-def test_dev_auth_is_refused_in_production(tmp_path):
+def test_production_refuses_a_plain_http_token_issuer(tmp_path):
     result = gateway(
-        "migrate", env=clean_env(ENVIRONMENT="production", DEV_AUTH="true"), cwd=tmp_path
-    )
+        "migrate", env=clean_env(ENVIRONMENT="production", PUBLIC_URL="http://api.example.com"),
+        cwd=tmp_path,
+    )  # fmt: skip
     assert result.returncode == 2
-    assert "DEV_AUTH must be false" in result.stderr
+    assert "must be an https:// URL" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 async def _tables(url: str) -> set[str]:
@@ -157,29 +193,14 @@ def test_migrate_and_seed_on_the_embedded_default(tmp_path):
 @pytest.mark.skipif(BACKEND != "embedded", reason="the embedded default is what a newcomer runs")
 def test_serve_on_the_embedded_default_answers_a_first_request(tmp_path):
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--dev", "--port", str(port)],
-        env=clean_env(LOG_LEVEL="WARNING"),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_serving(port, tmp_path, LOG_LEVEL="WARNING")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                if r.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        creds_file = tmp_path / "var" / "demo-credentials.json"
+        assert creds_file.stat().st_mode & 0o077 == 0  # the secret is readable by its owner only
+        token = demo_token(port, tmp_path)
         r = httpx.get(
             f"http://127.0.0.1:{port}/api/v1/orders?page_size=5",
-            headers={"Authorization": "Bearer dev.demo.owner"},
+            headers={"Authorization": f"Bearer {token}"},
             timeout=5,
         )
         assert r.status_code == 200, r.text
@@ -190,30 +211,19 @@ def test_serve_on_the_embedded_default_answers_a_first_request(tmp_path):
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
     assert f"http://127.0.0.1:{port}" in stderr
-    assert "dev.demo.owner" in stderr
+    client_id = json.loads(creds_file.read_text())["client_id"]
+    assert f"curl -s -u {client_id}:" in stderr  # the banner's curl example
+    assert "/oauth/token" in stderr
 
 
 def test_access_log_is_one_json_line_per_request_with_its_request_id(tmp_path):
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--dev", "--port", str(port)],
-        env=clean_env(LOG_LEVEL="INFO", LOG_FORMAT="json"), cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = start_serving(port, tmp_path, LOG_LEVEL="INFO", LOG_FORMAT="json")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        token = demo_token(port, tmp_path)
         r = httpx.get(
             f"http://127.0.0.1:{port}/api/v1/customers?page_size=1",
-            headers={"Authorization": "Bearer dev.demo.viewer", "X-Request-ID": "trace-42"},
+            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "trace-42"},
             timeout=5,
         )
         assert r.status_code == 200
@@ -229,6 +239,7 @@ def test_access_log_is_one_json_line_per_request_with_its_request_id(tmp_path):
     assert entry["path"] == "/api/v1/customers"
     assert entry["status"] == 200
     assert entry["duration_ms"] >= 0
-    assert entry["principal"].startswith("dev-viewer@")
+    assert entry["principal"].startswith("client:demo-cli@")
     assert "Authorization" not in stdout  # credentials never reach the logs
-    assert "dev.demo.viewer" not in stdout
+    assert token not in stdout
+    assert token.split(".")[2] not in stdout

@@ -8,7 +8,9 @@ import httpx
 import pytest
 
 from tests.factories import (
+    TOKENS,
     assert_problem,
+    bearer,
     client_as,
     db_state,
     post_customer,
@@ -171,16 +173,20 @@ async def test_stats_count_only_our_orders(tenant, theirs):
         "",
         "Bearer",
         "Basic dXNlcjpwYXNz",
-        "Token dev.x.owner",
+        "Token {token}",
         "Bearer not-a-token",
-        "Bearer dev.no-such-org.owner",
-        "Bearer dev.{slug}.superuser",
-        "Bearer dev.{slug}",
-        "Bearer dev.{slug}.owner.extra",
+        "Bearer {token}x",
+        "Bearer a.b.c",
+        "Bearer dev.{slug}.owner",
     ],
 )
 async def test_missing_or_invalid_credentials_are_401(anon, tenant, authorization):
-    headers = {"Authorization": authorization.format(slug=tenant.slug)} if authorization else {}
+    token = TOKENS.for_slug(tenant.slug, "owner")
+    headers = (
+        {"Authorization": authorization.format(slug=tenant.slug, token=token)}
+        if authorization
+        else {}
+    )
     before = await db_state(tenant.id)
     for method, path, body in (
         ("GET", "/customers", None),
@@ -193,7 +199,7 @@ async def test_missing_or_invalid_credentials_are_401(anon, tenant, authorizatio
         if path == "/nope" and r.status_code == 404:
             continue  # unknown routes may 404 before authentication
         assert_problem(r, 401, "UNAUTHENTICATED")
-        assert r.headers["www-authenticate"] == 'Bearer realm="gateway"'
+        assert r.headers["www-authenticate"].startswith('Bearer realm="gateway"')
     assert await db_state(tenant.id) == before
 
 
@@ -257,7 +263,7 @@ async def test_a_token_for_one_org_never_sees_another(tenant, other_tenant, thei
         assert_problem(r, 404, "NOT_FOUND")
     async with httpx.AsyncClient(
         base_url=tenant.client.base_url,
-        headers={"Authorization": f"Bearer dev.{other_tenant.slug}.viewer"},
+        headers=bearer(other_tenant.slug, "viewer"),
     ) as their_viewer:
         r = await their_viewer.get(f"{API}/customers/{theirs['customer']['id']}")
         assert r.status_code == 200
