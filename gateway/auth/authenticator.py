@@ -11,6 +11,8 @@ connection message rather than a header).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -19,6 +21,7 @@ from db.api_keys import authenticate_api_key
 from db.errors import InvalidToken, Unauthenticated
 from db.principal import Principal
 from gateway.auth.denylist import Denylist
+from gateway.auth.keys import RELOAD_SECONDS
 from gateway.auth.tokens import TokenService
 
 if TYPE_CHECKING:
@@ -41,13 +44,28 @@ class Authenticator:
         self.denylist = Denylist()
         self.tokens = TokenService(settings, self.denylist)
         self._api_keys: dict[str, tuple[Principal, float]] = {}
+        self._reloader: asyncio.Task[None] | None = None
 
     async def start(self, redis: Redis | None) -> None:
         await self.denylist.start(redis)
         await self.tokens.keys.load()
+        self._reloader = asyncio.create_task(self._reload_keys(), name="signing-key-reload")
 
     async def stop(self) -> None:
+        if self._reloader is not None:
+            self._reloader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reloader
         await self.denylist.stop()
+
+    async def _reload_keys(self) -> None:
+        """Pick up keys rotated by another process (``gateway rotate-signing-key``)."""
+        while True:
+            await asyncio.sleep(RELOAD_SECONDS)
+            try:
+                await self.tokens.keys.load(create=False)
+            except Exception:  # the database may be briefly away; keep the keys we have
+                log.warning("could not reload the signing keys", exc_info=True)
 
     async def authenticate(self, request: Request) -> Principal:
         headers = request.headers
