@@ -31,13 +31,17 @@ from db.principal import Principal, role_scopes
 from db.setup import apply_migrations
 from gateway.app import create_app
 from gateway.context import GatewayApp
-from gateway.settings import Settings
+from gateway.settings import ExternalIssuer, Settings
 from tests import factories
 
 BACKEND = os.environ.get("GATEWAY_TEST_BACKEND", "embedded")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 _slugs = itertools.count()
+# An external identity provider the test server trusts; tests/auth/test_external_issuer.py
+# serves its JWKS on this port (a second key pair acting as another OAuth2 provider).
+EXTERNAL_ISSUER = "https://idp.example.test/"
+EXTERNAL_AUDIENCE = "gateway-tests"
 
 
 def pytest_report_header() -> str:
@@ -89,13 +93,25 @@ def settings(database_url: str) -> Settings:
         page_size_default=20,
         page_size_max=100,
         max_body_bytes=64 * 1024,
-    )
+        external_issuers=[
+            ExternalIssuer(
+                issuer=EXTERNAL_ISSUER, jwks_uri=f"http://127.0.0.1:{EXTERNAL_JWKS_PORT}/jwks",
+                audience=EXTERNAL_AUDIENCE, organization_claim="tenant", scope_claim="scp",
+                role_claim="gw_role", default_role="viewer",
+            )
+        ],
+    )  # fmt: skip
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# Through the environment, so that ``tests.conftest`` imported by a test module (a
+# second module object) agrees with the ``conftest`` pytest loaded.
+EXTERNAL_JWKS_PORT = int(os.environ.setdefault("GATEWAY_TEST_JWKS_PORT", str(_free_port())))
 
 
 @dataclass
