@@ -58,7 +58,9 @@ async def create_user(organization_id: int, email: str, password: str, role: str
 
 async def authenticate_user(email: str, password: str) -> User | None:
     """The user when the password matches; None otherwise, in about the same time."""
-    user = await User.get_or_none(email=email.strip().lower(), disabled=False)
+    email = email.strip().lower()
+    # Longer than the column: it cannot exist (and the ORM would raise on the lookup).
+    user = await User.get_or_none(email=email, disabled=False) if len(email) <= 254 else None
     hashed = user.password_hash if user is not None else _DUMMY_HASH
     ok = await asyncio.to_thread(_verify, hashed, password)
     return user if ok and user is not None else None

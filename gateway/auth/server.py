@@ -388,6 +388,9 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
     # authlib hooks ---------------------------------------------------------------
 
     def query_client(self, client_id: str) -> Client | None:
+        if not client_id or len(client_id) > 64:  # cannot exist (the column holds 64)
+            return None
+
         async def find() -> OAuthClient | None:
             return await OAuthClient.get_or_none(client_id=client_id)
 

@@ -150,8 +150,9 @@ async def test_an_external_token_does_not_reach_another_organization(
         {"exp": int(time.time()) - 600},
         {"tenant": None},
         {"tenant": "no-such-organization"},
+        {"tenant": "x" * 300},
     ],
-    ids=["wrong-aud", "wrong-iss", "expired", "no-org-claim", "unknown-org"],
+    ids=["wrong-aud", "wrong-iss", "expired", "no-org-claim", "unknown-org", "over-long-org"],
 )
 async def test_external_tokens_that_do_not_hold_are_rejected(server, tenant, provider, overrides):
     r = await get(server, provider.token(tenant.slug, **overrides))

@@ -345,6 +345,20 @@ async def test_a_user_of_another_organization_cannot_sign_in_through_the_client(
     assert "location" not in r.headers
 
 
+async def test_over_long_identifiers_are_refused_without_a_server_error(server, tenant):
+    reg = await register(tenant)
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        token = await http.post(
+            "/oauth/token", auth=("c" * 300, "s"), data={"grant_type": "client_credentials"}
+        )
+        assert token.status_code == 401
+        page = await http.get("/oauth/authorize", params=authorize_params(reg, client_id="c" * 300))
+        assert page.status_code == 400
+        url = "/oauth/authorize?" + str(httpx.QueryParams(authorize_params(reg)))
+        login = await sign_in(http, url, "a" * 300 + "@example.test")
+        assert login.status_code == 401
+
+
 # --- sign-in page ---------------------------------------------------------------------
 
 
