@@ -27,6 +27,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from db.errors import DomainError
 from db.setup import apply_migrations, close_database, open_database
 from gateway.settings import Settings, SettingsError, load_settings
@@ -312,6 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             rotate_key_cmd(settings)
     except DomainError as exc:
         _say(f"error: {exc.detail}")
+        return 2
+    except ValidationError as exc:
+        _say(
+            "error: "
+            + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        )
         return 2
     except (OSError, ConnectionError) as exc:
         _say(f"error: cannot reach a required service: {exc}")
