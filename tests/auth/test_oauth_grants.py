@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import statistics
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from db.accounts import create_client, create_user
 from db.errors import InvalidArgument
+from gateway.auth.server import Bridge
 from tests.factories import unique
 
 REDIRECT = "https://app.example.test/callback"
@@ -535,6 +537,8 @@ async def test_revoking_an_unknown_token_is_quietly_ok(server, tenant):
 async def test_fifty_concurrent_token_requests_while_other_requests_answer(server, tenant):
     reg = await register(tenant, grant_types=["client_credentials"])
     latencies: list[float] = []
+    health_done: list[float] = []
+    token_done: list[float] = []
     async with httpx.AsyncClient(
         base_url=server.base_url, limits=httpx.Limits(max_connections=100), timeout=60
     ) as http:
@@ -544,6 +548,7 @@ async def test_fifty_concurrent_token_requests_while_other_requests_answer(serve
                 "/oauth/token", auth=(reg.client_id, reg.secret or ""),
                 data={"grant_type": "client_credentials"},
             )  # fmt: skip
+            token_done.append(time.perf_counter())
             return r.status_code
 
         async def health(stop: asyncio.Event) -> None:
@@ -552,6 +557,7 @@ async def test_fifty_concurrent_token_requests_while_other_requests_answer(serve
                 r = await http.get("/healthz")
                 assert r.status_code == 200
                 latencies.append(time.perf_counter() - started)
+                health_done.append(time.perf_counter())
                 await asyncio.sleep(0.005)
 
         stop = asyncio.Event()
@@ -562,9 +568,11 @@ async def test_fifty_concurrent_token_requests_while_other_requests_answer(serve
         stop.set()
         await probe
     assert statuses == [200] * 50
-    assert len(latencies) >= 3
-    # the loop kept serving during the burst: no health check waited for the whole burst
-    assert max(latencies) < max(burst * 0.5, 0.05), (max(latencies), burst)
+    # The loop kept serving while token requests were in flight: health checks kept
+    # completing during the burst, each far quicker than the burst itself.
+    during = [t for t in health_done if t < max(token_done)]
+    assert len(during) >= 3, (len(during), burst)
+    assert statistics.median(latencies) < max(burst / 4, 0.02), (latencies, burst)
 
 
 # --- discovery ------------------------------------------------------------------------------
@@ -584,3 +592,16 @@ async def test_metadata_and_jwks(server, settings, anon):
         assert key["kid"]
         assert key["alg"] in ("ES256", "RS256")
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
+
+
+async def test_authlib_is_never_called_on_the_event_loop_thread():
+    """The bridge refuses instead of deadlocking (the hook would wait for its own loop)."""
+    bridge = Bridge()
+    bridge.loop = asyncio.get_running_loop()
+
+    async def nothing() -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match="worker thread"):
+        bridge.run(nothing())
+    assert await asyncio.to_thread(bridge.run, nothing()) is None
