@@ -166,6 +166,9 @@ class Page:
     page: int | None = None
     per_page: int | None = None
     items_json: bytes | None = None
+    # One keyset token per row (the token that continues after it), when asked for:
+    # GraphQL's edge cursors are the same tokens REST hands out as page_token.
+    cursors: list[str] | None = None
 
 
 def _invalid(param: str, msg: str) -> InvalidArgument:
@@ -291,6 +294,8 @@ async def list_rows(
     default_page_size: int = DEFAULT_PAGE_SIZE,
     max_page_size: int = MAX_PAGE_SIZE,
     encoded: bool = False,
+    cursors: bool = False,
+    with_total: bool = False,
 ) -> Page:
     """One page of ``spec``'s rows in the caller's organization.
 
@@ -298,7 +303,8 @@ async def list_rows(
     ``fields`` asks for only some fields (rows may carry a few more: the id and
     sort keys). ``encoded`` asks for the page as JSON (``Page.items_json``) where
     the database can build it (PostgreSQL, all fields of the view); the wire
-    format then skips decoding and re-encoding every value.
+    format then skips decoding and re-encoding every value. ``cursors`` adds a
+    keyset token per row; ``with_total`` counts every matching row (keyset pages too).
     """
     encoded = encoded and fields is None
     order = parse_order_by(query.order_by, spec)
@@ -357,7 +363,16 @@ async def list_rows(
     if len(rows) > size:
         rows = rows[:size]
         next_token = encode_token(_keys(spec, order, rows[-1]), fingerprint)
-    return Page(items=rows, next_page_token=next_token, page_size=size)
+    result = Page(items=rows, next_page_token=next_token, page_size=size)
+    if cursors:
+        result.cursors = [encode_token(_keys(spec, order, row), fingerprint) for row in rows]
+    if with_total:
+        base, bp = _conditions(principal, spec, query, where)
+        counted = await select(
+            f"SELECT count(*) AS n FROM {spec.table} t WHERE {' AND '.join(base)}", bp.values
+        )
+        result.total_size = int(counted[0]["n"])
+    return result
 
 
 def _keys(

@@ -23,6 +23,12 @@ from db.pg import GatewayAsyncpgClient
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
+class StatementCount:
+    """How many read statements this process has run (tests prove "no N+1" with it)."""
+
+    value = 0
+
+
 class Params:
     """Collects bind values; calling it with a value returns its placeholder."""
 
@@ -72,9 +78,11 @@ async def select_json(sql: str, params: Sequence[Any] = ()) -> list[str] | None:
     """
     conn = connections.get("default")
     if isinstance(conn, GatewayAsyncpgClient) and conn.ready:
+        StatementCount.value += 1
         return await conn.fetch_column(sql, params)
     if conn.capabilities.dialect != "postgres":
         return None
+    StatementCount.value += 1
     _, records = await conn.execute_query(sql, list(params))
     return [record[0] for record in records]
 
@@ -87,6 +95,7 @@ async def select(
     json: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """Run a SELECT and return dict rows, decoding ``datetimes`` and ``json`` columns."""
+    StatementCount.value += 1
     conn = connections.get("default")
     if isinstance(conn, GatewayAsyncpgClient) and conn.ready:
         # Outside a transaction: straight to asyncpg's pool, skipping the client's
