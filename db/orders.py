@@ -12,7 +12,7 @@ transaction: concurrent orders can never oversell, and they cannot deadlock.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Literal
 
 from pydantic import Field
@@ -36,6 +36,7 @@ from db.models import Customer, Order, OrderItem, OrderStatus, Product
 from db.principal import Principal
 from db.products import SPEC as PRODUCT_SPEC
 from db.rows import change_row, now, stale, update_versioned
+from db.sql import Params, select
 
 # Each order's items as one JSON array, so an order (or a page of orders) is one query.
 ITEMS_JSON = {
@@ -303,3 +304,45 @@ async def delete_order(
         await record_event(
             principal, type="order.deleted", resource="order", resource_id=order_id, snapshot=row
         )
+
+
+async def items_of_orders(
+    principal: Principal, order_ids: Sequence[int]
+) -> dict[int, list[dict[str, Any]]]:
+    """Each order's items (id order), for the caller's orders among ``order_ids``."""
+    principal.require("orders:read")
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if not order_ids:
+        return found
+    p = Params(principal.organization_id)
+    rows = await select(
+        "SELECT i.id, i.order_id, i.product_id, i.quantity, i.unit_price_cents "
+        "FROM order_items i JOIN orders o ON o.id = i.order_id "
+        f"WHERE o.organization_id = $1 AND i.order_id IN ({p.many(order_ids)}) ORDER BY i.id",
+        p.values,
+    )
+    for row in rows:
+        found[row["order_id"]].append(row)
+    return found
+
+
+async def orders_of_customers(
+    principal: Principal, customer_ids: Sequence[int], *, limit: int
+) -> dict[int, list[dict[str, Any]]]:
+    """Each customer's newest ``limit`` orders, for the caller's customers among the ids."""
+    principal.require("orders:read")
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if not customer_ids:
+        return found
+    p = Params(principal.organization_id)
+    rows = await SPEC.rows(
+        f"t.organization_id = $1 AND t.customer_id IN ({p.many(customer_ids)})",
+        p,
+        "ORDER BY t.created_at DESC, t.id DESC",
+        SPEC.columns,
+    )
+    for row in rows:
+        mine = found[row["customer_id"]]
+        if len(mine) < limit:
+            mine.append(row)
+    return found
