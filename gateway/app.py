@@ -24,6 +24,7 @@ from gateway.logs import configure_logging, flush_periodically
 from gateway.observability import setup_sentry
 from gateway.settings import Settings, load_settings
 from realtime.bus import EventBus
+from resolvers.http import setup_graphql
 from rest import setup_rest
 
 log = logging.getLogger("gateway")
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     oauth = OAuthServer(settings, app.ctx.auth.tokens)
     setup_oauth(app, oauth)
     setup_rest(app)
+    setup_graphql(app)
 
     @app.before_server_start
     async def open_resources(app: GatewayApp) -> None:

@@ -1,0 +1,126 @@
+"""``POST /graphql`` and ``GET /graphql`` (queries only), per GraphQL over HTTP.
+
+A thin Sanic handler around ``schema.execute``: the same ``gateway.auth`` turns
+the credentials into a Principal (missing or bad credentials are REST's 401
+problem), parsed and validated documents are cached, and errors are shaped once
+here: a ``db`` error carries REST's ``code`` in ``extensions.code``; anything
+unexpected is masked (``INTERNAL``, with the request id) and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from graphql import GraphQLError
+from sanic import HTTPResponse, Request
+from strawberry.types.graphql import OperationType
+
+from db.errors import DomainError, InvalidArgument
+from gateway.logs import request_id_var
+from resolvers.context import Context
+from resolvers.schema import schema
+
+if TYPE_CHECKING:
+    from gateway.context import GatewayApp
+
+log = logging.getLogger("gateway.graphql")
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+QUERIES_ONLY = {OperationType.QUERY}
+ALL_OPERATIONS = {OperationType.QUERY, OperationType.MUTATION}
+
+
+def format_error(error: GraphQLError) -> dict[str, Any]:
+    out: dict[str, Any] = {"message": error.message}
+    if error.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path:
+        out["path"] = error.path
+    original = error.original_error
+    if isinstance(original, DomainError):
+        out["message"] = original.detail
+        out["extensions"] = {"code": original.code}
+        if original.errors:
+            out["extensions"]["errors"] = [e.as_dict() for e in original.errors]
+    elif original is None:
+        out["extensions"] = {"code": "GRAPHQL_VALIDATION_FAILED"}
+    else:
+        log.error("unhandled error in a resolver", exc_info=original)
+        out["message"] = "Unexpected error."
+        out["extensions"] = {"code": "INTERNAL", "request_id": request_id_var.get()}
+    return out
+
+
+def _params(request: Request) -> dict[str, Any]:
+    if request.method == "GET":
+        args = {k: v[0] for k, v in request.args.items() if v}
+        params: dict[str, Any] = {"query": args.get("query")}
+        for name in ("variables", "extensions"):
+            if args.get(name):
+                try:
+                    params[name] = orjson.loads(args[name])
+                except orjson.JSONDecodeError:
+                    raise InvalidArgument(f"{name}: not valid JSON") from None
+        params["operationName"] = args.get("operationName")
+        return params
+    try:
+        body = orjson.loads(request.body or b"")
+    except orjson.JSONDecodeError:
+        raise InvalidArgument("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("the body must be a JSON object with a query")
+    return body
+
+
+def _check(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | None]:
+    query, variables, name = (
+        params.get("query"),
+        params.get("variables"),
+        params.get("operationName"),
+    )
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidArgument("query: give a GraphQL document")
+    if variables is not None and not isinstance(variables, dict):
+        raise InvalidArgument("variables: must be a JSON object")
+    if name is not None and not isinstance(name, str):
+        raise InvalidArgument("operationName: must be a string")
+    return query, variables, name
+
+
+def setup_graphql(app: GatewayApp) -> None:
+    settings = app.ctx.settings
+
+    async def graphql(request: Request) -> HTTPResponse:
+        principal = await app.ctx.auth.authenticate(request)
+        request.ctx.principal = principal
+        query, variables, operation_name = _check(_params(request))
+        context = Context(
+            principal=principal, request_id=request_id_var.get(),
+            page_size_default=settings.page_size_default, page_size_max=settings.page_size_max,
+        )  # fmt: skip
+        result = await schema.execute(
+            query, variable_values=variables, context_value=context,
+            operation_name=operation_name,
+            allowed_operation_types=QUERIES_ONLY if request.method == "GET" else ALL_OPERATIONS,
+        )  # fmt: skip
+        body: dict[str, Any] = {}
+        if result.errors:
+            body["errors"] = [format_error(e) for e in result.errors]
+        body["data"] = result.data
+        strict = GRAPHQL_RESPONSE in request.headers.get("accept", "")
+        status = 400 if strict and result.data is None and result.errors else 200
+        if (
+            request.method == "GET"
+            and result.errors
+            and any("can only be" in e.message or "not allowed" in e.message for e in result.errors)
+        ):
+            status = 405
+        return HTTPResponse(
+            orjson.dumps(body, option=orjson.OPT_UTC_Z),
+            status=status,
+            content_type=GRAPHQL_RESPONSE if strict else "application/json",
+        )
+
+    app.add_route(graphql, "/graphql", methods=["GET", "POST"], name="graphql")

@@ -1,0 +1,359 @@
+"""The GraphQL schema: the same ``db/`` functions, Principal and error codes as REST.
+
+Queries read through the list/get functions REST uses (same AIP-160 ``filter``
+grammar, ``orderBy``, keyset cursors: an edge's ``cursor`` is a REST
+``page_token``); mutations call the same writes. Expected failures carry REST's
+``code`` in ``extensions.code`` (see ``resolvers.errors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from pydantic import BaseModel, ValidationError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+
+from db import customers, orders, products, stats
+from db.errors import FieldError, InvalidArgument, NotFound, ValidationFailed
+from db.listing import ListQuery, Page
+from resolvers.types import (
+    SCALARS,
+    Customer,
+    Info,
+    Node,
+    Order,
+    OrderItem,
+    OrderStatus,
+    PageInfo,
+    Product,
+    SalesBucket,
+    parse_global_id,
+)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    nodes: list[T]
+    page_info: PageInfo
+    total_count: int | None = strawberry.field(
+        description="Every matching row; counted only when asked for."
+    )
+
+
+def _asks_for(info: Info, name: str) -> bool:
+    def walk(selections: list[Selection]) -> bool:
+        for sel in selections:
+            if isinstance(sel, SelectedField) and sel.name == name:
+                return True
+            if isinstance(sel, FragmentSpread | InlineFragment) and walk(sel.selections):
+                return True
+        return False
+
+    return any(walk(field.selections) for field in info.selected_fields)
+
+
+async def _connection(
+    info: Info,
+    list_fn: Callable[..., Awaitable[Page]],
+    make: Callable[[dict[str, Any]], T],
+    first: int | None,
+    after: str | None,
+    filter: str | None,
+    order_by: str | None,
+    **options: Any,
+) -> Connection[T]:
+    ctx = info.context
+    query = ListQuery(filter=filter, order_by=order_by, page_size=first, page_token=after)
+    page = await list_fn(
+        ctx.principal, query, default_page_size=ctx.page_size_default,
+        max_page_size=ctx.page_size_max, cursors=True,
+        with_total=_asks_for(info, "totalCount"), **options,
+    )  # fmt: skip
+    nodes = [make(row) for row in page.items]
+    cursors = page.cursors or []
+    return Connection(
+        edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
+        nodes=nodes,
+        page_info=PageInfo(
+            has_next_page=page.next_page_token is not None,
+            end_cursor=cursors[-1] if cursors else None,
+        ),
+        total_count=page.total_size,
+    )
+
+
+def _input(model: type[M], data: dict[str, Any]) -> M:
+    """A ``db`` input model from GraphQL input, with REST's validation errors."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [FieldError(("input", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
+        raise ValidationFailed("the input is not valid", errors=errors) from None
+
+
+def _set(obj: Any) -> dict[str, Any]:
+    """The fields a client sent in an input object (unset ones left out)."""
+    return {k: v for k, v in vars(obj).items() if v is not strawberry.UNSET}
+
+
+def _versions(expected_version: int | None) -> list[int] | None:
+    return None if expected_version is None else [expected_version]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def customer(self, info: Info, id: strawberry.ID) -> Customer:
+        _, ident = parse_global_id(id, "Customer")
+        return Customer.from_row(await customers.get_customer(info.context.principal, ident))
+
+    @strawberry.field
+    async def product(self, info: Info, id: strawberry.ID) -> Product:
+        _, ident = parse_global_id(id, "Product")
+        return Product.from_row(await products.get_product(info.context.principal, ident))
+
+    @strawberry.field
+    async def order(self, info: Info, id: strawberry.ID) -> Order:
+        _, ident = parse_global_id(id, "Order")
+        return Order.from_row(await orders.get_order(info.context.principal, ident))
+
+    @strawberry.field
+    async def node(self, info: Info, id: strawberry.ID) -> Node:
+        type_name, ident = parse_global_id(id)
+        principal = info.context.principal
+        if type_name == "Customer":
+            return Customer.from_row(await customers.get_customer(principal, ident))
+        if type_name == "Product":
+            return Product.from_row(await products.get_product(principal, ident))
+        if type_name == "Order":
+            return Order.from_row(await orders.get_order(principal, ident))
+        raise NotFound(f"no object with id {id!r}")
+
+    @strawberry.field
+    async def customers(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        filter: str | None = None, order_by: str | None = None,
+    ) -> Connection[Customer]:  # fmt: skip
+        return await _connection(
+            info, customers.list_customers, Customer.from_row, first, after, filter, order_by
+        )
+
+    @strawberry.field
+    async def products(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        filter: str | None = None, order_by: str | None = None, show_deleted: bool = False,
+    ) -> Connection[Product]:  # fmt: skip
+        return await _connection(
+            info, products.list_products, Product.from_row, first, after, filter, order_by,
+            show_deleted=show_deleted,
+        )  # fmt: skip
+
+    @strawberry.field
+    async def orders(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        filter: str | None = None, order_by: str | None = None,
+    ) -> Connection[Order]:  # fmt: skip
+        return await _connection(
+            info, orders.list_orders, Order.from_row, first, after, filter, order_by
+        )
+
+    @strawberry.field
+    async def sales_stats(
+        self, info: Info, start: datetime | None = None, end: datetime | None = None,
+        granularity: str = "day",
+    ) -> list[SalesBucket]:  # fmt: skip
+        if granularity not in ("day", "hour"):
+            raise InvalidArgument(f"granularity: use day or hour, not {granularity!r}")
+        end = end or datetime.now(UTC)
+        start = start or end - timedelta(days=30)
+        rows = await stats.sales_stats(
+            info.context.principal,
+            start=start,
+            end=end,
+            granularity=granularity,  # type: ignore[arg-type]
+        )
+        return [
+            SalesBucket(
+                start=r["start"], order_count=r["order_count"], revenue_cents=r["revenue_cents"]
+            )
+            for r in rows
+        ]
+
+
+@strawberry.input
+class CustomerInput:
+    name: str
+    email: str
+
+
+@strawberry.input
+class CustomerPatch:
+    name: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class ProductInput:
+    sku: str
+    name: str
+    price_cents: int
+    stock: int
+    description: str = ""
+
+
+@strawberry.input
+class ProductPatch:
+    sku: str | None = strawberry.UNSET
+    name: str | None = strawberry.UNSET
+    price_cents: int | None = strawberry.UNSET
+    stock: int | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class OrderItemInput:
+    product_id: int
+    quantity: int
+
+
+@strawberry.input
+class OrderInput:
+    customer_id: int
+    items: list[OrderItemInput]
+    note: str = ""
+
+
+ExpectedVersion = strawberry.argument(
+    description="Optimistic concurrency: fail with PRECONDITION_FAILED unless the object "
+    "still has this version (REST's If-Match)."
+)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_customer(self, info: Info, input: CustomerInput) -> Customer:
+        data = _input(customers.CustomerInput, _set(input))
+        return Customer.from_row(await customers.create_customer(info.context.principal, data))
+
+    @strawberry.mutation
+    async def update_customer(
+        self, info: Info, id: strawberry.ID, input: CustomerPatch,
+        expected_version: int | None = None,
+    ) -> Customer:  # fmt: skip
+        _, ident = parse_global_id(id, "Customer")
+        data = _input(customers.CustomerPatch, _set(input))
+        row = await customers.update_customer(
+            info.context.principal, ident, data, expected_versions=_versions(expected_version)
+        )
+        return Customer.from_row(row)
+
+    @strawberry.mutation
+    async def delete_customer(
+        self, info: Info, id: strawberry.ID, expected_version: int | None = None
+    ) -> strawberry.ID:
+        _, ident = parse_global_id(id, "Customer")
+        await customers.delete_customer(
+            info.context.principal, ident, expected_versions=_versions(expected_version)
+        )
+        return id
+
+    @strawberry.mutation
+    async def create_product(self, info: Info, input: ProductInput) -> Product:
+        data = _input(products.ProductInput, _set(input))
+        return Product.from_row(await products.create_product(info.context.principal, data))
+
+    @strawberry.mutation
+    async def update_product(
+        self, info: Info, id: strawberry.ID, input: ProductPatch,
+        expected_version: int | None = None,
+    ) -> Product:  # fmt: skip
+        _, ident = parse_global_id(id, "Product")
+        data = _input(products.ProductPatch, _set(input))
+        row = await products.update_product(
+            info.context.principal, ident, data, expected_versions=_versions(expected_version)
+        )
+        return Product.from_row(row)
+
+    @strawberry.mutation
+    async def delete_product(
+        self, info: Info, id: strawberry.ID, expected_version: int | None = None
+    ) -> Product:
+        _, ident = parse_global_id(id, "Product")
+        row = await products.delete_product(
+            info.context.principal, ident, expected_versions=_versions(expected_version)
+        )
+        return Product.from_row(row)
+
+    @strawberry.mutation
+    async def undelete_product(
+        self, info: Info, id: strawberry.ID, expected_version: int | None = None
+    ) -> Product:
+        _, ident = parse_global_id(id, "Product")
+        row = await products.undelete_product(
+            info.context.principal, ident, expected_versions=_versions(expected_version)
+        )
+        return Product.from_row(row)
+
+    @strawberry.mutation
+    async def place_order(self, info: Info, input: OrderInput) -> Order:
+        data = _input(
+            orders.OrderInput,
+            {**_set(input), "items": [_set(item) for item in input.items]},
+        )
+        return Order.from_row(await orders.place_order(info.context.principal, data))
+
+    async def _transition(
+        self, info: Info, id: strawberry.ID, action: orders.Action, expected_version: int | None
+    ) -> Order:
+        _, ident = parse_global_id(id, "Order")
+        row = await orders.transition_order(
+            info.context.principal, ident, action, expected_versions=_versions(expected_version)
+        )
+        return Order.from_row(row)
+
+    @strawberry.mutation
+    async def pay_order(
+        self, info: Info, id: strawberry.ID, expected_version: int | None = None
+    ) -> Order:
+        return await Mutation._transition(self, info, id, "pay", expected_version)
+
+    @strawberry.mutation
+    async def ship_order(
+        self, info: Info, id: strawberry.ID, expected_version: int | None = None
+    ) -> Order:
+        return await Mutation._transition(self, info, id, "ship", expected_version)
+
+    @strawberry.mutation
+    async def deliver_order(
+        self, info: Info, id: strawberry.ID, expected_version: int | None = None
+    ) -> Order:
+        return await Mutation._transition(self, info, id, "deliver", expected_version)
+
+    @strawberry.mutation
+    async def cancel_order(
+        self, info: Info, id: strawberry.ID, expected_version: int | None = None
+    ) -> Order:
+        return await Mutation._transition(self, info, id, "cancel", expected_version)
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[OrderItem, OrderStatus],
+    config=StrawberryConfig(scalar_map=SCALARS),
+)

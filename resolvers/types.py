@@ -1,0 +1,195 @@
+"""GraphQL object types over the rows ``db/`` returns (the same rows REST serves).
+
+Each type is a thin view of a row dict: scalar fields are the REST fields in
+camelCase; relations (``Order.customer``, ``Order.items``, ``OrderItem.product``,
+``Customer.orders``) go through the request's DataLoaders, so a page of 50 orders
+costs a constant number of queries whatever is nested under it.
+
+``id`` is a Relay global id (``base64("Order:12")``), accepted by ``node(id:)``;
+``databaseId`` is the integer id REST uses.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types.scalar import ScalarDefinition
+
+from db.errors import InvalidArgument
+from resolvers.context import Context
+
+Info = strawberry.Info[Context, None]
+
+
+def global_id(type_name: str, ident: int) -> str:
+    return base64.b64encode(f"{type_name}:{ident}".encode()).decode()
+
+
+def parse_global_id(value: str, expected: str | None = None) -> tuple[str, int]:
+    """``(type name, database id)`` of a global id; a bare integer is accepted for ``expected``."""
+    if expected is not None and value.isdigit():
+        return expected, int(value)
+    try:
+        type_name, _, ident = (
+            base64.b64decode(value.encode(), validate=True).decode().partition(":")
+        )
+        number = int(ident)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidArgument(f"id: {value!r} is not an id this API issued") from None
+    if expected is not None and type_name != expected:
+        raise InvalidArgument(f"id: {value!r} is a {type_name} id, not a {expected} id")
+    if not 1 <= number < 2**31:
+        raise InvalidArgument(f"id: {value!r} is out of range")
+    return type_name, number
+
+
+def _serialize_time(value: datetime) -> str:
+    """ISO 8601 in UTC with ``Z``, exactly as REST writes times (orjson ``OPT_UTC_Z``)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("a DateTime is an ISO 8601 string")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("give a time zone (e.g. 2030-01-01T00:00:00Z)")
+    return parsed
+
+
+DateTime = strawberry.scalar(
+    name="DateTime", description="ISO 8601 time in UTC, e.g. 2030-01-01T00:00:00Z",
+    serialize=_serialize_time, parse_value=_parse_time,
+)  # fmt: skip
+SCALARS: dict[object, ScalarDefinition] = {datetime: DateTime}
+
+
+@strawberry.enum
+class OrderStatus(Enum):
+    PENDING = "pending"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+@strawberry.interface(description="An object with a global id (Relay).")
+class Node:
+    @strawberry.field(description="Global id: pass it to `node(id:)`.")  # type: ignore[untyped-decorator]
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(global_id(type(self).__name__, self.database_id))  # type: ignore[attr-defined]
+
+
+@strawberry.type
+class Customer(Node):
+    database_id: int
+    name: str
+    email: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Customer:
+        return cls(
+            database_id=row["id"], name=row["name"], email=row["email"], version=row["version"],
+            created_at=row["created_at"], updated_at=row["updated_at"],
+        )  # fmt: skip
+
+    @strawberry.field(description="The customer's newest orders.")  # type: ignore[untyped-decorator]
+    async def orders(
+        self, info: Info, first: Annotated[int, strawberry.argument(description="at most 100")] = 20
+    ) -> list[Order]:
+        rows = await info.context.loaders.orders_of_customer(first).load(self.database_id)
+        return [Order.from_row(row) for row in rows]
+
+
+@strawberry.type
+class Product(Node):
+    database_id: int
+    sku: str
+    name: str
+    description: str
+    price_cents: int
+    stock: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Product:
+        return cls(
+            database_id=row["id"], sku=row["sku"], name=row["name"],
+            description=row["description"], price_cents=row["price_cents"], stock=row["stock"],
+            version=row["version"], created_at=row["created_at"], updated_at=row["updated_at"],
+            deleted_at=row["deleted_at"],
+        )  # fmt: skip
+
+
+@strawberry.type
+class OrderItem:
+    database_id: int
+    product_id: int
+    quantity: int
+    unit_price_cents: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> OrderItem:
+        return cls(
+            database_id=row["id"], product_id=row["product_id"], quantity=row["quantity"],
+            unit_price_cents=row["unit_price_cents"],
+        )  # fmt: skip
+
+    @strawberry.field
+    async def product(self, info: Info) -> Product | None:
+        row = await info.context.loaders.product.load(self.product_id)
+        return None if row is None else Product.from_row(row)
+
+
+@strawberry.type
+class Order(Node):
+    database_id: int
+    customer_id: int
+    status: OrderStatus
+    total_cents: int
+    note: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Order:
+        return cls(
+            database_id=row["id"], customer_id=row["customer_id"],
+            status=OrderStatus(row["status"]), total_cents=row["total_cents"], note=row["note"],
+            version=row["version"], created_at=row["created_at"], updated_at=row["updated_at"],
+        )  # fmt: skip
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Customer | None:
+        row = await info.context.loaders.customer.load(self.customer_id)
+        return None if row is None else Customer.from_row(row)
+
+    @strawberry.field
+    async def items(self, info: Info) -> list[OrderItem]:
+        rows = await info.context.loaders.items.load(self.database_id)
+        return [OrderItem.from_row(row) for row in rows]
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class SalesBucket:
+    start: datetime
+    order_count: int
+    revenue_cents: int
