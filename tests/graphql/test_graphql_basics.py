@@ -1,0 +1,179 @@
+"""GraphQL over the same data layer as REST: reads, pagination, mutations, errors, N+1.
+
+Each scenario asks REST and GraphQL the same thing with the same credentials and
+compares: the same rows and values, the same page boundaries, the same error
+``code`` (``extensions.code``) for the same bad input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from db.sql import StatementCount
+from tests.factories import TOKENS, make_customer, make_order, make_product, world
+
+ORDER_FIELDS = "databaseId customerId status totalCents note version createdAt updatedAt"
+
+
+async def gql(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, **kw: Any
+) -> dict[str, Any]:
+    r = await client.post("/graphql", json={"query": query, "variables": variables or {}}, **kw)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [e["extensions"]["code"] for e in body.get("errors", [])]
+
+
+def snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def as_rest(node: dict[str, Any]) -> dict[str, Any]:
+    out = {snake(k): v for k, v in node.items()}
+    out["id"] = out.pop("database_id")
+    out["status"] = out["status"].lower() if "status" in out else None
+    return {k: v for k, v in out.items() if v is not None}
+
+
+async def test_an_order_reads_the_same_as_rest(tenant):
+    w = await world(tenant.client)
+    order_id = w["order"]["id"]
+    body = await gql(
+        tenant.client,
+        f"query($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} "
+        "customer { databaseId name email } items { productId quantity unitPriceCents "
+        "product { databaseId sku name } } } }",
+        {"id": str(order_id)},
+    )
+    assert "errors" not in body, body
+    order = body["data"]["order"]
+    rest = (await tenant.client.get(f"/api/v1/orders/{order_id}")).json()["data"]
+    customer, items = order.pop("customer"), order.pop("items")
+    rest_items = rest.pop("items")
+    assert as_rest(order) == rest
+    assert customer == {
+        "databaseId": w["customer"]["id"], "name": w["customer"]["name"],
+        "email": w["customer"]["email"],
+    }  # fmt: skip
+    assert [(i["productId"], i["quantity"], i["unitPriceCents"]) for i in items] == [
+        (i["product_id"], i["quantity"], i["unit_price_cents"]) for i in rest_items
+    ]
+    assert items[0]["product"]["sku"] == w["product"]["sku"]
+
+
+async def test_pages_have_the_same_boundaries_as_rest(tenant):
+    for _ in range(5):
+        await make_customer(tenant.owner)
+    rest_pages, token = [], None
+    while True:
+        params = {
+            "page_size": 2,
+            "order_by": "name, id",
+            **({"page_token": token} if token else {}),
+        }
+        page = (await tenant.client.get("/api/v1/customers", params=params)).json()
+        rest_pages.append([c["id"] for c in page["data"]])
+        token = page["metadata"]["pagination"].get("next_page_token")
+        if not token:
+            break
+    gql_pages, after = [], None
+    while True:
+        body = await gql(
+            tenant.client,
+            'query($after: String) { customers(first: 2, after: $after, orderBy: "name, id") '
+            "{ edges { cursor node { databaseId } } pageInfo { hasNextPage endCursor } "
+            "totalCount } }",
+            {"after": after},
+        )
+        conn = body["data"]["customers"]
+        assert conn["totalCount"] == 5
+        gql_pages.append([e["node"]["databaseId"] for e in conn["edges"]])
+        if not conn["pageInfo"]["hasNextPage"]:
+            break
+        after = conn["pageInfo"]["endCursor"]
+    assert gql_pages == rest_pages
+
+
+@pytest.mark.parametrize(
+    ("filter_text", "code"),
+    [("colour = 'red'", "INVALID_ARGUMENT"), ("name = ", "INVALID_ARGUMENT")],
+)
+async def test_bad_filters_have_rests_code(tenant, filter_text, code):
+    rest = await tenant.client.get("/api/v1/customers", params={"filter": filter_text})
+    assert rest.json()["code"] == code
+    body = await gql(
+        tenant.client, "query($f: String) { customers(filter: $f) { nodes { databaseId } } }",
+        {"f": filter_text},
+    )  # fmt: skip
+    assert codes(body) == [code]
+    assert body["errors"][0]["message"] == rest.json()["detail"]
+
+
+async def test_another_organizations_order_is_not_found(tenant, other_tenant):
+    theirs = await make_order(
+        other_tenant.owner, (await make_customer(other_tenant.owner))["id"],
+        [((await make_product(other_tenant.owner))["id"], 1)],
+    )  # fmt: skip
+    body = await gql(tenant.client, "query($id: ID!) { order(id: $id) { databaseId } }",
+                     {"id": str(theirs["id"])})  # fmt: skip
+    assert codes(body) == ["NOT_FOUND"]
+
+
+async def test_mutations_share_rests_rules_and_codes(server, tenant):
+    w = await world(tenant.client)
+    order_id = str(w["order"]["id"])
+    paid = await gql(tenant.client, "mutation($id: ID!) { payOrder(id: $id) { status version } }",
+                     {"id": order_id})  # fmt: skip
+    assert paid["data"]["payOrder"]["status"] == "PAID"
+    stale = await gql(
+        tenant.client,
+        "mutation($id: ID!) { shipOrder(id: $id, expectedVersion: 1) { status } }",
+        {"id": order_id},
+    )
+    assert codes(stale) == ["PRECONDITION_FAILED"]
+    again = await gql(tenant.client, "mutation($id: ID!) { payOrder(id: $id) { status } }",
+                      {"id": order_id})  # fmt: skip
+    assert codes(again) == ["INVALID_TRANSITION"]
+    invalid = await gql(
+        tenant.client,
+        'mutation { createProduct(input: {sku: "bad sku!", name: "x", priceCents: -1, '
+        "stock: 0}) { databaseId } }",
+    )
+    assert codes(invalid) == ["VALIDATION_ERROR"]
+    viewer = {"Authorization": f"Bearer {TOKENS.mint(tenant.id, 'viewer')}"}
+    denied = await gql(
+        tenant.client,
+        'mutation { createCustomer(input: {name: "x", email: "x@example.com"}) { databaseId } }',
+        headers=viewer,
+    )
+    assert codes(denied) == ["PERMISSION_DENIED"]
+
+
+async def test_no_credentials_is_rests_401(anon):
+    r = await anon.post("/graphql", json={"query": "{ orders { nodes { databaseId } } }"})
+    assert r.status_code == 401
+    assert r.json()["code"] == "UNAUTHENTICATED"
+
+
+async def test_nested_orders_run_a_constant_number_of_statements(tenant):
+    customer = await make_customer(tenant.owner)
+    product_ids = [(await make_product(tenant.owner))["id"] for _ in range(3)]
+    for _ in range(50):
+        await make_order(tenant.owner, customer["id"], [(p, 1) for p in product_ids])
+    query = (
+        "query($n: Int) { orders(first: $n) { nodes { databaseId customer { name } "
+        "items { quantity product { name } } } } }"
+    )
+    counts = {}
+    for n in (5, 50):
+        before = StatementCount.value
+        body = await gql(tenant.client, query, {"n": n})
+        counts[n] = StatementCount.value - before
+        assert len(body["data"]["orders"]["nodes"]) == n
+    assert counts[5] == counts[50] <= 4, counts
