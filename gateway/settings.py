@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     public_url: str | None = None
 
+    graphql_max_depth: int = Field(default=10, ge=2, le=50)
+    graphql_max_aliases: int = Field(default=30, ge=1, le=1000)
+    graphql_max_tokens: int = Field(default=5000, ge=100)
+    graphql_max_cost: int = Field(default=20_000, ge=100)
+    graphql_introspection: bool | None = None
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -126,6 +132,13 @@ class Settings(BaseSettings):
     def event_bus_url(self) -> str:
         """``BUS_URL``, else Redis when ``REDIS_URL`` is set, else in-process."""
         return self.bus_url or self.redis_url or "memory://"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        """``GRAPHQL_INTROSPECTION``, else on everywhere but production."""
+        if self.graphql_introspection is None:
+            return self.environment != "production"
+        return self.graphql_introspection
 
     @property
     def is_sqlite(self) -> bool:

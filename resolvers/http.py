@@ -20,7 +20,7 @@ from strawberry.types.graphql import OperationType
 from db.errors import DomainError, InvalidArgument
 from gateway.logs import request_id_var
 from resolvers.context import Context
-from resolvers.schema import schema
+from resolvers.schema import build_schema
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
@@ -44,8 +44,8 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
         out["extensions"] = {"code": original.code}
         if original.errors:
             out["extensions"]["errors"] = [e.as_dict() for e in original.errors]
-    elif original is None:
-        out["extensions"] = {"code": "GRAPHQL_VALIDATION_FAILED"}
+    elif original is None:  # parse and validation errors, limits included
+        out["extensions"] = {"code": "GRAPHQL_VALIDATION_FAILED", **(error.extensions or {})}
     else:
         log.error("unhandled error in a resolver", exc_info=original)
         out["message"] = "Unexpected error."
@@ -90,7 +90,11 @@ def _check(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | No
 
 
 def setup_graphql(app: GatewayApp) -> None:
+    # Strawberry logs every error at ERROR, client mistakes included; unexpected
+    # errors are logged by ``format_error`` instead, with the request id.
+    logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
     settings = app.ctx.settings
+    schema = build_schema(settings)
 
     async def graphql(request: Request) -> HTTPResponse:
         principal = await app.ctx.auth.authenticate(request)

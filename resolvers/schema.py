@@ -13,13 +13,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from pydantic import BaseModel, ValidationError
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from db import customers, orders, products, stats
 from db.errors import FieldError, InvalidArgument, NotFound, ValidationFailed
 from db.listing import ListQuery, Page
+from gateway.settings import Settings
+from resolvers.limits import cost_rule
 from resolvers.types import (
     SCALARS,
     Customer,
@@ -351,9 +363,37 @@ class Mutation:
         return await Mutation._transition(self, info, id, "cancel", expected_version)
 
 
-schema = strawberry.Schema(
-    query=Query,
-    mutation=Mutation,
-    types=[OrderItem, OrderStatus],
-    config=StrawberryConfig(scalar_map=SCALARS),
-)
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema with the limits of ``settings`` (defaults when None)."""
+    settings = settings or Settings()
+    # Rule classes built once: the validation cache keys on them (a rule class built
+    # per request would never hit it).
+    rules: list[type[ASTValidationRule]] = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+        cost_rule(settings.graphql_max_cost, settings.page_size_max),
+    ]
+    if not settings.introspection_enabled:
+        rules.append(NoSchemaIntrospectionCustomRule)
+
+    class Limits(AddValidationRules):
+        def __init__(self) -> None:
+            super().__init__(rules)
+
+    max_tokens = settings.graphql_max_tokens
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        Limits,
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: ParserCache(maxsize=1000),
+        lambda: ValidationCache(maxsize=1000),
+    ]
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[OrderItem, OrderStatus],
+        config=StrawberryConfig(scalar_map=SCALARS),
+        extensions=extensions,
+    )
+
+
+schema = build_schema()
