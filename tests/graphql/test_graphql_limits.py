@@ -1,0 +1,96 @@
+"""Limits with clear errors: depth, aliases, tokens, cost, introspection, bad requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from db.principal import Principal
+from gateway.settings import Settings
+from resolvers.context import Context
+from resolvers.schema import build_schema
+
+
+async def post(tenant: Any, body: Any) -> tuple[int, dict[str, Any]]:
+    r = await tenant.client.post("/graphql", json=body)
+    return r.status_code, r.json()
+
+
+def code(body: dict[str, Any]) -> str:
+    return str(body["errors"][0]["extensions"]["code"])
+
+
+async def test_too_deep(tenant, settings):
+    inner = "databaseId"
+    for _ in range(settings.graphql_max_depth):
+        inner = f"customer {{ orders {{ {inner} }} }}"
+    status, body = await post(tenant, {"query": f"{{ orders {{ nodes {{ {inner} }} }} }}"})
+    assert status == 200
+    assert body["data"] is None
+    assert "depth" in body["errors"][0]["message"]
+
+
+async def test_too_many_aliases(tenant, settings):
+    fields = " ".join(f"a{i}: databaseId" for i in range(settings.graphql_max_aliases + 1))
+    _, body = await post(tenant, {"query": f"{{ orders {{ nodes {{ {fields} }} }} }}"})
+    assert body["data"] is None
+    assert "aliases" in body["errors"][0]["message"]
+
+
+async def test_too_costly(tenant):
+    query = (
+        "{ customers(first: 100) { nodes { orders(first: 100) { items { product { name } } "
+        "customer { orders(first: 100) { databaseId } } } } } }"
+    )
+    _, body = await post(tenant, {"query": query})
+    assert body["data"] is None
+    assert code(body) == "QUERY_TOO_COSTLY"
+    assert body["errors"][0]["extensions"]["cost"] > body["errors"][0]["extensions"]["limit"]
+
+
+async def test_a_normal_dashboard_query_is_within_the_limits(tenant):
+    query = (
+        "{ orders(first: 50) { nodes { databaseId customer { name } "
+        "items { quantity product { name } } } } }"
+    )
+    _, body = await post(tenant, {"query": query})
+    assert "errors" not in body, body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"query": ""},
+        {"query": 5},
+        {"query": "{ orders { nodes { databaseId } } }", "variables": [1]},
+        {"query": "{ orders { nodes { databaseId } } }", "operationName": 3},
+        [1, 2],
+    ],
+)
+async def test_malformed_requests_are_400(tenant, body):
+    r = await tenant.client.post("/graphql", json=body)
+    assert r.status_code == 400
+    assert r.json()["code"] == "INVALID_ARGUMENT"
+
+
+async def test_syntax_errors_are_validation_failures_not_500s(tenant):
+    _, body = await post(tenant, {"query": "{ orders { nodes { databaseId } }"})
+    assert code(body) == "GRAPHQL_VALIDATION_FAILED"
+    _, body = await post(tenant, {"query": "{ orders { nodes { nope } } }"})
+    assert code(body) == "GRAPHQL_VALIDATION_FAILED"
+
+
+async def test_introspection_can_be_switched_off():
+    principal = Principal(subject="t", organization_id=1, scopes=frozenset({"*"}),
+                          roles=frozenset({"owner"}))  # fmt: skip
+    query = "{ __schema { types { name } } }"
+    closed = build_schema(Settings(graphql_introspection=False))
+    result = await closed.execute(query, context_value=Context(principal=principal))
+    assert result.errors
+    assert "introspection" in result.errors[0].message.lower()
+    production = Settings(environment="production", public_url="https://api.example.com")
+    assert production.introspection_enabled is False
+    opened = build_schema(Settings())
+    assert not (await opened.execute(query, context_value=Context(principal=principal))).errors
