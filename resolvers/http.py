@@ -20,6 +20,7 @@ from strawberry.types.graphql import OperationType
 from db.errors import DomainError, InvalidArgument
 from gateway.logs import request_id_var
 from resolvers.context import Context
+from resolvers.persisted import PersistedQueries, PersistedQueryNotFound
 from resolvers.schema import build_schema
 
 if TYPE_CHECKING:
@@ -95,11 +96,22 @@ def setup_graphql(app: GatewayApp) -> None:
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
     settings = app.ctx.settings
     schema = build_schema(settings)
+    persisted = PersistedQueries()
+
+    @app.before_server_start
+    async def use_redis(app: GatewayApp) -> None:
+        persisted.redis = app.ctx.redis
 
     async def graphql(request: Request) -> HTTPResponse:
         principal = await app.ctx.auth.authenticate(request)
         request.ctx.principal = principal
-        query, variables, operation_name = _check(_params(request))
+        params = _params(request)
+        try:
+            params["query"] = await persisted.resolve(params.get("query"), params.get("extensions"))
+        except PersistedQueryNotFound as exc:
+            error = {"message": exc.detail, "extensions": {"code": exc.code}}
+            return HTTPResponse(orjson.dumps({"errors": [error]}), content_type="application/json")
+        query, variables, operation_name = _check(params)
         context = Context(
             principal=principal, request_id=request_id_var.get(),
             page_size_default=settings.page_size_default, page_size_max=settings.page_size_max,
