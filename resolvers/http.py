@@ -20,6 +20,7 @@ from strawberry.types.graphql import OperationType
 from db.errors import DomainError, InvalidArgument
 from gateway.logs import request_id_var
 from resolvers.context import Context
+from resolvers.graphiql import graphiql_response, wants_graphiql
 from resolvers.persisted import PersistedQueries, PersistedQueryNotFound
 from resolvers.schema import build_schema
 
@@ -103,6 +104,9 @@ def setup_graphql(app: GatewayApp) -> None:
         persisted.redis = app.ctx.redis
 
     async def graphql(request: Request) -> HTTPResponse:
+        has_operation = "query" in request.args or "extensions" in request.args
+        if wants_graphiql(request.method, request.headers.get("accept", ""), has_operation):
+            return graphiql_response()  # the page holds no data; its requests authenticate
         principal = await app.ctx.auth.authenticate(request)
         request.ctx.principal = principal
         params = _params(request)
