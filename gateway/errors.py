@@ -47,6 +47,10 @@ class MethodNotAllowed(DomainError):
     status = 405
     title = "Method not allowed"
 
+    def __init__(self, detail: str, *, allow: str | None = None) -> None:
+        super().__init__(detail)
+        self.allow = allow
+
 
 class RouteNotFound(DomainError):
     code = "NOT_FOUND"
@@ -156,6 +160,8 @@ def setup_errors(app: Sanic[Any, Any]) -> None:
             allow = getattr(exc, "headers", {}).get("Allow") or _allowed_methods(request)
             if allow:
                 headers["Allow"] = allow
+        elif isinstance(error, MethodNotAllowed) and error.allow:
+            headers["Allow"] = error.allow
         if request_id:
             headers["X-Request-ID"] = request_id
         return problem_response(error, request_id, headers)

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from graphql import GraphQLError
 from sanic import HTTPResponse, Request
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from db.errors import DomainError, InvalidArgument
+from gateway.errors import MethodNotAllowed, UnsupportedMediaType
 from gateway.logs import request_id_var
 from resolvers.context import Context
 from resolvers.graphiql import graphiql_response, wants_graphiql
@@ -67,6 +69,8 @@ def _params(request: Request) -> dict[str, Any]:
                     raise InvalidArgument(f"{name}: not valid JSON") from None
         params["operationName"] = args.get("operationName")
         return params
+    if not request.content_type.startswith("application/json"):
+        raise UnsupportedMediaType("send the operation as application/json")
     try:
         body = orjson.loads(request.body or b"")
     except orjson.JSONDecodeError:
@@ -120,23 +124,26 @@ def setup_graphql(app: GatewayApp) -> None:
             principal=principal, request_id=request_id_var.get(),
             page_size_default=settings.page_size_default, page_size_max=settings.page_size_max,
         )  # fmt: skip
-        result = await schema.execute(
-            query, variable_values=variables, context_value=context,
-            operation_name=operation_name,
-            allowed_operation_types=QUERIES_ONLY if request.method == "GET" else ALL_OPERATIONS,
-        )  # fmt: skip
+        try:
+            result = await schema.execute(
+                query, variable_values=variables, context_value=context,
+                operation_name=operation_name,
+                allowed_operation_types=QUERIES_ONLY if request.method == "GET" else ALL_OPERATIONS,
+            )  # fmt: skip
+        except InvalidOperationTypeError:
+            raise MethodNotAllowed(
+                "GET runs queries only: send mutations with POST", allow="POST"
+            ) from None
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [format_error(e) for e in result.errors]
-        body["data"] = result.data
+        # A request error (the document did not parse or validate) never started
+        # executing: no ``data`` entry at all (GraphQL over HTTP, 7.1.2).
+        not_executed = result.data is None and all(e.path is None for e in result.errors or [])
+        if not not_executed:
+            body["data"] = result.data
         strict = GRAPHQL_RESPONSE in request.headers.get("accept", "")
-        status = 400 if strict and result.data is None and result.errors else 200
-        if (
-            request.method == "GET"
-            and result.errors
-            and any("can only be" in e.message or "not allowed" in e.message for e in result.errors)
-        ):
-            status = 405
+        status = 400 if strict and not_executed else 200
         return HTTPResponse(
             orjson.dumps(body, option=orjson.OPT_UTC_Z),
             status=status,

@@ -36,7 +36,11 @@ class PersistedQueries:
 
     async def resolve(self, query: Any, extensions: Any) -> Any:
         """The document to run: ``query`` itself, or the one stored under its hash."""
-        if not isinstance(extensions, dict) or "persistedQuery" not in extensions:
+        if extensions is None:
+            return query
+        if not isinstance(extensions, dict):
+            raise InvalidArgument("extensions: must be a JSON object")
+        if "persistedQuery" not in extensions:
             return query
         persisted = extensions["persistedQuery"]
         if not isinstance(persisted, dict) or persisted.get("version") != 1:
