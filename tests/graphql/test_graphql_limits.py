@@ -27,14 +27,14 @@ async def test_too_deep(tenant, settings):
         inner = f"customer {{ orders {{ {inner} }} }}"
     status, body = await post(tenant, {"query": f"{{ orders {{ nodes {{ {inner} }} }} }}"})
     assert status == 200
-    assert body["data"] is None
+    assert "data" not in body
     assert "depth" in body["errors"][0]["message"]
 
 
 async def test_too_many_aliases(tenant, settings):
     fields = " ".join(f"a{i}: databaseId" for i in range(settings.graphql_max_aliases + 1))
     _, body = await post(tenant, {"query": f"{{ orders {{ nodes {{ {fields} }} }} }}"})
-    assert body["data"] is None
+    assert "data" not in body
     assert "aliases" in body["errors"][0]["message"]
 
 
@@ -44,7 +44,7 @@ async def test_too_costly(tenant):
         "customer { orders(first: 100) { databaseId } } } } } }"
     )
     _, body = await post(tenant, {"query": query})
-    assert body["data"] is None
+    assert "data" not in body
     assert code(body) == "QUERY_TOO_COSTLY"
     assert body["errors"][0]["extensions"]["cost"] > body["errors"][0]["extensions"]["limit"]
 
@@ -94,3 +94,31 @@ async def test_introspection_can_be_switched_off():
     assert production.introspection_enabled is False
     opened = build_schema(Settings())
     assert not (await opened.execute(query, context_value=Context(principal=principal))).errors
+
+
+async def test_get_runs_queries_only(tenant):
+    r = await tenant.client.get(
+        "/graphql", params={"query": 'mutation { deleteCustomer(id: "1") }'}
+    )
+    assert r.status_code == 405
+    assert r.headers["allow"] == "POST"
+    assert r.json()["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_post_needs_json(tenant):
+    r = await tenant.client.post(
+        "/graphql", content=b"{ orders { nodes { databaseId } } }",
+        headers={"Content-Type": "application/graphql"},
+    )  # fmt: skip
+    assert r.status_code == 415
+    assert r.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+async def test_a_request_error_has_no_data_entry_and_400_for_graphql_response_json(tenant):
+    r = await tenant.client.post(
+        "/graphql", json={"query": "{ nope }"},
+        headers={"Accept": "application/graphql-response+json"},
+    )  # fmt: skip
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/graphql-response+json")
+    assert "data" not in r.json()
