@@ -34,15 +34,18 @@ class ExternalKeys:
         async with httpx.AsyncClient(timeout=5.0) as client:
             response = await client.get(self.config.jwks_uri)
             response.raise_for_status()
-            document: dict[str, Any] = response.json()
+            document: Any = response.json()
+        entries = document.get("keys") if isinstance(document, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ValueError("the response is not a JWK set")
         keys: dict[str, jwt.PyJWK] = {}
-        for data in document.get("keys", []):
+        for data in entries:
             kid = data.get("kid")
-            if not kid or data.get("use", "sig") != "sig":
+            if not kid or not isinstance(kid, str) or data.get("use", "sig") != "sig":
                 continue
             try:
                 keys[kid] = jwt.PyJWK(data)
-            except jwt.PyJWKError:
+            except jwt.PyJWTError:  # PyJWKError, and InvalidKeyError for malformed members
                 log.warning("skipped an unusable JWKS key", extra={"kid": kid})
         self._keys = keys
 

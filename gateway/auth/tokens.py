@@ -36,12 +36,14 @@ TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 CACHE_SIZE = 10_000
 
 
-def scope_list(scope: str | list[str] | None) -> list[str]:
-    if scope is None:
-        return []
+def scope_list(scope: object) -> list[str]:
+    """Scopes from a claim: a space-separated string or a list of strings; nothing else
+    grants a scope (an object's keys, a number, a nested value)."""
     if isinstance(scope, str):
         return [part for part in scope.split() if part]
-    return [str(part) for part in scope]
+    if isinstance(scope, list):
+        return [part for part in scope if isinstance(part, str) and part]
+    return []
 
 
 class TokenService:
@@ -178,7 +180,7 @@ class TokenService:
             raise _rejected("unknown organization")
         self._org_ids[slug] = org_id
         role = claims.get(cfg.role_claim)
-        if role not in ROLE_SCOPES or role == "owner":
+        if not isinstance(role, str) or role not in ROLE_SCOPES or role == "owner":
             role = cfg.default_role
         return Principal(
             subject=f"{issuer}#{claims['sub']}", organization_id=org_id,
