@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from tortoise.exceptions import ValidationError as FieldTooLong
 
-from db.errors import DomainError
+from db.errors import DomainError, InvalidArgument, NotFound
 from db.setup import apply_migrations, close_database, open_database
 from gateway.settings import Settings, SettingsError, load_settings
 
@@ -155,6 +156,8 @@ def seed(settings: Settings, args: argparse.Namespace) -> None:
 def create_org(settings: Settings, args: argparse.Namespace) -> None:
     from db.organizations import create_organization
 
+    if not args.slug.strip():
+        raise InvalidArgument("the organization slug may not be empty")
     org = asyncio.run(
         _with_database(
             settings, lambda: create_organization(slug=args.slug, name=args.name or args.slug)
@@ -168,7 +171,7 @@ async def _org_id(slug: str) -> int:
 
     found = await find_organization_id(slug)
     if found is None:
-        raise SystemExit(f"no organization {slug!r} (create it with `gateway create-org`)")
+        raise NotFound(f"no organization {slug!r} (create it with `gateway create-org`)")
     return found
 
 
@@ -216,7 +219,7 @@ def create_api_key_cmd(settings: Settings, args: argparse.Namespace) -> None:
         )  # fmt: skip
         expires = (
             datetime.now(UTC) + timedelta(days=args.expires_in_days)
-            if args.expires_in_days
+            if args.expires_in_days is not None
             else None
         )
         return await create_api_key(
@@ -320,6 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "error: "
             + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         )
+        return 2
+    except (FieldTooLong, OverflowError) as exc:  # longer than its column, or out of range
+        _say(f"error: {exc}")
         return 2
     except (OSError, ConnectionError) as exc:
         _say(f"error: cannot reach a required service: {exc}")
