@@ -38,10 +38,14 @@ BACKEND = os.environ.get("GATEWAY_TEST_BACKEND", "embedded")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 _slugs = itertools.count()
-# An external identity provider the test server trusts; tests/auth/test_external_issuer.py
-# serves its JWKS on this port (a second key pair acting as another OAuth2 provider).
-EXTERNAL_ISSUER = "https://idp.example.test/"
-EXTERNAL_AUDIENCE = "gateway-tests"
+# External identity providers the test server trusts; tests/auth/test_tokens.py plays
+# them with key pairs of its own and serves their JWKS on PARTNER_JWKS_PORT: one maps
+# the organization from a claim, the other pins every token to one organization.
+PARTNER_ISSUER = "https://login.partner.test"
+PARTNER_AUDIENCE = "api://commerce-gateway"
+PINNED_ISSUER = "https://sso.pinned.test/"
+PINNED_AUDIENCE = "gateway-pinned"
+PINNED_ORGANIZATION = "pinned-partner-org"
 
 
 def pytest_report_header() -> str:
@@ -95,10 +99,16 @@ def settings(database_url: str) -> Settings:
         max_body_bytes=64 * 1024,
         external_issuers=[
             ExternalIssuer(
-                issuer=EXTERNAL_ISSUER, jwks_uri=f"http://127.0.0.1:{EXTERNAL_JWKS_PORT}/jwks",
-                audience=EXTERNAL_AUDIENCE, organization_claim="tenant", scope_claim="scp",
-                role_claim="gw_role", default_role="viewer",
-            )
+                issuer=PARTNER_ISSUER,
+                jwks_uri=f"http://127.0.0.1:{PARTNER_JWKS_PORT}/partner/jwks",
+                audience=PARTNER_AUDIENCE, algorithms=["ES256"], organization_claim="org_slug",
+                scope_claim="permissions", role_claim="https://gateway.test/role",
+                default_role="viewer",
+            ),
+            ExternalIssuer(
+                issuer=PINNED_ISSUER, jwks_uri=f"http://127.0.0.1:{PARTNER_JWKS_PORT}/pinned/jwks",
+                audience=PINNED_AUDIENCE, organization=PINNED_ORGANIZATION, default_role="staff",
+            ),
         ],
     )  # fmt: skip
 
@@ -111,7 +121,7 @@ def _free_port() -> int:
 
 # Through the environment, so that ``tests.conftest`` imported by a test module (a
 # second module object) agrees with the ``conftest`` pytest loaded.
-EXTERNAL_JWKS_PORT = int(os.environ.setdefault("GATEWAY_TEST_JWKS_PORT", str(_free_port())))
+PARTNER_JWKS_PORT = int(os.environ.setdefault("GATEWAY_TEST_PARTNER_JWKS_PORT", str(_free_port())))
 
 
 @dataclass
