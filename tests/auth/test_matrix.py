@@ -1,0 +1,447 @@
+"""The authorization matrix: every REST operation against every kind of caller.
+
+The operations come from the running app's router (every route and method, HEAD
+included), not from a list kept by hand. ``MATRIX`` names, for each one under
+``/api/v1``, the scope it needs and how to build a valid request for it against a
+fresh row of the tenant; ``PUBLIC`` names the routes anyone may call. A route in
+neither table fails ``test_every_route_has_an_authorization_decision``, so no route
+ships without someone deciding who may call it.
+
+Each operation is then called:
+
+- without credentials: 401, ``WWW-Authenticate: Bearer``, nothing changed;
+- by the same organization, with every scope but the needed one (a token, and an
+  API key), and by every role that does not grant the scope (a token holding every
+  scope): 403 ``PERMISSION_DENIED`` naming the scope, nothing changed;
+- by another organization holding every scope: on the tenant's row, 404 (never 403,
+  which would confirm the row exists) and nothing changed; on a collection, none of
+  the tenant's rows (which the tenant itself does see);
+- with an API key holding exactly the needed scope: success, and the write happened.
+  ``api-keys:admin`` is the one scope no API key may hold (a key cannot mint keys),
+  so its operations succeed with a token holding only that scope (plus the scope
+  the new key asks for, when creating one).
+
+Every built request is first resolved through the router, so a matrix row cannot
+silently test a different route than the one it names.
+"""
+
+# ruff: noqa: E501  (the matrix reads best as one row per operation)
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from db import api_keys, products
+from db.models import ApiKey
+from db.principal import ALL_SCOPES, SERVICE_ROLE, USER_ROLES, role_scopes
+from tests.conftest import RunningServer, Tenant
+from tests.factories import (
+    TOKENS,
+    assert_problem,
+    db_state,
+    make_customer,
+    make_order_in,
+    make_product,
+    unique,
+)
+
+ADMIN = "api-keys:admin"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One valid request for an operation, against ``row`` (the tenant's) when it has one."""
+
+    path: str
+    body: dict[str, Any] | None = None
+    row: int | None = None
+
+
+Builder = Callable[[Tenant], Awaitable[Call]]
+
+
+@dataclass(frozen=True)
+class Op:
+    scope: str
+    build: Builder
+    ok: int = 200
+    # "item": the path names one of the tenant's rows (or, for :batchGet, several).
+    # "list": a collection of the tenant's rows (``row`` is one of them).
+    # "create": a new row; another organization creates it in its own organization.
+    kind: str = "item"
+    # What another organization gets when the tenant's rows are referenced from the
+    # body rather than the path: the answer for ids that do not exist at all.
+    foreign: tuple[int, str] = (404, "NOT_FOUND")
+    # Scopes the successful caller needs besides ``scope`` (a new API key's own scope).
+    also: tuple[str, ...] = ()
+
+
+# --- rows and requests ------------------------------------------------------------------
+
+
+async def _customer(t: Tenant) -> int:
+    return int((await make_customer(t.owner))["id"])
+
+
+async def _product(t: Tenant) -> int:
+    return int((await make_product(t.owner))["id"])
+
+
+async def _order(t: Tenant, status: str = "pending") -> int:
+    return int((await make_order_in(t.owner, status))["id"])
+
+
+async def _api_key(t: Tenant) -> int:
+    row, _ = await api_keys.create_api_key(
+        t.owner, api_keys.ApiKeyInput(name=unique("matrix key "), scopes=["products:read"])
+    )
+    return int(row["id"])
+
+
+def item(
+    collection: str,
+    make: Callable[[Tenant], Awaitable[int]],
+    suffix: str = "",
+    body: Callable[[], dict[str, Any]] | None = None,
+) -> Builder:
+    async def build(t: Tenant) -> Call:
+        ident = await make(t)
+        return Call(f"/api/v1/{collection}/{ident}{suffix}", body() if body else None, ident)
+
+    return build
+
+
+def listing(path: str, make: Callable[[Tenant], Awaitable[int]]) -> Builder:
+    async def build(t: Tenant) -> Call:
+        return Call(path, None, await make(t))
+
+    return build
+
+
+def creating(path: str, body: Callable[[], dict[str, Any]]) -> Builder:
+    async def build(t: Tenant) -> Call:
+        return Call(path, body())
+
+    return build
+
+
+def transition(action: str, status: str) -> Builder:
+    async def build(t: Tenant) -> Call:
+        ident = await _order(t, status)
+        return Call(f"/api/v1/orders/{ident}:{action}", None, ident)
+
+    return build
+
+
+def customer_body() -> dict[str, Any]:
+    return {"name": unique("Matrix customer "), "email": f"{unique('matrix')}@example.com"}
+
+
+def product_body() -> dict[str, Any]:
+    return {"sku": unique("MATRIX-"), "name": "Matrix product", "price_cents": 500, "stock": 5}
+
+
+def api_key_body() -> dict[str, Any]:
+    return {"name": unique("matrix key "), "scopes": ["orders:read"]}
+
+
+async def _new_order(t: Tenant) -> Call:
+    body = {
+        "customer_id": await _customer(t),
+        "items": [{"product_id": await _product(t), "quantity": 1}],
+    }
+    return Call("/api/v1/orders", body)
+
+
+async def _deleted_product(t: Tenant) -> Call:
+    ident = await _product(t)
+    await products.delete_product(t.owner, ident)
+    return Call(f"/api/v1/products/{ident}:undelete", None, ident)
+
+
+async def _batch(t: Tenant) -> Call:
+    first, second = await _order(t), await _order(t)
+    return Call(f"/api/v1/orders:batchGet?ids={first},{second}", None, first)
+
+
+async def _sales(t: Tenant) -> Call:
+    ident = await _order(t, "paid")
+    end = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z")
+    return Call(f"/api/v1/stats/sales?end={end}", None, ident)
+
+
+async def _cancelled(t: Tenant) -> Call:
+    ident = await _order(t, "cancelled")
+    return Call(f"/api/v1/orders/{ident}", None, ident)
+
+
+async def _customer_orders(t: Tenant) -> Call:
+    order = await make_order_in(t.owner, "pending")
+    return Call(f"/api/v1/customers/{order['customer_id']}/orders", None, order["id"])
+
+
+def renamed() -> dict[str, Any]:
+    return {"name": unique("Renamed ")}
+
+
+# (route name within the api_v1 blueprint, method) -> what it needs and how to call it.
+# HEAD runs the GET handler and is checked with the GET row.
+MATRIX: dict[tuple[str, str], Op] = {
+    ("customers_list", "GET"): Op("customers:read", listing("/api/v1/customers", _customer), kind="list"),
+    ("customers_create", "POST"): Op("customers:write", creating("/api/v1/customers", customer_body), 201, kind="create"),
+    ("customers_get", "GET"): Op("customers:read", item("customers", _customer)),
+    ("customers_update", "PATCH"): Op("customers:write", item("customers", _customer, body=renamed)),
+    ("customers_update", "PUT"): Op("customers:write", item("customers", _customer, body=customer_body)),
+    ("customers_delete", "DELETE"): Op("customers:write", item("customers", _customer), 204),
+    ("customers_orders", "GET"): Op("orders:read", _customer_orders),
+    ("products_list", "GET"): Op("products:read", listing("/api/v1/products", _product), kind="list"),
+    ("products_create", "POST"): Op("products:write", creating("/api/v1/products", product_body), 201, kind="create"),
+    ("products_get", "GET"): Op("products:read", item("products", _product)),
+    ("products_update", "PATCH"): Op("products:write", item("products", _product, body=lambda: {"stock": 7})),
+    ("products_update", "PUT"): Op("products:write", item("products", _product, body=product_body)),
+    ("products_delete", "DELETE"): Op("products:write", item("products", _product), 204),
+    ("products_undelete", "POST"): Op("products:write", _deleted_product),
+    ("orders_list", "GET"): Op("orders:read", listing("/api/v1/orders", _order), kind="list"),
+    ("orders_create", "POST"): Op("orders:write", _new_order, 201, kind="create", foreign=(422, "VALIDATION_ERROR")),
+    ("orders_get", "GET"): Op("orders:read", item("orders", _order)),
+    ("orders_batch_get", "GET"): Op("orders:read", _batch),
+    ("orders_update", "PATCH"): Op("orders:write", item("orders", _order, body=lambda: {"note": "patched"})),
+    ("orders_update", "PUT"): Op("orders:write", item("orders", _order, body=lambda: {"note": "replaced"})),
+    ("orders_delete", "DELETE"): Op("orders:write", _cancelled, 204),
+    ("orders_pay", "POST"): Op("orders:write", transition("pay", "pending")),
+    ("orders_ship", "POST"): Op("orders:write", transition("ship", "paid")),
+    ("orders_deliver", "POST"): Op("orders:write", transition("deliver", "shipped")),
+    ("orders_cancel", "POST"): Op("orders:write", transition("cancel", "pending")),
+    ("stats_sales", "GET"): Op("stats:read", _sales, kind="list"),
+    ("api_keys_list", "GET"): Op(ADMIN, listing("/api/v1/api-keys", _api_key), kind="list"),
+    ("api_keys_create", "POST"): Op(ADMIN, creating("/api/v1/api-keys", api_key_body), 201, kind="create", also=("orders:read",)),
+    ("api_keys_get", "GET"): Op(ADMIN, item("api-keys", _api_key)),
+    ("api_keys_revoke", "DELETE"): Op(ADMIN, item("api-keys", _api_key), 204),
+}  # fmt: skip
+
+# Routes anyone may call (full route name without the app's prefix), with why.
+PUBLIC: dict[str, str] = {
+    "healthz": "liveness probe",
+    "readyz": "readiness probe",
+    "docs_ui": "API docs page",
+    "docs_ui_init": "API docs page script",
+    "vendor": "static assets of the docs page",
+    "api_v1.openapi": "the OpenAPI document",
+    "oauth.jwks": ".well-known JWKS (public keys)",
+    "oauth.oauth_metadata": ".well-known authorization server metadata",
+    "oauth.oauth_token": "OAuth2 token endpoint (authenticates the client itself)",
+    "oauth.oauth_authorize": "OAuth2 authorization endpoint (signs the user in)",
+    "oauth.oauth_revoke": "OAuth2 revocation (authenticates the client itself)",
+    "oauth.oauth_introspect": "OAuth2 introspection (authenticates the client itself)",
+}
+# Doors other than REST: they authenticate every request themselves and check scopes
+# through the same db/ functions (their own tests walk their operations); here they are
+# only checked to refuse anonymous callers.
+OTHER_DOORS: dict[str, str] = {
+    "graphql": "GraphQL over HTTP (tests/graphql)",
+}
+# Public routes a browser or probe fetches anonymously: they answer 200.
+ANONYMOUS_200 = {
+    "healthz": "/healthz",
+    "docs_ui": "/docs",
+    "docs_ui_init": "/docs/docs-init.js",
+    "api_v1.openapi": "/api/v1/openapi.json",
+    "oauth.jwks": "/.well-known/jwks.json",
+    "oauth.oauth_metadata": "/.well-known/oauth-authorization-server",
+}
+
+
+def _local_name(app: Any, route: Any) -> str:
+    return str(route.name).removeprefix(f"{app.name}.")
+
+
+def route_operations(app: Any) -> dict[tuple[str, str], Any]:
+    """(route name without the app prefix, method) -> route, for every route of the app."""
+    return {
+        (_local_name(app, route), method): route
+        for route in app.router.routes
+        for method in route.methods
+    }
+
+
+def test_every_route_has_an_authorization_decision(server: RunningServer) -> None:
+    ops = route_operations(server.app)
+    assert len(ops) > len(MATRIX)  # the router was read (and has the public routes too)
+    undecided = []
+    for (name, method), route in sorted(ops.items()):
+        if name in PUBLIC:
+            assert not name.startswith("api_v1.") or name == "api_v1.openapi", name
+            continue
+        if name in OTHER_DOORS:
+            assert not name.startswith("api_v1."), name
+            continue
+        short = name.removeprefix("api_v1.")
+        row = (short, "GET" if method == "HEAD" else method)
+        if not name.startswith("api_v1.") or row not in MATRIX:
+            undecided.append(f"{method} /{route.path} ({name})")
+        else:
+            assert str(route.path).startswith("api/v1/"), route.path
+    assert not undecided, f"routes with no authorization decision: {undecided}"
+    stale = {op for op in MATRIX if (f"api_v1.{op[0]}", op[1]) not in ops}
+    assert not stale, f"matrix rows for routes the app no longer has: {sorted(stale)}"
+    missing_public = (set(PUBLIC) | set(OTHER_DOORS)) - {name for name, _ in ops}
+    assert not missing_public, f"public routes the app no longer has: {missing_public}"
+
+
+@pytest.mark.parametrize(("name", "path"), sorted(ANONYMOUS_200.items()))
+async def test_public_routes_answer_without_credentials(
+    anon: httpx.AsyncClient, name: str, path: str
+) -> None:
+    r = await anon.get(path)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_other_doors_refuse_anonymous_callers(
+    server: RunningServer, anon: httpx.AsyncClient, method: str
+) -> None:
+    doors = {name for (name, m) in route_operations(server.app) if name in OTHER_DOORS}
+    assert doors == set(OTHER_DOORS)
+    query = "{ __typename }"
+    if method == "GET":
+        r = await anon.get("/graphql", params={"query": query})
+    else:
+        r = await anon.post("/graphql", json={"query": query})
+    assert_problem(r, 401, "UNAUTHENTICATED")
+    assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+# --- the walk ---------------------------------------------------------------------------
+
+
+async def snapshot(organization_id: int) -> dict[str, Any]:
+    """Everything the organization owns, API keys included (not when a key was last used)."""
+    keys = await ApiKey.filter(organization_id=organization_id).order_by("id").values()
+    for key in keys:
+        key.pop("last_used_at")
+    return {**await db_state(organization_id), "api_keys": keys}
+
+
+def bearer(organization_id: int, role: str, scopes: list[str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS.mint(organization_id, role, scopes)}"}
+
+
+async def key_headers(t: Tenant, scopes: set[str]) -> dict[str, str]:
+    _, key = await api_keys.create_api_key(
+        t.owner, api_keys.ApiKeyInput(name=unique("matrix caller "), scopes=sorted(scopes))
+    )
+    return {"X-API-Key": key}
+
+
+def check_route(server: RunningServer, name: str, method: str, call: Call) -> None:
+    route, _, _ = server.app.router.get(call.path.split("?")[0], method, None)
+    assert _local_name(server.app, route) == f"api_v1.{name}", (call.path, route.name)
+
+
+def denied(r: httpx.Response, status: int, code: str, method: str) -> dict[str, Any] | None:
+    if method == "HEAD":  # no body: the status (and headers) are what there is
+        assert r.status_code == status, r.status_code
+        return None
+    return assert_problem(r, status, code)
+
+
+CASES = sorted(
+    [(name, method) for name, method in MATRIX]
+    + [(name, "HEAD") for name, method in MATRIX if method == "GET"]
+)
+
+
+@pytest.mark.parametrize(("name", "method"), CASES, ids=[f"{m} {n}" for n, m in CASES])
+async def test_operation(
+    server: RunningServer, tenant: Tenant, other_tenant: Tenant, name: str, method: str
+) -> None:
+    op = MATRIX[(name, "GET" if method == "HEAD" else method)]
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+
+        async def attempt(headers: dict[str, str]) -> tuple[Call, httpx.Response]:
+            call = await op.build(tenant)
+            check_route(server, name, method, call)
+            before = await snapshot(tenant.id)
+            r = await http.request(method, call.path, json=call.body, headers=headers)
+            if r.status_code >= 400:
+                assert await snapshot(tenant.id) == before, f"{r.status_code} changed rows"
+            return call, r
+
+        # no credentials
+        _, r = await attempt({})
+        denied(r, 401, "UNAUTHENTICATED", method)
+        assert r.headers["www-authenticate"].startswith("Bearer"), r.headers
+
+        # the same organization without the scope: a token and an API key with every
+        # other scope, and every role that does not grant it (holding every scope)
+        others = sorted(ALL_SCOPES - {op.scope})
+        lacking = [bearer(tenant.id, "owner", others)]
+        lacking.append(await key_headers(tenant, set(others) - {ADMIN}))
+        lacking += [
+            bearer(tenant.id, role, sorted(ALL_SCOPES))
+            for role in USER_ROLES
+            if op.scope not in role_scopes(role)
+        ]
+        for headers in lacking:
+            _, r = await attempt(headers)
+            problem = denied(r, 403, "PERMISSION_DENIED", method)
+            assert problem is None or op.scope in problem["detail"], problem
+
+        # another organization with every scope
+        call, r = await attempt(bearer(other_tenant.id, "owner", sorted(ALL_SCOPES)))
+        if op.kind == "item":
+            denied(r, *op.foreign, method)
+        elif op.kind == "create":
+            if op.foreign[0] == 404:  # nothing referenced: created in its own organization
+                assert r.status_code == op.ok, r.text
+            else:
+                denied(r, *op.foreign, method)
+        else:
+            assert r.status_code == op.ok, r.text
+            if method == "GET":
+                await assert_invisible(http, tenant, name, call, r)
+
+        # an API key with exactly the needed scope (a token, for the one no key may hold)
+        call = await op.build(tenant)
+        check_route(server, name, method, call)
+        if op.scope == ADMIN:
+            headers = bearer(tenant.id, "admin", [ADMIN, *op.also])
+        else:
+            headers = await key_headers(tenant, {op.scope})
+        before = await snapshot(tenant.id)
+        r = await http.request(method, call.path, json=call.body, headers=headers)
+        assert r.status_code == op.ok, r.text
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            assert await snapshot(tenant.id) != before, "the write did not happen"
+        elif method == "GET" and op.kind == "item":
+            data = r.json()["data"]
+            ids = [row["id"] for row in data] if isinstance(data, list) else [data["id"]]
+            assert call.row in ids, data
+
+
+async def assert_invisible(
+    http: httpx.AsyncClient, tenant: Tenant, name: str, call: Call, r: httpx.Response
+) -> None:
+    """Another organization's view of a collection holds none of the tenant's rows,
+    while the tenant's own view (same request, the owner's token) does."""
+    mine = await http.get(call.path, headers=bearer(tenant.id, "owner", sorted(ALL_SCOPES)))
+    assert mine.status_code == 200, mine.text
+    theirs, ours = r.json()["data"], mine.json()["data"]
+    if name == "stats_sales":
+        assert sum(b["order_count"] for b in ours) >= 1, ours
+        assert all(b["order_count"] == 0 for b in theirs), theirs
+        assert all(b["revenue_cents"] == 0 for b in theirs), theirs
+        return
+    assert call.row in {row["id"] for row in ours}, ours
+    assert theirs == [], theirs
+
+
+def test_no_api_key_role_can_administer_keys() -> None:
+    """The premise of the api-keys rows above: keys act as a role without the admin scope."""
+    assert ADMIN not in role_scopes(SERVICE_ROLE)
+    assert ADMIN in ALL_SCOPES
