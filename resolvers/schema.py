@@ -32,6 +32,7 @@ from db.errors import FieldError, InvalidArgument, NotFound, ValidationFailed
 from db.listing import ListQuery, Page
 from gateway.settings import Settings
 from resolvers.limits import cost_rule
+from resolvers.prefetch import order_selections, prefetch_orders
 from resolvers.types import (
     SCALARS,
     Customer,
@@ -96,6 +97,9 @@ async def _connection(
         with_total=_asks_for(info, "totalCount"), **options,
     )  # fmt: skip
     nodes = [make(row) for row in page.items]
+    if nodes and isinstance(nodes[0], Order):
+        for field in info.selected_fields:
+            await prefetch_orders(ctx.principal, nodes, order_selections(field))  # type: ignore[arg-type]
     cursors = page.cursors or []
     return Connection(
         edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
@@ -141,7 +145,10 @@ class Query:
     @strawberry.field
     async def order(self, info: Info, id: strawberry.ID) -> Order:
         _, ident = parse_global_id(id, "Order")
-        return Order.from_row(await orders.get_order(info.context.principal, ident))
+        order = Order.from_row(await orders.get_order(info.context.principal, ident))
+        for field in info.selected_fields:
+            await prefetch_orders(info.context.principal, [order], field.selections)
+        return order
 
     @strawberry.field
     async def node(self, info: Info, id: strawberry.ID) -> Node:

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
+from strawberry.dataloader import DataLoader
 from strawberry.types.scalar import ScalarDefinition
 
 from db.errors import InvalidArgument
 from resolvers.context import Context
 
 Info = strawberry.Info[Context, None]
+T = TypeVar("T")
 
 
 def global_id(type_name: str, ident: int) -> str:
@@ -67,6 +70,21 @@ DateTime = strawberry.scalar(
     serialize=_serialize_time, parse_value=_parse_time,
 )  # fmt: skip
 SCALARS: dict[object, ScalarDefinition] = {datetime: DateTime}
+
+
+# Relation fields are plain functions: they return what the root resolver prefetched
+# for the whole page (no awaitable per object, see resolvers/prefetch.py), and only
+# fall back to the request's DataLoader (returning its awaitable) when nothing was.
+NOT_LOADED: Any = object()
+
+
+async def _load(loader: DataLoader[int, Any], key: int, make: Callable[[Any], T]) -> T | None:
+    row = await loader.load(key)
+    return None if row is None else make(row)
+
+
+async def _load_many(loader: DataLoader[int, Any], key: int, make: Callable[[Any], T]) -> list[T]:
+    return [make(row) for row in await loader.load(key)]
 
 
 @strawberry.enum
@@ -146,10 +164,14 @@ class OrderItem:
             unit_price_cents=row["unit_price_cents"],
         )  # fmt: skip
 
+    # Set by ``resolvers.prefetch`` when the document asks for it (else loaded on demand).
+    prefetched_product: strawberry.Private[Any] = NOT_LOADED
+
     @strawberry.field
-    async def product(self, info: Info) -> Product | None:
-        row = await info.context.loaders.product.load(self.product_id)
-        return None if row is None else Product.from_row(row)
+    def product(self, info: Info) -> Product | None:
+        if self.prefetched_product is not NOT_LOADED:
+            return self.prefetched_product  # type: ignore[no-any-return]
+        return _load(info.context.loaders.product, self.product_id, Product.from_row)  # type: ignore[return-value]
 
 
 @strawberry.type
@@ -171,15 +193,21 @@ class Order(Node):
             version=row["version"], created_at=row["created_at"], updated_at=row["updated_at"],
         )  # fmt: skip
 
-    @strawberry.field
-    async def customer(self, info: Info) -> Customer | None:
-        row = await info.context.loaders.customer.load(self.customer_id)
-        return None if row is None else Customer.from_row(row)
+    # Set by ``resolvers.prefetch`` when the document asks for them (else loaded on demand).
+    prefetched_customer: strawberry.Private[Any] = NOT_LOADED
+    prefetched_items: strawberry.Private[Any] = NOT_LOADED
 
     @strawberry.field
-    async def items(self, info: Info) -> list[OrderItem]:
-        rows = await info.context.loaders.items.load(self.database_id)
-        return [OrderItem.from_row(row) for row in rows]
+    def customer(self, info: Info) -> Customer | None:
+        if self.prefetched_customer is not NOT_LOADED:
+            return self.prefetched_customer  # type: ignore[no-any-return]
+        return _load(info.context.loaders.customer, self.customer_id, Customer.from_row)  # type: ignore[return-value]
+
+    @strawberry.field
+    def items(self, info: Info) -> list[OrderItem]:
+        if self.prefetched_items is not NOT_LOADED:
+            return self.prefetched_items  # type: ignore[no-any-return]
+        return _load_many(info.context.loaders.items, self.database_id, OrderItem.from_row)  # type: ignore[return-value]
 
 
 @strawberry.type
