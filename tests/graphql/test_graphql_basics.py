@@ -177,3 +177,32 @@ async def test_nested_orders_run_a_constant_number_of_statements(tenant):
         counts[n] = StatementCount.value - before
         assert len(body["data"]["orders"]["nodes"]) == n
     assert counts[5] == counts[50] <= 4, counts
+
+
+async def test_prefetched_and_loaded_relations_agree(tenant):
+    """``order`` and the ``orders`` page prefetch relations; ``node`` and mutation results
+    load them through DataLoaders. Both paths give the same answer."""
+    w = await world(tenant.client)
+    nested = "customer { databaseId name } items { quantity product { databaseId sku } }"
+    gid = (await gql(tenant.client, f'{{ order(id: "{w["order"]["id"]}") {{ id }} }}'))["data"][
+        "order"
+    ]["id"]
+    body = await gql(
+        tenant.client,
+        f"query($id: ID!) {{ a: order(id: $id) {{ {nested} }} "
+        f"b: node(id: $id) {{ ... on Order {{ {nested} }} }} "
+        f"c: orders(first: 1) {{ nodes {{ {nested} }} }} }}",
+        {"id": gid},
+    )
+    assert "errors" not in body, body
+    data = body["data"]
+    assert data["a"] == data["b"] == data["c"]["nodes"][0]
+    assert data["a"]["customer"]["databaseId"] == w["customer"]["id"]
+    placed = await gql(
+        tenant.client,
+        "mutation($c: Int!, $p: Int!) { placeOrder(input: {customerId: $c, items: "
+        f"[{{productId: $p, quantity: 2}}]}}) {{ {nested} }} }}",
+        {"c": w["customer"]["id"], "p": w["product"]["id"]},
+    )
+    assert placed["data"]["placeOrder"]["customer"] == data["a"]["customer"]
+    assert placed["data"]["placeOrder"]["items"][0]["quantity"] == 2
