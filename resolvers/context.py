@@ -77,6 +77,7 @@ class Context:
     request_id: str | None = None
     page_size_default: int = 20
     page_size_max: int = 100
+    idempotency_ttl_seconds: int = 86_400
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -123,6 +123,7 @@ def setup_graphql(app: GatewayApp) -> None:
         context = Context(
             principal=principal, request_id=request_id_var.get(),
             page_size_default=settings.page_size_default, page_size_max=settings.page_size_max,
+            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         )  # fmt: skip
         try:
             result = await schema.execute(

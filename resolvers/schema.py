@@ -8,10 +8,12 @@ grammar, ``orderBy``, keyset cursors: an edge's ``cursor`` is a REST
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+import orjson
 import strawberry
 from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from pydantic import BaseModel, ValidationError
@@ -29,7 +31,9 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from db import customers, orders, products, stats
 from db.errors import FieldError, InvalidArgument, NotFound, ValidationFailed
+from db.idempotency import Outcome, run_idempotent
 from db.listing import ListQuery, Page
+from db.principal import Principal
 from gateway.settings import Settings
 from resolvers.limits import cost_rule
 from resolvers.prefetch import order_selections, prefetch_orders
@@ -124,6 +128,39 @@ def _input(model: type[M], data: dict[str, Any]) -> M:
 def _set(obj: Any) -> dict[str, Any]:
     """The fields a client sent in an input object (unset ones left out)."""
     return {k: v for k, v in vars(obj).items() if v is not strawberry.UNSET}
+
+
+async def _once(
+    info: Info,
+    key: str | None,
+    request: list[Any],
+    run: Callable[[], Awaitable[dict[str, Any]]],
+    refetch: Callable[[Principal, int], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """Run a create once per ``idempotencyKey`` (REST's ``Idempotency-Key``, same store).
+
+    A retry with the same key and input returns the object the first call created
+    (as it is now); the same key with other input is ``IDEMPOTENCY_KEY_REUSED``.
+    """
+    if key is None:
+        return await run()
+    ctx = info.context
+    created: list[dict[str, Any]] = []
+
+    async def operation() -> Outcome:
+        row = await run()
+        created.append(row)
+        return Outcome(status=201, result={"graphql": True, "id": row["id"]})
+
+    fingerprint = hashlib.sha256(
+        orjson.dumps(["graphql", *request], option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+    outcome = await run_idempotent(
+        ctx.principal, key, fingerprint, operation, ttl_seconds=ctx.idempotency_ttl_seconds
+    )
+    if created and not outcome.replayed:
+        return created[0]
+    return await refetch(ctx.principal, int(outcome.result["id"]))
 
 
 def _versions(expected_version: int | None) -> list[int] | None:
@@ -265,9 +302,17 @@ ExpectedVersion = strawberry.argument(
 @strawberry.type
 class Mutation:
     @strawberry.mutation
-    async def create_customer(self, info: Info, input: CustomerInput) -> Customer:
-        data = _input(customers.CustomerInput, _set(input))
-        return Customer.from_row(await customers.create_customer(info.context.principal, data))
+    async def create_customer(
+        self, info: Info, input: CustomerInput, idempotency_key: str | None = None
+    ) -> Customer:
+        values = _set(input)
+        data = _input(customers.CustomerInput, values)
+        row = await _once(
+            info, idempotency_key, ["createCustomer", values],
+            lambda: customers.create_customer(info.context.principal, data),
+            customers.get_customer,
+        )  # fmt: skip
+        return Customer.from_row(row)
 
     @strawberry.mutation
     async def update_customer(
@@ -292,9 +337,17 @@ class Mutation:
         return id
 
     @strawberry.mutation
-    async def create_product(self, info: Info, input: ProductInput) -> Product:
-        data = _input(products.ProductInput, _set(input))
-        return Product.from_row(await products.create_product(info.context.principal, data))
+    async def create_product(
+        self, info: Info, input: ProductInput, idempotency_key: str | None = None
+    ) -> Product:
+        values = _set(input)
+        data = _input(products.ProductInput, values)
+        row = await _once(
+            info, idempotency_key, ["createProduct", values],
+            lambda: products.create_product(info.context.principal, data),
+            products.get_product,
+        )  # fmt: skip
+        return Product.from_row(row)
 
     @strawberry.mutation
     async def update_product(
@@ -329,12 +382,17 @@ class Mutation:
         return Product.from_row(row)
 
     @strawberry.mutation
-    async def place_order(self, info: Info, input: OrderInput) -> Order:
-        data = _input(
-            orders.OrderInput,
-            {**_set(input), "items": [_set(item) for item in input.items]},
-        )
-        return Order.from_row(await orders.place_order(info.context.principal, data))
+    async def place_order(
+        self, info: Info, input: OrderInput, idempotency_key: str | None = None
+    ) -> Order:
+        values = {**_set(input), "items": [_set(item) for item in input.items]}
+        data = _input(orders.OrderInput, values)
+        row = await _once(
+            info, idempotency_key, ["placeOrder", values],
+            lambda: orders.place_order(info.context.principal, data),
+            orders.get_order,
+        )  # fmt: skip
+        return Order.from_row(row)
 
     async def _transition(
         self, info: Info, id: strawberry.ID, action: orders.Action, expected_version: int | None
