@@ -206,3 +206,34 @@ async def test_prefetched_and_loaded_relations_agree(tenant):
     )
     assert placed["data"]["placeOrder"]["customer"] == data["a"]["customer"]
     assert placed["data"]["placeOrder"]["items"][0]["quantity"] == 2
+
+
+async def test_idempotent_retries_create_once(tenant):
+    w = await world(tenant.client, stock=10)
+    place = (
+        "mutation($c: Int!, $p: Int!, $q: Int!, $k: String) { placeOrder(input: "
+        "{customerId: $c, items: [{productId: $p, quantity: $q}]}, idempotencyKey: $k) "
+        "{ databaseId totalCents } }"
+    )
+    args = {"c": w["customer"]["id"], "p": w["product"]["id"], "q": 2, "k": "retry-1"}
+    first = await gql(tenant.client, place, args)
+    again = await gql(tenant.client, place, args)
+    assert first["data"] == again["data"]
+    assert (await tenant.client.get(f"/api/v1/products/{w['product']['id']}")).json()["data"][
+        "stock"
+    ] == 10 - 1 - 2  # world's order and this one, reserved once
+    other = await gql(tenant.client, place, {**args, "q": 3})
+    assert codes(other) == ["IDEMPOTENCY_KEY_REUSED"]
+    blank = await gql(tenant.client, place, {**args, "k": ""})
+    assert codes(blank) == ["INVALID_ARGUMENT"]
+    created = await gql(
+        tenant.client,
+        'mutation { createCustomer(input: {name: "Ada", email: "ada@example.com"}, '
+        'idempotencyKey: "c-1") { databaseId } }',
+    )
+    replay = await gql(
+        tenant.client,
+        'mutation { createCustomer(input: {name: "Ada", email: "ada@example.com"}, '
+        'idempotencyKey: "c-1") { databaseId } }',
+    )
+    assert created["data"] == replay["data"]
