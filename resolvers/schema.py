@@ -293,12 +293,6 @@ class OrderInput:
     note: str = ""
 
 
-ExpectedVersion = strawberry.argument(
-    description="Optimistic concurrency: fail with PRECONDITION_FAILED unless the object "
-    "still has this version (REST's If-Match)."
-)
-
-
 @strawberry.type
 class Mutation:
     @strawberry.mutation
