@@ -22,6 +22,7 @@ rotated refresh token again revokes its whole family.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import secrets
@@ -31,6 +32,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import jwt
 import orjson
@@ -533,10 +535,30 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
 
     async def token_response(self, request: Request) -> HTTPResponse:
         response: HTTPResponse = await asyncio.to_thread(self.create_token_response, request)
+        _log_client_failure(request, response)
         return response
 
     async def endpoint_response(self, name: str, request: Request) -> HTTPResponse:
         response: HTTPResponse = await asyncio.to_thread(
             self.create_endpoint_response, name, request
         )
+        _log_client_failure(request, response)
         return response
+
+
+def _log_client_failure(request: Request, response: HTTPResponse) -> None:
+    """A client that failed to authenticate is a failed login: log who tried (never the
+    secret). authlib itself logs it only at DEBUG."""
+    if response.status != 401:
+        return
+    client_id = request.form.get("client_id") if request.form else None
+    if request.headers.get("authorization", "").lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(request.headers["authorization"][6:]).decode()
+            client_id = unquote(decoded.partition(":")[0])
+        except (ValueError, UnicodeDecodeError):
+            client_id = None
+    log.warning(
+        "client authentication failed",
+        extra={"client_id": (client_id or "")[:64], "path": request.path, "ip": request.ip},
+    )

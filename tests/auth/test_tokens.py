@@ -1016,6 +1016,7 @@ async def test_security_events_carry_the_request_id_and_never_a_credential(
         "sec-denied": "permission denied",
         "sec-denied-key": "permission denied",
         "sec-key": "rejected API key",
+        "sec-client": "client authentication failed",
         "sec-login": "login failed",
     }
     for rid, message in expected.items():
