@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
 from tortoise.exceptions import IntegrityError
 
 from db.errors import Conflict, InvalidArgument
@@ -46,6 +47,14 @@ async def create_user(organization_id: int, email: str, password: str, role: str
         raise InvalidArgument(f"role must be one of {', '.join(USER_ROLES)}")
     if len(password) < 12:
         raise InvalidArgument("the password must be at least 12 characters")
+    try:
+        # Syntax only: no DNS lookups, and internal test domains (``.test``) are fine.
+        email = validate_email(
+            email.strip(), check_deliverability=False, globally_deliverable=False,
+            test_environment=True,
+        ).normalized  # fmt: skip
+    except EmailNotValidError as exc:
+        raise InvalidArgument(f"email: {exc}") from None
     hashed = await asyncio.to_thread(hash_password, password)
     try:
         return await User.create(

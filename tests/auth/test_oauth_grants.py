@@ -362,6 +362,12 @@ async def test_over_long_identifiers_are_refused_without_a_server_error(server, 
         assert login.status_code == 401
 
 
+@pytest.mark.parametrize("email", ["not an email", "a@", "@example.test", "a b@example.test"])
+async def test_users_need_a_valid_email(tenant, email):
+    with pytest.raises(InvalidArgument, match="email"):
+        await create_user(tenant.id, email, PASSWORD, "staff")
+
+
 # --- sign-in page ---------------------------------------------------------------------
 
 
