@@ -281,6 +281,11 @@ class ProductPatch:
 
 
 @strawberry.input
+class OrderPatch:
+    note: str | None = strawberry.UNSET
+
+
+@strawberry.input
 class OrderItemInput:
     product_id: int
     quantity: int
@@ -420,6 +425,28 @@ class Mutation:
         self, info: Info, id: strawberry.ID, expected_version: int | None = None
     ) -> Order:
         return await Mutation._transition(self, info, id, "cancel", expected_version)
+
+    @strawberry.mutation
+    async def update_order(
+        self, info: Info, id: strawberry.ID, input: OrderPatch,
+        expected_version: int | None = None,
+    ) -> Order:  # fmt: skip
+        _, ident = parse_global_id(id, "Order")
+        data = _input(orders.OrderPatch, _set(input))
+        row = await orders.update_order(
+            info.context.principal, ident, data, expected_versions=_versions(expected_version)
+        )
+        return Order.from_row(row)
+
+    @strawberry.mutation(description="Delete a cancelled order.")  # type: ignore[untyped-decorator]
+    async def delete_order(
+        self, info: Info, id: strawberry.ID, expected_version: int | None = None
+    ) -> strawberry.ID:
+        _, ident = parse_global_id(id, "Order")
+        await orders.delete_order(
+            info.context.principal, ident, expected_versions=_versions(expected_version)
+        )
+        return id
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
