@@ -237,3 +237,22 @@ async def test_idempotent_retries_create_once(tenant):
         'idempotencyKey: "c-1") { databaseId } }',
     )
     assert created["data"] == replay["data"]
+
+
+async def test_order_note_updates_and_deletes_follow_rest_rules(tenant):
+    w = await world(tenant.client)
+    oid = str(w["order"]["id"])
+    noted = await gql(
+        tenant.client,
+        'mutation($id: ID!) { updateOrder(id: $id, input: {note: "gift"}) { note version } }',
+        {"id": oid},
+    )
+    assert noted["data"]["updateOrder"] == {"note": "gift", "version": 2}
+    pending = await gql(tenant.client, "mutation($id: ID!) { deleteOrder(id: $id) }", {"id": oid})
+    assert codes(pending) == ["CONFLICT"]
+    rest = await tenant.client.delete(f"/api/v1/orders/{oid}")
+    assert rest.json()["code"] == "CONFLICT"
+    await gql(tenant.client, "mutation($id: ID!) { cancelOrder(id: $id) { status } }", {"id": oid})
+    gone = await gql(tenant.client, "mutation($id: ID!) { deleteOrder(id: $id) }", {"id": oid})
+    assert gone["data"]["deleteOrder"] == oid
+    assert (await tenant.client.get(f"/api/v1/orders/{oid}")).status_code == 404
