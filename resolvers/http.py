@@ -13,18 +13,16 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType
 from sanic import HTTPResponse, Request
-from strawberry.schema.exceptions import InvalidOperationTypeError
-from strawberry.types.graphql import OperationType
 
 from db.errors import DomainError, InvalidArgument
 from gateway.errors import MethodNotAllowed, UnsupportedMediaType
 from gateway.logs import request_id_var
 from resolvers.context import Context
+from resolvers.execute import Runner, WrongOperationType
 from resolvers.graphiql import graphiql_response, wants_graphiql
 from resolvers.persisted import PersistedQueries, PersistedQueryNotFound
-from resolvers.schema import build_schema
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
@@ -100,7 +98,7 @@ def setup_graphql(app: GatewayApp) -> None:
     # errors are logged by ``format_error`` instead, with the request id.
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
     settings = app.ctx.settings
-    schema = build_schema(settings)
+    runner = Runner(settings)
     persisted = PersistedQueries()
 
     @app.before_server_start
@@ -126,12 +124,11 @@ def setup_graphql(app: GatewayApp) -> None:
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         )  # fmt: skip
         try:
-            result = await schema.execute(
-                query, variable_values=variables, context_value=context,
-                operation_name=operation_name,
-                allowed_operation_types=QUERIES_ONLY if request.method == "GET" else ALL_OPERATIONS,
+            result = await runner.run(
+                query, variables, operation_name, context,
+                QUERIES_ONLY if request.method == "GET" else ALL_OPERATIONS,
             )  # fmt: skip
-        except InvalidOperationTypeError:
+        except WrongOperationType:
             raise MethodNotAllowed(
                 "GET runs queries only: send mutations with POST", allow="POST"
             ) from None

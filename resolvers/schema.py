@@ -449,11 +449,9 @@ class Mutation:
         return id
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    """The schema with the limits of ``settings`` (defaults when None)."""
-    settings = settings or Settings()
-    # Rule classes built once: the validation cache keys on them (a rule class built
-    # per request would never hit it).
+def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """The validation rules that enforce ``settings``' limits, built once per schema:
+    validation caches key on the rule classes (classes built per request never hit)."""
     rules: list[type[ASTValidationRule]] = [
         *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
@@ -461,6 +459,14 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         rules.append(NoSchemaIntrospectionCustomRule)
+    return rules
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema with the limits of ``settings`` (defaults when None), for
+    ``schema.execute`` (the HTTP handler runs documents through ``resolvers.execute``)."""
+    settings = settings or Settings()
+    rules = limit_rules(settings)
 
     class Limits(AddValidationRules):
         def __init__(self) -> None:

@@ -1,0 +1,81 @@
+"""Running a document: parse and validate once per distinct text, then graphql-core.
+
+The handler calls graphql-core's ``execute`` on the Strawberry schema directly,
+with Strawberry's execution context (so resolvers get Strawberry's ``Info``),
+instead of ``strawberry.Schema.execute``: that path wraps every operation in its
+extension runner, context managers and error processing, a fixed cost that was
+most of a small query's time (see ops/bench/RESULTS.md). What those extensions
+did here is done once per document instead: parsing with the token limit, and
+validation with the standard rules plus the limits (``limit_rules``), cached
+together by query text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from functools import lru_cache
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+)
+from strawberry.execution.is_awaitable import optimized_is_awaitable
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from gateway.settings import Settings
+from resolvers.schema import build_schema, limit_rules
+
+CACHE_SIZE = 1000
+
+
+class WrongOperationType(Exception):
+    """The document's operation may not run over this method (a mutation over GET)."""
+
+
+class Runner:
+    def __init__(self, settings: Settings) -> None:
+        self.schema = build_schema(settings)
+        self._graphql_schema = self.schema._schema
+        self._rules = (*specified_rules, *limit_rules(settings))
+        self._max_tokens = settings.graphql_max_tokens
+        self.prepare = lru_cache(maxsize=CACHE_SIZE)(self._prepare)
+
+    def _prepare(self, query: str) -> tuple[DocumentNode | None, tuple[GraphQLError, ...]]:
+        try:
+            document = parse(query, max_tokens=self._max_tokens)
+        except GraphQLError as error:
+            return None, (error,)
+        errors = validate(self._graphql_schema, document, self._rules)
+        return (None, tuple(errors)) if errors else (document, ())
+
+    async def run(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+        allowed: Collection[OperationType],
+    ) -> ExecutionResult:
+        document, errors = self.prepare(query)
+        if document is None:
+            return ExecutionResult(data=None, errors=list(errors))
+        operation = get_operation_ast(document, operation_name)
+        if operation is not None and operation.operation not in allowed:
+            raise WrongOperationType(operation.operation.value)
+        result = execute(
+            self._graphql_schema, document, variable_values=variables,
+            operation_name=operation_name, context_value=context,
+            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+            executor_class=StrawberryGraphQLCoreExecutionContext,
+        )  # fmt: skip
+        if isinstance(result, ExecutionResult):
+            return result
+        return await result
