@@ -258,6 +258,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     server: OAuthServer
 
+    def validate_requested_scope(self) -> None:
+        """Refuse, before the sign-in page, a request whose scopes are all outside the
+        client's registration (an empty grant would otherwise read as "every scope")."""
+        super().validate_requested_scope()
+        requested = self.request.payload.scope
+        if requested and not self.request.client.get_allowed_scope(requested):
+            raise InvalidScopeError("none of the requested scopes can be granted to this client")
+
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         data = request.payload.data
         allowed = role_scopes(request.user.role)
@@ -303,7 +311,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     server: OAuthServer
 
     def authenticate_refresh_token(self, refresh_token: str) -> Refresh | None:
-        return self.server.bridge.run(self.server.use_refresh_token(refresh_token))
+        return self.server.bridge.run(
+            self.server.use_refresh_token(
+                refresh_token, self.request.client, self.request.payload.scope
+            )
+        )
 
     def authenticate_user(self, refresh_token: Refresh) -> User | None:
         return self.server.bridge.run(
@@ -425,7 +437,11 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         include_refresh_token: bool = True,
     ) -> dict[str, Any]:
         row = client.row
-        requested = scope_list(scope) or list(row.scopes)
+        requested = scope_list(scope)
+        if not requested and grant_type != "authorization_code":
+            # No scope asked for: the client's registered ones. A code holds what was
+            # granted at sign-in, so an empty one grants nothing.
+            requested = list(row.scopes)
         if user is not None:
             allowed = role_scopes(user.role)
             scopes = [s for s in requested if s in allowed and s in row.scopes]
@@ -476,12 +492,24 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
 
     # storage on the loop ------------------------------------------------------------
 
-    async def use_refresh_token(self, refresh_token: str) -> Refresh | None:
-        """Claim a refresh token for one rotation; a second use revokes its family."""
+    async def use_refresh_token(
+        self, refresh_token: str, client: Client, scope: str | None
+    ) -> Refresh | None:
+        """Claim a refresh token for one rotation; a second use revokes its family.
+
+        A request for a current token that will be refused anyway (another client's, or
+        a wider scope) is refused before the claim: it must not use the token up, nor
+        make the owner's next use look like a reuse.
+        """
         now = datetime.now(UTC)
         row = await RefreshToken.get_or_none(token_hash=_digest(refresh_token))
         if row is None or row.revoked_at is not None or row.expires_at <= now:
             return None
+        if row.rotated_at is None:
+            if row.client_id != client.get_client_id():
+                return None
+            if not set(scope_list(scope)) <= set(scope_list(row.scope)):
+                raise InvalidScopeError("a refresh cannot widen the scope")
         claimed = await RefreshToken.filter(id=row.id, rotated_at=None).update(rotated_at=now)
         if not claimed:
             log.warning(
