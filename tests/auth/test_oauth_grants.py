@@ -227,6 +227,36 @@ async def test_the_code_flow_gives_no_more_than_the_users_role(server, tenant):
         assert token["scope"] == "products:read"
 
 
+async def test_a_code_granting_nothing_gives_no_token(server, tenant):
+    """A viewer asking only for a write scope: the sign-in grants nothing, and the code
+    must not turn into the client's other scopes (never more than requested)."""
+    reg = await register(tenant, scopes=["products:read", "products:write"])
+    viewer = await user_of(tenant, role="viewer")
+    verifier = secrets.token_urlsafe(48)
+    params = authorize_params(
+        reg, scope="products:write", code_challenge=create_s256_code_challenge(verifier)
+    )
+    async with httpx.AsyncClient(base_url=server.base_url) as browser:
+        landed = await sign_in(
+            browser, "/oauth/authorize?" + str(httpx.QueryParams(params)), viewer
+        )
+    r = await _redeem(server, reg, code_from(landed)["code"][0], verifier)
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_scope"
+    assert "access_token" not in r.json()
+
+
+async def test_authorize_refuses_scopes_the_client_was_never_given(server, tenant):
+    reg = await register(tenant, scopes=["products:read"])
+    async with httpx.AsyncClient(base_url=server.base_url) as browser:
+        r = await browser.get(
+            "/oauth/authorize", params=authorize_params(reg, scope="orders:write")
+        )
+    assert 'name="password"' not in r.text
+    assert r.status_code == 302
+    assert "error=invalid_scope" in r.headers["location"]
+
+
 def authorize_params(reg: Registered, **overrides: str) -> dict[str, str]:
     verifier = secrets.token_urlsafe(48)
     params = {
