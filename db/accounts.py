@@ -1,10 +1,9 @@
 """Users (people who sign in) and OAuth clients (applications).
 
 Passwords are hashed with Argon2id (argon2-cffi's defaults, RFC 9106's
-recommended profile). Hashing is deliberately slow, so callers on the event loop
-run these functions through ``asyncio.to_thread``-backed wrappers
-(``hash_password``/``verify_password`` are sync on purpose). Client secrets are
-random 256-bit strings: a SHA-256 of them is enough.
+recommended profile). Hashing is deliberately slow, so the async functions here
+run it in a worker thread (``asyncio.to_thread``), never on the event loop.
+Client secrets are random 256-bit strings: a SHA-256 of them is enough.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from email_validator import EmailNotValidError, validate_email
 from tortoise.exceptions import IntegrityError
 
 from db.errors import Conflict, InvalidArgument
-from db.models import OAuthClient, User
+from db.models import OAuthClient, User, fits
 from db.principal import ALL_SCOPES, USER_ROLES
 
 _hasher = PasswordHasher()
@@ -58,7 +57,7 @@ async def create_user(organization_id: int, email: str, password: str, role: str
     hashed = await asyncio.to_thread(hash_password, password)
     try:
         return await User.create(
-            organization_id=organization_id, email=email.strip().lower(),
+            organization_id=organization_id, email=email.lower(),
             password_hash=hashed, role=role,
         )  # fmt: skip
     except IntegrityError:
@@ -68,11 +67,18 @@ async def create_user(organization_id: int, email: str, password: str, role: str
 async def authenticate_user(email: str, password: str) -> User | None:
     """The user when the password matches; None otherwise, in about the same time."""
     email = email.strip().lower()
-    # Longer than the column: it cannot exist (and the ORM would raise on the lookup).
-    user = await User.get_or_none(email=email, disabled=False) if len(email) <= 254 else None
+    user = (
+        await User.get_or_none(email=email, disabled=False) if fits(User, "email", email) else None
+    )
     hashed = user.password_hash if user is not None else _DUMMY_HASH
     ok = await asyncio.to_thread(_verify, hashed, password)
     return user if ok and user is not None else None
+
+
+async def find_client(client_id: str) -> OAuthClient | None:
+    if not client_id or not fits(OAuthClient, "client_id", client_id):
+        return None
+    return await OAuthClient.get_or_none(client_id=client_id)
 
 
 def secret_digest(secret: str) -> str:

@@ -21,7 +21,7 @@ from db.errors import FieldError, InvalidToken, ValidationFailed
 from db.filtering import FilterField
 from db.inputs import Input
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, list_rows
-from db.models import ApiKey
+from db.models import ApiKey, fits
 from db.principal import ALL_SCOPES, SERVICE_ROLE, Principal
 
 PREFIX = "gwk_"
@@ -121,8 +121,7 @@ async def authenticate_api_key(key: str) -> tuple[Principal, str]:
     key_id, _, secret = key.removeprefix(PREFIX).partition("_")
     if not key.startswith(PREFIX) or not key_id or not secret:
         raise InvalidToken("the API key is not valid")
-    # A key id longer than the column cannot exist (and the ORM would raise on the lookup).
-    row = await ApiKey.get_or_none(key_id=key_id) if len(key_id) <= 32 else None
+    row = await ApiKey.get_or_none(key_id=key_id) if fits(ApiKey, "key_id", key_id) else None
     # Compare even when there is no row, so a miss takes as long as a wrong secret.
     expected = row.secret_hash if row is not None else digest("")
     if not hmac.compare_digest(expected, digest(key)) or row is None:

@@ -144,6 +144,13 @@ class IdempotencyRecord(Model):
         unique_together = (("organization", "subject", "key"),)
 
 
+def fits(model: type[Model], field: str, value: str) -> bool:
+    """Whether ``value`` fits ``model.field``'s column. A longer value cannot match any
+    row, and Tortoise raises (instead of finding nothing) when asked to look it up."""
+    max_length: int | None = getattr(model._meta.fields_map[field], "max_length", None)
+    return max_length is None or len(value) <= max_length
+
+
 # --- Authentication -------------------------------------------------------------------
 
 

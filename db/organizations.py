@@ -7,7 +7,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from db.errors import Conflict
-from db.models import Organization
+from db.models import Organization, fits
 
 
 async def create_organization(*, slug: str, name: str) -> dict[str, Any]:
@@ -20,7 +20,7 @@ async def create_organization(*, slug: str, name: str) -> dict[str, Any]:
 
 async def find_organization_id(slug: str) -> int | None:
     """The id of the organization called ``slug``, or None."""
-    if len(slug) > 64:  # longer than the column: cannot exist, and the ORM would raise
+    if not fits(Organization, "slug", slug):
         return None
     org = await Organization.filter(slug=slug).only("id").first()
     return int(org.id) if org else None

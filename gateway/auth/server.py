@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-import jwt
 import orjson
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc6749 import (
@@ -402,13 +401,7 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
     # authlib hooks ---------------------------------------------------------------
 
     def query_client(self, client_id: str) -> Client | None:
-        if not client_id or len(client_id) > 64:  # cannot exist (the column holds 64)
-            return None
-
-        async def find() -> OAuthClient | None:
-            return await OAuthClient.get_or_none(client_id=client_id)
-
-        row = self.bridge.run(find())
+        row = self.bridge.run(accounts.find_client(client_id))
         return Client(row) if row is not None else None
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
@@ -530,27 +523,12 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
 
     async def find_token(self, token: str, hint: str | None) -> Access | Refresh | None:
         if hint != "refresh_token" and token.count(".") == 2:
-            claims = await self._own_claims(token)
+            claims = await self.tokens.own_claims(token)
             if claims is not None:
                 jti = claims.get("jti")
                 return Access(claims, revoked=isinstance(jti, str) and jti in self.tokens.denylist)
         row = await RefreshToken.get_or_none(token_hash=_digest(token))
         return Refresh(row) if row is not None else None
-
-    async def _own_claims(self, token: str) -> dict[str, Any] | None:
-        """Claims of an access token we signed, expired or not (None otherwise)."""
-        try:
-            header = jwt.get_unverified_header(token)
-            key = await self.tokens.keys.find(str(header.get("kid")))
-            if key is None:
-                return None
-            claims: dict[str, Any] = jwt.decode(
-                token, key.public, algorithms=[key.algorithm], audience=self.tokens.audience,
-                issuer=self.tokens.issuer, options={"verify_exp": False},
-            )  # fmt: skip
-        except jwt.PyJWTError:
-            return None
-        return claims if "exp" in claims and "jti" in claims else None
 
     async def revoke(self, token: Access | Refresh) -> None:
         if isinstance(token, Access):
