@@ -306,7 +306,7 @@ async def list_rows(
     format then skips decoding and re-encoding every value. ``cursors`` adds a
     keyset token per row; ``with_total`` counts every matching row (keyset pages too).
     """
-    encoded = encoded and fields is None
+    encoded = encoded and fields is None and not cursors and not with_total
     order = parse_order_by(query.order_by, spec)
     if query.view not in (None, "basic", "full"):
         raise _invalid("view", f"use basic or full, not {query.view!r}")
@@ -329,15 +329,13 @@ async def list_rows(
             query.per_page, default=default_page_size, maximum=max_page_size, param="per_page"
         )
         where_sql = " AND ".join(conditions)
-        counted = await select(
-            f"SELECT count(*) AS n FROM {spec.table} t WHERE {where_sql}", p.values
-        )
+        total = await _count(spec, where_sql, p.values)
         limit, offset = p(per_page), p((page - 1) * per_page)
         tail = f"ORDER BY {order_sql} LIMIT {limit} OFFSET {offset}"
         texts = await spec.json_rows(where_sql, p, tail, fields) if encoded else None
         rows = [] if texts is not None else await spec.rows(where_sql, p, tail, fields)
         return Page(
-            items=rows, page_size=per_page, total_size=int(counted[0]["n"]), page=page,
+            items=rows, page_size=per_page, total_size=total, page=page,
             per_page=per_page, items_json=None if texts is None else _json_array(texts),
         )  # fmt: skip
 
@@ -345,6 +343,7 @@ async def list_rows(
         query.page_size, default=default_page_size, maximum=max_page_size, param="page_size"
     )
     fingerprint = _fingerprint(query.filter, order)
+    matching_sql, matching_values = " AND ".join(conditions), list(p.values)  # all pages
     if query.page_token:
         after = decode_token(query.page_token, spec, order, fingerprint)
         conditions.append(_after(spec, order, after, p))
@@ -367,12 +366,13 @@ async def list_rows(
     if cursors:
         result.cursors = [encode_token(_keys(spec, order, row), fingerprint) for row in rows]
     if with_total:
-        base, bp = _conditions(principal, spec, query, where)
-        counted = await select(
-            f"SELECT count(*) AS n FROM {spec.table} t WHERE {' AND '.join(base)}", bp.values
-        )
-        result.total_size = int(counted[0]["n"])
+        result.total_size = await _count(spec, matching_sql, matching_values)
     return result
+
+
+async def _count(spec: ResourceSpec, where_sql: str, values: Sequence[Any]) -> int:
+    counted = await select(f"SELECT count(*) AS n FROM {spec.table} t WHERE {where_sql}", values)
+    return int(counted[0]["n"])
 
 
 def _keys(
