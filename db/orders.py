@@ -335,14 +335,16 @@ async def orders_of_customers(
     if not customer_ids:
         return found
     p = Params(principal.organization_id)
-    rows = await SPEC.rows(
-        f"t.organization_id = $1 AND t.customer_id IN ({p.many(customer_ids)})",
-        p,
-        "ORDER BY t.created_at DESC, t.id DESC",
-        SPEC.columns,
+    # Only each customer's newest ``limit`` rows leave the database (a window per customer).
+    newest = (
+        "t.id IN (SELECT id FROM (SELECT o.id, row_number() OVER (PARTITION BY o.customer_id "
+        "ORDER BY o.created_at DESC, o.id DESC) AS n FROM orders o WHERE o.organization_id = $1 "
+        f"AND o.customer_id IN ({p.many(customer_ids)})) ranked WHERE n <= {p(limit)})"
     )
+    rows = await SPEC.rows(
+        f"t.organization_id = $1 AND {newest}", p, "ORDER BY t.created_at DESC, t.id DESC",
+        SPEC.columns,
+    )  # fmt: skip
     for row in rows:
-        mine = found[row["customer_id"]]
-        if len(mine) < limit:
-            mine.append(row)
+        found[row["customer_id"]].append(row)
     return found

@@ -256,3 +256,25 @@ async def test_order_note_updates_and_deletes_follow_rest_rules(tenant):
     gone = await gql(tenant.client, "mutation($id: ID!) { deleteOrder(id: $id) }", {"id": oid})
     assert gone["data"]["deleteOrder"] == oid
     assert (await tenant.client.get(f"/api/v1/orders/{oid}")).status_code == 404
+
+
+async def test_customer_orders_are_each_customers_newest_like_rest(tenant):
+    product = await make_product(tenant.owner)
+    people = [await make_customer(tenant.owner) for _ in range(2)]
+    for person, count in zip(people, (3, 1), strict=True):
+        for _ in range(count):
+            await make_order(tenant.owner, person["id"], [(product["id"], 1)])
+    body = await gql(
+        tenant.client,
+        '{ customers(orderBy: "id") { nodes { databaseId orders(first: 2) { databaseId } } } }',
+    )
+    got = {c["databaseId"]: [o["databaseId"] for o in c["orders"]]
+           for c in body["data"]["customers"]["nodes"]}  # fmt: skip
+    for person in people:
+        rest = await tenant.client.get(
+            f"/api/v1/customers/{person['id']}/orders", params={"page_size": 2}
+        )
+        assert got[person["id"]] == [o["id"] for o in rest.json()["data"]]
+    assert [len(got[p["id"]]) for p in people] == [2, 1]
+    too_many = await gql(tenant.client, "{ customers { nodes { orders(first: 500) { note } } } }")
+    assert codes(too_many) == ["INVALID_ARGUMENT"]
