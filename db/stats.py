@@ -44,11 +44,26 @@ def _floor(moment: datetime, granularity: Granularity) -> datetime:
     return moment.replace(hour=0) if granularity == "day" else moment
 
 
+DEFAULT_SPAN = timedelta(days=30)
+
+
 async def sales_stats(
-    principal: Principal, *, start: datetime, end: datetime, granularity: Granularity = "day"
+    principal: Principal,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    granularity: str = "day",
 ) -> list[dict[str, Any]]:
-    """Order count and revenue per bucket in ``[start, end)``, empty buckets included."""
+    """Order count and revenue per bucket in ``[start, end)``, empty buckets included.
+
+    ``end`` defaults to now and ``start`` to ``DEFAULT_SPAN`` before ``end``.
+    """
     principal.require("stats:read")
+    if granularity not in STEP:
+        raise InvalidArgument(f"granularity: use day or hour, not {granularity!r}")
+    unit: Granularity = "day" if granularity == "day" else "hour"
+    end = end or datetime.now(UTC)
+    start = start or end - DEFAULT_SPAN
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidArgument("start and end need a time zone (e.g. 2024-01-01T00:00:00Z)")
     if start < EARLIEST or end > LATEST:
@@ -59,17 +74,15 @@ async def sales_stats(
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     if end <= start:
         raise InvalidArgument("end must be after start")
-    first = _floor(start, granularity)
-    if (end - first) / STEP[granularity] > MAX_BUCKETS:
-        raise InvalidArgument(
-            f"at most {MAX_BUCKETS} {granularity} buckets per request; narrow start/end"
-        )
+    first = _floor(start, unit)
+    if (end - first) / STEP[unit] > MAX_BUCKETS:
+        raise InvalidArgument(f"at most {MAX_BUCKETS} {unit} buckets per request; narrow start/end")
     conn = connections.get("default")
     if conn.capabilities.dialect == "sqlite":
-        sql = _SQLITE.format(fmt=_SQLITE_FORMAT[granularity])
+        sql = _SQLITE.format(fmt=_SQLITE_FORMAT[unit])
         params: list[Any] = [principal.organization_id, _sqlite_time(start), _sqlite_time(end)]
     else:
-        sql = _POSTGRES.format(unit=granularity)
+        sql = _POSTGRES.format(unit=unit)
         params = [principal.organization_id, start, end]
     rows = await conn.execute_query_dict(sql, params)
     found = {_bucket_key(row["bucket"]): row for row in rows}
@@ -84,7 +97,7 @@ async def sales_stats(
                 "revenue_cents": int(row.get("revenue_cents", 0)),
             }
         )
-        moment += STEP[granularity]
+        moment += STEP[unit]
     return buckets
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -27,16 +27,16 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+from strawberry.types.nodes import Selection
 
 from db import customers, orders, products, stats
-from db.errors import FieldError, InvalidArgument, NotFound, ValidationFailed
+from db.errors import FieldError, NotFound, ValidationFailed
 from db.idempotency import Outcome, run_idempotent
 from db.listing import ListQuery, Page
 from db.principal import Principal
 from gateway.settings import Settings
 from resolvers.limits import cost_rule
-from resolvers.prefetch import order_selections, prefetch_orders
+from resolvers.prefetch import node_selections, prefetch_orders, selected
 from resolvers.types import (
     SCALARS,
     Customer,
@@ -71,18 +71,6 @@ class Connection(Generic[T]):
     )
 
 
-def _asks_for(info: Info, name: str) -> bool:
-    def walk(selections: list[Selection]) -> bool:
-        for sel in selections:
-            if isinstance(sel, SelectedField) and sel.name == name:
-                return True
-            if isinstance(sel, FragmentSpread | InlineFragment) and walk(sel.selections):
-                return True
-        return False
-
-    return any(walk(field.selections) for field in info.selected_fields)
-
-
 async def _connection(
     info: Info,
     list_fn: Callable[..., Awaitable[Page]],
@@ -91,19 +79,20 @@ async def _connection(
     after: str | None,
     filter: str | None,
     order_by: str | None,
+    prefetch: Callable[[Principal, list[T], list[Selection]], Awaitable[None]] | None = None,
     **options: Any,
 ) -> Connection[T]:
     ctx = info.context
+    asked = [sel for field in info.selected_fields for sel in field.selections]
     query = ListQuery(filter=filter, order_by=order_by, page_size=first, page_token=after)
     page = await list_fn(
         ctx.principal, query, default_page_size=ctx.page_size_default,
         max_page_size=ctx.page_size_max, cursors=True,
-        with_total=_asks_for(info, "totalCount"), **options,
+        with_total="totalCount" in selected(asked), **options,
     )  # fmt: skip
     nodes = [make(row) for row in page.items]
-    if nodes and isinstance(nodes[0], Order):
-        for field in info.selected_fields:
-            await prefetch_orders(ctx.principal, nodes, order_selections(field))  # type: ignore[arg-type]
+    if prefetch is not None:
+        await prefetch(ctx.principal, nodes, node_selections(asked))
     cursors = page.cursors or []
     return Connection(
         edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
@@ -224,23 +213,17 @@ class Query:
         filter: str | None = None, order_by: str | None = None,
     ) -> Connection[Order]:  # fmt: skip
         return await _connection(
-            info, orders.list_orders, Order.from_row, first, after, filter, order_by
-        )
+            info, orders.list_orders, Order.from_row, first, after, filter, order_by,
+            prefetch=prefetch_orders,
+        )  # fmt: skip
 
     @strawberry.field
     async def sales_stats(
         self, info: Info, start: datetime | None = None, end: datetime | None = None,
         granularity: str = "day",
     ) -> list[SalesBucket]:  # fmt: skip
-        if granularity not in ("day", "hour"):
-            raise InvalidArgument(f"granularity: use day or hour, not {granularity!r}")
-        end = end or datetime.now(UTC)
-        start = start or end - timedelta(days=30)
         rows = await stats.sales_stats(
-            info.context.principal,
-            start=start,
-            end=end,
-            granularity=granularity,  # type: ignore[arg-type]
+            info.context.principal, start=start, end=end, granularity=granularity
         )
         return [
             SalesBucket(
