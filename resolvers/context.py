@@ -15,6 +15,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from db import customers, orders, products
+from db.errors import InvalidArgument
 from db.principal import Principal
 
 Row = dict[str, Any]
@@ -55,8 +56,6 @@ class Loaders:
 
     def orders_of_customer(self, first: int) -> DataLoader[int, list[Row]]:
         """One loader per page size, so customers asked with the same ``first`` share a query."""
-        from db.errors import InvalidArgument
-
         if not 1 <= first <= 100:
             raise InvalidArgument(f"first: must be between 1 and 100, got {first}")
         loader = self._orders_of_customer.get(first)

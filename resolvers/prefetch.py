@@ -18,7 +18,7 @@ from db.principal import Principal
 from resolvers.types import Customer, Order, OrderItem, Product
 
 
-def _fields(selections: Iterable[Selection]) -> dict[str, list[SelectedField]]:
+def selected(selections: Iterable[Selection]) -> dict[str, list[SelectedField]]:
     """Selected fields by name, fragments flattened."""
     out: dict[str, list[SelectedField]] = {}
     stack = list(selections)
@@ -35,10 +35,10 @@ def _children(fields: Sequence[SelectedField]) -> list[Selection]:
     return [sel for field in fields for sel in field.selections]
 
 
-def order_selections(connection_field: SelectedField) -> list[Selection]:
-    """What is asked of each order under a connection (``nodes`` and ``edges.node``)."""
-    top = _fields(connection_field.selections)
-    node_fields = top.get("nodes", []) + _fields(_children(top.get("edges", []))).get("node", [])
+def node_selections(connection: Sequence[Selection]) -> list[Selection]:
+    """What is asked of each node of a connection (under ``nodes`` and ``edges.node``)."""
+    top = selected(connection)
+    node_fields = top.get("nodes", []) + selected(_children(top.get("edges", []))).get("node", [])
     return _children(node_fields)
 
 
@@ -48,7 +48,7 @@ async def prefetch_orders(
     """Attach what ``selections`` (asked of each order) needs, in at most 3 queries."""
     if not page:
         return
-    asked = _fields(selections)
+    asked = selected(selections)
     if "customer" in asked:
         ids = sorted({o.customer_id for o in page})
         found = {
@@ -62,7 +62,7 @@ async def prefetch_orders(
             o.database_id: [OrderItem.from_row(r) for r in by_order.get(o.database_id, [])]
             for o in page
         }
-        if "product" in _fields(_children(asked["items"])):
+        if "product" in selected(_children(asked["items"])):
             ids = sorted({i.product_id for lines in items.values() for i in lines})
             found_p = {
                 r["id"]: Product.from_row(r) for r in await products.products_by_ids(principal, ids)

@@ -29,7 +29,6 @@ class Denylist:
         self._denied: dict[str, float] = {}
         self._redis: Redis | None = None
         self._listener: asyncio.Task[None] | None = None
-        self.listeners: list[asyncio.Queue[str]] = []
 
     def __contains__(self, jti: str) -> bool:
         expires = self._denied.get(jti)
@@ -42,8 +41,6 @@ class Denylist:
 
     def _remember(self, jti: str, expires_at: float) -> None:
         self._denied[jti] = expires_at
-        for queue in self.listeners:
-            queue.put_nowait(jti)
 
     async def start(self, redis: Redis | None) -> None:
         """Load what Redis holds and follow new revocations (no-op without Redis)."""

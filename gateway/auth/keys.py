@@ -19,6 +19,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from tortoise.expressions import Q
 
 from db.models import SigningKey
 
@@ -78,43 +79,42 @@ async def rotate(algorithm: str) -> SigningKey:
 
 
 class KeyRing:
-    """This worker's view of the signing keys, reloaded every minute or on an unknown kid."""
+    """This worker's view of the signing keys, reloaded every minute (by the
+    authenticator) or on an unknown kid."""
 
     def __init__(self, algorithm: str, access_ttl: int) -> None:
         self.algorithm = algorithm
         self._publish_for = timedelta(seconds=access_ttl + 300)
         self._keys: dict[str, Key] = {}
+        self._jwks: dict[str, Any] = {"keys": []}
         self._signing: Key | None = None
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
 
+    async def _published(self) -> list[SigningKey]:
+        """Active keys (newest first), then retired ones whose tokens may still live."""
+        cutoff = datetime.now(UTC) - self._publish_for
+        return await SigningKey.filter(Q(retired_at=None) | Q(retired_at__gt=cutoff)).order_by(
+            "-id"
+        )
+
     async def load(self, *, create: bool = True) -> None:
         async with self._lock:
-            rows = await SigningKey.filter(retired_at=None).order_by("-id")
-            if not rows and create:
+            rows = await self._published()
+            if create and all(row.retired_at is not None for row in rows):
                 await create_key(self.algorithm)
-            cutoff = datetime.now(UTC) - self._publish_for
-            rows = await SigningKey.filter(retired_at=None).order_by("-id") + [
-                row for row in await SigningKey.filter(retired_at__gt=cutoff).order_by("-id")
-            ]
+                rows = await self._published()
             keys = [_load(row) for row in rows]
             self._keys = {key.kid: key for key in keys}
-            active = [key for key in keys if key.retired_at is None]
-            self._signing = active[0] if active else None
+            self._jwks = {"keys": [key.jwk() for key in keys]}
+            self._signing = next((key for key in keys if key.retired_at is None), None)
             self._loaded_at = time.monotonic()
-
-    async def refresh_if_stale(self) -> None:
-        if time.monotonic() - self._loaded_at > RELOAD_SECONDS:
-            await self.load()
 
     @property
     def signing_key(self) -> Key:
         if self._signing is None:
             raise RuntimeError("no signing key loaded")
         return self._signing
-
-    def get(self, kid: str) -> Key | None:
-        return self._keys.get(kid)
 
     async def find(self, kid: str) -> Key | None:
         """The key ``kid``, reloading once (at most every few seconds) when unknown."""
@@ -125,4 +125,4 @@ class KeyRing:
         return key
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [key.jwk() for key in self._keys.values()]}
+        return self._jwks

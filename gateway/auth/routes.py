@@ -105,12 +105,9 @@ def setup_oauth(app: GatewayApp, server: OAuthServer) -> None:
     async def introspect(request: Request) -> HTTPResponse:
         return await server.endpoint_response("introspection", request)
 
-    async def _consent(request: Request, user: Any = None) -> Any:
-        return await asyncio.to_thread(server.get_consent_grant, request, user)
-
     async def authorize(request: Request) -> HTTPResponse:
         try:
-            grant = await _consent(request)
+            grant = await asyncio.to_thread(server.get_consent_grant, request)
         except OAuth2Error as error:
             return server.handle_error_response(request, error)  # type: ignore[no-any-return]
         client_row: OAuthClient = grant.client.row
@@ -159,7 +156,7 @@ def setup_oauth(app: GatewayApp, server: OAuthServer) -> None:
                 request, client_row, scope, csrf=secrets.token_urlsafe(24), status=401,
                 error="The email or password is incorrect.",
             )  # fmt: skip
-        grant = await _consent(request, user)
+        grant.request.user = user  # what get_consent_grant(request, user) would set
         response: HTTPResponse = await asyncio.to_thread(
             server.create_authorization_response, grant.request, user, grant
         )
@@ -201,7 +198,6 @@ def setup_oauth(app: GatewayApp, server: OAuthServer) -> None:
         )
 
     async def jwks(request: Request) -> HTTPResponse:
-        await server.tokens.keys.refresh_if_stale()
         response = _json(server.tokens.keys.jwks())
         response.headers["Cache-Control"] = "public, max-age=300"
         return response
