@@ -88,7 +88,7 @@ def test_cli_credentials_work_against_a_running_server(tmp_path: Path) -> None:
     assert newest not in first
 
     stored = database(tmp_path)
-    for secret in (client["client_secret"], key, key.rsplit("_", 1)[1], PASSWORD):
+    for secret in (client["client_secret"], key, key.split("_", 2)[2], PASSWORD):
         assert secret not in stored  # hashes only
 
     port = free_port()
