@@ -116,7 +116,9 @@ async def delete_customer(
         )
 
 
-async def customers_by_ids(principal: Principal, ids: Sequence[int]) -> list[dict[str, Any]]:
+async def customers_by_ids(
+    principal: Principal, ids: Sequence[int], fields: Collection[str] | None = None
+) -> list[dict[str, Any]]:
     """The caller's customers with these ids (missing or foreign ones are left out)."""
     principal.require("customers:read")
-    return await fetch_rows(principal, SPEC, ids)
+    return await fetch_rows(principal, SPEC, ids, fields)

@@ -385,10 +385,17 @@ def _json_array(texts: list[str]) -> bytes:
     return ("[" + ",".join(texts) + "]").encode()
 
 
-async def fetch_row(principal: Principal, spec: ResourceSpec, ident: int) -> dict[str, Any]:
-    """The row ``ident`` of ``spec`` in the caller's organization, or ``NotFound``."""
+async def fetch_row(
+    principal: Principal, spec: ResourceSpec, ident: int, fields: Collection[str] | None = None
+) -> dict[str, Any]:
+    """The row ``ident`` of ``spec`` in the caller's organization, or ``NotFound``.
+
+    ``fields`` limits the columns (the id is always there).
+    """
     rows = await spec.rows(
-        "t.id = $1 AND t.organization_id = $2", Params(ident, principal.organization_id)
+        "t.id = $1 AND t.organization_id = $2",
+        Params(ident, principal.organization_id),
+        fields=None if fields is None else {*fields, "id"},
     )
     if not rows:
         raise NotFound.for_resource(spec.name, ident)
@@ -396,10 +403,20 @@ async def fetch_row(principal: Principal, spec: ResourceSpec, ident: int) -> dic
 
 
 async def fetch_rows(
-    principal: Principal, spec: ResourceSpec, idents: Sequence[int]
+    principal: Principal,
+    spec: ResourceSpec,
+    idents: Sequence[int],
+    fields: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows with these ids in the caller's organization (missing ones are left out)."""
+    """Rows with these ids in the caller's organization (missing ones are left out).
+
+    ``fields`` limits the columns (the id is always there).
+    """
     if not idents:
         return []
     p = Params(principal.organization_id)
-    return await spec.rows(f"t.organization_id = $1 AND t.id IN ({p.many(idents)})", p)
+    return await spec.rows(
+        f"t.organization_id = $1 AND {p.among('t.id', idents)}",
+        p,
+        fields=None if fields is None else {*fields, "id"},
+    )

@@ -131,9 +131,11 @@ async def list_orders(
     return await list_rows(principal, SPEC, query, where=where, **options)
 
 
-async def get_order(principal: Principal, order_id: int) -> dict[str, Any]:
+async def get_order(
+    principal: Principal, order_id: int, fields: Collection[str] | None = None
+) -> dict[str, Any]:
     principal.require("orders:read")
-    return await fetch_row(principal, SPEC, order_id)
+    return await fetch_row(principal, SPEC, order_id, fields)
 
 
 async def batch_get_orders(principal: Principal, ids: Iterable[int]) -> list[dict[str, Any]]:
@@ -318,7 +320,7 @@ async def items_of_orders(
     rows = await select(
         "SELECT i.id, i.order_id, i.product_id, i.quantity, i.unit_price_cents "
         "FROM order_items i JOIN orders o ON o.id = i.order_id "
-        f"WHERE o.organization_id = $1 AND i.order_id IN ({p.many(order_ids)}) ORDER BY i.id",
+        f"WHERE o.organization_id = $1 AND {p.among('i.order_id', order_ids)} ORDER BY i.id",
         p.values,
     )
     for row in rows:
@@ -339,7 +341,7 @@ async def orders_of_customers(
     newest = (
         "t.id IN (SELECT id FROM (SELECT o.id, row_number() OVER (PARTITION BY o.customer_id "
         "ORDER BY o.created_at DESC, o.id DESC) AS n FROM orders o WHERE o.organization_id = $1 "
-        f"AND o.customer_id IN ({p.many(customer_ids)})) ranked WHERE n <= {p(limit)})"
+        f"AND {p.among('o.customer_id', customer_ids)}) ranked WHERE n <= {p(limit)})"
     )
     rows = await SPEC.rows(
         f"t.organization_id = $1 AND {newest}", p, "ORDER BY t.created_at DESC, t.id DESC",

@@ -157,7 +157,9 @@ async def undelete_product(
     )
 
 
-async def products_by_ids(principal: Principal, ids: Sequence[int]) -> list[dict[str, Any]]:
+async def products_by_ids(
+    principal: Principal, ids: Sequence[int], fields: Collection[str] | None = None
+) -> list[dict[str, Any]]:
     """The caller's products with these ids, soft-deleted ones included (orders keep them)."""
     principal.require("products:read")
-    return await fetch_rows(principal, SPEC, ids)
+    return await fetch_rows(principal, SPEC, ids, fields)

@@ -44,6 +44,16 @@ class Params:
     def many(self, values: Sequence[Any]) -> str:
         return ", ".join(self(v) for v in values)
 
+    def among(self, column: str, ids: Sequence[int]) -> str:
+        """``column`` is one of the integer ``ids``.
+
+        PostgreSQL gets one array parameter, so the statement text (and asyncpg's
+        prepared statement) is the same whatever the count; SQLite gets a list.
+        """
+        if dialect() == "postgres":
+            return f"{column} = ANY({self(list(ids))}::int[])"
+        return f"{column} IN ({self.many(ids)})"
+
 
 def dialect() -> str:
     """``postgres`` or ``sqlite``."""
