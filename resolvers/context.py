@@ -77,6 +77,8 @@ class Context:
     page_size_default: int = 20
     page_size_max: int = 100
     idempotency_ttl_seconds: int = 86_400
+    # Kept with the parsed document, for every request of it (``resolvers.prefetch``).
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     @cached_property
     def loaders(self) -> Loaders:

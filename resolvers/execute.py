@@ -31,6 +31,7 @@ from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gateway.settings import Settings
+from resolvers.fastexec import FastExecutor, SharedPlans
 from resolvers.schema import build_schema, limit_rules
 
 CACHE_SIZE = 1000
@@ -47,14 +48,23 @@ class Runner:
         self._rules = (*specified_rules, *limit_rules(settings))
         self._max_tokens = settings.graphql_max_tokens
         self.prepare = lru_cache(maxsize=CACHE_SIZE)(self._prepare)
+        # Tests run the same documents through graphql-core's standard executor.
+        self.executor_class: type[StrawberryGraphQLCoreExecutionContext] = FastExecutor
 
-    def _prepare(self, query: str) -> tuple[DocumentNode | None, tuple[GraphQLError, ...]]:
+    def _prepare(
+        self, query: str
+    ) -> tuple[DocumentNode | None, tuple[GraphQLError, ...], SharedPlans | None, dict[Any, Any]]:
         try:
             document = parse(query, max_tokens=self._max_tokens)
         except GraphQLError as error:
-            return None, (error,)
+            return None, (error,), None, {}
         errors = validate(self._graphql_schema, document, self._rules)
-        return (None, tuple(errors)) if errors else (document, ())
+        if errors:
+            return None, tuple(errors), None, {}
+        # Execution plans live as long as the document, and are shared between its
+        # requests only when no directive (@skip/@include) makes them depend on
+        # variables; an "@" anywhere, even inside a string, just means no sharing.
+        return document, (), ({} if "@" not in query else None), {}
 
     async def run(
         self,
@@ -64,17 +74,21 @@ class Runner:
         context: Any,
         allowed: Collection[OperationType],
     ) -> ExecutionResult:
-        document, errors = self.prepare(query)
+        document, errors, plans, memo = self.prepare(query)
         if document is None:
             return ExecutionResult(data=None, errors=list(errors))
         operation = get_operation_ast(document, operation_name)
         if operation is not None and operation.operation not in allowed:
             raise WrongOperationType(operation.operation.value)
+        context.memo = memo
+        options: dict[str, Any] = (
+            {"shared_plans": plans} if self.executor_class is FastExecutor else {}
+        )
         result = execute(
             self._graphql_schema, document, variable_values=variables,
             operation_name=operation_name, context_value=context,
             is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-            executor_class=StrawberryGraphQLCoreExecutionContext,
+            executor_class=self.executor_class, **options,
         )  # fmt: skip
         if isinstance(result, ExecutionResult):
             return result

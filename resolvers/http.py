@@ -98,7 +98,7 @@ def setup_graphql(app: GatewayApp) -> None:
     # errors are logged by ``format_error`` instead, with the request id.
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
     settings = app.ctx.settings
-    runner = Runner(settings)
+    runner = app.ctx.extras["graphql"] = Runner(settings)
     persisted = PersistedQueries()
 
     @app.before_server_start

@@ -1,72 +1,179 @@
-"""Look-ahead: a root resolver fetches the relations its document asks for, once.
+"""Look-ahead: a root resolver fetches what its document asks for, once.
 
-For a page of orders, ``customer``, ``items`` and ``items.product`` are read with
-one batched ``db`` call each (the same functions the DataLoaders use, so the same
-scope and organization checks) and attached to the objects; their fields then
-resolve synchronously. graphql-core's per-field awaitables were most of the cost
-of a nested page (see ops/bench/RESULTS.md).
+A root field (``order``, ``orders``, ...) reads its selection set before it
+queries: which columns its rows need (only those are selected) and which
+relations are asked for. For a page of orders, ``customer``, ``items`` and
+``items.product`` are then read with one batched ``db`` call each (the same
+functions the DataLoaders use, so the same scope and organization checks) and
+attached to the objects, whose relation fields resolve without awaiting
+anything. graphql-core's per-field awaitables were most of the cost of a nested
+page (see ops/bench/RESULTS.md).
+
+What a selection asks for depends only on the document (``@skip``/``@include``
+are ignored: at worst a column too many is read), so it is worked out once per
+document and field and kept in the document's memo (``Context.memo``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypeVar
 
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, SelectionNode
+from strawberry.types.base import get_object_definition
+from strawberry.utils.str_converters import to_camel_case
 
 from db import customers, orders, products
 from db.principal import Principal
-from resolvers.types import Customer, Order, OrderItem, Product
+from resolvers.types import COLUMNS, Customer, Info, Order, OrderItem, Product
+
+T = TypeVar("T")
+Fragments = dict[str, FragmentDefinitionNode]
+Fields = dict[str, list[FieldNode]]
+
+# The relations a root resolver prefetches: type -> GraphQL field -> the related type.
+RELATIONS: dict[type, dict[str, type]] = {
+    Order: {"customer": Customer, "items": OrderItem},
+    OrderItem: {"product": Product},
+}
 
 
-def selected(selections: Iterable[Selection]) -> dict[str, list[SelectedField]]:
-    """Selected fields by name, fragments flattened."""
-    out: dict[str, list[SelectedField]] = {}
+def selected(selections: Iterable[SelectionNode], fragments: Fragments) -> Fields:
+    """Selected fields by name, fragments (inline or named) flattened."""
+    out: Fields = {}
     stack = list(selections)
+    seen: set[str] = set()
     while stack:
-        sel = stack.pop()
-        if isinstance(sel, SelectedField):
-            out.setdefault(sel.name, []).append(sel)
-        elif isinstance(sel, FragmentSpread | InlineFragment):
-            stack.extend(sel.selections)
+        node = stack.pop()
+        if isinstance(node, FieldNode):
+            out.setdefault(node.name.value, []).append(node)
+        elif isinstance(node, FragmentSpreadNode):
+            name = node.name.value
+            fragment = fragments.get(name)
+            if fragment is not None and name not in seen:
+                seen.add(name)
+                stack.extend(fragment.selection_set.selections)
+        else:  # an inline fragment
+            selection_set = getattr(node, "selection_set", None)
+            if selection_set is not None:
+                stack.extend(selection_set.selections)
     return out
 
 
-def _children(fields: Sequence[SelectedField]) -> list[Selection]:
-    return [sel for field in fields for sel in field.selections]
+def children(fields: Sequence[FieldNode]) -> list[SelectionNode]:
+    return [
+        sel for field in fields if field.selection_set for sel in field.selection_set.selections
+    ]
 
 
-def node_selections(connection: Sequence[Selection]) -> list[Selection]:
-    """What is asked of each node of a connection (under ``nodes`` and ``edges.node``)."""
-    top = selected(connection)
-    node_fields = top.get("nodes", []) + selected(_children(top.get("edges", []))).get("node", [])
-    return _children(node_fields)
+@cache
+def _columns_of_fields(cls: type) -> dict[str, tuple[str, ...] | None]:
+    """GraphQL field name -> the row columns it reads (None: not declared)."""
+    definition = get_object_definition(cls, strict=True)
+    out: dict[str, tuple[str, ...] | None] = {}
+    for field in definition.fields:
+        name = field.graphql_name or to_camel_case(field.python_name)
+        if field.base_resolver is None:
+            out[name] = ("id",) if field.python_name == "database_id" else (field.python_name,)
+        else:
+            metadata: Mapping[str, Any] = field.metadata or {}
+            out[name] = metadata.get(COLUMNS)
+    return out
 
 
-async def prefetch_orders(
-    principal: Principal, page: Sequence[Order], selections: Sequence[Selection]
-) -> None:
-    """Attach what ``selections`` (asked of each order) needs, in at most 3 queries."""
+def columns(cls: type, fields: Fields) -> frozenset[str] | None:
+    """The columns ``cls`` rows need for ``fields``; None when all are needed."""
+    known = _columns_of_fields(cls)
+    out = {"id"}
+    for name in fields:
+        if name == "__typename":
+            continue
+        needed = known.get(name)
+        if needed is None:  # a resolver without declared columns, or another type's field
+            return None
+        out.update(needed)
+    return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What a document asks of the objects of one type: columns, and relations to prefetch."""
+
+    columns: frozenset[str] | None
+    relations: dict[str, Ask]
+
+
+def ask(cls: type, selections: Iterable[SelectionNode], fragments: Fragments) -> Ask:
+    fields = selected(selections, fragments)
+    relations = {
+        name: ask(related, children(fields[name]), fragments)
+        for name, related in RELATIONS.get(cls, {}).items()
+        if name in fields
+    }
+    return Ask(columns(cls, fields), relations)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionAsk:
+    nodes: Ask
+    with_total: bool
+
+
+def connection_ask(
+    cls: type, selections: Iterable[SelectionNode], fragments: Fragments
+) -> ConnectionAsk:
+    """What is asked of a connection: of each node (``nodes``, ``edges.node``), and the total."""
+    top = selected(selections, fragments)
+    node_fields = top.get("nodes", []) + selected(children(top.get("edges", [])), fragments).get(
+        "node", []
+    )
+    return ConnectionAsk(ask(cls, children(node_fields), fragments), "totalCount" in top)
+
+
+def look_ahead(
+    info: Info, tag: object, compute: Callable[[Iterable[SelectionNode], Fragments], T]
+) -> T:
+    """``compute(selections, fragments)`` for the field being resolved, once per document.
+
+    ``tag`` names what ``compute`` works out (one field may be looked at twice).
+    """
+    raw = info._raw_info
+    nodes = raw.field_nodes
+    memo = info.context.memo
+    key = (tag, *map(id, nodes))  # the nodes live as long as the memo (same document)
+    try:
+        return memo[key]  # type: ignore[no-any-return]
+    except KeyError:
+        value = memo[key] = compute(children(nodes), raw.fragments)
+        return value
+
+
+async def prefetch_orders(principal: Principal, page: Sequence[Order], asked: Ask) -> None:
+    """Attach the relations ``asked`` names to a page of orders, in at most 3 queries."""
     if not page:
         return
-    asked = selected(selections)
-    if "customer" in asked:
+    customer = asked.relations.get("customer")
+    if customer is not None:
         ids = sorted({o.customer_id for o in page})
-        found = {
-            r["id"]: Customer.from_row(r) for r in await customers.customers_by_ids(principal, ids)
-        }
+        rows = await customers.customers_by_ids(principal, ids, customer.columns)
+        found = {r["id"]: Customer.from_row(r, owned=True) for r in rows}
         for order in page:
             order.prefetched_customer = found.get(order.customer_id)
-    if "items" in asked:
+    items_asked = asked.relations.get("items")
+    if items_asked is not None:
         by_order = await orders.items_of_orders(principal, [o.database_id for o in page])
+        make_item = OrderItem.from_row
         items = {
-            o.database_id: [OrderItem.from_row(r) for r in by_order.get(o.database_id, [])]
+            o.database_id: [make_item(r, owned=True) for r in by_order.get(o.database_id, [])]
             for o in page
         }
-        if "product" in selected(_children(asked["items"])):
+        product = items_asked.relations.get("product")
+        if product is not None:
             ids = sorted({i.product_id for lines in items.values() for i in lines})
-            found_p = {
-                r["id"]: Product.from_row(r) for r in await products.products_by_ids(principal, ids)
-            }
+            rows = await products.products_by_ids(principal, ids, product.columns)
+            found_p: dict[int, Any] = {r["id"]: Product.from_row(r, owned=True) for r in rows}
             for lines in items.values():
                 for item in lines:
                     item.prefetched_product = found_p.get(item.product_id)

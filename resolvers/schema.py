@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -27,7 +28,6 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types.nodes import Selection
 
 from db import customers, orders, products, stats
 from db.errors import FieldError, NotFound, ValidationFailed
@@ -36,7 +36,7 @@ from db.listing import ListQuery, Page
 from db.principal import Principal
 from gateway.settings import Settings
 from resolvers.limits import cost_rule
-from resolvers.prefetch import node_selections, prefetch_orders, selected
+from resolvers.prefetch import Ask, ask, connection_ask, look_ahead, prefetch_orders
 from resolvers.types import (
     SCALARS,
     Customer,
@@ -74,25 +74,26 @@ class Connection(Generic[T]):
 async def _connection(
     info: Info,
     list_fn: Callable[..., Awaitable[Page]],
-    make: Callable[[dict[str, Any]], T],
+    node_type: Any,
     first: int | None,
     after: str | None,
     filter: str | None,
     order_by: str | None,
-    prefetch: Callable[[Principal, list[T], list[Selection]], Awaitable[None]] | None = None,
+    prefetch: Callable[[Principal, list[T], Ask], Awaitable[None]] | None = None,
     **options: Any,
 ) -> Connection[T]:
     ctx = info.context
-    asked = [sel for field in info.selected_fields for sel in field.selections]
+    asked = look_ahead(info, (node_type, "connection"), partial(connection_ask, node_type))
     query = ListQuery(filter=filter, order_by=order_by, page_size=first, page_token=after)
     page = await list_fn(
         ctx.principal, query, default_page_size=ctx.page_size_default,
         max_page_size=ctx.page_size_max, cursors=True,
-        with_total="totalCount" in selected(asked), **options,
+        with_total=asked.with_total, fields=asked.nodes.columns, **options,
     )  # fmt: skip
-    nodes = [make(row) for row in page.items]
+    make = node_type.from_row
+    nodes: list[T] = [make(row, owned=True) for row in page.items]
     if prefetch is not None:
-        await prefetch(ctx.principal, nodes, node_selections(asked))
+        await prefetch(ctx.principal, nodes, asked.nodes)
     cursors = page.cursors or []
     return Connection(
         edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
@@ -171,9 +172,11 @@ class Query:
     @strawberry.field
     async def order(self, info: Info, id: strawberry.ID) -> Order:
         _, ident = parse_global_id(id, "Order")
-        order = Order.from_row(await orders.get_order(info.context.principal, ident))
-        for field in info.selected_fields:
-            await prefetch_orders(info.context.principal, [order], field.selections)
+        asked = look_ahead(info, Order, partial(ask, Order))
+        principal = info.context.principal
+        row = await orders.get_order(principal, ident, asked.columns)
+        order = Order.from_row(row, owned=True)
+        await prefetch_orders(principal, [order], asked)
         return order
 
     @strawberry.field
@@ -194,7 +197,7 @@ class Query:
         filter: str | None = None, order_by: str | None = None,
     ) -> Connection[Customer]:  # fmt: skip
         return await _connection(
-            info, customers.list_customers, Customer.from_row, first, after, filter, order_by
+            info, customers.list_customers, Customer, first, after, filter, order_by
         )
 
     @strawberry.field
@@ -203,7 +206,7 @@ class Query:
         filter: str | None = None, order_by: str | None = None, show_deleted: bool = False,
     ) -> Connection[Product]:  # fmt: skip
         return await _connection(
-            info, products.list_products, Product.from_row, first, after, filter, order_by,
+            info, products.list_products, Product, first, after, filter, order_by,
             show_deleted=show_deleted,
         )  # fmt: skip
 
@@ -213,7 +216,7 @@ class Query:
         filter: str | None = None, order_by: str | None = None,
     ) -> Connection[Order]:  # fmt: skip
         return await _connection(
-            info, orders.list_orders, Order.from_row, first, after, filter, order_by,
+            info, orders.list_orders, Order, first, after, filter, order_by,
             prefetch=prefetch_orders,
         )  # fmt: skip
 

@@ -16,6 +16,7 @@ import binascii
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
+from operator import attrgetter
 from typing import Annotated, Any, TypeVar
 
 import strawberry
@@ -24,6 +25,21 @@ from strawberry.types.scalar import ScalarDefinition
 
 from db.errors import InvalidArgument
 from resolvers.context import Context
+from resolvers.fastexec import NOT_LOADED, fast_field
+
+# ``metadata`` key of a resolver field: the row columns it reads (resolvers.prefetch
+# fetches only the columns a document's fields need; undeclared means all of them).
+COLUMNS = "gateway.columns"
+
+
+def needs(*columns: str) -> dict[str, Any]:
+    return {COLUMNS: columns}
+
+
+def prefetched(attribute: str, *columns: str) -> dict[str, Any]:
+    """``metadata`` of a relation field that returns ``attribute`` when it was prefetched."""
+    return {**fast_field(attrgetter(attribute)), **needs(*columns)}
+
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
@@ -72,10 +88,27 @@ DateTime = strawberry.scalar(
 SCALARS: dict[object, ScalarDefinition] = {datetime: DateTime}
 
 
+def _from_row(cls: type[T], row: dict[str, Any], owned: bool) -> T:
+    """An object over a row's columns (``id`` becomes ``database_id``).
+
+    Rows may carry only the columns a document asks for (``resolvers.prefetch``):
+    the object gets those and no others, without running the dataclass
+    constructor over every field (this runs for every object of a page). With
+    ``owned`` the row is fresh from ``db`` and nobody else's: it becomes the
+    object's attributes instead of being copied.
+    """
+    obj = cls.__new__(cls)
+    values = row if owned else dict(row)
+    values["database_id"] = values.pop("id")
+    obj.__dict__ = values
+    return obj
+
+
 # Relation fields are plain functions: they return what the root resolver prefetched
 # for the whole page (no awaitable per object, see resolvers/prefetch.py), and only
 # fall back to the request's DataLoader (returning its awaitable) when nothing was.
-NOT_LOADED: Any = object()
+# ``fast_field`` hands the executor the same read without the resolver call
+# (resolvers/fastexec.py); it gives ``NOT_LOADED`` when the loader is needed.
 
 
 async def _load(loader: DataLoader[int, Any], key: int, make: Callable[[Any], T]) -> T | None:
@@ -96,11 +129,21 @@ class OrderStatus(Enum):
     CANCELLED = "cancelled"
 
 
+def _node_id(obj: Any) -> strawberry.ID:
+    return strawberry.ID(global_id(type(obj).__name__, obj.database_id))
+
+
+_STATUSES = {member.value: member for member in OrderStatus}
+
+
 @strawberry.interface(description="An object with a global id (Relay).")
 class Node:
-    @strawberry.field(description="Global id: pass it to `node(id:)`.")  # type: ignore[untyped-decorator]
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="Global id: pass it to `node(id:)`.",
+        metadata={**fast_field(_node_id), **needs("id")},
+    )
     def id(self) -> strawberry.ID:
-        return strawberry.ID(global_id(type(self).__name__, self.database_id))  # type: ignore[attr-defined]
+        return _node_id(self)
 
 
 @strawberry.type
@@ -113,13 +156,10 @@ class Customer(Node):
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Customer:
-        return cls(
-            database_id=row["id"], name=row["name"], email=row["email"], version=row["version"],
-            created_at=row["created_at"], updated_at=row["updated_at"],
-        )  # fmt: skip
+    def from_row(cls, row: dict[str, Any], owned: bool = False) -> Customer:
+        return _from_row(cls, row, owned)
 
-    @strawberry.field(description="The customer's newest orders.")  # type: ignore[untyped-decorator]
+    @strawberry.field(description="The customer's newest orders.", metadata=needs("id"))  # type: ignore[untyped-decorator]
     async def orders(
         self, info: Info, first: Annotated[int, strawberry.argument(description="at most 100")] = 20
     ) -> list[Order]:
@@ -141,13 +181,8 @@ class Product(Node):
     deleted_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Product:
-        return cls(
-            database_id=row["id"], sku=row["sku"], name=row["name"],
-            description=row["description"], price_cents=row["price_cents"], stock=row["stock"],
-            version=row["version"], created_at=row["created_at"], updated_at=row["updated_at"],
-            deleted_at=row["deleted_at"],
-        )  # fmt: skip
+    def from_row(cls, row: dict[str, Any], owned: bool = False) -> Product:
+        return _from_row(cls, row, owned)
 
 
 @strawberry.type
@@ -158,16 +193,13 @@ class OrderItem:
     unit_price_cents: int
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> OrderItem:
-        return cls(
-            database_id=row["id"], product_id=row["product_id"], quantity=row["quantity"],
-            unit_price_cents=row["unit_price_cents"],
-        )  # fmt: skip
+    def from_row(cls, row: dict[str, Any], owned: bool = False) -> OrderItem:
+        return _from_row(cls, row, owned)
 
     # Set by ``resolvers.prefetch`` when the document asks for it (else loaded on demand).
     prefetched_product: strawberry.Private[Any] = NOT_LOADED
 
-    @strawberry.field
+    @strawberry.field(metadata=prefetched("prefetched_product", "product_id"))  # type: ignore[untyped-decorator]
     def product(self, info: Info) -> Product | None:
         if self.prefetched_product is not NOT_LOADED:
             return self.prefetched_product  # type: ignore[no-any-return]
@@ -186,24 +218,23 @@ class Order(Node):
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Order:
-        return cls(
-            database_id=row["id"], customer_id=row["customer_id"],
-            status=OrderStatus(row["status"]), total_cents=row["total_cents"], note=row["note"],
-            version=row["version"], created_at=row["created_at"], updated_at=row["updated_at"],
-        )  # fmt: skip
+    def from_row(cls, row: dict[str, Any], owned: bool = False) -> Order:
+        order = _from_row(cls, row, owned)
+        if "status" in order.__dict__:
+            order.status = _STATUSES[order.__dict__["status"]]
+        return order
 
     # Set by ``resolvers.prefetch`` when the document asks for them (else loaded on demand).
     prefetched_customer: strawberry.Private[Any] = NOT_LOADED
     prefetched_items: strawberry.Private[Any] = NOT_LOADED
 
-    @strawberry.field
+    @strawberry.field(metadata=prefetched("prefetched_customer", "customer_id"))  # type: ignore[untyped-decorator]
     def customer(self, info: Info) -> Customer | None:
         if self.prefetched_customer is not NOT_LOADED:
             return self.prefetched_customer  # type: ignore[no-any-return]
         return _load(info.context.loaders.customer, self.customer_id, Customer.from_row)  # type: ignore[return-value]
 
-    @strawberry.field
+    @strawberry.field(metadata=prefetched("prefetched_items", "id"))  # type: ignore[untyped-decorator]
     def items(self, info: Info) -> list[OrderItem]:
         if self.prefetched_items is not NOT_LOADED:
             return self.prefetched_items  # type: ignore[no-any-return]

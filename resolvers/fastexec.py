@@ -1,0 +1,580 @@
+"""A faster way through subtrees of plain fields, with graphql-core's semantics.
+
+graphql-core completes every field the same generic way: it builds a resolve
+info, calls Strawberry's resolver wrapper, checks for awaitables and walks
+``complete_value`` for the return type. For the data this API serves most (a
+page of 50 orders with their customers, items and products, some 700 fields),
+that machinery was most of a request's time (ops/bench/RESULTS.md).
+
+``FastExecutor`` keeps graphql-core's executor and only changes
+``execute_fields``: for each group of fields (one per selection set and runtime
+type, memoized by graphql-core) it decides once per request which fields are
+*plain*, and reads those directly from the source object:
+
+- a field with no resolver, no arguments and no field extensions (what Strawberry
+  itself calls a basic field: ``getattr`` on the source);
+- a field whose resolver declares an equivalent pure getter with
+  ``fast_field(getter)`` in its ``metadata`` (the relations that hand back what
+  ``resolvers/prefetch.py`` fetched, and ``Node.id``); a getter returns
+  ``NOT_LOADED`` when it has nothing, and the real resolver runs instead;
+- ``__typename``;
+
+whose type is a scalar or enum, an object type, or a list of either (each
+possibly non-null). Any other field (arguments, async resolvers, abstract types,
+nested lists, middleware) goes through graphql-core's ``execute_field``
+unchanged.
+
+Anything unusual in a plain field's own value (an exception from the getter,
+``None`` where the type is non-null, a value the scalar does not take as is, an
+object of the wrong type, ``NOT_LOADED``) makes that field fall back to
+``execute_field``, which resolves it again and reports the error exactly as
+graphql-core does; the getters are pure, so running one twice is harmless. These
+checks all happen before anything below the field runs. Errors from below a
+plain field are handled with graphql-core's own ``handle_field_error`` at the
+same paths, so null propagation, error paths and awaitables nested under plain
+fields behave as with the standard executor. ``tests/graphql/test_fastexec.py``
+runs the same documents through both executors and compares the results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+from graphql import (
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLString,
+    Undefined,
+)
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.pyutils import Path
+from graphql.pyutils.gather_with_cancel import gather_with_cancel
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
+
+# Marks a resolver field's equivalent pure getter (``metadata=fast_field(getter)``).
+FAST_GETTER = "gateway.fast_getter"
+STRAWBERRY_FIELD = STRAWBERRY_DEFINITION = "strawberry-definition"
+NOT_LOADED: Any = type("NotLoaded", (), {"__repr__": lambda self: "NOT_LOADED"})()
+
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+# Values these scalars return unchanged from ``coerce_output_value`` (checked by exact type).
+_AS_IS: dict[GraphQLScalarType, type] = {
+    GraphQLString: str, GraphQLID: str, GraphQLInt: int, GraphQLBoolean: bool,
+}  # fmt: skip
+
+
+def fast_field(getter: Callable[[Any], Any]) -> dict[str, Any]:
+    """``metadata`` for a resolver field whose result is ``getter(source)``.
+
+    The getter must be pure and cheap, and return ``NOT_LOADED`` whenever the
+    resolver would have to do more (load something, check something).
+    """
+    return {FAST_GETTER: getter}
+
+
+class _Fallback(Exception):
+    """This field's own value needs graphql-core's general path."""
+
+
+LEAF, OBJECT, OBJECT_LIST, LEAF_LIST, TYPENAME = range(5)
+
+
+@dataclass(slots=True)
+class _Step:
+    name: str
+    details: FieldDetailsList
+    kind: int | None  # None: graphql-core's execute_field
+    get: Callable[[Any], Any] | None = None
+    return_type: GraphQLOutputType | None = None
+    non_null: bool = False
+    item_type: GraphQLOutputType | None = None  # lists: the item type as declared
+    item_non_null: bool = False
+    named: Any = None  # the leaf or object type under the wrappers
+    as_is: type | None = None
+    check: Callable[[Any], bool] | None = None  # objects: the type's is_type_of, if any
+
+
+@dataclass(slots=True)
+class _Plan:
+    steps: tuple[_Step, ...]
+    build: Callable[[Any], dict[str, Any]] | None  # the whole subtree at once, when all plain
+
+
+def _unwrap(type_: GraphQLOutputType) -> tuple[GraphQLOutputType, bool]:
+    if isinstance(type_, GraphQLNonNull):
+        return type_.of_type, True
+    return type_, False
+
+
+def _getter(field: Any) -> Callable[[Any], Any] | None:
+    """The pure getter for a field, or ``None`` when it must be resolved normally."""
+    definition = field.extensions.get(STRAWBERRY_FIELD)
+    if definition is None or definition.extensions:
+        return None
+    if getattr(field.resolve, "_is_default", False):
+        return attrgetter(definition.python_name)
+    metadata = getattr(definition, "metadata", None) or {}
+    getter: Callable[[Any], Any] | None = metadata.get(FAST_GETTER)
+    return getter
+
+
+SharedPlans = dict[tuple[Any, ...], "_Plan | None"]
+
+
+class FastExecutor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor with plain subtrees read directly (see the module doc).
+
+    ``shared_plans`` (optional) keeps plans across requests of one document. Only
+    pass it for documents without directives: then which fields are collected does
+    not depend on variables, and a plan made for one request fits every request.
+    """
+
+    def __init__(self, *args: Any, shared_plans: SharedPlans | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plans: dict[tuple[str, int], _Plan | None] = {}
+        self._shared = shared_plans
+        # Counted for tests: objects built whole, plain fields read one by one, fallbacks.
+        self.built_objects = 0
+        self.fast_fields = 0
+        self.fallbacks = 0
+
+    # -- planning ---------------------------------------------------------------
+
+    def _plan(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> _Plan | None:
+        key = (parent_type.name, id(grouped))
+        try:
+            return self._plans[key]
+        except KeyError:
+            pass
+        shared_key = None
+        if self._shared is not None:
+            # The same fields of the same document nodes, whatever the request.
+            shared_key = (
+                parent_type.name,
+                *((name, *(id(d.node) for d in details)) for name, details in grouped.items()),
+            )
+            if shared_key in self._shared:
+                plan = self._plans[key] = self._shared[shared_key]
+                return plan
+        steps = tuple(self._step(parent_type, name, details) for name, details in grouped.items())
+        plan = None
+        if any(s.kind is not None for s in steps):
+            plan = _Plan(steps, self._compile(parent_type, steps))
+        self._plans[key] = plan
+        if shared_key is not None and self._shared is not None:
+            self._shared[shared_key] = plan
+        return plan
+
+    def _compile(
+        self, parent_type: GraphQLObjectType, steps: tuple[_Step, ...]
+    ) -> Callable[[Any], dict[str, Any]] | None:
+        """One function building the whole result of an all-plain subtree, else None.
+
+        It raises ``_Fallback`` on anything unusual anywhere below; nothing in such a
+        subtree has effects, so the caller then simply runs the step-by-step path.
+        """
+        parts: list[tuple[str, Callable[[Any], Any]]] = []
+        for step in steps:
+            if step.kind is None:
+                return None
+            if step.kind == TYPENAME:
+                parts.append((step.name, _constant(parent_type.name)))
+                continue
+            assert step.get is not None
+            if step.kind == LEAF:
+                parts.append(
+                    (step.name, _leaf_reader(step.get, step.named, step.as_is, step.non_null))
+                )
+                continue
+            if step.kind == LEAF_LIST:
+                return None  # rare here: the step path handles it
+            grouped = self._subfields(step)
+            child = None if grouped is None else self._plan(step.named, grouped)
+            if child is None or child.build is None:
+                return None
+            reader = _object_reader if step.kind == OBJECT else _list_reader
+            parts.append((step.name, reader(step, child.build)))
+        fields = tuple(parts)
+
+        def build(source: Any) -> dict[str, Any]:
+            return {name: read(source) for name, read in fields}
+
+        return build
+
+    def _step(self, parent_type: GraphQLObjectType, name: str, details: FieldDetailsList) -> _Step:
+        node = details[0].node
+        field_name = node.name.value
+        if field_name == "__typename":
+            return _Step(name, details, TYPENAME)
+        field = self.schema.get_field(parent_type, field_name)
+        slow = _Step(name, details, None)
+        if field is None or self.middleware_manager or field.args or node.arguments:
+            return slow
+        get = _getter(field)
+        if get is None:
+            return slow
+        type_, non_null = _unwrap(field.type)
+        step = _Step(name, details, None, get, field.type, non_null)
+        if isinstance(type_, GraphQLScalarType | GraphQLEnumType):
+            step.kind, step.named = LEAF, type_
+            step.as_is = _AS_IS.get(type_) if isinstance(type_, GraphQLScalarType) else None
+        elif isinstance(type_, GraphQLObjectType):
+            if _own_is_type_of(type_):
+                return slow
+            step.kind, step.named, step.check = OBJECT, type_, _type_check(type_)
+        elif isinstance(type_, GraphQLList):
+            item, item_non_null = _unwrap(type_.of_type)
+            step.item_type, step.item_non_null, step.named = type_.of_type, item_non_null, item
+            if isinstance(item, GraphQLObjectType):
+                if _own_is_type_of(item):
+                    return slow
+                step.kind, step.check = OBJECT_LIST, _type_check(item)
+            elif isinstance(item, GraphQLScalarType | GraphQLEnumType):
+                step.kind = LEAF_LIST
+                step.as_is = _AS_IS.get(item) if isinstance(item, GraphQLScalarType) else None
+        return step
+
+    # -- execution --------------------------------------------------------------
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> Any:
+        plan = None if position_context is not None else self._plan(parent_type, grouped_field_set)
+        if plan is None:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        if plan.build is not None:
+            try:
+                built = plan.build(source_value)
+                self.built_objects += 1
+                return built
+            except _Fallback:
+                self.fallbacks += 1
+        results: dict[str, Any] = {}
+        awaitable_fields: list[str] = []
+        is_awaitable = self.is_awaitable
+        try:
+            for step in plan.steps:
+                name = step.name
+                result: Any = Undefined
+                if step.kind is not None:
+                    try:
+                        result = self._fast(step, parent_type, source_value, path)
+                        self.fast_fields += 1
+                    except _Fallback:
+                        self.fallbacks += 1
+                        result = Undefined
+                if result is Undefined:
+                    result = self.execute_field(
+                        parent_type, source_value, step.details,
+                        Path(path, name, parent_type.name), None,
+                    )  # fmt: skip
+                    if result is Undefined:
+                        continue
+                results[name] = result
+                if is_awaitable(result):
+                    awaitable_fields.append(name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[f] for f in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+
+        async def get_results() -> dict[str, Any]:
+            values = await gather_with_cancel(*(results[f] for f in awaitable_fields))
+            results.update(zip(awaitable_fields, values, strict=True))
+            return results
+
+        return get_results()
+
+    def _fast(
+        self, step: _Step, parent_type: GraphQLObjectType, source: Any, path: Path | None
+    ) -> Any:
+        """The completed value of a plain field; ``_Fallback`` when it needs the general path."""
+        kind = step.kind
+        if kind == TYPENAME:
+            return parent_type.name
+        assert step.get is not None
+        try:
+            value = step.get(source)
+        except Exception:
+            raise _Fallback from None
+        if value is None:
+            if step.non_null:
+                raise _Fallback
+            return None
+        if value is NOT_LOADED or value is Undefined or isinstance(value, Exception):
+            raise _Fallback
+        if kind == LEAF:
+            return _leaf(step.named, step.as_is, value)
+        if kind == LEAF_LIST:
+            if type(value) is not list:
+                raise _Fallback
+            out: list[Any] = []
+            for item in value:
+                if item is None:
+                    if step.item_non_null:
+                        raise _Fallback
+                    out.append(None)
+                else:
+                    out.append(_leaf(step.named, step.as_is, item))
+            return out
+        check = step.check
+        if kind == OBJECT:
+            if check is not None and not check(value):
+                raise _Fallback
+            return self._object(step, value, Path(path, step.name, parent_type.name))
+        # OBJECT_LIST: check every item before running anything below them.
+        if type(value) is not list:
+            raise _Fallback
+        for item in value:
+            if item is None:
+                if step.item_non_null:
+                    raise _Fallback
+            elif item is NOT_LOADED or (check is not None and not check(item)):
+                raise _Fallback
+        return self._object_list(step, value, Path(path, step.name, parent_type.name))
+
+    def _subfields(self, step: _Step) -> GroupedFieldSet | None:
+        grouped, new_defer_usages, _ = self.collect_subfields(step.named, step.details)
+        return None if new_defer_usages else grouped
+
+    def _object(self, step: _Step, value: Any, field_path: Path) -> Any:
+        grouped = self._subfields(step)
+        assert step.return_type is not None
+        return_type = step.return_type
+        try:
+            if grouped is None:
+                completed = self.collect_and_execute_subfields(
+                    step.named, step.details, field_path, value, None
+                )
+            else:
+                completed = self.execute_fields(step.named, value, field_path, grouped, None)
+        except Exception as error:
+            self.handle_field_error(error, return_type, step.details, field_path)
+            return None
+        if self.is_awaitable(completed):
+            return self._await_field(completed, return_type, step.details, field_path)
+        return completed
+
+    def _object_list(self, step: _Step, items: list[Any], field_path: Path) -> Any:
+        assert step.return_type is not None
+        assert step.item_type is not None
+        grouped = self._subfields(step)
+        is_awaitable = self.is_awaitable
+        item_type = step.item_type
+        completed: list[Any] = []
+        pending: list[int] = []
+        try:
+            for index, item in enumerate(items):
+                if item is None:
+                    completed.append(None)
+                    continue
+                item_path = Path(field_path, index, None)
+                try:
+                    if grouped is None:
+                        value = self.collect_and_execute_subfields(
+                            step.named, step.details, item_path, item, None
+                        )
+                    else:
+                        value = self.execute_fields(step.named, item, item_path, grouped, None)
+                except Exception as error:
+                    self.handle_field_error(error, item_type, step.details, item_path)
+                    value = None
+                if is_awaitable(value):
+                    value = self._await_field(value, item_type, step.details, item_path)
+                    pending.append(index)
+                completed.append(value)
+        except Exception as error:
+            if pending:
+                self.settle_in_background([completed[i] for i in pending])
+            self.handle_field_error(error, step.return_type, step.details, field_path)
+            return None
+        if not pending:
+            return completed
+
+        async def await_items() -> list[Any]:
+            values = await gather_with_cancel(*(completed[i] for i in pending))
+            for index, value in zip(pending, values, strict=True):
+                completed[index] = value
+            return completed
+
+        return self._await_field(await_items(), step.return_type, step.details, field_path)
+
+    async def _await_field(
+        self,
+        awaitable: Awaitable[Any],
+        return_type: GraphQLOutputType,
+        details: FieldDetailsList,
+        path: Path,
+    ) -> Any:
+        try:
+            return await awaitable
+        except Exception as error:
+            self.handle_field_error(error, return_type, details, path)
+            return None
+
+
+def _leaf(type_: GraphQLScalarType | GraphQLEnumType, as_is: type | None, value: Any) -> Any:
+    if (
+        as_is is not None
+        and type(value) is as_is
+        and (as_is is not int or _INT_MIN <= value <= _INT_MAX)  # type: ignore[operator]
+    ):
+        return value
+    try:
+        coerced = type_.coerce_output_value(value)
+    except Exception:
+        raise _Fallback from None
+    if coerced is None or coerced is Undefined:
+        raise _Fallback
+    return coerced
+
+
+# Readers for compiled subtrees: ``read(source)`` is the completed value or ``_Fallback``.
+
+
+def _constant(value: str) -> Callable[[Any], str]:
+    return lambda _source: value
+
+
+def _leaf_reader(
+    get: Callable[[Any], Any], type_: Any, as_is: type | None, non_null: bool
+) -> Callable[[Any], Any]:
+    if as_is is int:
+
+        def read_int(source: Any) -> Any:
+            value = get(source)
+            if type(value) is int and _INT_MIN <= value <= _INT_MAX:
+                return value
+            return _other_leaf(type_, non_null, value)
+
+        return read_int
+    if as_is is not None:
+
+        def read_as_is(source: Any) -> Any:
+            value = get(source)
+            if type(value) is as_is:
+                return value
+            return _other_leaf(type_, non_null, value)
+
+        return read_as_is
+
+    if isinstance(type_, GraphQLEnumType):
+        names: dict[Any, Any] = {}  # enum value -> its name (coercing an enum is pure)
+
+        def read_enum(source: Any) -> Any:
+            value = get(source)
+            try:
+                return names[value]
+            except (KeyError, TypeError):
+                name = names[value] = _other_leaf(type_, non_null, value)
+                return name
+
+        return read_enum
+
+    def read(source: Any) -> Any:
+        return _other_leaf(type_, non_null, get(source))
+
+    return read
+
+
+def _other_leaf(type_: Any, non_null: bool, value: Any) -> Any:
+    if value is None:
+        if non_null:
+            raise _Fallback
+        return None
+    if value is NOT_LOADED or value is Undefined or isinstance(value, Exception):
+        raise _Fallback
+    return _leaf(type_, None, value)
+
+
+def _own_is_type_of(object_type: GraphQLObjectType) -> bool:
+    """Whether the type checks objects with a function of its own (it may need ``info``)."""
+    if object_type.is_type_of is None:
+        return False
+    definition = object_type.extensions.get(STRAWBERRY_DEFINITION)
+    return definition is None or definition.is_type_of is not None
+
+
+def _type_check(object_type: GraphQLObjectType) -> Callable[[Any], bool] | None:
+    """Strawberry's generated ``is_type_of`` without its info argument (it never reads it).
+
+    It accepts an instance of the type's class that was not ``strawberry.cast`` to
+    something else; that case is answered directly, anything else asks it.
+    """
+    is_type_of = object_type.is_type_of
+    if is_type_of is None:
+        return None
+    origin = object_type.extensions[STRAWBERRY_DEFINITION].origin
+    no_info: Any = None
+
+    def check(value: Any) -> bool:
+        if type(value) is origin and TYPE_CAST_ATTRIBUTE not in value.__dict__:
+            return True
+        return is_type_of(value, no_info) is True
+
+    return check
+
+
+def _object_reader(step: _Step, build: Callable[[Any], dict[str, Any]]) -> Callable[[Any], Any]:
+    get, non_null, check = step.get, step.non_null, step.check
+    assert get is not None
+
+    def read(source: Any) -> Any:
+        value = get(source)
+        if value is None:
+            if non_null:
+                raise _Fallback
+            return None
+        if value is NOT_LOADED or (check is not None and not check(value)):
+            raise _Fallback
+        return build(value)
+
+    return read
+
+
+def _list_reader(step: _Step, build: Callable[[Any], dict[str, Any]]) -> Callable[[Any], Any]:
+    get, non_null, item_non_null = step.get, step.non_null, step.item_non_null
+    check = step.check
+    assert get is not None
+
+    def read(source: Any) -> Any:
+        value = get(source)
+        if value is None:
+            if non_null:
+                raise _Fallback
+            return None
+        if type(value) is not list:
+            raise _Fallback
+        out: list[Any] = []
+        for item in value:
+            if item is None:
+                if item_non_null:
+                    raise _Fallback
+                out.append(None)
+            elif item is NOT_LOADED or (check is not None and not check(item)):
+                raise _Fallback
+            else:
+                out.append(build(item))
+        return out
+
+    return read
