@@ -31,6 +31,7 @@ from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gateway.settings import Settings
+from resolvers.direct import DirectRootFields
 from resolvers.fastexec import FastExecutor, SharedPlans
 from resolvers.schema import build_schema, limit_rules
 
@@ -44,6 +45,7 @@ class WrongOperationType(Exception):
 class Runner:
     def __init__(self, settings: Settings) -> None:
         self.schema = build_schema(settings)
+        self.direct = DirectRootFields(self.schema)
         self._graphql_schema = self.schema._schema
         self._rules = (*specified_rules, *limit_rules(settings))
         self._max_tokens = settings.graphql_max_tokens
