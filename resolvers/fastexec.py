@@ -40,6 +40,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+from itertools import chain
+from keyword import iskeyword
 from operator import attrgetter
 from typing import Any
 
@@ -67,6 +70,7 @@ FAST_GETTER = "gateway.fast_getter"
 STRAWBERRY_FIELD = STRAWBERRY_DEFINITION = "strawberry-definition"
 NOT_LOADED: Any = type("NotLoaded", (), {"__repr__": lambda self: "NOT_LOADED"})()
 
+_NODE = attrgetter("node")
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 # Values these scalars return unchanged from ``coerce_output_value`` (checked by exact type).
 _AS_IS: dict[GraphQLScalarType, type] = {
@@ -103,6 +107,7 @@ class _Step:
     named: Any = None  # the leaf or object type under the wrappers
     as_is: type | None = None
     check: Callable[[Any], bool] | None = None  # objects: the type's is_type_of, if any
+    attribute: str | None = None  # plain ``getattr`` fields: the attribute read
 
 
 @dataclass(slots=True)
@@ -117,16 +122,21 @@ def _unwrap(type_: GraphQLOutputType) -> tuple[GraphQLOutputType, bool]:
     return type_, False
 
 
-def _getter(field: Any) -> Callable[[Any], Any] | None:
-    """The pure getter for a field, or ``None`` when it must be resolved normally."""
+def _getter(field: Any) -> tuple[Callable[[Any], Any] | None, str | None]:
+    """The pure getter for a field (None: resolve it normally), and its attribute if plain."""
     definition = field.extensions.get(STRAWBERRY_FIELD)
     if definition is None or definition.extensions:
-        return None
+        return None, None
     if getattr(field.resolve, "_is_default", False):
-        return attrgetter(definition.python_name)
+        name: str = definition.python_name
+        default = definition.default_resolver
+        if default is getattr:
+            plain = name.isidentifier() and not iskeyword(name)
+            return attrgetter(name), name if plain else None
+        return (lambda source: default(source, name)), None
     metadata = getattr(definition, "metadata", None) or {}
     getter: Callable[[Any], Any] | None = metadata.get(FAST_GETTER)
-    return getter
+    return getter, None
 
 
 SharedPlans = dict[tuple[Any, ...], "_Plan | None"]
@@ -160,9 +170,11 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         shared_key = None
         if self._shared is not None:
             # The same fields of the same document nodes, whatever the request.
+            # (a field node has one response name, so the flat list is unambiguous)
             shared_key = (
                 parent_type.name,
-                *((name, *(id(d.node) for d in details)) for name, details in grouped.items()),
+                *grouped,
+                *map(id, map(_NODE, chain.from_iterable(grouped.values()))),
             )
             if shared_key in self._shared:
                 plan = self._plans[key] = self._shared[shared_key]
@@ -181,35 +193,56 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Callable[[Any], dict[str, Any]] | None:
         """One function building the whole result of an all-plain subtree, else None.
 
-        It raises ``_Fallback`` on anything unusual anywhere below; nothing in such a
-        subtree has effects, so the caller then simply runs the step-by-step path.
+        It raises (``_Fallback``, or whatever a getter raised) on anything unusual
+        anywhere below; nothing in such a subtree has effects, so the caller then
+        simply runs the step-by-step path, which reports errors as graphql-core does.
         """
-        parts: list[tuple[str, Callable[[Any], Any]]] = []
-        for step in steps:
-            if step.kind is None:
-                return None
+        namespace: dict[str, Any] = {}
+        lines: list[str] = []
+        entries: list[str] = []
+        for index, step in enumerate(steps):
+            if step.kind is None or step.kind == LEAF_LIST:
+                return None  # resolved normally, or rare here: the step path does it
             if step.kind == TYPENAME:
-                parts.append((step.name, _constant(parent_type.name)))
+                entries.append(f"{step.name!r}: {parent_type.name!r}")
                 continue
             assert step.get is not None
-            if step.kind == LEAF:
-                parts.append(
-                    (step.name, _leaf_reader(step.get, step.named, step.as_is, step.non_null))
-                )
+            value = f"v{index}"
+            entries.append(f"{step.name!r}: {value}")
+            if step.kind == LEAF and step.as_is is not None:
+                # Read, and keep the value as is when the scalar would (the common case).
+                if step.attribute is not None:
+                    lines.append(f"{value} = source.{step.attribute}")
+                else:
+                    namespace[f"get{index}"] = step.get
+                    lines.append(f"{value} = get{index}(source)")
+                namespace[f"other{index}"] = partial(_other_leaf, step.named, step.non_null)
+                if step.as_is is int:
+                    test = f"type({value}) is not int or not {_INT_MIN} <= {value} <= {_INT_MAX}"
+                else:
+                    namespace[f"type{index}"] = step.as_is
+                    test = f"type({value}) is not type{index}"
+                lines += [f"if {test}:", f"    {value} = other{index}({value})"]
                 continue
-            if step.kind == LEAF_LIST:
-                return None  # rare here: the step path handles it
-            grouped = self._subfields(step)
-            child = None if grouped is None else self._plan(step.named, grouped)
-            if child is None or child.build is None:
-                return None
-            reader = _object_reader if step.kind == OBJECT else _list_reader
-            parts.append((step.name, reader(step, child.build)))
-        fields = tuple(parts)
-
-        def build(source: Any) -> dict[str, Any]:
-            return {name: read(source) for name, read in fields}
-
+            if step.kind == LEAF:
+                namespace[f"read{index}"] = _leaf_reader(
+                    step.get, step.named, step.as_is, step.non_null
+                )
+            else:
+                grouped = self._subfields(step)
+                child = None if grouped is None else self._plan(step.named, grouped)
+                if child is None or child.build is None:
+                    return None
+                reader = _object_reader if step.kind == OBJECT else _list_reader
+                namespace[f"read{index}"] = reader(step, child.build)
+            lines.append(f"{value} = read{index}(source)")
+        # Generated, not interpreted per object: this runs for every object of a
+        # page. Names are GraphQL names (validated) written with repr, attributes
+        # are Python identifiers; nothing else from the document enters the code.
+        body = "".join(f"    {line}\n" for line in lines)
+        code = f"def build(source):\n{body}    return {{{', '.join(entries)}}}\n"
+        exec(compile(code, f"<plan for {parent_type.name}>", "exec"), namespace)  # noqa: S102
+        build: Callable[[Any], dict[str, Any]] = namespace["build"]
         return build
 
     def _step(self, parent_type: GraphQLObjectType, name: str, details: FieldDetailsList) -> _Step:
@@ -221,11 +254,11 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         slow = _Step(name, details, None)
         if field is None or self.middleware_manager or field.args or node.arguments:
             return slow
-        get = _getter(field)
+        get, attribute = _getter(field)
         if get is None:
             return slow
         type_, non_null = _unwrap(field.type)
-        step = _Step(name, details, None, get, field.type, non_null)
+        step = _Step(name, details, None, get, field.type, non_null, attribute=attribute)
         if isinstance(type_, GraphQLScalarType | GraphQLEnumType):
             step.kind, step.named = LEAF, type_
             step.as_is = _AS_IS.get(type_) if isinstance(type_, GraphQLScalarType) else None
@@ -265,7 +298,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                 built = plan.build(source_value)
                 self.built_objects += 1
                 return built
-            except _Fallback:
+            except Exception:  # _Fallback, or a getter failed: nothing below has run
                 self.fallbacks += 1
         results: dict[str, Any] = {}
         awaitable_fields: list[str] = []
@@ -450,10 +483,6 @@ def _leaf(type_: GraphQLScalarType | GraphQLEnumType, as_is: type | None, value:
 
 
 # Readers for compiled subtrees: ``read(source)`` is the completed value or ``_Fallback``.
-
-
-def _constant(value: str) -> Callable[[Any], str]:
-    return lambda _source: value
 
 
 def _leaf_reader(
