@@ -6,6 +6,8 @@
   connections (no SET, LISTEN, session advisory locks or cursors outside
   transactions; anything that needs them takes a dedicated connection), and
   asyncpg always rolls back an open transaction on release.
+- Several reads in a row can share one acquired connection (``pinned``): a page
+  and the relations looked ahead for it take the pool and the gate once.
 - A fair gate in front of the pool for reads. ``asyncio.Queue``, which asyncpg's
   pool waits on, lets a newcomer take a connection that was just handed to a
   waiter, and the waiter goes back to the end of the line: under load some requests
@@ -16,7 +18,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -44,6 +47,14 @@ class GatewayAsyncpgClient(AsyncpgDBClient):
         assert self._gate is not None
         async with self._gate:
             return list(map(dict, await self._pool.fetch(sql, *params)))
+
+    @asynccontextmanager
+    async def pinned(self) -> AsyncIterator[asyncpg.Connection]:
+        """One pooled connection for several reads in a row (``db.sql.one_connection``)."""
+        assert self._pool is not None
+        assert self._gate is not None
+        async with self._gate, self._pool.acquire() as connection:
+            yield connection
 
     async def fetch_column(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """Like ``fetch_dicts``, for the first column only."""

@@ -10,11 +10,14 @@ inside ``in_transaction()``, so reads in a write see that write.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import asyncpg
 import orjson
 from tortoise import connections
 
@@ -81,6 +84,32 @@ def pg_json_time(column: str) -> str:
     )
 
 
+_PINNED: ContextVar[asyncpg.Connection | None] = ContextVar("gateway_pinned_reads", default=None)
+
+
+@asynccontextmanager
+async def one_connection() -> AsyncIterator[None]:
+    """Run the reads (``select``) inside on one pooled connection, taken once.
+
+    For read-only paths that run several statements in a row (a page and the
+    relations it needs). PostgreSQL outside a transaction only: elsewhere, and
+    when already inside, nothing changes. Inside: no concurrent reads (one
+    connection runs one statement at a time), no writes, and nothing that takes
+    a connection of its own (an ORM query): with every connection held this way,
+    that would wait for ever.
+    """
+    conn = connections.get("default") if _PINNED.get() is None else None
+    if not (isinstance(conn, GatewayAsyncpgClient) and conn.ready):
+        yield
+        return
+    async with conn.pinned() as connection:
+        token = _PINNED.set(connection)
+        try:
+            yield
+        finally:
+            _PINNED.reset(token)
+
+
 async def select_json(sql: str, params: Sequence[Any] = ()) -> list[str] | None:
     """PostgreSQL: run a SELECT of one text column (JSON built by the database).
 
@@ -106,6 +135,9 @@ async def select(
 ) -> list[dict[str, Any]]:
     """Run a SELECT and return dict rows, decoding ``datetimes`` and ``json`` columns."""
     StatementCount.value += 1
+    pinned = _PINNED.get()
+    if pinned is not None:
+        return _decode(list(map(dict, await pinned.fetch(sql, *params))), json)
     conn = connections.get("default")
     if isinstance(conn, GatewayAsyncpgClient) and conn.ready:
         # Outside a transaction: straight to asyncpg's pool, skipping the client's
@@ -122,6 +154,10 @@ async def select(
                         row[column] = datetime.fromisoformat(value)
     else:
         rows = await conn.execute_query_dict(sql, list(params))
+    return _decode(rows, json)
+
+
+def _decode(rows: list[dict[str, Any]], json: Collection[str]) -> list[dict[str, Any]]:
     if json:
         for row in rows:
             for column in json:

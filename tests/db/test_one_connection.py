@@ -1,0 +1,44 @@
+"""``db.sql.one_connection``: several reads on one pooled connection, taken once."""
+
+from __future__ import annotations
+
+import pytest
+from tortoise import connections
+from tortoise.transactions import in_transaction
+
+from db.sql import StatementCount, one_connection, select
+
+PID = "SELECT pg_backend_pid() AS pid"
+
+
+@pytest.mark.postgres_only
+async def test_reads_inside_share_one_connection_held_throughout(server):
+    pool = connections.get("default")._pool
+    await select(PID)  # the pool has an idle connection now
+    idle = pool.get_idle_size()
+    assert idle >= 1
+    async with one_connection():
+        assert pool.get_idle_size() == idle - 1  # taken once, held between reads
+        pids = {(await select(PID))[0]["pid"] for _ in range(5)}
+        async with one_connection():  # nested: the same connection still
+            pids.add((await select(PID))[0]["pid"])
+        assert pool.get_idle_size() == idle - 1
+    assert pool.get_idle_size() == idle
+    assert len(pids) == 1
+
+
+@pytest.mark.postgres_only
+async def test_a_transaction_keeps_its_own_connection(server):
+    async with in_transaction() as tx:
+        (own,) = await tx.execute_query_dict(PID)
+        async with one_connection():
+            inside = (await select(PID))[0]["pid"]
+    assert inside == own["pid"]
+
+
+async def test_reads_count_and_work_on_every_backend(server):
+    before = StatementCount.value
+    async with one_connection():
+        rows = await select("SELECT 1 AS one")
+    assert rows == [{"one": 1}]
+    assert StatementCount.value == before + 1
