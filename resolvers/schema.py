@@ -34,6 +34,7 @@ from db.errors import FieldError, NotFound, ValidationFailed
 from db.idempotency import Outcome, run_idempotent
 from db.listing import ListQuery, Page
 from db.principal import Principal
+from db.sql import one_connection
 from gateway.settings import Settings
 from resolvers.limits import cost_rule
 from resolvers.prefetch import Ask, ask, connection_ask, look_ahead, prefetch_orders
@@ -85,15 +86,16 @@ async def _connection(
     ctx = info.context
     asked = look_ahead(info, (node_type, "connection"), partial(connection_ask, node_type))
     query = ListQuery(filter=filter, order_by=order_by, page_size=first, page_token=after)
-    page = await list_fn(
-        ctx.principal, query, default_page_size=ctx.page_size_default,
-        max_page_size=ctx.page_size_max, cursors=True,
-        with_total=asked.with_total, fields=asked.nodes.columns, **options,
-    )  # fmt: skip
-    make = node_type.from_row
-    nodes: list[T] = [make(row, owned=True) for row in page.items]
-    if prefetch is not None:
-        await prefetch(ctx.principal, nodes, asked.nodes)
+    async with one_connection():  # the page and what is prefetched for it: one connection
+        page = await list_fn(
+            ctx.principal, query, default_page_size=ctx.page_size_default,
+            max_page_size=ctx.page_size_max, cursors=True,
+            with_total=asked.with_total, fields=asked.nodes.columns, **options,
+        )  # fmt: skip
+        make = node_type.from_row
+        nodes: list[T] = [make(row, owned=True) for row in page.items]
+        if prefetch is not None:
+            await prefetch(ctx.principal, nodes, asked.nodes)
     cursors = page.cursors or []
     return Connection(
         edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
@@ -174,9 +176,10 @@ class Query:
         _, ident = parse_global_id(id, "Order")
         asked = look_ahead(info, Order, partial(ask, Order))
         principal = info.context.principal
-        row = await orders.get_order(principal, ident, asked.columns)
-        order = Order.from_row(row, owned=True)
-        await prefetch_orders(principal, [order], asked)
+        async with one_connection():
+            row = await orders.get_order(principal, ident, asked.columns)
+            order = Order.from_row(row, owned=True)
+            await prefetch_orders(principal, [order], asked)
         return order
 
     @strawberry.field
