@@ -21,14 +21,13 @@ from graphql import (
     ExecutionResult,
     GraphQLError,
     OperationType,
-    execute,
     get_operation_ast,
     parse,
     specified_rules,
     validate,
 )
+from graphql.execution.executor import Executor
 from strawberry.execution.is_awaitable import optimized_is_awaitable
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gateway.settings import Settings
 from resolvers.direct import DirectRootFields
@@ -48,10 +47,11 @@ class Runner:
         self.direct = DirectRootFields(self.schema)
         self._graphql_schema = self.schema._schema
         self._rules = (*specified_rules, *limit_rules(settings))
+        assert not any(map(self._graphql_schema.get_directive, ("defer", "stream")))
         self._max_tokens = settings.graphql_max_tokens
         self.prepare = lru_cache(maxsize=CACHE_SIZE)(self._prepare)
         # Tests run the same documents through graphql-core's standard executor.
-        self.executor_class: type[StrawberryGraphQLCoreExecutionContext] = FastExecutor
+        self.executor_class: type[Executor[Any]] = FastExecutor
 
     def _prepare(
         self, query: str
@@ -86,12 +86,19 @@ class Runner:
         options: dict[str, Any] = (
             {"shared_plans": plans} if self.executor_class is FastExecutor else {}
         )
-        result = execute(
-            self._graphql_schema, document, variable_values=variables,
-            operation_name=operation_name, context_value=context,
+        # graphql-core's ``execute`` minus its checks for @defer/@stream, which this
+        # schema does not have (asserted in __init__).
+        executor = self.executor_class.build(
+            self._graphql_schema, document, context_value=context,
+            raw_variable_values=variables, operation_name=operation_name,
             is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-            executor_class=self.executor_class, **options,
+            **options,
         )  # fmt: skip
-        if isinstance(result, ExecutionResult):
-            return result
-        return await result
+        if isinstance(executor, list):
+            return ExecutionResult(data=None, errors=executor)
+        result: Any = executor.execute_operation()
+        if not isinstance(result, ExecutionResult):
+            result = await result
+        if not isinstance(result, ExecutionResult):  # incremental delivery: never enabled
+            raise TypeError("this schema does not deliver results incrementally")
+        return result

@@ -8,8 +8,8 @@ that machinery was most of a request's time (ops/bench/RESULTS.md).
 
 ``FastExecutor`` keeps graphql-core's executor and only changes
 ``execute_fields``: for each group of fields (one per selection set and runtime
-type, memoized by graphql-core) it decides once per request which fields are
-*plain*, and reads those directly from the source object:
+type) it decides once which fields are *plain*, and reads those directly from
+the source object:
 
 - a field with no resolver, no arguments and no field extensions (what Strawberry
   itself calls a basic field: ``getattr`` on the source);
@@ -32,8 +32,18 @@ graphql-core does; the getters are pure, so running one twice is harmless. These
 checks all happen before anything below the field runs. Errors from below a
 plain field are handled with graphql-core's own ``handle_field_error`` at the
 same paths, so null propagation, error paths and awaitables nested under plain
-fields behave as with the standard executor. ``tests/graphql/test_fastexec.py``
-runs the same documents through both executors and compares the results.
+fields behave as with the standard executor. When every field of a subtree is
+plain, one generated function builds the whole subtree's result (any surprise
+in it: the step-by-step path above takes over for that object).
+
+It derives from graphql-core's plain ``Executor``, not the incremental one
+Strawberry uses: this schema has no @defer/@stream, so that machinery was pure
+cost; resolvers get Strawberry's resolve info all the same. For documents
+without directives, the collected field sets and plans are kept with the
+document and reused by its later requests.
+
+``tests/graphql/test_fastexec.py`` runs the same documents through this and
+Strawberry's standard execution context and compares the results.
 """
 
 from __future__ import annotations
@@ -41,7 +51,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from itertools import chain
 from keyword import iskeyword
 from operator import attrgetter
 from typing import Any
@@ -59,7 +68,8 @@ from graphql import (
     GraphQLString,
     Undefined,
 )
-from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.execution.collect_fields import CollectedFields, FieldDetailsList, GroupedFieldSet
+from graphql.execution.executor import Executor
 from graphql.pyutils import Path
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -139,20 +149,27 @@ def _getter(field: Any) -> tuple[Callable[[Any], Any] | None, str | None]:
     return getter, None
 
 
-SharedPlans = dict[tuple[Any, ...], "_Plan | None"]
+SharedPlans = dict[tuple[Any, ...], Any]
 
 
-class FastExecutor(StrawberryGraphQLCoreExecutionContext):
+class FastExecutor(Executor[Any]):
     """graphql-core's executor with plain subtrees read directly (see the module doc).
 
-    ``shared_plans`` (optional) keeps plans across requests of one document. Only
-    pass it for documents without directives: then which fields are collected does
-    not depend on variables, and a plan made for one request fits every request.
+    ``shared_plans`` (optional) keeps collected field sets and plans across the
+    requests of one document. Only pass it for documents without directives: then
+    which fields are collected does not depend on variables, and what was worked
+    out for one request fits every request.
     """
+
+    # Strawberry's resolve info (resolvers get the plain coerced variables).
+    build_resolve_info = StrawberryGraphQLCoreExecutionContext.build_resolve_info
+    operation_extensions = None
 
     def __init__(self, *args: Any, shared_plans: SharedPlans | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._plans: dict[tuple[str, int], _Plan | None] = {}
+        # Plans by (type name, id of the grouped field set): per request, or for
+        # every request of the document (its field sets then live as long).
+        self._plans: dict[Any, Any] = {} if shared_plans is None else shared_plans
         self._shared = shared_plans
         # Counted for tests: objects built whole, plain fields read one by one, fallbacks.
         self.built_objects = 0
@@ -164,29 +181,33 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
     def _plan(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> _Plan | None:
         key = (parent_type.name, id(grouped))
         try:
-            return self._plans[key]
+            found: _Plan | None = self._plans[key]
+            return found
         except KeyError:
             pass
-        shared_key = None
-        if self._shared is not None:
-            # The same fields of the same document nodes, whatever the request.
-            # (a field node has one response name, so the flat list is unambiguous)
-            shared_key = (
-                parent_type.name,
-                *grouped,
-                *map(id, map(_NODE, chain.from_iterable(grouped.values()))),
-            )
-            if shared_key in self._shared:
-                plan = self._plans[key] = self._shared[shared_key]
-                return plan
         steps = tuple(self._step(parent_type, name, details) for name, details in grouped.items())
         plan = None
         if any(s.kind is not None for s in steps):
             plan = _Plan(steps, self._compile(parent_type, steps))
         self._plans[key] = plan
-        if shared_key is not None and self._shared is not None:
-            self._shared[shared_key] = plan
         return plan
+
+    def collect_subfields(
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> CollectedFields:
+        """graphql-core's, kept for every request of the document when plans are shared.
+
+        The grouped field sets then stay the same objects from request to request,
+        so plans are found by their identity.
+        """
+        shared = self._shared
+        if shared is None:
+            return super().collect_subfields(return_type, field_details_list)
+        key = ("fields", return_type.name, *map(id, map(_NODE, field_details_list)))
+        found: CollectedFields | None = shared.get(key)
+        if found is None:
+            found = shared[key] = super().collect_subfields(return_type, field_details_list)
+        return found
 
     def _compile(
         self, parent_type: GraphQLObjectType, steps: tuple[_Step, ...]
@@ -288,7 +309,12 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: GroupedFieldSet,
         position_context: Any,
     ) -> Any:
-        plan = None if position_context is not None else self._plan(parent_type, grouped_field_set)
+        # Root fields (no path yet) are resolvers: nothing there is plain.
+        plan = (
+            None
+            if path is None or position_context is not None
+            else self._plan(parent_type, grouped_field_set)
+        )
         if plan is None:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context

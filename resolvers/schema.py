@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import datetime
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -176,7 +177,8 @@ class Query:
         _, ident = parse_global_id(id, "Order")
         asked = look_ahead(info, Order, partial(ask, Order))
         principal = info.context.principal
-        async with one_connection():
+        # One read needs no connection held for the next (there is none).
+        async with one_connection() if asked.relations else nullcontext():
             row = await orders.get_order(principal, ident, asked.columns)
             order = Order.from_row(row, owned=True)
             await prefetch_orders(principal, [order], asked)
