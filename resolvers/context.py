@@ -14,7 +14,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from db import customers, orders, products
+from db import customers, orders, products, stats
 from db.errors import InvalidArgument
 from db.principal import Principal
 
@@ -43,6 +43,16 @@ class Loaders:
     @cached_property
     def product(self) -> DataLoader[int, Row | None]:
         return _by_id(products.products_by_ids, self.principal)
+
+    @cached_property
+    def sales(self) -> DataLoader[int, Row | None]:
+        principal = self.principal
+
+        async def load(product_ids: list[int]) -> list[Row | None]:
+            found = await stats.sales_of_products(principal, product_ids)
+            return [found.get(i) for i in product_ids]
+
+        return DataLoader(load_fn=load)
 
     @cached_property
     def items(self) -> DataLoader[int, list[Row]]:

@@ -25,9 +25,9 @@ from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, Selec
 from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
-from db import customers, orders, products
+from db import customers, orders, products, stats
 from db.principal import Principal
-from resolvers.types import COLUMNS, Customer, Info, Order, OrderItem, Product
+from resolvers.types import COLUMNS, Customer, Info, Order, OrderItem, Product, ProductSales
 
 T = TypeVar("T")
 Fragments = dict[str, FragmentDefinitionNode]
@@ -37,6 +37,7 @@ Fields = dict[str, list[FieldNode]]
 RELATIONS: dict[type, dict[str, type]] = {
     Order: {"customer": Customer, "items": OrderItem},
     OrderItem: {"product": Product},
+    Product: {"sales": ProductSales},
 }
 
 
@@ -151,7 +152,7 @@ def look_ahead(
 
 
 async def prefetch_orders(principal: Principal, page: Sequence[Order], asked: Ask) -> None:
-    """Attach the relations ``asked`` names to a page of orders, in at most 3 queries."""
+    """Attach the relations ``asked`` names to a page of orders, in at most 4 queries."""
     if not page:
         return
     customer = asked.relations.get("customer")
@@ -174,8 +175,20 @@ async def prefetch_orders(principal: Principal, page: Sequence[Order], asked: As
             ids = sorted({i.product_id for lines in items.values() for i in lines})
             rows = await products.products_by_ids(principal, ids, product.columns)
             found_p: dict[int, Any] = {r["id"]: Product.from_row(r, owned=True) for r in rows}
+            await prefetch_products(principal, list(found_p.values()), product)
             for lines in items.values():
                 for item in lines:
                     item.prefetched_product = found_p.get(item.product_id)
         for order in page:
             order.prefetched_items = items[order.database_id]
+
+
+async def prefetch_products(principal: Principal, page: Sequence[Product], asked: Ask) -> None:
+    """Attach what ``asked`` names to a page of products: their sales, in one query."""
+    if not page or "sales" not in asked.relations:
+        return
+    if not principal.can("stats:read"):
+        return  # each ``sales`` field then says PERMISSION_DENIED itself (its loader)
+    sales = await stats.sales_of_products(principal, [p.database_id for p in page])
+    for product in page:
+        product.prefetched_sales = ProductSales.from_row(sales[product.database_id])

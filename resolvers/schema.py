@@ -38,7 +38,14 @@ from db.principal import Principal
 from db.sql import one_connection
 from gateway.settings import Settings
 from resolvers.limits import cost_rule
-from resolvers.prefetch import Ask, ask, connection_ask, look_ahead, prefetch_orders
+from resolvers.prefetch import (
+    Ask,
+    ask,
+    connection_ask,
+    look_ahead,
+    prefetch_orders,
+    prefetch_products,
+)
 from resolvers.types import (
     SCALARS,
     Customer,
@@ -212,7 +219,7 @@ class Query:
     ) -> Connection[Product]:  # fmt: skip
         return await _connection(
             info, products.list_products, Product, first, after, filter, order_by,
-            show_deleted=show_deleted,
+            prefetch=prefetch_products, show_deleted=show_deleted,
         )  # fmt: skip
 
     @strawberry.field

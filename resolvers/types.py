@@ -167,6 +167,20 @@ class Customer(Node):
         return [Order.from_row(row) for row in rows]
 
 
+@strawberry.type(description="What a product sold, over paid (paid, shipped, delivered) orders.")
+class ProductSales:
+    units_sold: int
+    revenue_cents: int = strawberry.field(description="Quantity times the unit price sold at.")
+    order_count: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ProductSales:
+        return cls(
+            units_sold=row["units_sold"], revenue_cents=row["revenue_cents"],
+            order_count=row["order_count"],
+        )  # fmt: skip
+
+
 @strawberry.type
 class Product(Node):
     database_id: int
@@ -183,6 +197,18 @@ class Product(Node):
     @classmethod
     def from_row(cls, row: dict[str, Any], owned: bool = False) -> Product:
         return _from_row(cls, row, owned)
+
+    # Set by ``resolvers.prefetch`` when the document asks for it (else loaded on demand).
+    prefetched_sales: strawberry.Private[Any] = NOT_LOADED
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="Units sold and revenue (needs stats:read).",
+        metadata=prefetched("prefetched_sales", "id"),
+    )
+    def sales(self, info: Info) -> ProductSales | None:
+        if self.prefetched_sales is not NOT_LOADED:
+            return self.prefetched_sales  # type: ignore[no-any-return]
+        return _load(info.context.loaders.sales, self.database_id, ProductSales.from_row)  # type: ignore[return-value]
 
 
 @strawberry.type

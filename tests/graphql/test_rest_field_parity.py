@@ -1,7 +1,7 @@
 """Every REST field of a resource is a GraphQL field of its type (camelCase), and back.
 
 REST's integer ``id`` is ``databaseId`` in GraphQL (``id`` is the global id there);
-relations (``customer``, ``items``, ``product``, ``orders``) are GraphQL-only fields.
+relations (``customer``, ``items``, ``product``, ``orders``, ``sales``) are GraphQL-only fields.
 A field added to one side only fails here.
 """
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from resolvers.schema import schema
 from rest import schemas
 
-RELATIONS = {"customer", "items", "product", "orders"}
+RELATIONS = {"customer", "items", "product", "orders", "sales"}
 
 
 def snake(name: str) -> str:
