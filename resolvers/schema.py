@@ -3,22 +3,20 @@
 Queries read through the list/get functions REST uses (same AIP-160 ``filter``
 grammar, ``orderBy``, keyset cursors: an edge's ``cursor`` is a REST
 ``page_token``); mutations call the same writes. Expected failures carry REST's
-``code`` in ``extensions.code`` (see ``resolvers.errors``).
+``code`` in ``extensions.code`` (see ``resolvers.http.format_error``). Mutations
+are in ``resolvers.mutations``.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from datetime import datetime
 from functools import partial
 from typing import Any, Generic, TypeVar
 
-import orjson
 import strawberry
 from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
-from pydantic import BaseModel, ValidationError
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -31,13 +29,13 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from db import customers, orders, products, stats
-from db.errors import FieldError, NotFound, ValidationFailed
-from db.idempotency import Outcome, run_idempotent
+from db.errors import NotFound
 from db.listing import ListQuery, Page
 from db.principal import Principal
 from db.sql import one_connection
 from gateway.settings import Settings
 from resolvers.limits import cost_rule
+from resolvers.mutations import Mutation
 from resolvers.prefetch import (
     Ask,
     ask,
@@ -61,7 +59,6 @@ from resolvers.types import (
 )
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 
 
 @strawberry.type
@@ -114,57 +111,6 @@ async def _connection(
         ),
         total_count=page.total_size,
     )
-
-
-def _input(model: type[M], data: dict[str, Any]) -> M:
-    """A ``db`` input model from GraphQL input, with REST's validation errors."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = [FieldError(("input", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
-        raise ValidationFailed("the input is not valid", errors=errors) from None
-
-
-def _set(obj: Any) -> dict[str, Any]:
-    """The fields a client sent in an input object (unset ones left out)."""
-    return {k: v for k, v in vars(obj).items() if v is not strawberry.UNSET}
-
-
-async def _once(
-    info: Info,
-    key: str | None,
-    request: list[Any],
-    run: Callable[[], Awaitable[dict[str, Any]]],
-    refetch: Callable[[Principal, int], Awaitable[dict[str, Any]]],
-) -> dict[str, Any]:
-    """Run a create once per ``idempotencyKey`` (REST's ``Idempotency-Key``, same store).
-
-    A retry with the same key and input returns the object the first call created
-    (as it is now); the same key with other input is ``IDEMPOTENCY_KEY_REUSED``.
-    """
-    if key is None:
-        return await run()
-    ctx = info.context
-    created: list[dict[str, Any]] = []
-
-    async def operation() -> Outcome:
-        row = await run()
-        created.append(row)
-        return Outcome(status=201, result={"graphql": True, "id": row["id"]})
-
-    fingerprint = hashlib.sha256(
-        orjson.dumps(["graphql", *request], option=orjson.OPT_SORT_KEYS)
-    ).hexdigest()
-    outcome = await run_idempotent(
-        ctx.principal, key, fingerprint, operation, ttl_seconds=ctx.idempotency_ttl_seconds
-    )
-    if created and not outcome.replayed:
-        return created[0]
-    return await refetch(ctx.principal, int(outcome.result["id"]))
-
-
-def _versions(expected_version: int | None) -> list[int] | None:
-    return None if expected_version is None else [expected_version]
 
 
 @strawberry.type
@@ -246,205 +192,6 @@ class Query:
             )
             for r in rows
         ]
-
-
-@strawberry.input
-class CustomerInput:
-    name: str
-    email: str
-
-
-@strawberry.input
-class CustomerPatch:
-    name: str | None = strawberry.UNSET
-    email: str | None = strawberry.UNSET
-
-
-@strawberry.input
-class ProductInput:
-    sku: str
-    name: str
-    price_cents: int
-    stock: int
-    description: str = ""
-
-
-@strawberry.input
-class ProductPatch:
-    sku: str | None = strawberry.UNSET
-    name: str | None = strawberry.UNSET
-    price_cents: int | None = strawberry.UNSET
-    stock: int | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-
-
-@strawberry.input
-class OrderPatch:
-    note: str | None = strawberry.UNSET
-
-
-@strawberry.input
-class OrderItemInput:
-    product_id: int
-    quantity: int
-
-
-@strawberry.input
-class OrderInput:
-    customer_id: int
-    items: list[OrderItemInput]
-    note: str = ""
-
-
-@strawberry.type
-class Mutation:
-    @strawberry.mutation
-    async def create_customer(
-        self, info: Info, input: CustomerInput, idempotency_key: str | None = None
-    ) -> Customer:
-        values = _set(input)
-        data = _input(customers.CustomerInput, values)
-        row = await _once(
-            info, idempotency_key, ["createCustomer", values],
-            lambda: customers.create_customer(info.context.principal, data),
-            customers.get_customer,
-        )  # fmt: skip
-        return Customer.from_row(row)
-
-    @strawberry.mutation
-    async def update_customer(
-        self, info: Info, id: strawberry.ID, input: CustomerPatch,
-        expected_version: int | None = None,
-    ) -> Customer:  # fmt: skip
-        _, ident = parse_global_id(id, "Customer")
-        data = _input(customers.CustomerPatch, _set(input))
-        row = await customers.update_customer(
-            info.context.principal, ident, data, expected_versions=_versions(expected_version)
-        )
-        return Customer.from_row(row)
-
-    @strawberry.mutation
-    async def delete_customer(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> strawberry.ID:
-        _, ident = parse_global_id(id, "Customer")
-        await customers.delete_customer(
-            info.context.principal, ident, expected_versions=_versions(expected_version)
-        )
-        return id
-
-    @strawberry.mutation
-    async def create_product(
-        self, info: Info, input: ProductInput, idempotency_key: str | None = None
-    ) -> Product:
-        values = _set(input)
-        data = _input(products.ProductInput, values)
-        row = await _once(
-            info, idempotency_key, ["createProduct", values],
-            lambda: products.create_product(info.context.principal, data),
-            products.get_product,
-        )  # fmt: skip
-        return Product.from_row(row)
-
-    @strawberry.mutation
-    async def update_product(
-        self, info: Info, id: strawberry.ID, input: ProductPatch,
-        expected_version: int | None = None,
-    ) -> Product:  # fmt: skip
-        _, ident = parse_global_id(id, "Product")
-        data = _input(products.ProductPatch, _set(input))
-        row = await products.update_product(
-            info.context.principal, ident, data, expected_versions=_versions(expected_version)
-        )
-        return Product.from_row(row)
-
-    @strawberry.mutation
-    async def delete_product(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> Product:
-        _, ident = parse_global_id(id, "Product")
-        row = await products.delete_product(
-            info.context.principal, ident, expected_versions=_versions(expected_version)
-        )
-        return Product.from_row(row)
-
-    @strawberry.mutation
-    async def undelete_product(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> Product:
-        _, ident = parse_global_id(id, "Product")
-        row = await products.undelete_product(
-            info.context.principal, ident, expected_versions=_versions(expected_version)
-        )
-        return Product.from_row(row)
-
-    @strawberry.mutation
-    async def place_order(
-        self, info: Info, input: OrderInput, idempotency_key: str | None = None
-    ) -> Order:
-        values = {**_set(input), "items": [_set(item) for item in input.items]}
-        data = _input(orders.OrderInput, values)
-        row = await _once(
-            info, idempotency_key, ["placeOrder", values],
-            lambda: orders.place_order(info.context.principal, data),
-            orders.get_order,
-        )  # fmt: skip
-        return Order.from_row(row)
-
-    async def _transition(
-        self, info: Info, id: strawberry.ID, action: orders.Action, expected_version: int | None
-    ) -> Order:
-        _, ident = parse_global_id(id, "Order")
-        row = await orders.transition_order(
-            info.context.principal, ident, action, expected_versions=_versions(expected_version)
-        )
-        return Order.from_row(row)
-
-    @strawberry.mutation
-    async def pay_order(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> Order:
-        return await Mutation._transition(self, info, id, "pay", expected_version)
-
-    @strawberry.mutation
-    async def ship_order(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> Order:
-        return await Mutation._transition(self, info, id, "ship", expected_version)
-
-    @strawberry.mutation
-    async def deliver_order(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> Order:
-        return await Mutation._transition(self, info, id, "deliver", expected_version)
-
-    @strawberry.mutation
-    async def cancel_order(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> Order:
-        return await Mutation._transition(self, info, id, "cancel", expected_version)
-
-    @strawberry.mutation
-    async def update_order(
-        self, info: Info, id: strawberry.ID, input: OrderPatch,
-        expected_version: int | None = None,
-    ) -> Order:  # fmt: skip
-        _, ident = parse_global_id(id, "Order")
-        data = _input(orders.OrderPatch, _set(input))
-        row = await orders.update_order(
-            info.context.principal, ident, data, expected_versions=_versions(expected_version)
-        )
-        return Order.from_row(row)
-
-    @strawberry.mutation(description="Delete a cancelled order.")  # type: ignore[untyped-decorator]
-    async def delete_order(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> strawberry.ID:
-        _, ident = parse_global_id(id, "Order")
-        await orders.delete_order(
-            info.context.principal, ident, expected_versions=_versions(expected_version)
-        )
-        return id
 
 
 def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
