@@ -23,7 +23,8 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types.scalar import ScalarDefinition
 
-from db.errors import InvalidArgument
+from db.errors import InvalidArgument, NotFound
+from db.orders import MAX_ID
 from resolvers.context import Context
 from resolvers.fastexec import NOT_LOADED, fast_field
 
@@ -51,8 +52,11 @@ def global_id(type_name: str, ident: int) -> str:
 
 def parse_global_id(value: str, expected: str | None = None) -> tuple[str, int]:
     """``(type name, database id)`` of a global id; a bare integer is accepted for ``expected``."""
-    if expected is not None and value.isdigit():
-        return expected, int(value)
+    if expected is not None and value.isascii() and value.isdigit():
+        number = int(value)
+        if not 1 <= number <= MAX_ID:  # as REST: no row can have it
+            raise NotFound.for_resource(expected.lower(), value)
+        return expected, number
     try:
         type_name, _, ident = (
             base64.b64decode(value.encode(), validate=True).decode().partition(":")
@@ -62,7 +66,7 @@ def parse_global_id(value: str, expected: str | None = None) -> tuple[str, int]:
         raise InvalidArgument(f"id: {value!r} is not an id this API issued") from None
     if expected is not None and type_name != expected:
         raise InvalidArgument(f"id: {value!r} is a {type_name} id, not a {expected} id")
-    if not 1 <= number < 2**31:
+    if not 1 <= number <= MAX_ID:
         raise InvalidArgument(f"id: {value!r} is out of range")
     return type_name, number
 
