@@ -10,6 +10,7 @@ from db.principal import Principal
 from gateway.settings import Settings
 from resolvers.context import Context
 from resolvers.schema import build_schema
+from tests.factories import make_customer
 
 
 async def post(tenant: Any, body: Any) -> tuple[int, dict[str, Any]]:
@@ -122,3 +123,36 @@ async def test_a_request_error_has_no_data_entry_and_400_for_graphql_response_js
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("application/graphql-response+json")
     assert "data" not in r.json()
+
+
+async def test_too_many_tokens(tenant, settings):
+    fields = " ".join(["databaseId"] * (settings.graphql_max_tokens + 1))
+    status, body = await post(tenant, {"query": f"{{ orders {{ nodes {{ {fields} }} }} }}"})
+    assert status == 200
+    assert "data" not in body
+    assert code(body) == "GRAPHQL_VALIDATION_FAILED"
+    assert "token" in body["errors"][0]["message"].lower()
+
+
+async def test_page_sizes_follow_rests_rules(tenant, settings):
+    """Above the maximum is served at the maximum (AIP-158), below 1 is an error."""
+    for _ in range(settings.page_size_max + 1):
+        await make_customer(tenant.owner)
+    too_big = settings.page_size_max + 1
+    rest = await tenant.client.get("/api/v1/customers", params={"page_size": too_big})
+    _, body = await post(
+        tenant, {"query": f"{{ customers(first: {too_big}) {{ nodes {{ name }} }} }}"}
+    )
+    assert len(body["data"]["customers"]["nodes"]) == len(rest.json()["data"])
+    assert len(rest.json()["data"]) == settings.page_size_max
+    rest = await tenant.client.get("/api/v1/customers", params={"page_size": 0})
+    _, body = await post(tenant, {"query": "{ customers(first: 0) { totalCount } }"})
+    assert code(body) == rest.json()["code"] == "INVALID_ARGUMENT"
+    assert body["errors"][0]["message"] == rest.json()["detail"]
+
+
+async def test_an_oversized_body_is_413(tenant, settings):
+    padding = "#" + "x" * settings.max_body_bytes
+    r = await tenant.client.post("/graphql", json={"query": "{ __typename }\n" + padding})
+    assert r.status_code == 413
+    assert r.json()["code"] == "PAYLOAD_TOO_LARGE"
