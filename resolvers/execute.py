@@ -1,13 +1,14 @@
 """Running a document: parse and validate once per distinct text, then graphql-core.
 
-The handler calls graphql-core's ``execute`` on the Strawberry schema directly,
-with Strawberry's execution context (so resolvers get Strawberry's ``Info``),
-instead of ``strawberry.Schema.execute``: that path wraps every operation in its
-extension runner, context managers and error processing, a fixed cost that was
-most of a small query's time (see ops/bench/RESULTS.md). What those extensions
-did here is done once per document instead: parsing with the token limit, and
-validation with the standard rules plus the limits (``limit_rules``), cached
-together by query text.
+The handler runs documents with graphql-core's executor on the Strawberry schema
+directly (``resolvers.fastexec.FastExecutor``; resolvers still get Strawberry's
+``Info``) instead of ``strawberry.Schema.execute``: that path wraps every
+operation in its extension runner, context managers and error processing, a
+fixed cost that was most of a small query's time (see ops/bench/RESULTS.md).
+What those extensions did here is done once per document instead: parsing with
+the token limit, and validation with the standard rules plus the limits
+(``limit_rules``), cached together by query text with what execution and
+look-ahead work out for the document.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class Runner:
         self.direct = DirectRootFields(self.schema)
         self._graphql_schema = self.schema._schema
         self._rules = (*specified_rules, *limit_rules(settings))
-        assert not any(map(self._graphql_schema.get_directive, ("defer", "stream")))
+        if any(map(self._graphql_schema.get_directive, ("defer", "stream"))):
+            raise RuntimeError("run() does not serve @defer/@stream results")
         self._max_tokens = settings.graphql_max_tokens
         self.prepare = lru_cache(maxsize=CACHE_SIZE)(self._prepare)
         # Tests run the same documents through graphql-core's standard executor.
