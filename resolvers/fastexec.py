@@ -417,21 +417,30 @@ class FastExecutor(Executor[Any]):
         return None if new_defer_usages else grouped
 
     def _object(self, step: _Step, value: Any, field_path: Path) -> Any:
-        grouped = self._subfields(step)
         assert step.return_type is not None
-        return_type = step.return_type
+        return self._complete(step, self._subfields(step), value, field_path, step.return_type)
+
+    def _complete(
+        self,
+        step: _Step,
+        grouped: GroupedFieldSet | None,
+        value: Any,
+        path: Path,
+        type_: GraphQLOutputType,
+    ) -> Any:
+        """``value``'s subfields, completed; errors are handled at ``path`` as ``type_``'s."""
         try:
             if grouped is None:
                 completed = self.collect_and_execute_subfields(
-                    step.named, step.details, field_path, value, None
+                    step.named, step.details, path, value, None
                 )
             else:
-                completed = self.execute_fields(step.named, value, field_path, grouped, None)
+                completed = self.execute_fields(step.named, value, path, grouped, None)
         except Exception as error:
-            self.handle_field_error(error, return_type, step.details, field_path)
+            self.handle_field_error(error, type_, step.details, path)
             return None
         if self.is_awaitable(completed):
-            return self._await_field(completed, return_type, step.details, field_path)
+            return self._await_field(completed, type_, step.details, path)
         return completed
 
     def _object_list(self, step: _Step, items: list[Any], field_path: Path) -> Any:
@@ -439,7 +448,6 @@ class FastExecutor(Executor[Any]):
         assert step.item_type is not None
         grouped = self._subfields(step)
         is_awaitable = self.is_awaitable
-        item_type = step.item_type
         completed: list[Any] = []
         pending: list[int] = []
         try:
@@ -447,19 +455,10 @@ class FastExecutor(Executor[Any]):
                 if item is None:
                     completed.append(None)
                     continue
-                item_path = Path(field_path, index, None)
-                try:
-                    if grouped is None:
-                        value = self.collect_and_execute_subfields(
-                            step.named, step.details, item_path, item, None
-                        )
-                    else:
-                        value = self.execute_fields(step.named, item, item_path, grouped, None)
-                except Exception as error:
-                    self.handle_field_error(error, item_type, step.details, item_path)
-                    value = None
+                value = self._complete(
+                    step, grouped, item, Path(field_path, index, None), step.item_type
+                )
                 if is_awaitable(value):
-                    value = self._await_field(value, item_type, step.details, item_path)
                     pending.append(index)
                 completed.append(value)
         except Exception as error:
