@@ -7,10 +7,9 @@ from typing import Any
 
 from pydantic import EmailStr, Field
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from db.errors import Conflict
-from db.events import record_event
+from db.events import record_event, writing
 from db.filtering import FilterField
 from db.inputs import Input
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, fetch_rows, list_rows
@@ -93,7 +92,7 @@ async def delete_customer(
 ) -> None:
     """Delete a customer who has no orders (orders keep their customer)."""
     principal.require("customers:write")
-    async with in_transaction():
+    async with writing():
         row = await fetch_row(principal, SPEC, customer_id)
         if expected_versions is not None and row["version"] not in expected_versions:
             raise stale("customer", customer_id)

@@ -114,3 +114,11 @@ class IdempotencyKeyReused(DomainError):
     code = "IDEMPOTENCY_KEY_REUSED"
     status = 422
     title = "Idempotency key reused"
+
+
+class ResyncRequired(DomainError):
+    """A resume position older than the change log keeps: reload, then subscribe afresh."""
+
+    code = "RESYNC_REQUIRED"
+    status = 410
+    title = "Resync required"

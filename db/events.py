@@ -1,18 +1,79 @@
-"""Writing the change log: one event row per committed write, in the same transaction."""
+"""The change log: one event row per committed write, in the same transaction.
+
+Writes open their transaction with :func:`writing` and append with
+:func:`record_event`; the relay (``realtime/relay.py``) gives committed rows
+their stream position with :func:`assign_positions` (or the PostgreSQL
+statement :data:`ASSIGN_PG` on its own connection), and subscribers catch up
+with :func:`events_after`.
+
+A position is a gap-free, increasing number per installation: one relay at a
+time numbers the committed rows it has not numbered yet, in id order, in one
+statement, so a reader that sees position ``n`` also sees every position below.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
 import orjson
+from tortoise.transactions import in_transaction
 
 from db.models import Event
 from db.principal import Principal
+from db.sql import Params, dialect, select
+
+_DEPTH: ContextVar[int] = ContextVar("gateway_write_depth", default=0)
+_committed: list[Callable[[], None]] = []
+
+EVENT_COLUMNS = (
+    "position, type, resource, resource_id, organization_id, actor, snapshot, created_at"
+)
+
+# The relay's numbering step on PostgreSQL (``$1`` = batch size). Only the
+# advisory-lock holder runs it, so ``max(position)`` cannot race.
+ASSIGN_PG = f"""
+WITH pending AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS n
+    FROM events WHERE position IS NULL ORDER BY id LIMIT $1
+), head AS (SELECT coalesce(max(position), 0) AS p FROM events)
+UPDATE events SET position = head.p + pending.n
+FROM pending, head WHERE events.id = pending.id
+RETURNING {EVENT_COLUMNS}
+"""
 
 
 def to_snapshot(row: dict[str, Any]) -> Any:
     """The JSON form of a row as stored in the event (ISO 8601 UTC times)."""
     return orjson.loads(orjson.dumps(row, option=orjson.OPT_UTC_Z))
+
+
+def on_commit(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` after each outermost :func:`writing` block commits.
+
+    Returns a function that removes it. The relay uses this to wake at once
+    instead of waiting for its next poll.
+    """
+    _committed.append(callback)
+    return lambda: _committed.remove(callback) if callback in _committed else None
+
+
+@asynccontextmanager
+async def writing() -> AsyncIterator[None]:
+    """A write transaction (``in_transaction``) that announces its commit."""
+    depth = _DEPTH.get()
+    token = _DEPTH.set(depth + 1)
+    try:
+        async with in_transaction():
+            yield
+    finally:
+        _DEPTH.reset(token)
+    if depth == 0:
+        for callback in tuple(_committed):
+            callback()
 
 
 async def record_event(
@@ -31,3 +92,99 @@ async def record_event(
         actor=principal.subject,
         snapshot=to_snapshot(snapshot),
     )
+
+
+def envelope(row: dict[str, Any]) -> dict[str, Any]:
+    """The published form of a numbered event row."""
+    snapshot = row["snapshot"]
+    if isinstance(snapshot, str | bytes):
+        snapshot = orjson.loads(snapshot)
+    created = row["created_at"]
+    if isinstance(created, str):
+        created = datetime.fromisoformat(created)
+    return {
+        "position": row["position"],
+        "type": row["type"],
+        "resource": row["resource"],
+        "resource_id": row["resource_id"],
+        "organization_id": row["organization_id"],
+        "actor": row["actor"],
+        "occurred_at": created,
+        "data": snapshot,
+    }
+
+
+async def assign_positions(limit: int) -> list[dict[str, Any]]:
+    """Number up to ``limit`` committed, unnumbered events; return their envelopes.
+
+    Through Tortoise (the embedded SQLite default). On SQLite the write lock
+    serialises two callers, and the unique index refuses a duplicate position.
+    """
+    async with in_transaction() as conn:
+        _, head_rows = await conn.execute_query("SELECT coalesce(max(position), 0) FROM events")
+        head = int(head_rows[0][0])
+        _, pending = await conn.execute_query(
+            "SELECT id FROM events WHERE position IS NULL ORDER BY id LIMIT ?"
+            if dialect() == "sqlite"
+            else "SELECT id FROM events WHERE position IS NULL ORDER BY id LIMIT $1",
+            [limit],
+        )
+        ids = [int(row[0]) for row in pending]
+        for offset, ident in enumerate(ids, start=1):
+            await Event.filter(id=ident).update(position=head + offset)
+    if not ids:
+        return []
+    return await events_after(head, limit=len(ids))
+
+
+async def events_after(
+    position: int,
+    *,
+    organization_id: int | None = None,
+    resources: Collection[str] | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """Numbered events after ``position``, oldest first, as envelopes."""
+    param = Params()
+    where = [f"position > {param(position)}"]
+    if organization_id is not None:
+        where.append(f"organization_id = {param(organization_id)}")
+    if resources is not None:
+        if not resources:
+            return []
+        where.append(f"resource IN ({param.many(sorted(resources))})")
+    rows = await select(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)}"
+        f" ORDER BY position LIMIT {param(limit)}",
+        param.values,
+        datetimes=("created_at",),
+        json=("snapshot",),
+        counted=False,
+    )
+    return [envelope(row) for row in rows]
+
+
+async def head_position() -> int:
+    """The newest position (0 before the first event)."""
+    rows = await select("SELECT coalesce(max(position), 0) AS head FROM events", counted=False)
+    return int(rows[0]["head"])
+
+
+async def oldest_position() -> int:
+    """The oldest position still kept (0 when nothing is numbered yet).
+
+    Resuming after ``p`` is possible while ``p >= oldest - 1``.
+    """
+    rows = await select("SELECT coalesce(min(position), 0) AS oldest FROM events", counted=False)
+    return int(rows[0]["oldest"])
+
+
+async def prune(before: datetime) -> int:
+    """Delete numbered events older than ``before``, always keeping the newest one.
+
+    Keeping the newest tells a resuming client whether what it missed is gone.
+    """
+    head = await head_position()
+    return await Event.filter(
+        position__isnull=False, position__lt=head, created_at__lt=before
+    ).delete()

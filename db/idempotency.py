@@ -14,9 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from db.errors import DomainError, FieldError, IdempotencyKeyReused, InvalidArgument
+from db.events import writing
 from db.models import IdempotencyRecord
 from db.principal import Principal
 from db.rows import now
@@ -75,7 +75,7 @@ async def run_idempotent(
     if previous is not None:
         return previous
     try:
-        async with in_transaction():
+        async with writing():
             outcome = await operation()
             await IdempotencyRecord.create(
                 organization_id=principal.organization_id,

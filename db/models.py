@@ -106,9 +106,14 @@ class OrderItem(Model):
 
 
 class Event(Model):
-    """The change log (outbox): one row per committed write, in the write's transaction."""
+    """The change log (outbox): one row per committed write, in the write's transaction.
+
+    ``position`` is set by the relay once the row is committed: gap-free and
+    increasing in the order the relay saw commits (realtime/relay.py).
+    """
 
     id = fields.BigIntField(primary_key=True)
+    position = fields.BigIntField(null=True, unique=True)
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "models.Organization", related_name=False, on_delete=fields.CASCADE
     )
@@ -121,7 +126,7 @@ class Event(Model):
 
     class Meta:
         table = "events"
-        indexes = (("organization_id", "id"),)
+        indexes = (("organization_id", "id"), ("organization_id", "position"))
 
 
 class IdempotencyRecord(Model):

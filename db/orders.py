@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
 from db.errors import (
     Conflict,
@@ -28,7 +27,7 @@ from db.errors import (
     NotFound,
     ValidationFailed,
 )
-from db.events import record_event
+from db.events import record_event, writing
 from db.filtering import FilterField
 from db.inputs import Input
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, fetch_rows, list_rows
@@ -165,7 +164,7 @@ async def place_order(principal: Principal, data: OrderInput) -> dict[str, Any]:
     principal.require("orders:write")
     org = principal.organization_id
     quantities = _merge_lines(data.items)
-    async with in_transaction():
+    async with writing():
         if not await Customer.filter(id=data.customer_id, organization_id=org).exists():
             raise ValidationFailed(
                 f"customer {data.customer_id} does not exist",
@@ -244,7 +243,7 @@ async def transition_order(
     if action not in TRANSITIONS:
         raise InvalidArgument(f"unknown order action {action!r}")
     allowed, target, event_type = TRANSITIONS[action]
-    async with in_transaction():
+    async with writing():
         matched = await update_versioned(
             principal,
             SPEC,
@@ -294,7 +293,7 @@ async def delete_order(
 ) -> None:
     """Delete a cancelled order (cancel first: cancelling returns the stock)."""
     principal.require("orders:write")
-    async with in_transaction():
+    async with writing():
         row = await fetch_row(principal, SPEC, order_id)
         if expected_versions is not None and row["version"] not in expected_versions:
             raise stale("order", order_id)

@@ -13,10 +13,9 @@ from typing import Any
 
 from tortoise.expressions import F
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 
 from db.errors import NotFound, PreconditionFailed
-from db.events import record_event
+from db.events import record_event, writing
 from db.listing import ResourceSpec, fetch_row
 from db.principal import Principal
 
@@ -70,7 +69,7 @@ async def create_row(
     Raises tortoise's ``IntegrityError`` on a unique clash; callers turn that into
     a ``Conflict`` that names the clashing field.
     """
-    async with in_transaction():
+    async with writing():
         obj = await spec.model.create(organization_id=principal.organization_id, **values)
         row = await fetch_row(principal, spec, obj.pk)
         await record_event(
@@ -94,7 +93,7 @@ async def change_row(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Update one row (version-checked) and record ``<resource>.<verb>``; returns the new row."""
-    async with in_transaction():
+    async with writing():
         matched = await update_versioned(
             principal, spec, ident, values, expected_versions=expected_versions, extra=extra
         )

@@ -132,9 +132,15 @@ async def select(
     *,
     datetimes: Collection[str] = (),
     json: Collection[str] = (),
+    counted: bool = True,
 ) -> list[dict[str, Any]]:
-    """Run a SELECT and return dict rows, decoding ``datetimes`` and ``json`` columns."""
-    StatementCount.value += 1
+    """Run a SELECT and return dict rows, decoding ``datetimes`` and ``json`` columns.
+
+    ``counted=False`` keeps background reads (the change stream's) out of
+    ``StatementCount``, which counts the statements requests run.
+    """
+    if counted:
+        StatementCount.value += 1
     pinned = _PINNED.get()
     if pinned is not None:
         return _decode(list(map(dict, await pinned.fetch(sql, *params))), json)
