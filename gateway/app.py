@@ -23,7 +23,9 @@ from gateway.health import setup_health
 from gateway.logs import configure_logging, flush_periodically
 from gateway.observability import setup_sentry
 from gateway.settings import Settings, load_settings
+from realtime import setup_realtime
 from realtime.bus import EventBus
+from realtime.sse import OPENAPI_PATHS as SSE_OPENAPI_PATHS
 from resolvers.http import setup_graphql
 from rest import setup_rest
 
@@ -67,7 +69,9 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     setup_docs_ui(app)
     oauth = OAuthServer(settings, app.ctx.auth.tokens)
     setup_oauth(app, oauth)
-    setup_rest(app)
+    api_doc = setup_rest(app)
+    api_doc.paths.update(SSE_OPENAPI_PATHS)
+    setup_realtime(app)
     setup_graphql(app)
 
     @app.before_server_start

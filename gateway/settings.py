@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     graphql_max_cost: int = Field(default=20_000, ge=100)
     graphql_introspection: bool | None = None
 
+    change_log_retention_seconds: int = Field(default=86_400, ge=60)
+    relay_enabled: bool = True
+    realtime_queue_limit: int = Field(default=1_000, ge=10, le=1_000_000)
+    realtime_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0, le=50)
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:

@@ -1,21 +1,28 @@
-"""The event bus: fan-out of published events to this process's subscribers.
+"""The event bus: fan-out of published messages to this process's subscribers.
 
 A small front object (``EventBus``) over a backend chosen by URL scheme, in the
 shape of encode/broadcaster:
 
 - ``memory://``: in-process, for the embedded default and single-worker runs;
-- ``redis://``: Redis pub/sub, so every worker and host sees every event.
+- ``redis://``: Redis pub/sub, so every worker and host sees every message.
 
 ``subscribe()`` is an async context manager yielding a ``Subscription`` with a
-bounded queue; it always unsubscribes on exit. The relay from the change log
-(issue 5) is the publisher; until then nothing publishes in production.
+bounded queue; it always unsubscribes on exit. A full queue drops for that
+subscriber only: it never slows the others (the change stream notices the gap
+by position and reads what it missed from the log).
+
+When Redis goes away the reader reconnects with backoff, subscribes again, and
+calls the ``on_reconnect`` callbacks, so the change stream can backfill what
+was published during the outage (pub/sub itself keeps nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,16 +30,23 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+log = logging.getLogger("gateway.realtime")
+
+BACKOFF_FIRST = 0.05
+BACKOFF_MAX = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
     channel: str
-    payload: dict[str, Any]
+    payload: Any
+    raw: bytes = b""
 
 
 class Backend(Protocol):
     async def connect(self) -> None: ...
     async def disconnect(self) -> None: ...
+    async def reconnect(self, channels: Collection[str]) -> None: ...
     async def subscribe(self, channel: str) -> None: ...
     async def unsubscribe(self, channel: str) -> None: ...
     async def publish(self, channel: str, payload: bytes) -> None: ...
@@ -50,6 +64,9 @@ class MemoryBackend:
     async def disconnect(self) -> None:
         return None
 
+    async def reconnect(self, channels: Collection[str]) -> None:
+        return None
+
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
 
@@ -58,7 +75,7 @@ class MemoryBackend:
 
     async def publish(self, channel: str, payload: bytes) -> None:
         if channel in self._channels:
-            await self._queue.put((channel, payload))
+            self._queue.put_nowait((channel, payload))
 
     async def next_message(self) -> tuple[str, bytes]:
         return await self._queue.get()
@@ -66,7 +83,9 @@ class MemoryBackend:
 
 class RedisBackend:
     def __init__(self, url: str) -> None:
-        self._redis: Redis = Redis.from_url(url)
+        # Publishing fails fast while Redis is away (the change log keeps the
+        # event); the reader reconnects on its own schedule.
+        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=2.0)
         self._pubsub: PubSub = self._redis.pubsub()
 
     async def connect(self) -> None:
@@ -75,6 +94,14 @@ class RedisBackend:
     async def disconnect(self) -> None:
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._redis.aclose()
+
+    async def reconnect(self, channels: Collection[str]) -> None:
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        self._pubsub = self._redis.pubsub()
+        await self._redis.ping()
+        if channels:
+            await self._pubsub.subscribe(*channels)
 
     async def subscribe(self, channel: str) -> None:
         await self._pubsub.subscribe(channel)
@@ -125,9 +152,17 @@ class EventBus:
     """Publish to channels; subscribers of this process get what is published anywhere."""
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self._backend = backend_for(url)
         self._subscribers: dict[str, set[Subscription]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self._reconnected: list[Callable[[], None]] = []
+        self.reconnects = 0
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes see what this one publishes."""
+        return not isinstance(self._backend, MemoryBackend)
 
     async def connect(self) -> None:
         await self._backend.connect()
@@ -140,12 +175,20 @@ class EventBus:
                 await self._reader
         await self._backend.disconnect()
 
-    async def publish(self, channel: str, payload: dict[str, Any]) -> None:
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time the reader is back after losing the backend."""
+        self._reconnected.append(callback)
+
+    async def publish(self, channel: str, payload: Any) -> None:
         await self._backend.publish(channel, orjson.dumps(payload))
 
+    async def publish_raw(self, channel: str, payload: bytes) -> None:
+        """Publish bytes that are already JSON (encoded once by the caller)."""
+        await self._backend.publish(channel, payload)
+
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
-        subscription = Subscription(channel)
+    async def subscribe(self, channel: str, *, maxsize: int = 1_000) -> AsyncIterator[Subscription]:
+        subscription = Subscription(channel, asyncio.Queue(maxsize=maxsize))
         listeners = self._subscribers.setdefault(channel, set())
         if not listeners:
             await self._backend.subscribe(channel)
@@ -156,14 +199,46 @@ class EventBus:
             listeners.discard(subscription)
             if not listeners:
                 del self._subscribers[channel]
-                await self._backend.unsubscribe(channel)
+                with contextlib.suppress(Exception):
+                    await self._backend.unsubscribe(channel)
 
     async def _read(self) -> None:
+        backoff = BACKOFF_FIRST
         while True:
-            channel, raw = await self._backend.next_message()
-            message = Message(channel, orjson.loads(raw))
-            for subscription in list(self._subscribers.get(channel, ())):
-                # A full queue drops for that subscriber only (issue 5 adds
-                # disconnect-and-resume); it never slows the others.
+            try:
+                channel, raw = await self._backend.next_message()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("event bus lost its backend; reconnecting", exc_info=True)
+                await self._reconnect(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            backoff = BACKOFF_FIRST
+            listeners = self._subscribers.get(channel)
+            if not listeners:
+                continue
+            try:
+                message = Message(channel, orjson.loads(raw), raw)
+            except orjson.JSONDecodeError:
+                log.warning("dropped a message that is not JSON", extra={"channel": channel})
+                continue
+            for subscription in listeners:
                 with contextlib.suppress(asyncio.QueueFull):
                     subscription.queue.put_nowait(message)
+
+    async def _reconnect(self, backoff: float) -> None:
+        while True:
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            try:
+                await self._backend.reconnect(tuple(self._subscribers))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            self.reconnects += 1
+            log.info("event bus reconnected", extra={"reconnects": self.reconnects})
+            for callback in tuple(self._reconnected):
+                callback()
+            return

@@ -16,8 +16,12 @@ if TYPE_CHECKING:
 PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
 
 
-def setup_rest(app: GatewayApp) -> None:
-    """Mount ``/api/v1`` and its OpenAPI document; every route needs a Principal."""
+def setup_rest(app: GatewayApp) -> ApiDoc:
+    """Mount ``/api/v1`` and its OpenAPI document; every route needs a Principal.
+
+    Returns the document, so operations other doors serve under ``/api/v1`` (the
+    SSE stream) can be added to it before it is first rendered.
+    """
     bp = Blueprint("api_v1", url_prefix="/api/v1")
     doc = ApiDoc(title="Commerce gateway REST API", version="1.0.0")
     for module in (orders, customers, products, stats, api_keys):
@@ -38,3 +42,4 @@ def setup_rest(app: GatewayApp) -> None:
 
     bp.add_route(openapi, "/openapi.json", methods=["GET", "HEAD"], name="openapi")
     app.blueprint(bp)
+    return doc

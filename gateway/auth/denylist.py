@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,6 +30,11 @@ class Denylist:
         self._denied: dict[str, float] = {}
         self._redis: Redis | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._callbacks: list[Callable[[str], None]] = []
+
+    def on_deny(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(jti)`` whenever a credential is denied here or on another worker."""
+        self._callbacks.append(callback)
 
     def __contains__(self, jti: str) -> bool:
         expires = self._denied.get(jti)
@@ -41,6 +47,11 @@ class Denylist:
 
     def _remember(self, jti: str, expires_at: float) -> None:
         self._denied[jti] = expires_at
+        for callback in self._callbacks:
+            try:
+                callback(jti)
+            except Exception:
+                log.exception("a revocation callback failed")
 
     async def start(self, redis: Redis | None) -> None:
         """Load what Redis holds and follow new revocations (no-op without Redis)."""

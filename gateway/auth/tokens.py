@@ -69,8 +69,9 @@ class TokenService:
         client_id: str,
         scopes: list[str],
         roles: list[str],
+        ttl_seconds: int | None = None,
     ) -> tuple[str, dict[str, Any]]:
-        """A signed access token and its claims."""
+        """A signed access token and its claims (``ttl_seconds`` overrides the configured TTL)."""
         key = self.keys.signing_key
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -84,7 +85,7 @@ class TokenService:
             "jti": secrets.token_urlsafe(16),
             "iat": now,
             "nbf": now,
-            "exp": now + self.access_ttl,
+            "exp": now + (self.access_ttl if ttl_seconds is None else ttl_seconds),
         }
         private: Any = key.private
         token = jwt.encode(

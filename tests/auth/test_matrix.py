@@ -238,13 +238,25 @@ PUBLIC: dict[str, str] = {
     "oauth.oauth_authorize": "OAuth2 authorization endpoint (signs the user in)",
     "oauth.oauth_revoke": "OAuth2 revocation (authenticates the client itself)",
     "oauth.oauth_introspect": "OAuth2 introspection (authenticates the client itself)",
+    "realtime.asyncapi": "the AsyncAPI document of the real-time channels",
 }
 # Doors other than REST: they authenticate every request themselves and check scopes
 # through the same db/ functions (their own tests walk their operations); here they are
 # only checked to refuse anonymous callers.
 OTHER_DOORS: dict[str, str] = {
-    "graphql": "GraphQL over HTTP (tests/graphql)",
+    "graphql": "GraphQL over HTTP and WebSocket (tests/graphql, tests/realtime)",
+    "realtime.events": "Server-Sent Events (tests/realtime/test_sse.py)",
+    "realtime.event_tickets": "stream tickets for EventSource (tests/realtime/test_sse.py)",
+    "realtime.realtime": "JSON WebSocket channel (tests/realtime/test_json_channel.py)",
 }
+# An anonymous HTTP request to each door (the WebSocket doors refuse an anonymous
+# connection_init / subscribe with close codes, tested with the channels).
+ANONYMOUS_DOOR_CALLS = [
+    ("GET", "/graphql", {"query": "{ __typename }"}),
+    ("POST", "/graphql", {"query": "{ __typename }"}),
+    ("GET", "/api/v1/events", {"topics": "orders"}),
+    ("POST", "/api/v1/events/tickets", None),
+]
 # Public routes a browser or probe fetches anonymously: they answer 200.
 ANONYMOUS_200 = {
     "healthz": "/healthz",
@@ -253,6 +265,7 @@ ANONYMOUS_200 = {
     "api_v1.openapi": "/api/v1/openapi.json",
     "oauth.jwks": "/.well-known/jwks.json",
     "oauth.oauth_metadata": "/.well-known/oauth-authorization-server",
+    "realtime.asyncapi": "/api/v1/asyncapi.json",
 }
 
 
@@ -301,17 +314,16 @@ async def test_public_routes_answer_without_credentials(
     assert r.status_code == 200, r.text
 
 
-@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize(("method", "path", "payload"), ANONYMOUS_DOOR_CALLS)
 async def test_other_doors_refuse_anonymous_callers(
-    server: RunningServer, anon: httpx.AsyncClient, method: str
+    server: RunningServer, anon: httpx.AsyncClient, method: str, path: str, payload: Any
 ) -> None:
     doors = {name for (name, m) in route_operations(server.app) if name in OTHER_DOORS}
     assert doors == set(OTHER_DOORS)
-    query = "{ __typename }"
     if method == "GET":
-        r = await anon.get("/graphql", params={"query": query})
+        r = await anon.get(path, params=payload)
     else:
-        r = await anon.post("/graphql", json={"query": query})
+        r = await anon.post(path, json=payload)
     assert_problem(r, 401, "UNAUTHENTICATED")
     assert r.headers["www-authenticate"].startswith("Bearer")
 

@@ -1,0 +1,273 @@
+"""The JSON WebSocket channel at ``/api/v1/realtime`` (AsyncAPI: ``/api/v1/asyncapi.json``).
+
+For clients that do not speak GraphQL. Every frame is a JSON object with a
+``type``. The client authenticates with headers on the upgrade request or with
+``{"type": "auth", "token": ...}`` (or ``"api_key"``) as its first message, and
+may send ``auth`` again at any time to carry on under a fresh token. Then:
+
+- ``{"type": "subscribe", "id": "s1", "topics": ["orders"], "filter": "...", "after": 42}``
+  starts stream ``s1`` (``filter`` is a string for one topic or
+  ``{"orders": "..."}``; ``after`` resumes after a position). The server answers
+  ``subscribed`` and then sends ``{"type": "event", "id": "s1", "event": {...}}``.
+- ``{"type": "unsubscribe", "id": "s1"}`` ends it (``unsubscribed``).
+- ``{"type": "ping"}`` gets ``{"type": "pong"}``.
+
+A bad message gets ``{"type": "error", "id": ..., "code": ..., "message": ...}``
+with the REST error code and changes nothing else. Close codes: 1001 server
+shutting down, 1013 slow consumer, 4401 token expired or not authenticated,
+4403 credentials refused or revoked, 4408 no ``auth`` in time. After any of
+them a client reconnects and resumes each stream from its last position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sanic import Request
+from sanic.server.websockets.impl import WebsocketImplProtocol
+
+from db.errors import DomainError, InvalidArgument, Unauthenticated
+from db.principal import Principal
+from realtime.hub import Hub, Mailbox, MailboxClosed, StreamEvent, Subscriber
+
+if TYPE_CHECKING:
+    from sanic import Blueprint
+
+    from gateway.context import GatewayApp
+
+log = logging.getLogger("gateway.realtime")
+
+MAX_SUBSCRIPTIONS = 20
+MAX_ID_LENGTH = 64
+NOT_AUTHENTICATED = (4401, "authenticate first")
+REFUSED = (4403, "forbidden")
+AUTH_TIMEOUT = (4408, "authentication timeout")
+
+
+def _frame(**fields: Any) -> str:
+    return orjson.dumps(fields).decode()
+
+
+def _error_frame(ident: Any, error: DomainError) -> str:
+    return _frame(
+        type="error",
+        id=ident if isinstance(ident, str) else None,
+        code=error.code,
+        message=error.detail,
+    )
+
+
+def event_frame(subscriber: Subscriber, event: StreamEvent | bytes) -> str:
+    if isinstance(event, bytes):
+        return event.decode()
+    head = b'{"type":"event","id":' + orjson.dumps(subscriber.id) + b',"event":'
+    return (head + event.raw + b"}").decode()
+
+
+class Connection:
+    def __init__(self, app: GatewayApp, hub: Hub, ws: WebsocketImplProtocol) -> None:
+        self.app = app
+        self.hub = hub
+        self.ws = ws
+        self.mailbox: Mailbox | None = None
+        self.streams: dict[str, Subscriber] = {}
+        self.writer: asyncio.Task[None] | None = None
+
+    async def run(self, request: Request) -> None:
+        try:
+            if not await self._authenticate_upgrade(request):
+                return
+            while True:
+                raw = await self.ws.recv()
+                if raw is None:
+                    continue
+                await self._handle(raw)
+        finally:
+            if self.mailbox is not None:
+                self.mailbox.close(1000, "connection closed")
+            if self.writer is not None:
+                self.writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.writer
+
+    async def _authenticate_upgrade(self, request: Request) -> bool:
+        headers = request.headers
+        if headers.get("authorization") or headers.get("x-api-key"):
+            try:
+                principal = await self.app.ctx.auth.authenticate(request)
+            except DomainError as error:
+                await self.ws.close(REFUSED[0], error.detail[:120])
+                return False
+            await self._start(principal)
+            return True
+        timeout = self.app.ctx.settings.realtime_auth_timeout_seconds
+        while self.mailbox is None:
+            raw = await self.ws.recv(timeout=timeout)
+            if raw is None:
+                await self.ws.close(*AUTH_TIMEOUT)
+                return False
+            try:
+                message = self._parse(raw)
+            except DomainError as error:
+                await self.ws.send(_error_frame(None, error))
+                continue
+            kind = message.get("type")
+            if kind == "ping":
+                await self.ws.send(_frame(type="pong"))
+            elif kind == "auth":
+                try:
+                    principal = await self._principal(message)
+                except DomainError as error:
+                    await self.ws.close(REFUSED[0], error.detail[:120])
+                    return False
+                await self._start(principal)
+            else:
+                await self.ws.close(*NOT_AUTHENTICATED)
+                return False
+        return True
+
+    async def _principal(self, message: dict[str, Any]) -> Principal:
+        token, key = message.get("token"), message.get("api_key")
+        if not isinstance(token, str | None) or not isinstance(key, str | None):
+            raise InvalidArgument("auth: token and api_key must be strings")
+        if not token and not key:
+            raise Unauthenticated("auth: send a token or an api_key")
+        return await self.app.ctx.auth.from_credentials(f"Bearer {token}" if token else None, key)
+
+    async def _start(self, principal: Principal) -> None:
+        self.mailbox = self.hub.mailbox(principal)
+        await self.ws.send(_frame(type="authenticated", expires_at=principal.expires_at))
+        self.writer = asyncio.create_task(self._write(self.mailbox), name="realtime-writer")
+
+    async def _write(self, mailbox: Mailbox) -> None:
+        ws = self.ws
+        try:
+            while True:
+                for subscriber, event in await mailbox.get():
+                    await ws.send(event_frame(subscriber, event) if subscriber else _text(event))
+        except MailboxClosed as closed:
+            with contextlib.suppress(Exception):
+                await ws.close(closed.code, closed.reason)
+        except Exception:  # the socket went away; the reader notices and cleans up
+            return
+
+    @staticmethod
+    def _parse(raw: str | bytes) -> dict[str, Any]:
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidArgument("frames must be JSON objects") from None
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            raise InvalidArgument('frames must be JSON objects with a "type"')
+        return message
+
+    def _error(self, ident: Any, error: DomainError) -> None:
+        assert self.mailbox is not None
+        self.mailbox.push(None, _error_frame(ident, error).encode())
+
+    def _reply(self, **fields: Any) -> None:
+        assert self.mailbox is not None
+        self.mailbox.push(None, orjson.dumps(fields))
+
+    async def _handle(self, raw: str | bytes) -> None:
+        ident = None
+        try:
+            message = self._parse(raw)
+            ident = message.get("id")
+            kind = message["type"]
+            if kind == "subscribe":
+                await self._subscribe(message)
+            elif kind == "unsubscribe":
+                self._unsubscribe(message)
+            elif kind == "ping":
+                self._reply(type="pong", payload=message.get("payload"))
+            elif kind == "auth":
+                principal = await self._principal(message)
+                assert self.mailbox is not None
+                old = self.mailbox.principal
+                if (principal.subject, principal.organization_id) != (
+                    old.subject,
+                    old.organization_id,
+                ):
+                    raise InvalidArgument("auth: a connection stays with one caller")
+                self.mailbox.reauthenticate(principal)
+                self._reply(type="authenticated", expires_at=principal.expires_at)
+            else:
+                raise InvalidArgument(
+                    f"unknown message type {kind!r}; expected subscribe, unsubscribe, ping, auth"
+                )
+        except DomainError as error:
+            self._error(ident, error)
+
+    async def _subscribe(self, message: dict[str, Any]) -> None:
+        assert self.mailbox is not None
+        ident = message.get("id")
+        if not isinstance(ident, str) or not 0 < len(ident) <= MAX_ID_LENGTH:
+            raise InvalidArgument(f"subscribe: id must be a string of 1 to {MAX_ID_LENGTH}")
+        if ident in self.streams:
+            raise InvalidArgument(f"subscribe: id {ident!r} is already in use")
+        if len(self.streams) >= MAX_SUBSCRIPTIONS:
+            raise InvalidArgument(f"subscribe: at most {MAX_SUBSCRIPTIONS} per connection")
+        topics = _topics(message)
+        after = message.get("after")
+        if after is not None and (type(after) is not int or not 0 <= after < 2**63):
+            raise InvalidArgument("subscribe: after must be a stream position (an integer >= 0)")
+
+        def accepted(subscriber: Subscriber) -> None:
+            self.streams[ident] = subscriber
+            self._reply(type="subscribed", id=ident, position=subscriber.cursor)
+
+        try:
+            await self.hub.subscribe(
+                self.mailbox, topics, after=after, ident=ident, accepted=accepted
+            )
+        except BaseException:
+            self.streams.pop(ident, None)
+            raise
+
+    def _unsubscribe(self, message: dict[str, Any]) -> None:
+        ident = message.get("id")
+        subscriber = self.streams.pop(ident, None) if isinstance(ident, str) else None
+        if subscriber is None:
+            raise InvalidArgument(f"unsubscribe: no subscription {ident!r}")
+        self.hub.remove(subscriber)
+        self._reply(type="unsubscribed", id=ident)
+
+
+def _text(frame: StreamEvent | bytes) -> str:
+    return frame.decode() if isinstance(frame, bytes) else frame.raw.decode()
+
+
+def _topics(message: dict[str, Any]) -> dict[str, str | None]:
+    names = message.get("topics")
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise InvalidArgument('subscribe: topics must be a list of topic names, e.g. ["orders"]')
+    topics: dict[str, str | None] = dict.fromkeys(names)
+    condition = message.get("filter")
+    if condition is None:
+        return topics
+    if isinstance(condition, str):
+        if len(topics) != 1:
+            raise InvalidArgument("subscribe: with several topics, filter is {topic: filter}")
+        topics[names[0]] = condition
+        return topics
+    if not isinstance(condition, dict):
+        raise InvalidArgument("subscribe: filter must be a string or {topic: filter}")
+    for topic, text in condition.items():
+        if topic not in topics or not isinstance(text, str):
+            raise InvalidArgument(f"subscribe: filter.{topic} must be a string for a chosen topic")
+        topics[topic] = text
+    return topics
+
+
+def add_routes(bp: Blueprint, app: GatewayApp, hub: Hub) -> None:
+    async def realtime(request: Request, ws: WebsocketImplProtocol) -> None:
+        await Connection(app, hub, ws).run(request)
+
+    bp.add_websocket_route(realtime, "/realtime", name="realtime")

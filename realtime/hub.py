@@ -1,0 +1,415 @@
+"""This worker's change stream and its subscribers.
+
+The ``Hub`` reads the relay's channel on the bus and hands each event, in
+position order and once, to the local subscribers allowed to see it. It keeps
+``head``, the newest position it has delivered: a message further ahead means
+something was missed (a dropped publish, a Redis restart), and the hub reads
+the missing positions from the change log before going on; one at or below
+``head`` is a repeat and is dropped. The relay's heartbeat and the bus's
+reconnect signal trigger the same catch-up, so nothing committed is lost.
+
+A subscriber (``Subscriber``) is one ordered stream: some topics, a filter per
+topic, and a cursor (the last position it was served). Subscribing with
+``after`` first reads the log from there (only its organization's rows of its
+topics), holding live events aside meanwhile, then switches to live. Events go
+into the connection's bounded ``Mailbox``; a connection that falls
+``limit`` events behind is closed (``SLOW_CONSUMER``) and resumes from its
+last position, so one slow client never slows the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from db.errors import ResyncRequired
+from db.events import events_after, head_position, oldest_position
+from db.filtering import Expr, matches
+from db.principal import Principal
+from realtime.bus import EventBus, Message
+from realtime.relay import CHANNEL, encode
+from realtime.topics import selection
+
+log = logging.getLogger("gateway.realtime")
+
+CATCH_UP_BATCH = 500
+
+# Close codes shared by the channels (docs/realtime.md).
+GOING_AWAY = (1001, "server shutting down: reconnect and resume")
+SLOW_CONSUMER = (1013, "slow consumer: reconnect and resume from your last position")
+TOKEN_EXPIRED = (4401, "token expired")
+TOKEN_REVOKED = (4403, "token revoked")
+
+
+class StreamEvent:
+    """One change event, encoded once for every subscriber and channel."""
+
+    __slots__ = ("_sse", "data", "organization_id", "position", "raw", "resource", "type")
+
+    def __init__(self, envelope: dict[str, Any], raw: bytes | None = None) -> None:
+        self.position: int = envelope["position"]
+        self.organization_id: int = envelope["organization_id"]
+        self.resource: str = envelope["resource"]
+        self.type: str = envelope["type"]
+        self.data: dict[str, Any] = envelope["data"]
+        self.raw: bytes = raw if raw is not None else encode(envelope)
+        self._sse: bytes | None = None
+
+    @property
+    def sse(self) -> bytes:
+        """The Server-Sent Events frame: ``id`` is the position."""
+        if self._sse is None:
+            self._sse = b"id: %d\nevent: %s\ndata: %s\n\n" % (
+                self.position,
+                self.type.encode(),
+                self.raw,
+            )
+        return self._sse
+
+    def envelope(self) -> dict[str, Any]:
+        decoded: dict[str, Any] = orjson.loads(self.raw)
+        return decoded
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class MailboxClosed(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"{code} {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class Mailbox:
+    """A connection's bounded outbox, shared by its subscriptions."""
+
+    __slots__ = (
+        "_expiry",
+        "_waiter",
+        "closed",
+        "hub",
+        "items",
+        "limit",
+        "principal",
+        "subscribers",
+    )
+
+    def __init__(self, hub: Hub, principal: Principal, limit: int) -> None:
+        self.hub = hub
+        self.principal = principal
+        self.limit = limit
+        self.items: deque[tuple[Subscriber | None, StreamEvent | bytes]] = deque()
+        self.subscribers: set[Subscriber] = set()
+        self.closed: tuple[int, str] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+        hub._track(self)
+
+    def push(self, subscriber: Subscriber | None, event: StreamEvent | bytes) -> None:
+        """Queue an event for ``subscriber`` (or, with None, a channel's own frame)."""
+        if self.closed is not None:
+            return
+        if len(self.items) >= self.limit:
+            self.close(*SLOW_CONSUMER)
+            return
+        self.items.append((subscriber, event))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(
+        self, idle: float | None = None
+    ) -> list[tuple[Subscriber | None, StreamEvent | bytes]]:
+        """Everything waiting; ``[]`` after ``idle`` quiet seconds; raises once closed."""
+        while True:
+            if self.closed is not None:
+                raise MailboxClosed(*self.closed)
+            if self.items:
+                items = list(self.items)
+                self.items.clear()
+                return items
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None if idle is None else loop.call_later(idle, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if idle is not None and not self.items and self.closed is None:
+                return []
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closed is not None:
+            return
+        self.closed = (code, reason)
+        self.items.clear()
+        for subscriber in tuple(self.subscribers):
+            self.hub.remove(subscriber)
+        self.hub._untrack(self)
+        if self._expiry is not None:
+            self._expiry.cancel()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def reauthenticate(self, principal: Principal) -> None:
+        """Carry on under a new credential of the same caller (in-band re-auth)."""
+        for subscriber in self.subscribers:
+            selection(principal, subscriber.topics)
+        self.hub._untrack(self)
+        self.principal = principal
+        for subscriber in self.subscribers:
+            subscriber.principal = principal
+        self.hub._track(self)
+
+    def _watch_expiry(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        expires_at = self.principal.expires_at
+        if expires_at is not None:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, expires_at - time.time())
+            self._expiry = loop.call_later(delay, self.close, *TOKEN_EXPIRED)
+
+
+class Subscriber:
+    """One ordered stream of a connection: topics, filters and a cursor."""
+
+    __slots__ = ("cursor", "filters", "id", "mailbox", "pending", "principal", "topics")
+
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        topics: Mapping[str, str | None],
+        filters: dict[str, Expr | None],
+        ident: str,
+    ) -> None:
+        self.mailbox = mailbox
+        self.principal = mailbox.principal
+        self.topics = dict(topics)
+        self.filters = filters
+        self.id = ident
+        self.cursor = 0
+        self.pending: list[StreamEvent] | None = None
+
+    def offer(self, event: StreamEvent) -> None:
+        if event.position <= self.cursor:
+            return
+        if self.pending is not None:
+            if len(self.pending) >= self.mailbox.limit:
+                self.mailbox.close(*SLOW_CONSUMER)
+            else:
+                self.pending.append(event)
+            return
+        self.cursor = event.position
+        condition = self.filters.get(event.resource)
+        if condition is None or matches(condition, event.data):
+            self.mailbox.push(self, event)
+
+
+class Hub:
+    def __init__(self, bus: EventBus, *, mailbox_limit: int = 1_000) -> None:
+        self.bus = bus
+        self.mailbox_limit = mailbox_limit
+        self.head = 0
+        self.caught_up = 0  # how many times the hub read missed events from the log
+        self._index: dict[tuple[int, str], set[Subscriber]] = {}
+        self._credentials: dict[str, set[Mailbox]] = {}
+        self._mailboxes: set[Mailbox] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._inbox: asyncio.Queue[Message | None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        self.head = await head_position()
+        self.bus.on_reconnect(self._check_log)
+        self._task = asyncio.create_task(self._run(), name="change-stream")
+        await self._ready.wait()
+
+    async def stop(self) -> None:
+        self.close_all(*GOING_AWAY)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def close_all(self, code: int, reason: str) -> None:
+        for mailbox in tuple(self._mailboxes):
+            mailbox.close(code, reason)
+
+    def revoked(self, credential_id: str) -> None:
+        """Close every connection of ``credential_id`` (a denylist callback)."""
+        for mailbox in tuple(self._credentials.get(credential_id, ())):
+            mailbox.close(*TOKEN_REVOKED)
+
+    @property
+    def connections(self) -> int:
+        return len(self._mailboxes)
+
+    # -- subscribing ---------------------------------------------------------
+
+    def mailbox(self, principal: Principal) -> Mailbox:
+        return Mailbox(self, principal, self.mailbox_limit)
+
+    async def subscribe(
+        self,
+        mailbox: Mailbox,
+        topics: Mapping[str, str | None],
+        *,
+        after: int | None = None,
+        ident: str = "",
+        accepted: Callable[[Subscriber], None] | None = None,
+    ) -> Subscriber:
+        """Start a stream for ``mailbox``'s caller; with ``after``, resume from there.
+
+        ``INVALID_ARGUMENT`` / ``PERMISSION_DENIED`` for bad topics or filters,
+        ``RESYNC_REQUIRED`` when ``after`` is no longer (or not yet) in the log.
+        ``accepted`` runs once the request is known good, before the first event.
+        """
+        subscriber = Subscriber(mailbox, topics, selection(mailbox.principal, topics), ident)
+        if after is None:
+            subscriber.cursor = self.head
+            if accepted is not None:
+                accepted(subscriber)
+            self._add(subscriber)
+            return subscriber
+        if after > self.head and after > await head_position():
+            raise ResyncRequired(f"position {after} is not in this stream")
+        oldest = await oldest_position()
+        if oldest and after < oldest - 1:
+            raise ResyncRequired(
+                f"events after position {after} are no longer kept (oldest is {oldest}):"
+                " reload, then subscribe without a position"
+            )
+        subscriber.cursor = after
+        subscriber.pending = []
+        if accepted is not None:
+            accepted(subscriber)
+        self._add(subscriber)
+        try:
+            while True:
+                rows = await events_after(
+                    subscriber.cursor,
+                    organization_id=mailbox.principal.organization_id,
+                    resources=tuple(subscriber.filters),
+                    limit=CATCH_UP_BATCH,
+                )
+                for row in rows:
+                    event = StreamEvent(row)
+                    subscriber.cursor = event.position
+                    condition = subscriber.filters.get(event.resource)
+                    if condition is None or matches(condition, event.data):
+                        mailbox.push(subscriber, event)
+                if len(rows) < CATCH_UP_BATCH:
+                    break
+        except BaseException:
+            self.remove(subscriber)
+            raise
+        pending, subscriber.pending = subscriber.pending, None
+        for event in pending:
+            subscriber.offer(event)
+        return subscriber
+
+    def remove(self, subscriber: Subscriber) -> None:
+        subscriber.mailbox.subscribers.discard(subscriber)
+        org = subscriber.principal.organization_id
+        for resource in subscriber.filters:
+            listeners = self._index.get((org, resource))
+            if listeners is not None:
+                listeners.discard(subscriber)
+                if not listeners:
+                    del self._index[(org, resource)]
+
+    def _add(self, subscriber: Subscriber) -> None:
+        subscriber.mailbox.subscribers.add(subscriber)
+        org = subscriber.principal.organization_id
+        for resource in subscriber.filters:
+            self._index.setdefault((org, resource), set()).add(subscriber)
+
+    def _track(self, mailbox: Mailbox) -> None:
+        self._mailboxes.add(mailbox)
+        credential = mailbox.principal.credential_id
+        if credential is not None:
+            self._credentials.setdefault(credential, set()).add(mailbox)
+        mailbox._watch_expiry()
+
+    def _untrack(self, mailbox: Mailbox) -> None:
+        self._mailboxes.discard(mailbox)
+        credential = mailbox.principal.credential_id
+        if credential is not None:
+            mailboxes = self._credentials.get(credential)
+            if mailboxes is not None:
+                mailboxes.discard(mailbox)
+                if not mailboxes:
+                    del self._credentials[credential]
+
+    # -- the stream ----------------------------------------------------------
+
+    def _check_log(self) -> None:
+        if self._inbox is not None:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._inbox.put_nowait(Message(CHANNEL, {"head": None}))
+
+    async def _run(self) -> None:
+        async with self.bus.subscribe(CHANNEL, maxsize=100_000) as subscription:
+            self._inbox = subscription.queue
+            self._ready.set()
+            # Anything numbered between reading the head and subscribing.
+            await self._catch_up(None)
+            while True:
+                message = await subscription.queue.get()
+                if message is None:
+                    return
+                try:
+                    await self._handle(message)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.warning("change stream: could not read the log; will retry", exc_info=True)
+
+    async def _handle(self, message: Message) -> None:
+        payload = message.payload
+        position = payload.get("position")
+        if position is None:  # a heartbeat, or the bus is back after an outage
+            wanted = payload.get("head")
+            if wanted is None or wanted > self.head:
+                await self._catch_up(wanted)
+            return
+        if position <= self.head:
+            return
+        if position > self.head + 1:
+            await self._catch_up(position - 1)
+            if position <= self.head:
+                return
+        self._dispatch(StreamEvent(payload, message.raw))
+
+    async def _catch_up(self, until: int | None) -> None:
+        self.caught_up += 1
+        while until is None or self.head < until:
+            rows = await events_after(self.head, limit=CATCH_UP_BATCH)
+            for row in rows:
+                self._dispatch(StreamEvent(row))
+            if len(rows) < CATCH_UP_BATCH:
+                return
+
+    def _dispatch(self, event: StreamEvent) -> None:
+        self.head = event.position
+        listeners = self._index.get((event.organization_id, event.resource))
+        if listeners:
+            for subscriber in tuple(listeners):
+                subscriber.offer(event)

@@ -1,0 +1,197 @@
+"""The relay: numbers committed change-log rows and publishes them, in order.
+
+Exactly one relay works at a time per installation. On PostgreSQL every worker
+runs a ``Relay`` that tries to take a session advisory lock on a connection of
+its own; the holder numbers and publishes, the others retry every
+``takeover_seconds``. When the holder's process dies its connection closes,
+PostgreSQL releases the lock and another worker takes over within that
+interval. The holder also ``LISTEN``s: a trigger on the events table notifies
+at commit, so a write in any process wakes it within milliseconds. In this
+process the write path wakes it directly (``db.events.on_commit``).
+
+On SQLite (the embedded default, one host) the relay works through Tortoise;
+the database's write lock and the unique index on ``position`` keep numbering
+gap-free even if two processes share the file.
+
+Every ``heartbeat_seconds`` the holder publishes the newest position (``head``)
+so a worker that missed a message (Redis restart, a dropped publish) notices
+and reads it from the log; it also prunes events older than the retention
+window, always keeping the newest one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+
+from db.events import ASSIGN_PG, assign_positions, envelope, head_position, on_commit, prune
+from realtime.bus import EventBus
+
+log = logging.getLogger("gateway.realtime")
+
+CHANNEL = "gateway:events"
+NOTIFY_CHANNEL = "gateway_events"
+# pg_try_advisory_lock key: "gwrelay" as a number, so it is unlikely to clash.
+LOCK_KEY = 0x6777_7265_6C61_79
+BATCH = 500
+
+
+# Tortoise's pool options in DATABASE_URL; asyncpg would take them for server settings.
+_POOL_OPTIONS = {"minsize", "maxsize", "max_queries", "max_inactive_connection_lifetime"}
+
+
+def asyncpg_dsn(url: str) -> str:
+    """``DATABASE_URL`` without the pool options, for a connection of our own."""
+    base, _, query = url.partition("?")
+    kept = [p for p in query.split("&") if p and p.split("=", 1)[0] not in _POOL_OPTIONS]
+    return base + ("?" + "&".join(kept) if kept else "")
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    return orjson.dumps(event, option=orjson.OPT_UTC_Z)
+
+
+class Relay:
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        database_url: str,
+        retention_seconds: int,
+        takeover_seconds: float = 1.0,
+        heartbeat_seconds: float = 1.0,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.bus = bus
+        self.database_url = database_url
+        self.retention = timedelta(seconds=retention_seconds)
+        self.takeover_seconds = takeover_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.poll_seconds = poll_seconds
+        self.leading = False
+        self.published = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._forget_commit_hook: Callable[[], None] | None = None
+        self._last_prune = 0.0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._forget_commit_hook = on_commit(self.wake)
+        self._task = asyncio.create_task(self._run(), name="change-log-relay")
+
+    async def stop(self) -> None:
+        if self._forget_commit_hook is not None:
+            self._forget_commit_hook()
+            self._forget_commit_hook = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.leading = False
+
+    @property
+    def _postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if self._postgres:
+                    async with self._pg_leadership() as connection:
+                        await self._lead(connection)
+                else:
+                    self.leading = True
+                    await self._lead(None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("the relay lost its database; retrying", exc_info=True)
+            self.leading = False
+            await asyncio.sleep(self.takeover_seconds)
+
+    @contextlib.asynccontextmanager
+    async def _pg_leadership(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection holding the relay lock (waits, retrying, until it gets it)."""
+        connection: asyncpg.Connection = await asyncpg.connect(asyncpg_dsn(self.database_url))
+        try:
+            while True:
+                if await connection.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+                    break
+                await asyncio.sleep(self.takeover_seconds)
+            await connection.add_listener(NOTIFY_CHANNEL, self._notified)
+            self.leading = True
+            log.info("this worker now runs the change-log relay")
+            yield connection
+        finally:
+            self.leading = False
+            with contextlib.suppress(Exception):
+                await asyncio.shield(connection.close(timeout=2))
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _lead(self, connection: asyncpg.Connection | None) -> None:
+        last_beat = 0.0
+        while True:
+            self._wake.clear()
+            events = await self._number(connection)
+            for event in events:
+                await self._publish(encode(event))
+            self.published += len(events)
+            if len(events) == BATCH:
+                continue
+            now = time.monotonic()
+            if now - last_beat >= self.heartbeat_seconds:
+                last_beat = now
+                await self._heartbeat(connection)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def _number(self, connection: asyncpg.Connection | None) -> list[dict[str, Any]]:
+        if connection is None:
+            return await assign_positions(BATCH)
+        rows = await connection.fetch(ASSIGN_PG, BATCH)
+        return sorted((envelope(dict(row)) for row in rows), key=lambda e: e["position"])
+
+    async def _publish(self, payload: bytes) -> None:
+        try:
+            await self.bus.publish_raw(CHANNEL, payload)
+        except Exception:
+            # The event is numbered and kept: workers read it from the log when
+            # the next heartbeat (or their reconnect) shows them the gap.
+            log.warning("could not publish a change event", exc_info=True)
+
+    async def _heartbeat(self, connection: asyncpg.Connection | None) -> None:
+        if connection is None:
+            head = await head_position()
+        else:
+            head = int(await connection.fetchval("SELECT coalesce(max(position), 0) FROM events"))
+        await self._publish(orjson.dumps({"head": head}))
+        now = time.monotonic()
+        if now - self._last_prune >= 60:
+            self._last_prune = now
+            removed = await self._prune(connection)
+            if removed:
+                log.info("pruned the change log", extra={"removed": removed})
+
+    async def _prune(self, connection: asyncpg.Connection | None) -> int:
+        before = datetime.now(UTC) - self.retention
+        if connection is None:
+            return await prune(before)
+        status = await connection.execute(
+            "DELETE FROM events WHERE position IS NOT NULL AND created_at < $1"
+            " AND position < (SELECT max(position) FROM events)",
+            before,
+        )
+        return int(status.split()[-1])

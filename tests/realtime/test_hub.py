@@ -1,0 +1,61 @@
+"""The worker's change stream: gaps are read from the log, slow consumers are cut off."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from db import events as change_log
+from realtime.hub import SLOW_CONSUMER, MailboxClosed, StreamEvent
+from realtime.relay import CHANNEL, encode
+from tests.factories import make_customer
+
+
+async def test_a_slow_consumer_is_closed_and_the_others_go_on(server, tenant):
+    hub = server.app.ctx.extras["hub"]
+    slow = hub.mailbox(tenant.principal("owner"))
+    fast = hub.mailbox(tenant.principal("owner"))
+    slow.limit = 3
+    try:
+        await hub.subscribe(slow, {"customers": None})
+        await hub.subscribe(fast, {"customers": None})
+        for _ in range(5):
+            await make_customer(tenant.owner)
+        got: list[StreamEvent] = []
+        while len(got) < 5:
+            got += [event for _, event in await asyncio.wait_for(fast.get(), 10) if event]
+        assert slow.closed == SLOW_CONSUMER
+        with pytest.raises(MailboxClosed) as closed:
+            await slow.get()
+        assert closed.value.code == 1013
+        assert slow.subscribers == set()
+    finally:
+        slow.close(1000, "done")
+        fast.close(1000, "done")
+
+
+async def test_a_missed_message_is_read_from_the_log(server, tenant):
+    """The relay's message for a position never arrives; the next one shows the gap."""
+    hub = server.app.ctx.extras["hub"]
+    relay = server.app.ctx.extras["relay"]
+    mailbox = hub.mailbox(tenant.principal("owner"))
+    try:
+        await hub.subscribe(mailbox, {"customers": None})
+        # Hold the relay back, write twice, then publish only the second event.
+        await relay.stop()
+        try:
+            await make_customer(tenant.owner, name="lost in transit")
+            await make_customer(tenant.owner, name="arrives")
+            numbered = await change_log.assign_positions(10)
+            assert [e["data"]["name"] for e in numbered[-2:]] == ["lost in transit", "arrives"]
+            await server.app.ctx.bus.publish_raw(CHANNEL, encode(numbered[-1]))
+            got: list[StreamEvent] = []
+            while len(got) < 2:
+                got += [e for _, e in await asyncio.wait_for(mailbox.get(), 10) if e]
+            names = [e.data["name"] for e in got if isinstance(e, StreamEvent)]
+            assert names == ["lost in transit", "arrives"]
+        finally:
+            await relay.start()
+    finally:
+        mailbox.close(1000, "done")
