@@ -71,8 +71,8 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     setup_oauth(app, oauth)
     api_doc = setup_rest(app)
     api_doc.paths.update(SSE_OPENAPI_PATHS)
-    setup_realtime(app)
-    setup_graphql(app)
+    hub = setup_realtime(app)
+    setup_graphql(app, hub)
 
     @app.before_server_start
     async def open_resources(app: GatewayApp) -> None:

@@ -89,6 +89,9 @@ class Context:
     idempotency_ttl_seconds: int = 86_400
     # Kept with the parsed document, for every request of it (``resolvers.prefetch``).
     memo: dict[Any, Any] = field(default_factory=dict)
+    # Over WebSocket only: the change stream and the socket (``resolvers.ws``).
+    hub: Any = None
+    socket: Any = None
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from graphql import GraphQLError, OperationType
 from sanic import HTTPResponse, Request
+from sanic.server.websockets.impl import WebsocketImplProtocol
 
 from db.errors import DomainError, InvalidArgument
 from gateway.errors import MethodNotAllowed, UnsupportedMediaType
@@ -23,9 +24,11 @@ from resolvers.context import Context
 from resolvers.execute import Runner, WrongOperationType
 from resolvers.graphiql import graphiql_response, wants_graphiql
 from resolvers.persisted import PersistedQueries, PersistedQueryNotFound
+from resolvers.ws import PROTOCOLS, SocketOperations, serve
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
+    from realtime.hub import Hub
 
 log = logging.getLogger("gateway.graphql")
 
@@ -93,7 +96,7 @@ def _check(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | No
     return query, variables, name
 
 
-def setup_graphql(app: GatewayApp) -> None:
+def setup_graphql(app: GatewayApp, hub: Hub) -> None:
     # Strawberry logs every error at ERROR, client mistakes included; unexpected
     # errors are logged by ``format_error`` instead, with the request id.
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
@@ -105,7 +108,17 @@ def setup_graphql(app: GatewayApp) -> None:
     async def use_redis(app: GatewayApp) -> None:
         persisted.redis = app.ctx.redis
 
-    async def graphql(request: Request) -> HTTPResponse:
+    sockets = SocketOperations(app, runner, hub)
+
+    async def socket(request: Request, ws: WebsocketImplProtocol) -> None:
+        await serve(request, ws, sockets, request_id_var.get())
+
+    async def graphql(request: Request) -> HTTPResponse | None:
+        if request.headers.get("upgrade", "").lower() == "websocket":
+            # One path for HTTP and WebSocket: Sanic routes one handler per path
+            # and method, so the upgrade is handed to its WebSocket machinery here.
+            await app._websocket_handler(socket, request, subprotocols=PROTOCOLS)  # type: ignore[no-untyped-call]
+            return None
         has_operation = "query" in request.args or "extensions" in request.args
         if wants_graphiql(request.method, request.headers.get("accept", ""), has_operation):
             return graphiql_response()  # the page holds no data; its requests authenticate
@@ -148,4 +161,6 @@ def setup_graphql(app: GatewayApp) -> None:
             content_type=GRAPHQL_RESPONSE if strict else "application/json",
         )
 
+    graphql.is_websocket = True  # type: ignore[attr-defined]  # may return no response
+    app.enable_websocket()
     app.add_route(graphql, "/graphql", methods=["GET", "POST"], name="graphql")

@@ -44,6 +44,7 @@ from resolvers.prefetch import (
     prefetch_orders,
     prefetch_products,
 )
+from resolvers.subscriptions import STREAM_POSITION, StreamPosition, Subscription
 from resolvers.types import (
     SCALARS,
     Customer,
@@ -227,8 +228,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[OrderItem, OrderStatus],
-        config=StrawberryConfig(scalar_map=SCALARS),
+        config=StrawberryConfig(scalar_map={**SCALARS, StreamPosition: STREAM_POSITION}),
         extensions=extensions,
     )
 

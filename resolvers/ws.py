@@ -1,0 +1,283 @@
+"""GraphQL over WebSocket on ``/graphql``: ``graphql-transport-ws`` and legacy ``graphql-ws``.
+
+Strawberry's protocol handlers speak both protocols; Strawberry's Sanic view
+does not do WebSockets, so this module gives them the three things they use:
+a socket adapter over Sanic's WebSocket, a "view" that authenticates the
+``connection_init`` payload, and a "schema" that runs each operation the way
+``POST /graphql`` does (the same cached parse and validation with the limits,
+the same error shapes and masking), with subscriptions on graphql-core.
+
+Authentication is the ``connection_init`` payload, read by ``gateway.auth``:
+``{"Authorization": "Bearer ..."}``, ``{"token": "..."}`` or
+``{"X-API-Key": "..."}``. Refused credentials close the socket with 4403
+(legacy: ``connection_error``, then 1011), never an ack. While the socket is
+open it follows the credential: expiry closes it with 4401, revocation (on any
+worker) with 4403, a slow consumer with 1013, shutdown with 1001.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from graphql import ExecutionResult as CoreResult
+from graphql import GraphQLError, GraphQLSyntaxError, OperationType, get_operation_ast, subscribe
+from sanic import Request
+from sanic.exceptions import WebsocketClosed
+from sanic.server.websockets.impl import WebsocketImplProtocol
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.async_base_view import AsyncWebSocketAdapter
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.unset import UNSET
+from websockets.exceptions import ConnectionClosed
+
+from db.errors import DomainError
+from db.principal import Principal
+from realtime.hub import Hub, Mailbox, MailboxClosed
+from resolvers.context import Context
+from resolvers.execute import Runner
+
+if TYPE_CHECKING:
+    from gateway.context import GatewayApp
+
+log = logging.getLogger("gateway.graphql")
+
+TRANSPORT_WS = "graphql-transport-ws"
+LEGACY_WS = "graphql-ws"
+PROTOCOLS = [TRANSPORT_WS, LEGACY_WS]
+INIT_TIMEOUT = timedelta(seconds=10)
+MAX_OPERATIONS = 50
+LEGACY_KEEP_ALIVE_SECONDS = 15.0
+NOBODY = Principal(subject="anonymous", organization_id=0)
+_ALL = {OperationType.QUERY, OperationType.MUTATION}
+
+
+class SanicWebSocket(AsyncWebSocketAdapter):
+    """Strawberry's socket interface over a Sanic WebSocket (text frames of JSON)."""
+
+    def __init__(self, view: Any, ws: WebsocketImplProtocol) -> None:
+        super().__init__(view)
+        self.ws = ws
+
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
+        while True:
+            try:
+                message = await self.ws.recv()
+            except (ConnectionClosed, WebsocketClosed, asyncio.CancelledError):
+                return
+            if message is None:
+                continue
+            if isinstance(message, bytes):
+                raise NonTextMessageReceived
+            try:
+                yield orjson.loads(message)
+            except orjson.JSONDecodeError:
+                if not ignore_parsing_errors:
+                    raise NonJsonMessageReceived from None
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send(orjson.dumps(message, option=orjson.OPT_UTC_Z).decode())
+        except (ConnectionClosed, WebsocketClosed) as exc:
+            raise WebSocketDisconnected from exc
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(ConnectionClosed, WebsocketClosed):
+            await self.ws.close(code, reason)
+
+
+@dataclass
+class Session:
+    """One socket: its caller, and how operations close it."""
+
+    ws: WebsocketImplProtocol
+    request_id: str | None
+    connection_params: dict[str, Any] | None = None
+    principal: Principal = NOBODY
+    watcher: asyncio.Task[None] | None = None
+    closing: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def close(self, code: int, reason: str) -> None:
+        self.closing.append(asyncio.ensure_future(_close(self.ws, code, reason)))
+
+    async def follow(self, mailbox: Mailbox) -> None:
+        """Close the socket when the credential expires or is revoked."""
+        try:
+            while True:
+                await mailbox.get()
+        except MailboxClosed as closed:
+            await _close(self.ws, closed.code, closed.reason)
+        finally:
+            mailbox.close(1000, "socket closed")
+
+
+async def _close(ws: WebsocketImplProtocol, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await ws.close(code, reason)
+
+
+def _credentials(params: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    lowered = {str(k).lower(): v for k, v in params.items()}
+    authorization = lowered.get("authorization")
+    token = lowered.get("token")
+    api_key = lowered.get("x-api-key") or lowered.get("apikey") or lowered.get("api_key")
+    if authorization is None and isinstance(token, str):
+        authorization = f"Bearer {token}"
+    return (
+        authorization if isinstance(authorization, str) else None,
+        api_key if isinstance(api_key, str) else None,
+    )
+
+
+class _Shaped(GraphQLError):
+    """An error whose wire form is ``format_error``'s (codes, masking), as over HTTP."""
+
+    def __init__(self, error: GraphQLError, shaped: dict[str, Any]) -> None:
+        super().__init__(
+            error.message, error.nodes, error.source, error.positions, error.path,
+            error.original_error, error.extensions,
+        )  # fmt: skip
+        self._shaped = shaped
+
+    @property
+    def formatted(self) -> Any:
+        return self._shaped
+
+
+def _shape(errors: list[GraphQLError] | tuple[GraphQLError, ...] | None) -> list[GraphQLError]:
+    from resolvers.http import format_error
+
+    return [
+        error if isinstance(error, GraphQLSyntaxError) else _Shaped(error, format_error(error))
+        for error in errors or ()
+    ]
+
+
+class SocketOperations:
+    """The "schema" the protocol handlers call: runs operations as ``/graphql`` does."""
+
+    def __init__(self, app: GatewayApp, runner: Runner, hub: Hub) -> None:
+        self.app = app
+        self.runner = runner
+        self.hub = hub
+
+    async def on_ws_connect(self, session: Session) -> Any:
+        authorization, api_key = _credentials(session.connection_params or {})
+        try:
+            principal = await self.app.ctx.auth.from_credentials(authorization, api_key)
+        except DomainError as error:
+            log.info("refused a GraphQL socket", extra={"code": error.code})
+            raise ConnectionRejectionError({"code": error.code, "message": error.detail}) from None
+        session.principal = principal
+        mailbox = self.hub.mailbox(principal)
+        session.watcher = asyncio.create_task(session.follow(mailbox), name="graphql-ws-watch")
+        return UNSET
+
+    async def subscribe(
+        self,
+        query: str,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Session | None = None,
+        root_value: Any = None,
+        operation_name: str | None = None,
+    ) -> AsyncGenerator[ExecutionResult, None]:
+        assert context_value is not None
+        return self._results(query, variable_values, context_value, operation_name)
+
+    stream = subscribe
+
+    def _context(self, session: Session) -> Context:
+        settings = self.app.ctx.settings
+        context = Context(
+            principal=session.principal, request_id=session.request_id,
+            page_size_default=settings.page_size_default, page_size_max=settings.page_size_max,
+            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+        )  # fmt: skip
+        context.hub = self.hub
+        context.socket = session
+        return context
+
+    async def _results(
+        self,
+        query: Any,
+        variables: dict[str, Any] | None,
+        session: Session,
+        operation_name: str | None,
+    ) -> AsyncGenerator[ExecutionResult, None]:
+        if not isinstance(query, str):
+            yield PreExecutionError(data=None, errors=[GraphQLError("query must be a string")])
+            return
+        document, errors, _, memo = self.runner.prepare(query)
+        if document is None:
+            yield PreExecutionError(data=None, errors=_shape(errors))
+            return
+        operation = get_operation_ast(document, operation_name)
+        context = self._context(session)
+        if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
+            result = await self.runner.run(query, variables, operation_name, context, _ALL)
+            yield ExecutionResult(data=result.data, errors=_shape(result.errors))
+            return
+        context.memo = memo
+        source: Any = subscribe(
+            self.runner.schema._schema, document, context_value=context,
+            variable_values=variables, operation_name=operation_name,
+        )  # fmt: skip
+        if not isinstance(source, CoreResult | AsyncIterator):
+            source = await source
+        if isinstance(source, CoreResult):
+            yield PreExecutionError(data=None, errors=_shape(source.errors))
+            return
+        try:
+            async for result in source:
+                yield ExecutionResult(data=result.data, errors=_shape(result.errors))
+        finally:
+            with contextlib.suppress(Exception):
+                await source.aclose()
+
+
+async def serve(
+    request: Request,
+    ws: WebsocketImplProtocol,
+    operations: SocketOperations,
+    request_id: str | None,
+) -> None:
+    """Run one GraphQL socket with the protocol its client chose."""
+    session = Session(ws, request_id)
+    socket = SanicWebSocket(operations, ws)
+    handler: BaseGraphQLTransportWSHandler[Any, Any] | BaseGraphQLWSHandler[Any, Any]
+    if ws.subprotocol == LEGACY_WS:
+        handler = BaseGraphQLWSHandler(
+            operations, socket, session, None, operations,  # type: ignore[arg-type]
+            keep_alive=True, keep_alive_interval=LEGACY_KEEP_ALIVE_SECONDS,
+            max_subscriptions_per_connection=MAX_OPERATIONS,
+        )  # fmt: skip
+    else:
+        handler = BaseGraphQLTransportWSHandler(
+            operations, socket, session, None, operations,  # type: ignore[arg-type]
+            INIT_TIMEOUT, max_subscriptions_per_connection=MAX_OPERATIONS,
+        )  # fmt: skip
+    try:
+        await handler.handle()
+    finally:
+        if session.watcher is not None:
+            session.watcher.cancel()
+        for task in session.closing:
+            with contextlib.suppress(BaseException):
+                await task
