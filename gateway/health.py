@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 from sanic import HTTPResponse, Request
 from sanic.response import json
@@ -40,6 +41,21 @@ def setup_health(app: GatewayApp) -> None:
                 checks["redis"] = f"error: {type(exc).__name__}"
         ready = all(value == "ok" for value in checks.values())
         return json(
-            {"status": "ok" if ready else "unavailable", "checks": checks},
+            {"status": "ok" if ready else "unavailable", "checks": checks, **_realtime(app)},
             status=200 if ready else 503,
         )
+
+
+def _realtime(app: GatewayApp) -> dict[str, Any]:
+    """This worker's part in the change stream (information, not a check)."""
+    hub, relay = app.ctx.extras.get("hub"), app.ctx.extras.get("relay")
+    if hub is None:
+        return {}
+    return {
+        "worker": {"pid": os.getpid()},
+        "realtime": {
+            "relay": "leading" if relay is not None and relay.leading else "standby",
+            "stream_position": hub.head,
+            "connections": hub.connections,
+        },
+    }
