@@ -24,6 +24,7 @@ from resolvers.context import Context
 from resolvers.execute import Runner, WrongOperationType
 from resolvers.graphiql import graphiql_response, wants_graphiql
 from resolvers.persisted import PersistedQueries, PersistedQueryNotFound
+from resolvers.streaming import stream_subscription
 from resolvers.ws import PROTOCOLS, SocketOperations, serve
 
 if TYPE_CHECKING:
@@ -141,7 +142,12 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
                 query, variables, operation_name, context,
                 QUERIES_ONLY if request.method == "GET" else ALL_OPERATIONS,
             )  # fmt: skip
-        except WrongOperationType:
+        except WrongOperationType as wrong:
+            if str(wrong) == "subscription":
+                return await stream_subscription(
+                    request, sockets, query, variables, operation_name, principal,
+                    request_id_var.get(),
+                )  # fmt: skip
             raise MethodNotAllowed(
                 "GET runs queries only: send mutations with POST", allow="POST"
             ) from None

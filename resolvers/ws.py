@@ -161,7 +161,8 @@ class _Shaped(GraphQLError):
         return self._shaped
 
 
-def _shape(errors: list[GraphQLError] | tuple[GraphQLError, ...] | None) -> list[GraphQLError]:
+def shape(errors: list[GraphQLError] | tuple[GraphQLError, ...] | None) -> list[GraphQLError]:
+    """Errors whose ``formatted`` is ``/graphql``'s wire form (syntax errors stay as they are)."""
     from resolvers.http import format_error
 
     return [
@@ -203,16 +204,40 @@ class SocketOperations:
 
     stream = subscribe
 
-    def _context(self, session: Session) -> Context:
+    def context(self, principal: Principal, request_id: str | None, socket: Any) -> Context:
+        """A fresh context per operation; ``socket.close(code, reason)`` ends the transport."""
         settings = self.app.ctx.settings
         context = Context(
-            principal=session.principal, request_id=session.request_id,
+            principal=principal, request_id=request_id,
             page_size_default=settings.page_size_default, page_size_max=settings.page_size_max,
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         )  # fmt: skip
         context.hub = self.hub
-        context.socket = session
+        context.socket = socket
         return context
+
+    async def open_stream(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Context,
+    ) -> AsyncGenerator[CoreResult, None] | list[GraphQLError]:
+        """A subscription's results, or the errors that stopped it before it started."""
+        document, errors, _, memo = self.runner.prepare(query)
+        if document is None:
+            return shape(errors)
+        context.memo = memo
+        source: Any = subscribe(
+            self.runner.schema._schema, document, context_value=context,
+            variable_values=variables, operation_name=operation_name,
+        )  # fmt: skip
+        if not isinstance(source, CoreResult | AsyncIterator):
+            source = await source
+        if isinstance(source, CoreResult):
+            return shape(source.errors)
+        stream: AsyncGenerator[CoreResult, None] = source
+        return stream
 
     async def _results(
         self,
@@ -224,29 +249,23 @@ class SocketOperations:
         if not isinstance(query, str):
             yield PreExecutionError(data=None, errors=[GraphQLError("query must be a string")])
             return
-        document, errors, _, memo = self.runner.prepare(query)
+        document, errors, _, _ = self.runner.prepare(query)
         if document is None:
-            yield PreExecutionError(data=None, errors=_shape(errors))
+            yield PreExecutionError(data=None, errors=shape(errors))
             return
         operation = get_operation_ast(document, operation_name)
-        context = self._context(session)
+        context = self.context(session.principal, session.request_id, session)
         if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
             result = await self.runner.run(query, variables, operation_name, context, _ALL)
-            yield ExecutionResult(data=result.data, errors=_shape(result.errors))
+            yield ExecutionResult(data=result.data, errors=shape(result.errors))
             return
-        context.memo = memo
-        source: Any = subscribe(
-            self.runner.schema._schema, document, context_value=context,
-            variable_values=variables, operation_name=operation_name,
-        )  # fmt: skip
-        if not isinstance(source, CoreResult | AsyncIterator):
-            source = await source
-        if isinstance(source, CoreResult):
-            yield PreExecutionError(data=None, errors=_shape(source.errors))
+        source = await self.open_stream(query, variables, operation_name, context)
+        if isinstance(source, list):
+            yield PreExecutionError(data=None, errors=source)
             return
         try:
             async for result in source:
-                yield ExecutionResult(data=result.data, errors=_shape(result.errors))
+                yield ExecutionResult(data=result.data, errors=shape(result.errors))
         finally:
             with contextlib.suppress(Exception):
                 await source.aclose()
