@@ -73,6 +73,7 @@ class Stage:
     database_url: str
     nodes: list[Node] = field(default_factory=list)
     token: str = ""
+    client: tuple[str, str] = ("", "")
 
     def env(self, redis_url: str) -> dict[str, str]:
         return clean_env(
@@ -113,12 +114,17 @@ class Stage:
         )  # fmt: skip
         assert made.returncode == 0, made.stderr
         fields = dict(line.split("=", 1) for line in made.stdout.splitlines() if "=" in line)
+        self.client = (fields["client_id"], fields["client_secret"])
+        self.token = self.new_token(node)
+
+    def new_token(self, node: Node) -> str:
         reply = httpx.post(
             f"{node.url}/oauth/token", data={"grant_type": "client_credentials"},
-            auth=(fields["client_id"], fields["client_secret"]), timeout=10,
+            auth=self.client, timeout=10,
         )  # fmt: skip
         assert reply.status_code == 200, reply.text
-        self.token = reply.json()["access_token"]
+        token: str = reply.json()["access_token"]
+        return token
 
     async def committed(self, timeout: float = 10) -> list[int]:
         """Positions of every committed event, in order (the truth to compare with).
@@ -426,3 +432,18 @@ async def test_sigterm_closes_sockets_with_1001_and_clients_resume_elsewhere(sta
         await writer.write(5, pause=0)
         await dashboard.holds(await stage.committed())
         assert leaving.proc.wait(timeout=15) == 0
+
+
+async def test_a_token_revoked_on_one_host_closes_its_sockets_on_another_within_a_second(stage):
+    revoking, holding = stage.start(), stage.start()
+    stage.login(revoking)
+    doomed = stage.new_token(revoking)
+    async with dashboards([[holding.ws]], doomed) as (dashboard,):
+        began = time.monotonic()
+        reply = httpx.post(
+            f"{revoking.url}/oauth/revoke", data={"token": doomed}, auth=stage.client, timeout=5
+        )
+        assert reply.status_code == 200, reply.text
+        await wait_until(lambda: dashboard.closes, 5, "the socket to close")
+        assert time.monotonic() - began < 1.0
+        assert dashboard.closes[0] == 4403
