@@ -64,8 +64,7 @@ def _error_frame(ident: Any, error: DomainError) -> str:
 def event_frame(subscriber: Subscriber, event: StreamEvent | bytes) -> str:
     if isinstance(event, bytes):
         return event.decode()
-    head = b'{"type":"event","id":' + orjson.dumps(subscriber.id) + b',"event":'
-    return (head + event.raw + b"}").decode()
+    return event.frame(subscriber.id)
 
 
 class Connection:

@@ -51,7 +51,17 @@ TOKEN_REVOKED = (4403, "token revoked")
 class StreamEvent:
     """One change event, encoded once for every subscriber and channel."""
 
-    __slots__ = ("_sse", "data", "organization_id", "position", "raw", "resource", "type")
+    __slots__ = (
+        "_frame",
+        "_frame_id",
+        "_sse",
+        "data",
+        "organization_id",
+        "position",
+        "raw",
+        "resource",
+        "type",
+    )
 
     def __init__(self, envelope: dict[str, Any], raw: bytes | None = None) -> None:
         self.position: int = envelope["position"]
@@ -61,6 +71,20 @@ class StreamEvent:
         self.data: dict[str, Any] = envelope["data"]
         self.raw: bytes = raw if raw is not None else encode(envelope)
         self._sse: bytes | None = None
+        self._frame_id: str | None = None
+        self._frame = ""
+
+    def frame(self, ident: str) -> str:
+        """The JSON channel's text frame for stream ``ident``.
+
+        Made once per event for the common case of every client naming its stream
+        alike; a different name makes (and keeps) a new one.
+        """
+        if ident != self._frame_id:
+            head = b'{"type":"event","id":' + orjson.dumps(ident) + b',"event":'
+            self._frame = (head + self.raw + b"}").decode()
+            self._frame_id = ident
+        return self._frame
 
     @property
     def sse(self) -> bytes:
