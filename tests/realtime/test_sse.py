@@ -135,3 +135,17 @@ def test_sse_frames_are_built_once_per_event():
     )  # fmt: skip
     assert event.sse is event.sse
     assert event.sse.startswith(b"id: 7\nevent: order.paid\ndata: {")
+
+
+async def test_an_expired_token_ends_the_stream_with_a_close_event(server, tenant, anon):
+    token, _ = server.app.ctx.auth.tokens.issue(
+        subject="user:short", organization_id=tenant.id, client_id="tests",
+        scopes=["orders:read"], roles=["viewer"], ttl_seconds=1,
+    )  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"}
+    async with rt.sse(anon, {"topics": "orders"}, headers) as stream:
+        closing = await stream.next(timeout=5)
+        assert closing["event"] == "close"
+        assert closing["data"]["code"] == 4401
+        with pytest.raises(EOFError):
+            await stream.next(timeout=5)
