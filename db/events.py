@@ -164,6 +164,15 @@ async def events_after(
     return [envelope(row) for row in rows]
 
 
+async def installation_key() -> str:
+    """This installation's key (one per database, made by its migration)."""
+    rows = await select("SELECT key FROM installation WHERE id = 1", counted=False)
+    if not rows:
+        raise RuntimeError("the installation table is empty: run `gateway migrate`")
+    key: str = rows[0]["key"]
+    return key
+
+
 async def head_position() -> int:
     """The newest position (0 before the first event)."""
     rows = await select("SELECT coalesce(max(position), 0) AS head FROM events", counted=False)

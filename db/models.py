@@ -129,6 +129,16 @@ class Event(Model):
         indexes = (("organization_id", "id"), ("organization_id", "position"))
 
 
+class Installation(Model):
+    """One row: this installation's random key (names its channels on a shared Redis)."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=32)
+
+    class Meta:
+        table = "installation"
+
+
 class IdempotencyRecord(Model):
     """The stored outcome of a write sent with an idempotency key."""
 

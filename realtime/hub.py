@@ -30,11 +30,11 @@ from typing import Any
 import orjson
 
 from db.errors import ResyncRequired
-from db.events import events_after, head_position, oldest_position
+from db.events import events_after, head_position, installation_key, oldest_position
 from db.filtering import Expr, matches
 from db.principal import Principal
 from realtime.bus import EventBus, Message
-from realtime.relay import CHANNEL, encode
+from realtime.relay import channel_for, encode
 from realtime.topics import selection
 
 log = logging.getLogger("gateway.realtime")
@@ -256,10 +256,12 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._inbox: asyncio.Queue[Message | None] | None = None
+        self.channel = ""
 
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
+        self.channel = channel_for(await installation_key())
         self.head = await head_position()
         self.bus.on_reconnect(self._check_log)
         self._task = asyncio.create_task(self._run(), name="change-stream")
@@ -387,10 +389,10 @@ class Hub:
     def _check_log(self) -> None:
         if self._inbox is not None:
             with contextlib.suppress(asyncio.QueueFull):
-                self._inbox.put_nowait(Message(CHANNEL, {"head": None}))
+                self._inbox.put_nowait(Message(self.channel, {"head": None}))
 
     async def _run(self) -> None:
-        async with self.bus.subscribe(CHANNEL, maxsize=100_000) as subscription:
+        async with self.bus.subscribe(self.channel, maxsize=100_000) as subscription:
             self._inbox = subscription.queue
             self._ready.set()
             # Anything numbered between reading the head and subscribing.

@@ -32,12 +32,27 @@ from typing import Any
 import asyncpg
 import orjson
 
-from db.events import ASSIGN_PG, assign_positions, envelope, head_position, on_commit, prune
+from db.events import (
+    ASSIGN_PG,
+    assign_positions,
+    envelope,
+    head_position,
+    installation_key,
+    on_commit,
+    prune,
+)
 from realtime.bus import EventBus
 
 log = logging.getLogger("gateway.realtime")
 
-CHANNEL = "gateway:events"
+CHANNEL_PREFIX = "gateway:events:"
+
+
+def channel_for(installation: str) -> str:
+    """The bus channel of one installation's change stream (a Redis may serve several)."""
+    return CHANNEL_PREFIX + installation
+
+
 NOTIFY_CHANNEL = "gateway_events"
 # pg_try_advisory_lock key: "gwrelay" as a number, so it is unlikely to clash.
 LOCK_KEY = 0x6777_7265_6C61_79
@@ -82,11 +97,13 @@ class Relay:
         self._task: asyncio.Task[None] | None = None
         self._forget_commit_hook: Callable[[], None] | None = None
         self._last_prune = 0.0
+        self.channel = ""
 
     def wake(self) -> None:
         self._wake.set()
 
     async def start(self) -> None:
+        self.channel = channel_for(await installation_key())
         self._forget_commit_hook = on_commit(self.wake)
         self._task = asyncio.create_task(self._run(), name="change-log-relay")
 
@@ -166,7 +183,7 @@ class Relay:
 
     async def _publish(self, payload: bytes) -> None:
         try:
-            await self.bus.publish_raw(CHANNEL, payload)
+            await self.bus.publish_raw(self.channel, payload)
         except Exception:
             # The event is numbered and kept: workers read it from the log when
             # the next heartbeat (or their reconnect) shows them the gap.

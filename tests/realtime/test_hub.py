@@ -8,7 +8,7 @@ import pytest
 
 from db import events as change_log
 from realtime.hub import SLOW_CONSUMER, MailboxClosed, StreamEvent
-from realtime.relay import CHANNEL, encode
+from realtime.relay import channel_for, encode
 from tests.factories import make_customer
 
 
@@ -49,7 +49,7 @@ async def test_a_missed_message_is_read_from_the_log(server, tenant):
             await make_customer(tenant.owner, name="arrives")
             numbered = await change_log.assign_positions(10)
             assert [e["data"]["name"] for e in numbered[-2:]] == ["lost in transit", "arrives"]
-            await server.app.ctx.bus.publish_raw(CHANNEL, encode(numbered[-1]))
+            await server.app.ctx.bus.publish_raw(hub.channel, encode(numbered[-1]))
             got: list[StreamEvent] = []
             while len(got) < 2:
                 got += [e for _, e in await asyncio.wait_for(mailbox.get(), 10) if e]
@@ -57,5 +57,28 @@ async def test_a_missed_message_is_read_from_the_log(server, tenant):
             assert names == ["lost in transit", "arrives"]
         finally:
             await relay.start()
+    finally:
+        mailbox.close(1000, "done")
+
+
+async def test_another_installation_on_the_same_redis_is_not_our_stream(server, tenant):
+    """Two gateways on different databases share a Redis: their positions never mix."""
+    hub = server.app.ctx.extras["hub"]
+    assert hub.channel.startswith("gateway:events:")
+    foreign = {
+        "position": hub.head + 1000, "type": "customer.created", "resource": "customer",
+        "resource_id": "1", "organization_id": tenant.id, "actor": "elsewhere",
+        "occurred_at": "2026-01-01T00:00:00Z", "data": {"id": 1, "name": "not ours"},
+    }  # fmt: skip
+    mailbox = hub.mailbox(tenant.principal("owner"))
+    try:
+        await hub.subscribe(mailbox, {"customers": None})
+        await server.app.ctx.bus.publish_raw(channel_for("another-installation"), encode(foreign))
+        await make_customer(tenant.owner, name="ours")
+        got: list[StreamEvent] = []
+        while not got:
+            got += [e for _, e in await asyncio.wait_for(mailbox.get(), 10) if e]
+        assert [e.data["name"] for e in got if isinstance(e, StreamEvent)] == ["ours"]
+        assert hub.head < foreign["position"]
     finally:
         mailbox.close(1000, "done")
