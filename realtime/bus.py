@@ -50,6 +50,7 @@ class Backend(Protocol):
     async def subscribe(self, channel: str) -> None: ...
     async def unsubscribe(self, channel: str) -> None: ...
     async def publish(self, channel: str, payload: bytes) -> None: ...
+    async def publish_many(self, channel: str, payloads: list[bytes]) -> None: ...
     async def next_message(self) -> tuple[str, bytes]: ...
 
 
@@ -76,6 +77,11 @@ class MemoryBackend:
     async def publish(self, channel: str, payload: bytes) -> None:
         if channel in self._channels:
             self._queue.put_nowait((channel, payload))
+
+    async def publish_many(self, channel: str, payloads: list[bytes]) -> None:
+        if channel in self._channels:
+            for payload in payloads:
+                self._queue.put_nowait((channel, payload))
 
     async def next_message(self) -> tuple[str, bytes]:
         return await self._queue.get()
@@ -111,6 +117,12 @@ class RedisBackend:
 
     async def publish(self, channel: str, payload: bytes) -> None:
         await self._redis.publish(channel, payload)
+
+    async def publish_many(self, channel: str, payloads: list[bytes]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for payload in payloads:
+                pipe.publish(channel, payload)
+            await pipe.execute()
 
     async def next_message(self) -> tuple[str, bytes]:
         while True:
@@ -185,6 +197,11 @@ class EventBus:
     async def publish_raw(self, channel: str, payload: bytes) -> None:
         """Publish bytes that are already JSON (encoded once by the caller)."""
         await self._backend.publish(channel, payload)
+
+    async def publish_many(self, channel: str, payloads: list[bytes]) -> None:
+        """Publish several JSON messages in order, in one round trip where the backend can."""
+        if payloads:
+            await self._backend.publish_many(channel, payloads)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str, *, maxsize: int = 1_000) -> AsyncIterator[Subscription]:

@@ -163,8 +163,7 @@ class Relay:
         while True:
             self._wake.clear()
             events = await self._number(connection)
-            for event in events:
-                await self._publish(encode(event))
+            await self._publish([encode(event) for event in events])
             self.published += len(events)
             if len(events) == BATCH:
                 continue
@@ -181,20 +180,20 @@ class Relay:
         rows = await connection.fetch(ASSIGN_PG, BATCH)
         return sorted((envelope(dict(row)) for row in rows), key=lambda e: e["position"])
 
-    async def _publish(self, payload: bytes) -> None:
+    async def _publish(self, payloads: list[bytes]) -> None:
         try:
-            await self.bus.publish_raw(self.channel, payload)
+            await self.bus.publish_many(self.channel, payloads)
         except Exception:
             # The event is numbered and kept: workers read it from the log when
             # the next heartbeat (or their reconnect) shows them the gap.
-            log.warning("could not publish a change event", exc_info=True)
+            log.warning("could not publish change events", exc_info=True)
 
     async def _heartbeat(self, connection: asyncpg.Connection | None) -> None:
         if connection is None:
             head = await head_position()
         else:
             head = int(await connection.fetchval("SELECT coalesce(max(position), 0) FROM events"))
-        await self._publish(orjson.dumps({"head": head}))
+        await self._publish([orjson.dumps({"head": head})])
         now = time.monotonic()
         if now - self._last_prune >= 60:
             self._last_prune = now
