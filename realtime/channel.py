@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sanic import Request
+from sanic.exceptions import WebsocketClosed
 from sanic.server.websockets.impl import WebsocketImplProtocol
+from websockets.protocol import State
 
 from db.errors import DomainError, InvalidArgument, Unauthenticated
 from db.principal import Principal
@@ -61,10 +63,26 @@ def _error_frame(ident: Any, error: DomainError) -> str:
     )
 
 
-def event_frame(subscriber: Subscriber, event: StreamEvent | bytes) -> str:
+def event_frame(subscriber: Subscriber | None, event: StreamEvent | bytes) -> bytes:
     if isinstance(event, bytes):
-        return event.decode()
+        return event
+    assert subscriber is not None
     return event.frame(subscriber.id)
+
+
+async def send_texts(ws: WebsocketImplProtocol, frames: list[bytes]) -> None:
+    """Send text frames (already UTF-8) in one write.
+
+    Sanic's ``send`` takes one ``str``, encodes it and writes it: one copy and one
+    ``transport.write`` per frame. This does what it does (same lock, same
+    protocol object) for a whole batch, with frames encoded once per event.
+    """
+    async with ws.conn_mutex:
+        if ws.ws_proto.state is not State.OPEN:
+            raise WebsocketClosed("the connection is closing")
+        for frame in frames:
+            ws.ws_proto.send_text(frame)
+        await ws.send_data([b"".join(ws.ws_proto.data_to_send())])  # type: ignore[no-untyped-call]
 
 
 class Connection:
@@ -146,8 +164,10 @@ class Connection:
         ws = self.ws
         try:
             while True:
-                for subscriber, event in await mailbox.get():
-                    await ws.send(event_frame(subscriber, event) if subscriber else _text(event))
+                items = await mailbox.get()
+                await send_texts(
+                    ws, [event_frame(subscriber, event) for subscriber, event in items]
+                )
         except MailboxClosed as closed:
             with contextlib.suppress(Exception):
                 await ws.close(closed.code, closed.reason)
@@ -235,10 +255,6 @@ class Connection:
             raise InvalidArgument(f"unsubscribe: no subscription {ident!r}")
         self.hub.remove(subscriber)
         self._reply(type="unsubscribed", id=ident)
-
-
-def _text(frame: StreamEvent | bytes) -> str:
-    return frame.decode() if isinstance(frame, bytes) else frame.raw.decode()
 
 
 def _topics(message: dict[str, Any]) -> dict[str, str | None]:

@@ -72,17 +72,17 @@ class StreamEvent:
         self.raw: bytes = raw if raw is not None else encode(envelope)
         self._sse: bytes | None = None
         self._frame_id: str | None = None
-        self._frame = ""
+        self._frame = b""
 
-    def frame(self, ident: str) -> str:
-        """The JSON channel's text frame for stream ``ident``.
+    def frame(self, ident: str) -> bytes:
+        """The JSON channel's text frame (UTF-8) for stream ``ident``.
 
         Made once per event for the common case of every client naming its stream
         alike; a different name makes (and keeps) a new one.
         """
         if ident != self._frame_id:
             head = b'{"type":"event","id":' + orjson.dumps(ident) + b',"event":'
-            self._frame = (head + self.raw + b"}").decode()
+            self._frame = head + self.raw + b"}"
             self._frame_id = ident
         return self._frame
 
