@@ -30,6 +30,7 @@ import orjson
 from sanic import Request
 from sanic.exceptions import WebsocketClosed
 from sanic.server.websockets.impl import WebsocketImplProtocol
+from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from db.errors import DomainError, InvalidArgument, Unauthenticated
@@ -103,6 +104,8 @@ class Connection:
                 if raw is None:
                     continue
                 await self._handle(raw)
+        except (ConnectionClosed, WebsocketClosed):
+            return  # the client left, or we closed the socket (the writer's close code)
         finally:
             if self.mailbox is not None:
                 self.mailbox.close(1000, "connection closed")
