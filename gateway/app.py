@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     config.update(
         {
             "REQUEST_MAX_SIZE": settings.max_body_bytes,
+            "WEBSOCKET_MAX_SIZE": settings.max_body_bytes,
             "AUTO_EXTEND": False,
             "OAS": False,
             "CORS": False,
