@@ -97,7 +97,11 @@ async def _stream(info: Info, mailbox: Mailbox) -> AsyncGenerator[ChangeEvent, N
             except MailboxClosed as closed:
                 socket = getattr(context, "socket", None)
                 if socket is not None:
-                    socket.close(closed.code, closed.reason)
+                    # The socket closes with the code (expired, revoked, slow
+                    # consumer); no ``complete`` first, so clients see why.
+                    closing = socket.close(closed.code, closed.reason)
+                    if closing is not None:
+                        await closing
                 return
             for _, event in items:
                 if isinstance(event, StreamEvent):

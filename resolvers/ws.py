@@ -114,8 +114,10 @@ class Session:
     watcher: asyncio.Task[None] | None = None
     closing: list[asyncio.Task[None]] = field(default_factory=list)
 
-    def close(self, code: int, reason: str) -> None:
-        self.closing.append(asyncio.ensure_future(_close(self.ws, code, reason)))
+    def close(self, code: int, reason: str) -> asyncio.Future[None]:
+        closing = asyncio.ensure_future(_close(self.ws, code, reason))
+        self.closing.append(closing)
+        return closing
 
     async def follow(self, mailbox: Mailbox) -> None:
         """Close the socket when the credential expires or is revoked."""

@@ -236,3 +236,20 @@ async def test_token_expiry_closes_the_socket_with_4401(server, tenant):
         with pytest.raises(websockets.ConnectionClosed):
             await rt.frame(ws, timeout=5)
     assert ws.close_code == 4401
+
+
+async def test_a_revoked_api_key_closes_its_graphql_socket_with_4403(server, tenant):
+    admin = {"Authorization": f"Bearer {token_of(tenant, 'admin')}"}
+    created = await tenant.client.post(
+        "/api/v1/api-keys", json={"name": "board", "scopes": ["orders:read"]}, headers=admin
+    )
+    key = created.json()["data"]
+    async with await raw_socket(server) as ws:
+        await rt.send(ws, type="connection_init", payload={"X-API-Key": key["key"]})
+        assert (await rt.frame(ws))["type"] == "connection_ack"
+        await subscribe_raw(ws, "1", "subscription { orderEvents { position } }")
+        revoked = await tenant.client.delete(f"/api/v1/api-keys/{key['id']}", headers=admin)
+        assert revoked.status_code == 204
+        with pytest.raises(websockets.ConnectionClosed):
+            await rt.frame(ws, timeout=2)
+    assert ws.close_code == 4403
