@@ -92,14 +92,14 @@ async def test_gql_receives_a_rest_write_and_a_graphql_mutation(server, tenant, 
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-async def test_the_npm_graphql_ws_client_receives_a_rest_write(server, tenant):
+async def test_the_npm_graphql_ws_client_receives_a_rest_write_and_a_mutation(server, tenant):
     if not (CONFORMANCE / "node_modules" / "graphql-ws").exists():
         pytest.fail("run ops/scripts/install: tests/conformance/node_modules is missing")
     customer, product = await order_setup(tenant)
     head = await change_log.head_position()
     process = await asyncio.create_subprocess_exec(
         "node", str(CONFORMANCE / "graphql_ws_client.mjs"), graphql_ws(server),
-        token_of(tenant), ORDER_EVENTS, "1", json.dumps({"after": head}),
+        token_of(tenant), ORDER_EVENTS, "2", json.dumps({"after": head}),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -107,16 +107,22 @@ async def test_the_npm_graphql_ws_client_receives_a_rest_write(server, tenant):
         line = await asyncio.wait_for(process.stdout.readline(), 15)
         assert orjson.loads(line) == {"connected": True}
         placed = await post_order(tenant.client, customer["id"], [(product["id"], 1)])
+        cancelled = await tenant.client.post(
+            "/graphql",
+            json={
+                "query": "mutation ($id: ID!) { cancelOrder(id: $id) { status } }",
+                "variables": {"id": str(placed["id"])},
+            },
+        )
+        assert cancelled.json()["data"]["cancelOrder"]["status"] == "CANCELLED"
         out, err = await asyncio.wait_for(process.communicate(), 15)
     finally:
         if process.returncode is None:
             process.kill()
     lines = [orjson.loads(line) for line in out.splitlines() if line.strip()]
-    nexts = [line["next"] for line in lines if "next" in line]
-    assert nexts, (lines, err)
-    event = nexts[0]["data"]["orderEvents"]
-    assert event["type"] == "order.created"
-    assert event["order"]["databaseId"] == placed["id"]
+    events = [line["next"]["data"]["orderEvents"] for line in lines if "next" in line]
+    assert [e["type"] for e in events] == ["order.created", "order.cancelled"], (lines, err)
+    assert {e["order"]["databaseId"] for e in events} == {placed["id"]}
 
 
 async def raw_socket(server, subprotocol: str = "graphql-transport-ws"):
@@ -253,3 +259,23 @@ async def test_a_revoked_api_key_closes_its_graphql_socket_with_4403(server, ten
         with pytest.raises(websockets.ConnectionClosed):
             await rt.frame(ws, timeout=2)
     assert ws.close_code == 4403
+
+
+async def test_changes_without_order_scope_carry_no_order_events(server, tenant):
+    ws = await connected(server, tenant, role="viewer", scopes=["products:read"])
+    try:
+        await subscribe_raw(ws, "c", "subscription { changes { type resource } }")
+        await asyncio.sleep(0.2)
+        customer, product = await order_setup(tenant)
+        await post_order(tenant.client, customer["id"], [(product["id"], 1)])
+        seen = []
+        while len(seen) < 2:  # the product's creation, then its stock change
+            message = await rt.frame(ws)
+            seen.append(message["payload"]["data"]["changes"])
+        assert seen == [
+            {"type": "product.created", "resource": "product"},
+            {"type": "product.updated", "resource": "product"},
+        ]
+        assert await rt.quiet(ws, 0.3) == []
+    finally:
+        await ws.close()
