@@ -87,7 +87,7 @@ class Stage:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--port", str(port),
              "--workers", str(workers)],
-            env=self.env(redis_url), cwd=self.root,
+            env=self.env(redis_url), cwd=self.root, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         node = Node(proc, port)
@@ -161,8 +161,10 @@ def stage(repo_root: Path) -> Iterator[Stage]:
         yield the_stage
     finally:
         for node in the_stage.nodes:
-            if node.proc.poll() is None:
-                node.proc.kill()
+            # The whole process group: with --workers 2, Sanic's workers are children
+            # that would outlive a SIGKILL of their manager.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node.proc.pid, signal.SIGKILL)
             node.proc.wait(timeout=10)
         subprocess.run(
             ["psql", "-q", admin, "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
