@@ -122,3 +122,11 @@ class ResyncRequired(DomainError):
     code = "RESYNC_REQUIRED"
     status = 410
     title = "Resync required"
+
+
+class Unavailable(DomainError):
+    """A dependency is not ready yet (or is away); try again shortly."""
+
+    code = "UNAVAILABLE"
+    status = 503
+    title = "Service unavailable"

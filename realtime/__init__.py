@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import TYPE_CHECKING
 
 from sanic import Blueprint
@@ -14,6 +17,8 @@ from realtime.tickets import Tickets
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
+
+log = logging.getLogger("gateway.realtime")
 
 
 def setup_realtime(app: GatewayApp) -> Hub:
@@ -33,11 +38,18 @@ def setup_realtime(app: GatewayApp) -> Hub:
     add_asyncapi(bp, app)
     app.blueprint(bp)
 
-    @app.after_server_start
-    async def start_stream(app: GatewayApp) -> None:
-        tickets.redis = app.ctx.redis
-        app.ctx.auth.denylist.on_deny(hub.revoked)
-        await hub.start()
+    async def start(app: GatewayApp) -> None:
+        # Retried in the background: the server may already answer requests, and
+        # the database may be briefly away; subscribers wait for the stream.
+        while True:
+            try:
+                await hub.start()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("could not start the change stream; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
         if settings.relay_enabled:
             relay = Relay(
                 bus,
@@ -47,8 +59,19 @@ def setup_realtime(app: GatewayApp) -> Hub:
             app.ctx.extras["relay"] = relay
             await relay.start()
 
+    @app.after_server_start
+    async def start_stream(app: GatewayApp) -> None:
+        tickets.redis = app.ctx.redis
+        app.ctx.auth.denylist.on_deny(hub.revoked)
+        app.ctx.extras["realtime_start"] = asyncio.create_task(start(app), name="realtime-start")
+
     @app.before_server_stop
     async def stop_stream(app: GatewayApp) -> None:
+        starting = app.ctx.extras.pop("realtime_start", None)
+        if starting is not None and not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
         relay = app.ctx.extras.pop("relay", None)
         if relay is not None:
             await relay.stop()

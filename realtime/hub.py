@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from db.errors import ResyncRequired
+from db.errors import ResyncRequired, Unavailable
 from db.events import events_after, head_position, installation_key, oldest_position
 from db.filtering import Expr, matches
 from db.principal import Principal
@@ -40,6 +40,7 @@ from realtime.topics import selection
 log = logging.getLogger("gateway.realtime")
 
 CATCH_UP_BATCH = 500
+READY_WAIT_SECONDS = 10.0
 
 # Close codes shared by the channels (docs/realtime.md).
 GOING_AWAY = (1001, "server shutting down: reconnect and resume")
@@ -261,11 +262,17 @@ class Hub:
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
+        """Read where the stream stands and follow it; raises (and may be retried) on failure."""
         self.channel = channel_for(await installation_key())
         self.head = await head_position()
+        task = asyncio.create_task(self._run(), name="change-stream")
+        ready = asyncio.ensure_future(self._ready.wait())
+        await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if not self._ready.is_set():
+            ready.cancel()
+            task.result()  # the subscription to the bus failed: raise why
+        self._task = task
         self.bus.on_reconnect(self._check_log)
-        self._task = asyncio.create_task(self._run(), name="change-stream")
-        await self._ready.wait()
 
     async def stop(self) -> None:
         self.close_all(*GOING_AWAY)
@@ -308,6 +315,11 @@ class Hub:
         ``accepted`` runs once the request is known good, before the first event.
         """
         subscriber = Subscriber(mailbox, topics, selection(mailbox.principal, topics), ident)
+        if not self._ready.is_set():
+            try:
+                await asyncio.wait_for(self._ready.wait(), READY_WAIT_SECONDS)
+            except TimeoutError:
+                raise Unavailable("the change stream is starting; try again shortly") from None
         if after is None:
             subscriber.cursor = self.head
             if accepted is not None:
@@ -394,9 +406,9 @@ class Hub:
     async def _run(self) -> None:
         async with self.bus.subscribe(self.channel, maxsize=100_000) as subscription:
             self._inbox = subscription.queue
-            self._ready.set()
             # Anything numbered between reading the head and subscribing.
-            await self._catch_up(None)
+            self._check_log()
+            self._ready.set()
             while True:
                 message = await subscription.queue.get()
                 if message is None:

@@ -103,7 +103,7 @@ class Relay:
         self._wake.set()
 
     async def start(self) -> None:
-        self.channel = channel_for(await installation_key())
+        """Start working (or standing by) in the background; never fails for a database outage."""
         self._forget_commit_hook = on_commit(self.wake)
         self._task = asyncio.create_task(self._run(), name="change-log-relay")
 
@@ -124,6 +124,8 @@ class Relay:
     async def _run(self) -> None:
         while True:
             try:
+                if not self.channel:
+                    self.channel = channel_for(await installation_key())
                 if self._postgres:
                     async with self._pg_leadership() as connection:
                         await self._lead(connection)
