@@ -2,8 +2,8 @@
 
 Writes open their transaction with :func:`writing` and append with
 :func:`record_event`; the relay (``realtime/relay.py``) gives committed rows
-their stream position with :func:`assign_positions` (or the PostgreSQL
-statement :data:`ASSIGN_PG` on its own connection), and subscribers catch up
+their stream position with :data:`ASSIGN` (through Tortoise with
+:func:`assign_positions`, or on the relay's own PostgreSQL connection), and subscribers catch up
 with :func:`events_after`.
 
 A position is a gap-free, increasing number per installation: one relay at a
@@ -24,7 +24,7 @@ from tortoise.transactions import in_transaction
 
 from db.models import Event
 from db.principal import Principal
-from db.sql import Params, dialect, select
+from db.sql import Params, select
 
 _DEPTH: ContextVar[int] = ContextVar("gateway_write_depth", default=0)
 _committed: list[Callable[[], None]] = []
@@ -33,9 +33,12 @@ EVENT_COLUMNS = (
     "position, type, resource, resource_id, organization_id, actor, snapshot, created_at"
 )
 
-# The relay's numbering step on PostgreSQL (``$1`` = batch size). Only the
-# advisory-lock holder runs it, so ``max(position)`` cannot race.
-ASSIGN_PG = f"""
+MAX_POSITION = 2**63 - 1
+
+# The relay's numbering step (``$1`` = batch size), for PostgreSQL and SQLite alike.
+# Only the advisory-lock holder runs it on PostgreSQL, so ``max(position)`` cannot race;
+# on SQLite the write lock serialises callers and the unique index refuses a duplicate.
+ASSIGN = f"""
 WITH pending AS (
     SELECT id, row_number() OVER (ORDER BY id) AS n
     FROM events WHERE position IS NULL ORDER BY id LIMIT $1
@@ -114,27 +117,25 @@ def envelope(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def assign_positions(limit: int) -> list[dict[str, Any]]:
-    """Number up to ``limit`` committed, unnumbered events; return their envelopes.
+def parse_position(value: object) -> int | None:
+    """A stream position from an integer or a string of ASCII digits; None if not one."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if type(value) is int and 0 <= value <= MAX_POSITION:
+        return value
+    return None
 
-    Through Tortoise (the embedded SQLite default). On SQLite the write lock
-    serialises two callers, and the unique index refuses a duplicate position.
-    """
-    async with in_transaction() as conn:
-        _, head_rows = await conn.execute_query("SELECT coalesce(max(position), 0) FROM events")
-        head = int(head_rows[0][0])
-        _, pending = await conn.execute_query(
-            "SELECT id FROM events WHERE position IS NULL ORDER BY id LIMIT ?"
-            if dialect() == "sqlite"
-            else "SELECT id FROM events WHERE position IS NULL ORDER BY id LIMIT $1",
-            [limit],
-        )
-        ids = [int(row[0]) for row in pending]
-        for offset, ident in enumerate(ids, start=1):
-            await Event.filter(id=ident).update(position=head + offset)
-    if not ids:
-        return []
-    return await events_after(head, limit=len(ids))
+
+def numbered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ASSIGN``'s rows as envelopes, in position order."""
+    return sorted((envelope(row) for row in rows), key=lambda event: event["position"])
+
+
+async def assign_positions(limit: int) -> list[dict[str, Any]]:
+    """Number up to ``limit`` committed, unnumbered events through Tortoise; their envelopes."""
+    async with in_transaction():
+        rows = await select(ASSIGN, [limit], counted=False)
+    return numbered(rows)
 
 
 async def events_after(

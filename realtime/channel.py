@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from db.errors import DomainError, InvalidArgument, Unauthenticated
+from db.events import parse_position
 from db.principal import Principal
 from realtime.hub import Hub, Mailbox, MailboxClosed, StreamEvent, Subscriber
 
@@ -236,7 +237,7 @@ class Connection:
             raise InvalidArgument(f"subscribe: at most {MAX_SUBSCRIPTIONS} per connection")
         topics = _topics(message)
         after = message.get("after")
-        if after is not None and (type(after) is not int or not 0 <= after < 2**63):
+        if after is not None and (isinstance(after, str) or parse_position(after) is None):
             raise InvalidArgument("subscribe: after must be a stream position (an integer >= 0)")
 
         def accepted(subscriber: Subscriber) -> None:

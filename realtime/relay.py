@@ -33,11 +33,11 @@ import asyncpg
 import orjson
 
 from db.events import (
-    ASSIGN_PG,
+    ASSIGN,
     assign_positions,
-    envelope,
     head_position,
     installation_key,
+    numbered,
     on_commit,
     prune,
 )
@@ -92,7 +92,6 @@ class Relay:
         self.heartbeat_seconds = heartbeat_seconds
         self.poll_seconds = poll_seconds
         self.leading = False
-        self.published = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._forget_commit_hook: Callable[[], None] | None = None
@@ -166,7 +165,6 @@ class Relay:
             self._wake.clear()
             events = await self._number(connection)
             await self._publish([encode(event) for event in events])
-            self.published += len(events)
             if len(events) == BATCH:
                 continue
             now = time.monotonic()
@@ -179,8 +177,7 @@ class Relay:
     async def _number(self, connection: asyncpg.Connection | None) -> list[dict[str, Any]]:
         if connection is None:
             return await assign_positions(BATCH)
-        rows = await connection.fetch(ASSIGN_PG, BATCH)
-        return sorted((envelope(dict(row)) for row in rows), key=lambda e: e["position"])
+        return numbered([dict(row) for row in await connection.fetch(ASSIGN, BATCH)])
 
     async def _publish(self, payloads: list[bytes]) -> None:
         try:

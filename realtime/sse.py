@@ -24,6 +24,7 @@ from sanic import HTTPResponse, Request
 from sanic.response import json as json_response
 
 from db.errors import InvalidArgument, InvalidToken
+from db.events import parse_position
 from db.principal import Principal
 from realtime.hub import Hub, MailboxClosed, StreamEvent
 from realtime.tickets import TTL_SECONDS, Tickets
@@ -70,9 +71,10 @@ def resume_position(request: Request) -> int | None:
     raw = request.headers.get("last-event-id") or request.args.get("after")
     if raw is None or raw == "":
         return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+    position = parse_position(raw)
+    if position is None:
         raise InvalidArgument(f"after / Last-Event-ID: expected a stream position, got {raw!r}")
-    return int(raw)
+    return position
 
 
 def _sse(event: StreamEvent | bytes) -> bytes:
