@@ -171,11 +171,6 @@ class EventBus:
         self._reconnected: list[Callable[[], None]] = []
         self.reconnects = 0
 
-    @property
-    def shared(self) -> bool:
-        """Whether other processes see what this one publishes."""
-        return not isinstance(self._backend, MemoryBackend)
-
     async def connect(self) -> None:
         await self._backend.connect()
         self._reader = asyncio.create_task(self._read(), name="event-bus-reader")
@@ -194,12 +189,9 @@ class EventBus:
     async def publish(self, channel: str, payload: Any) -> None:
         await self._backend.publish(channel, orjson.dumps(payload))
 
-    async def publish_raw(self, channel: str, payload: bytes) -> None:
-        """Publish bytes that are already JSON (encoded once by the caller)."""
-        await self._backend.publish(channel, payload)
-
     async def publish_many(self, channel: str, payloads: list[bytes]) -> None:
-        """Publish several JSON messages in order, in one round trip where the backend can."""
+        """Publish messages already encoded as JSON, in order, in one round trip where
+        the backend can (the relay encodes each event once)."""
         if payloads:
             await self._backend.publish_many(channel, payloads)
 

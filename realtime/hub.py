@@ -25,6 +25,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -42,7 +43,7 @@ log = logging.getLogger("gateway.realtime")
 CATCH_UP_BATCH = 500
 READY_WAIT_SECONDS = 10.0
 
-# Close codes shared by the channels (docs/realtime.md).
+# Close codes shared by the channels (README, "Real-time").
 GOING_AWAY = (1001, "server shutting down: reconnect and resume")
 SLOW_CONSUMER = (1013, "slow consumer: reconnect and resume from your last position")
 TOKEN_EXPIRED = (4401, "token expired")
@@ -56,7 +57,9 @@ class StreamEvent:
         "_frame",
         "_frame_id",
         "_sse",
+        "actor",
         "data",
+        "occurred_at",
         "organization_id",
         "position",
         "raw",
@@ -70,6 +73,9 @@ class StreamEvent:
         self.resource: str = envelope["resource"]
         self.type: str = envelope["type"]
         self.data: dict[str, Any] = envelope["data"]
+        self.actor: str = envelope["actor"]
+        # A datetime when read from the log, ISO 8601 text when it came over the bus.
+        self.occurred_at: datetime | str = envelope["occurred_at"]
         self.raw: bytes = raw if raw is not None else encode(envelope)
         self._sse: bytes | None = None
         self._frame_id: str | None = None
@@ -97,10 +103,6 @@ class StreamEvent:
                 self.raw,
             )
         return self._sse
-
-    def envelope(self) -> dict[str, Any]:
-        decoded: dict[str, Any] = orjson.loads(self.raw)
-        return decoded
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -250,7 +252,6 @@ class Hub:
         self.bus = bus
         self.mailbox_limit = mailbox_limit
         self.head = 0
-        self.caught_up = 0  # how many times the hub read missed events from the log
         self._index: dict[tuple[int, str], set[Subscriber]] = {}
         self._credentials: dict[str, set[Mailbox]] = {}
         self._mailboxes: set[Mailbox] = set()
@@ -437,7 +438,6 @@ class Hub:
         self._dispatch(StreamEvent(payload, message.raw))
 
     async def _catch_up(self, until: int | None) -> None:
-        self.caught_up += 1
         while until is None or self.head < until:
             rows = await events_after(self.head, limit=CATCH_UP_BATCH)
             for row in rows:

@@ -20,20 +20,21 @@ import strawberry
 from strawberry.types import Info
 
 from db.errors import InvalidArgument
+from db.events import parse_position
 from realtime.hub import Hub, Mailbox, MailboxClosed, StreamEvent
 from realtime.topics import TOPICS
 from resolvers.types import Customer, Order, Product
 
-MAX_POSITION = 2**63 - 1
-
 
 def _parse_position(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("a StreamPosition is a non-negative integer")
-    number = int(value) if isinstance(value, int) or value.isdigit() else -1
-    if not 0 <= number <= MAX_POSITION:
+    position = parse_position(value)
+    if position is None:
         raise ValueError("a StreamPosition is a non-negative 64-bit integer")
-    return number
+    return position
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 StreamPosition = NewType("StreamPosition", int)
@@ -57,7 +58,7 @@ def _typed(resource: str, snapshot: dict[str, Any]) -> Any:
     for column in _TIMES:
         value = row.get(column)
         if isinstance(value, str):
-            row[column] = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            row[column] = _time(value)
     return _TYPES[resource](row)
 
 
@@ -74,14 +75,14 @@ class ChangeEvent:
 
     @classmethod
     def of(cls, event: StreamEvent) -> ChangeEvent:
-        envelope = event.envelope()
         typed = _typed(event.resource, event.data)
+        occurred = event.occurred_at
         return cls(
             position=StreamPosition(event.position),
             type=event.type,
             resource=event.resource,
-            occurred_at=datetime.fromisoformat(envelope["occurred_at"].replace("Z", "+00:00")),
-            actor=envelope["actor"],
+            occurred_at=_time(occurred) if isinstance(occurred, str) else occurred,
+            actor=event.actor,
             order=typed if event.resource == "order" else None,
             product=typed if event.resource == "product" else None,
             customer=typed if event.resource == "customer" else None,

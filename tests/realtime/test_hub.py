@@ -49,7 +49,7 @@ async def test_a_missed_message_is_read_from_the_log(server, tenant):
             await make_customer(tenant.owner, name="arrives")
             numbered = await change_log.assign_positions(10)
             assert [e["data"]["name"] for e in numbered[-2:]] == ["lost in transit", "arrives"]
-            await server.app.ctx.bus.publish_raw(hub.channel, encode(numbered[-1]))
+            await server.app.ctx.bus.publish_many(hub.channel, [encode(numbered[-1])])
             got: list[StreamEvent] = []
             while len(got) < 2:
                 got += [e for _, e in await asyncio.wait_for(mailbox.get(), 10) if e]
@@ -73,7 +73,9 @@ async def test_another_installation_on_the_same_redis_is_not_our_stream(server, 
     mailbox = hub.mailbox(tenant.principal("owner"))
     try:
         await hub.subscribe(mailbox, {"customers": None})
-        await server.app.ctx.bus.publish_raw(channel_for("another-installation"), encode(foreign))
+        await server.app.ctx.bus.publish_many(
+            channel_for("another-installation"), [encode(foreign)]
+        )
         await make_customer(tenant.owner, name="ours")
         got: list[StreamEvent] = []
         while not got:

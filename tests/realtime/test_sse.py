@@ -131,7 +131,7 @@ def test_sse_frames_are_built_once_per_event():
 
     event = StreamEvent(
         {"position": 7, "organization_id": 1, "resource": "order", "type": "order.paid",
-         "data": {"id": 1}, "occurred_at": "2026-01-01T00:00:00Z"}
+         "data": {"id": 1}, "occurred_at": "2026-01-01T00:00:00Z", "actor": "user:1"}
     )  # fmt: skip
     assert event.sse is event.sse
     assert event.sse.startswith(b"id: 7\nevent: order.paid\ndata: {")
