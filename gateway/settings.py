@@ -8,7 +8,7 @@ Every field maps to the environment variable of the same name in upper case
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -175,15 +175,34 @@ class Settings(BaseSettings):
         return url
 
 
+def _shown(name: str, value: object) -> str:
+    """``NAME=value`` for settings that cannot hold a secret, else just ``NAME``.
+
+    Only numbers, booleans and fixed choices are echoed: any text setting may be a
+    URL with a password, a DSN or a key, and configuration errors end up in logs.
+    """
+    field = Settings.model_fields.get(name.lower())
+    annotation = field.annotation if field is not None else None
+    if annotation in (int, float, bool, bool | None) or get_origin(annotation) is Literal:
+        return f"{name}={value!r}"
+    return name
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment (plus explicit overrides) or raise SettingsError."""
+    """Read settings from the environment (plus explicit overrides) or raise SettingsError.
+
+    The message names the variable and the rule; it never repeats a value that
+    could be a secret (see ``_shown``).
+    """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        value = first.get("input")
+        message = first["msg"].removeprefix("Value error, ")
+        more = f" ({len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        if not first["loc"]:  # a rule across several settings: its message names them
+            raise SettingsError(f"configuration error: {message}{more}") from None
+        name = str(first["loc"][0]).upper()
         raise SettingsError(
-            f"configuration error: {name}={value!r}: {first['msg']}"
-            + (f" ({len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else "")
+            f"configuration error: {_shown(name, first.get('input'))}: {message}{more}"
         ) from None

@@ -45,7 +45,7 @@ def test_a_bad_setting_stops_with_one_line_naming_it(tmp_path, name, value):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"configuration error: {name}=")
+    assert lines[0].startswith(f"configuration error: {name}")
     assert "Traceback" not in result.stderr
 
 
@@ -57,6 +57,34 @@ def test_production_refuses_a_plain_http_token_issuer(tmp_path):
     assert result.returncode == 2
     assert "must be an https:// URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+SECRET = "pw-" + uuid.uuid4().hex
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        # a rule across settings fails: production with a plain http issuer
+        {"ENVIRONMENT": "production", "PUBLIC_URL": "http://api.example.com",
+         "DATABASE_URL": f"postgres://app:{SECRET}@127.0.0.1:1/app",
+         "REDIS_URL": f"redis://:{SECRET}@127.0.0.1:1/0", "SENTRY_DSN": f"https://{SECRET}@sentry.test/1"},
+        # one secret-bearing setting is itself invalid
+        {"DATABASE_URL": f"mysql://app:{SECRET}@127.0.0.1/app"},
+        {"REDIS_URL": f"http://:{SECRET}@127.0.0.1:1/0"},
+        {"BUS_URL": f"kafka://:{SECRET}@127.0.0.1:1"},
+        {"EXTERNAL_ISSUERS": f'[{{"issuer": "x", "jwks_uri": "{SECRET}", "audience": 5}}]'},
+        # valid settings, but the database refuses: startup fails later
+        {"DATABASE_URL": f"postgres://app:{SECRET}@127.0.0.1:1/app"},
+    ],
+    ids=["cross-setting", "database-url", "redis-url", "bus-url", "issuers", "unreachable"],
+)
+def test_a_failed_start_never_prints_a_secret(tmp_path, env):
+    result = gateway("serve", "--port", str(free_port()), env=clean_env(**env), cwd=tmp_path)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert output.strip(), "a failed start says why"
+    assert SECRET not in output
 
 
 async def _tables(url: str) -> set[str]:
