@@ -1,7 +1,8 @@
-"""Edge middleware: request ids, security headers and the access log."""
+"""Edge middleware: request ids, security headers, the access log, client addresses."""
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import re
 import secrets
@@ -31,6 +32,57 @@ _id_counter = itertools.count(1)
 
 def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_id_counter):016x}"
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip()
+    if text.startswith("["):  # "[2001:db8::1]:443"
+        text = text[1 : text.find("]")]
+    elif text.count(":") == 1:  # "203.0.113.7:5000"
+        text = text.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def resolve_client_address(peer: str, forwarded_for: list[str], trusted: list[Network]) -> str:
+    """The address of the client, as far as trusted proxies vouch for it.
+
+    ``X-Forwarded-For`` is believed only when the peer is a trusted proxy, and only
+    back to the first hop that is not one: a client can put anything at the start
+    of the header, but not past the proxy that appended its real address.
+    """
+    address = _address(peer)
+    if address is None or not any(address in net for net in trusted):
+        return peer
+    hops = [hop for value in forwarded_for for hop in value.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        hop_address = _address(hop)
+        if hop_address is None:  # garbage from before the trusted chain: stop here
+            return str(address)
+        address = hop_address
+        if not any(address in net for net in trusted):
+            return str(address)
+    return str(address)
+
+
+def client_address(request: Request) -> str:
+    """The client's address for limits and logs (``TRUSTED_PROXIES``), once per request."""
+    cached: str | None = getattr(request.ctx, "client_address", None)
+    if cached is None:
+        trusted = request.app.ctx.settings.trusted_proxies
+        peer = request.ip or ""
+        cached = (
+            resolve_client_address(peer, request.headers.getall("x-forwarded-for", []), trusted)
+            if trusted
+            else peer
+        )
+        request.ctx.client_address = cached
+    return cached
 
 
 def setup_edge(app: GatewayApp) -> None:

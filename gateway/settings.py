@@ -8,11 +8,19 @@ Every field maps to the environment variable of the same name in upper case
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_origin
+from typing import Annotated, Literal, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite://var/gateway.sqlite3"
 
@@ -78,6 +86,7 @@ class Settings(BaseSettings):
     page_size_max: int = Field(default=200, ge=1)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     public_url: str | None = None
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
 
     graphql_max_depth: int = Field(default=10, ge=2, le=50)
     graphql_max_aliases: int = Field(default=30, ge=1, le=1000)
@@ -89,6 +98,7 @@ class Settings(BaseSettings):
     relay_enabled: bool = True
     realtime_queue_limit: int = Field(default=1_000, ge=10, le=1_000_000)
     realtime_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    realtime_unauthenticated_per_address: int = Field(default=20, ge=1, le=100_000)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0, le=50)
 
     @field_validator("database_url")
@@ -99,6 +109,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unsupported scheme {scheme!r}; use sqlite://PATH or postgres://USER@HOST/DB"
             )
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("redis_url")

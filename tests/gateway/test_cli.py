@@ -66,9 +66,13 @@ SECRET = "pw-" + uuid.uuid4().hex
     "env",
     [
         # a rule across settings fails: production with a plain http issuer
-        {"ENVIRONMENT": "production", "PUBLIC_URL": "http://api.example.com",
-         "DATABASE_URL": f"postgres://app:{SECRET}@127.0.0.1:1/app",
-         "REDIS_URL": f"redis://:{SECRET}@127.0.0.1:1/0", "SENTRY_DSN": f"https://{SECRET}@sentry.test/1"},
+        {
+            "ENVIRONMENT": "production",
+            "PUBLIC_URL": "http://api.example.com",
+            "DATABASE_URL": f"postgres://app:{SECRET}@127.0.0.1:1/app",
+            "REDIS_URL": f"redis://:{SECRET}@127.0.0.1:1/0",
+            "SENTRY_DSN": f"https://{SECRET}@sentry.test/1",
+        },
         # one secret-bearing setting is itself invalid
         {"DATABASE_URL": f"mysql://app:{SECRET}@127.0.0.1/app"},
         {"REDIS_URL": f"http://:{SECRET}@127.0.0.1:1/0"},
