@@ -90,8 +90,14 @@ class Settings(BaseSettings):
 
     graphql_max_depth: int = Field(default=10, ge=2, le=50)
     graphql_max_aliases: int = Field(default=30, ge=1, le=1000)
-    graphql_max_tokens: int = Field(default=5000, ge=100)
+    graphql_max_tokens: int = Field(default=2000, ge=100, le=100_000)
     graphql_max_cost: int = Field(default=20_000, ge=100)
+    graphql_max_document_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
+    graphql_max_fields: int = Field(default=2_000, ge=10, le=100_000)
+    graphql_max_fragment_spreads: int = Field(default=500, ge=1, le=100_000)
+    graphql_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
+    graphql_persisted_query_bytes: int = Field(default=2 * 1024 * 1024, ge=0)
+    graphql_persisted_query_ttl_seconds: int = Field(default=7 * 86_400, ge=60)
     graphql_introspection: bool | None = None
 
     change_log_retention_seconds: int = Field(default=86_400, ge=60)

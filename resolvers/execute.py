@@ -6,21 +6,23 @@ directly (``resolvers.fastexec.FastExecutor``; resolvers still get Strawberry's
 operation in its extension runner, context managers and error processing, a
 fixed cost that was most of a small query's time (see ops/bench/RESULTS.md).
 What those extensions did here is done once per document instead: parsing with
-the token limit, and validation with the standard rules plus the limits
-(``limit_rules``), cached together by query text with what execution and
+the size and token limits, measuring against the other limits in linear time
+(``resolvers.limits``) before graphql-core's standard rules validate it, cached
+together by query text, within a memory budget, with what execution and
 look-ahead work out for the document.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Collection
-from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     DocumentNode,
     ExecutionResult,
     GraphQLError,
+    NoSchemaIntrospectionCustomRule,
     OperationType,
     get_operation_ast,
     parse,
@@ -33,13 +35,93 @@ from strawberry.execution.is_awaitable import optimized_is_awaitable
 from gateway.settings import Settings
 from resolvers.direct import DirectRootFields
 from resolvers.fastexec import FastExecutor, SharedPlans
-from resolvers.schema import build_schema, limit_rules
+from resolvers.limits import DocumentLimits, measure
+from resolvers.schema import build_schema
 
-CACHE_SIZE = 1000
+# What a prepared document holds: its text, and per token of it the syntax tree and
+# token chain (measured at 440-800 bytes per token with the validation results),
+# plus the execution plans and look-ahead built for it as it runs.
+BYTES_PER_TOKEN = 1500
+ENTRY_OVERHEAD = 8192
+# Larger documents are prepared on every request and never cached.
+MAX_CACHED_CHARACTERS = 16_384
 
 
 class WrongOperationType(Exception):
     """The document's operation may not run over this method (a mutation over GET)."""
+
+
+class Prepared(NamedTuple):
+    """A document parsed, measured and validated once: the document (None when it
+    was refused, with the errors saying why), execution plans to share, look-ahead
+    memo, and the estimated cost of each operation (for rate limits)."""
+
+    document: DocumentNode | None
+    errors: tuple[GraphQLError, ...]
+    plans: SharedPlans | None
+    memo: dict[Any, Any]
+    costs: dict[str | None, int]
+
+    def cost(self, operation_name: str | None) -> int:
+        """The cost of the operation that runs (the only one, or the named one)."""
+        if operation_name in self.costs:
+            return self.costs[operation_name]
+        if len(self.costs) == 1:
+            return next(iter(self.costs.values()))
+        return 1
+
+
+class PreparedCache:
+    """Prepared documents by text, least recently used first out, bounded by an
+    estimate of the memory they hold (``GRAPHQL_CACHE_BYTES``), not by a count."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[str, tuple[Prepared, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def estimate(query: str, tokens: int) -> int:
+        """The memory an entry holds: its text and what its tokens became."""
+        return ENTRY_OVERHEAD + 2 * len(query) + BYTES_PER_TOKEN * tokens
+
+    def get(self, query: str) -> Prepared | None:
+        found = self._entries.get(query)
+        if found is None:
+            return None
+        self._entries.move_to_end(query)
+        return found[0]
+
+    def put(self, query: str, prepared: Prepared, tokens: int) -> None:
+        size = self.estimate(query, tokens)
+        if len(query) > MAX_CACHED_CHARACTERS or size > self.max_bytes:
+            return
+        self._entries[query] = (prepared, size)
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, (_, evicted) = self._entries.popitem(last=False)
+            self.bytes -= evicted
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.bytes = 0
+
+
+def _refused(error: GraphQLError) -> tuple[Prepared, int]:
+    return Prepared(None, (error,), None, {}, {}), 0
+
+
+def _tokens(document: DocumentNode) -> int:
+    """The document's tokens, comments included (each is kept, linked from the tree)."""
+    count = 0
+    token = document.loc.start_token if document.loc is not None else None
+    while token is not None:
+        count += 1
+        token = token.next
+    return count
 
 
 class Runner:
@@ -47,28 +129,67 @@ class Runner:
         self.schema = build_schema(settings)
         self.direct = DirectRootFields(self.schema)
         self._graphql_schema = self.schema._schema
-        self._rules = (*specified_rules, *limit_rules(settings))
+        self.limits = DocumentLimits.from_settings(settings)
+        self._rules = (
+            specified_rules
+            if settings.introspection_enabled
+            else (*specified_rules, NoSchemaIntrospectionCustomRule)
+        )
+        # "Did you mean ...?" names fields a caller may not know about.
+        self.hide_suggestions = settings.environment == "production"
         if any(map(self._graphql_schema.get_directive, ("defer", "stream"))):
             raise RuntimeError("run() does not serve @defer/@stream results")
-        self._max_tokens = settings.graphql_max_tokens
-        self.prepare = lru_cache(maxsize=CACHE_SIZE)(self._prepare)
+        self.cache = PreparedCache(settings.graphql_cache_bytes)
         # Tests run the same documents through graphql-core's standard executor.
         self.executor_class: type[Executor[Any]] = FastExecutor
 
-    def _prepare(
-        self, query: str
-    ) -> tuple[DocumentNode | None, tuple[GraphQLError, ...], SharedPlans | None, dict[Any, Any]]:
+    def prepare(self, query: str) -> Prepared:
+        """``query`` parsed, measured and validated: from the cache, or now."""
+        prepared = self.cache.get(query)
+        if prepared is None:
+            prepared, tokens = self._prepare(query)
+            self.cache.put(query, prepared, tokens)
+        return prepared
+
+    def _prepare(self, query: str) -> tuple[Prepared, int]:
+        """The prepared document and how many tokens it has (what its memory grows with)."""
+        limits = self.limits
+        size = len(query.encode("utf-8", "surrogatepass"))
+        if size > limits.max_bytes:
+            return _refused(
+                GraphQLError(
+                    f"the document is {size} bytes, more than the limit of {limits.max_bytes}: "
+                    "send a smaller document (or register it as a persisted query)",
+                    extensions={
+                        "code": "QUERY_TOO_LARGE",
+                        "bytes": size,
+                        "limit": limits.max_bytes,
+                    },
+                )
+            )
         try:
-            document = parse(query, max_tokens=self._max_tokens)
+            document = parse(
+                query, max_lexical_tokens=limits.max_tokens, max_comments=limits.max_tokens,
+                max_source_length=limits.max_bytes,
+            )  # fmt: skip
         except GraphQLError as error:
-            return None, (error,), None, {}
-        errors = validate(self._graphql_schema, document, self._rules)
+            if "more than" in error.message:  # a parser limit, not a syntax error
+                error.extensions = {"code": "QUERY_TOO_LARGE", "limit": limits.max_tokens}
+            return _refused(error)
+        tokens = _tokens(document)
+        measured = measure(document, limits)
+        if measured.errors:
+            return Prepared(None, tuple(measured.errors), None, {}, measured.costs), tokens
+        errors = validate(
+            self._graphql_schema, document, self._rules, hide_suggestions=self.hide_suggestions
+        )
         if errors:
-            return None, tuple(errors), None, {}
+            return Prepared(None, tuple(errors), None, {}, measured.costs), tokens
         # Execution plans live as long as the document, and are shared between its
         # requests only when no directive (@skip/@include) makes them depend on
         # variables; an "@" anywhere, even inside a string, just means no sharing.
-        return document, (), ({} if "@" not in query else None), {}
+        plans: SharedPlans | None = {} if "@" not in query else None
+        return Prepared(document, (), plans, {}, measured.costs), tokens
 
     async def run(
         self,
@@ -78,7 +199,7 @@ class Runner:
         context: Any,
         allowed: Collection[OperationType],
     ) -> ExecutionResult:
-        document, errors, plans, memo = self.prepare(query)
+        document, errors, plans, memo, _ = self.prepare(query)
         if document is None:
             return ExecutionResult(data=None, errors=list(errors))
         operation = get_operation_ast(document, operation_name)
@@ -94,7 +215,7 @@ class Runner:
             self._graphql_schema, document, context_value=context,
             raw_variable_values=variables, operation_name=operation_name,
             is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-            **options,
+            hide_suggestions=self.hide_suggestions, **options,
         )  # fmt: skip
         if isinstance(executor, list):
             return ExecutionResult(data=None, errors=executor)

@@ -19,12 +19,8 @@ import strawberry
 from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 
@@ -34,7 +30,7 @@ from db.listing import ListQuery, Page
 from db.principal import Principal
 from db.sql import one_connection
 from gateway.settings import Settings
-from resolvers.limits import cost_rule
+from resolvers.limits import DocumentLimits, limits_rule
 from resolvers.mutations import Mutation
 from resolvers.prefetch import (
     Ask,
@@ -198,11 +194,7 @@ class Query:
 def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
     """The validation rules that enforce ``settings``' limits, built once per schema:
     validation caches key on the rule classes (classes built per request never hit)."""
-    rules: list[type[ASTValidationRule]] = [
-        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
-        cost_rule(settings.graphql_max_cost, settings.page_size_max),
-    ]
+    rules: list[type[ASTValidationRule]] = [limits_rule(DocumentLimits.from_settings(settings))]
     if not settings.introspection_enabled:
         rules.append(NoSchemaIntrospectionCustomRule)
     return rules
@@ -222,8 +214,6 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         Limits,
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: ParserCache(maxsize=1000),
-        lambda: ValidationCache(maxsize=1000),
     ]
     return strawberry.Schema(
         query=Query,

@@ -226,13 +226,14 @@ class SocketOperations:
         context: Context,
     ) -> AsyncGenerator[CoreResult, None] | list[GraphQLError]:
         """A subscription's results, or the errors that stopped it before it started."""
-        document, errors, _, memo = self.runner.prepare(query)
+        document, errors, _, memo, _ = self.runner.prepare(query)
         if document is None:
             return shape(errors)
         context.memo = memo
         source: Any = subscribe(
             self.runner.schema._schema, document, context_value=context,
             variable_values=variables, operation_name=operation_name,
+            hide_suggestions=self.runner.hide_suggestions,
         )  # fmt: skip
         if not isinstance(source, CoreResult | AsyncIterator):
             source = await source
@@ -251,7 +252,7 @@ class SocketOperations:
         if not isinstance(query, str):
             yield PreExecutionError(data=None, errors=[GraphQLError("query must be a string")])
             return
-        document, errors, _, _ = self.runner.prepare(query)
+        document, errors, *_ = self.runner.prepare(query)
         if document is None:
             yield PreExecutionError(data=None, errors=shape(errors))
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from graphql import OperationType
 
 from db.principal import Principal
 from gateway.settings import Settings
@@ -130,7 +131,7 @@ async def test_too_many_tokens(tenant, settings):
     status, body = await post(tenant, {"query": f"{{ orders {{ nodes {{ {fields} }} }} }}"})
     assert status == 200
     assert "data" not in body
-    assert code(body) == "GRAPHQL_VALIDATION_FAILED"
+    assert code(body) == "QUERY_TOO_LARGE"
     assert "token" in body["errors"][0]["message"].lower()
 
 
@@ -156,3 +157,33 @@ async def test_an_oversized_body_is_413(tenant, settings):
     r = await tenant.client.post("/graphql", json={"query": "{ __typename }\n" + padding})
     assert r.status_code == 413
     assert r.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("{ ordrs { totalCount } }", None),
+        ("{ orders(frist: 1) { totalCount } }", None),
+        (
+            "mutation($c: CustomerInput!) { createCustomer(input: $c) { name } }",
+            {"c": {"nmae": "x", "email": "x@example.com"}},
+        ),
+    ],
+    ids=["field", "argument", "input field in a variable"],
+)
+async def test_suggestions_name_schema_fields_only_outside_production(query, variables):
+    principal = Principal(subject="t", organization_id=1, scopes=frozenset({"*"}),
+                          roles=frozenset({"owner"}))  # fmt: skip
+    from resolvers.execute import Runner
+
+    messages = {}
+    for environment in ("development", "production"):
+        runner = Runner(Settings(environment=environment, public_url="https://api.example.com"))
+        result = await runner.run(
+            query, variables, None, Context(principal=principal), {OperationType.MUTATION,
+            OperationType.QUERY},
+        )  # fmt: skip
+        assert result.errors
+        messages[environment] = " ".join(e.message for e in result.errors)
+    assert "Did you mean" in messages["development"]
+    assert "Did you mean" not in messages["production"]
