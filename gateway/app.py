@@ -61,6 +61,9 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
             settings=settings,
             auth=Authenticator(settings),
             bus=EventBus(settings.event_bus_url),
+            # Built now (it connects lazily), so every component set up below can
+            # hold it from the start instead of waiting for a startup listener.
+            redis=Redis.from_url(settings.redis_url) if settings.redis_url else None,
         ),
         configure_logging=False,
     )
@@ -78,8 +81,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     @app.before_server_start
     async def open_resources(app: GatewayApp) -> None:
         await open_database(settings.tortoise_url)
-        if settings.redis_url:
-            app.ctx.redis = Redis.from_url(settings.redis_url)
+        if app.ctx.redis is not None:
             await app.ctx.redis.ping()
         await app.ctx.bus.connect()
         await app.ctx.auth.start(app.ctx.redis)

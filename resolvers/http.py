@@ -103,11 +103,11 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
     settings = app.ctx.settings
     runner = app.ctx.extras["graphql"] = Runner(settings)
-    persisted = PersistedQueries()
-
-    @app.before_server_start
-    async def use_redis(app: GatewayApp) -> None:
-        persisted.redis = app.ctx.redis
+    persisted = PersistedQueries(
+        app.ctx.redis,
+        budget_bytes=settings.graphql_persisted_query_bytes,
+        ttl_seconds=settings.graphql_persisted_query_ttl_seconds,
+    )
 
     sockets = SocketOperations(app, runner, hub)
 
@@ -127,7 +127,9 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
         request.ctx.principal = principal
         params = _params(request)
         try:
-            params["query"] = await persisted.resolve(params.get("query"), params.get("extensions"))
+            params["query"] = await persisted.resolve(
+                principal.organization_id, params.get("query"), params.get("extensions")
+            )
         except PersistedQueryNotFound as exc:
             error = {"message": exc.detail, "extensions": {"code": exc.code}}
             return HTTPResponse(orjson.dumps({"errors": [error]}), content_type="application/json")
