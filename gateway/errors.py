@@ -9,6 +9,8 @@ shape; anything else is logged with its traceback and answered with a generic
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -67,6 +69,24 @@ class RequestTimeout(DomainError):
     code = "REQUEST_TIMEOUT"
     status = 408
     title = "Request timeout"
+
+
+class RateLimited(DomainError):
+    """Over a limit: try again in ``retry_after`` seconds (sent as ``Retry-After``).
+
+    ``headers`` are sent with the 429 as well (e.g. the ``RateLimit`` fields).
+    """
+
+    code = "RATE_LIMITED"
+    status = 429
+    title = "Too many requests"
+
+    def __init__(
+        self, detail: str, *, retry_after: float, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.headers = dict(headers or {})
 
 
 class InternalError(DomainError):
@@ -162,6 +182,9 @@ def setup_errors(app: Sanic[Any, Any]) -> None:
                 headers["Allow"] = allow
         elif isinstance(error, MethodNotAllowed) and error.allow:
             headers["Allow"] = error.allow
+        if isinstance(error, RateLimited):
+            headers.update(error.headers)
+            headers["Retry-After"] = str(error.retry_after)
         if request_id:
             headers["X-Request-ID"] = request_id
         return problem_response(error, request_id, headers)
