@@ -55,7 +55,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -86,7 +86,8 @@ _UNITS = (
 )
 
 # KEYS[1]: the key's TAT in microseconds (absent = quota full).
-# ARGV: now, interval (both microseconds), limit, cost, consume (1 = hit, 0 = peek).
+# ARGV: now, interval (both microseconds), limit, cost, mode (1 = hit, 0 = peek,
+# -1 = refund: give back ``cost`` units spent earlier, never beyond a full quota).
 # Returns {allowed, microseconds until the quota is full, microseconds until allowed}.
 # Numbers are written with %.0f, plain integers whatever Lua's number format (stock Lua
 # 5.1 prints 14 digits: 1.8e+15, which would lose the microseconds).
@@ -97,6 +98,16 @@ local limit = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
+if ARGV[5] == '-1' then
+  local back = tat - cost * interval
+  if back <= now then
+    redis.call('DEL', KEYS[1])
+    return {1, 0, 0}
+  end
+  redis.call('SET', KEYS[1], string.format('%.0f', back),
+             'PX', string.format('%.0f', math.ceil((back - now) / 1000)))
+  return {1, back - now, 0}
+end
 local allow_at = tat + math.min(cost, limit) * interval - limit * interval
 if now < allow_at then
   return {0, tat - now, allow_at - now}
@@ -229,16 +240,23 @@ class RateLimiter:
         A refused hit spends nothing. ``policy`` is a short name (letters, digits,
         ``_.-``) shown to clients; ``key`` is any string (a client id, an address).
         """
-        return await self._decide(policy, key, rate, cost, consume=True)
+        return await self._decide(policy, key, rate, cost, mode=1)
 
     async def peek(self, policy: str, key: str, rate: Rate, cost: int = 1) -> Decision:
         """What ``hit`` would answer, without spending anything: ``remaining`` and
         ``reset`` describe the quota as it is now."""
-        return await self._decide(policy, key, rate, cost, consume=False)
+        return await self._decide(policy, key, rate, cost, mode=0)
 
-    async def _decide(
-        self, policy: str, key: str, rate: Rate, cost: int, consume: bool
-    ) -> Decision:
+    async def refund(self, policy: str, key: str, rate: Rate, cost: int = 1) -> Decision:
+        """Give back ``cost`` units a ``hit`` spent (never beyond a full quota).
+
+        Charging first and refunding what turns out free (a sign-in that succeeded)
+        is atomic where "check, then charge on failure" is not: concurrent attempts
+        each take a unit before any is checked, so at most ``limit`` are checked.
+        """
+        return await self._decide(policy, key, rate, cost, mode=-1)
+
+    async def _decide(self, policy: str, key: str, rate: Rate, cost: int, mode: int) -> Decision:
         if _POLICY_NAME.fullmatch(policy) is None:
             raise ValueError(
                 f"rate-limit policy name {policy[:80]!r} must be 1-64 letters, digits, "
@@ -256,11 +274,11 @@ class RateLimiter:
         result = None
         if self._script is not None and self._should_try_redis(now):
             result = await self._redis_decide(
-                f"{self._prefix}{policy}:{digest.hexdigest()}", now_us, rate, cost, consume
+                f"{self._prefix}{policy}:{digest.hexdigest()}", now_us, rate, cost, mode
             )
         if result is None:
             local_key = policy.encode() + b":" + digest.digest()
-            result = self._local.decide(local_key, now_us, rate, cost, consume)
+            result = self._local.decide(local_key, now_us, rate, cost, mode)
         allowed, reset_us, retry_us = result
         burst_us = rate._interval_us * rate.limit
         return Decision(
@@ -284,10 +302,10 @@ class RateLimiter:
         return True
 
     async def _redis_decide(
-        self, name: str, now_us: int, rate: Rate, cost: int, consume: bool
+        self, name: str, now_us: int, rate: Rate, cost: int, mode: int
     ) -> tuple[bool, int, int] | None:
         assert self._script is not None
-        args = (now_us, rate._interval_us, rate.limit, cost, 1 if consume else 0)
+        args = (now_us, rate._interval_us, rate.limit, cost, mode)
         try:
             async with asyncio.timeout(self._redis_timeout), self._redis_slots:
                 try:
@@ -317,6 +335,73 @@ class RateLimiter:
         return bool(reply[0]), int(reply[1]), int(reply[2])
 
 
+# A lease lasts this long, and holds at most this share of a quota.
+LEASE_SECONDS = 0.1
+LEASE_SHARE = 20
+MAX_LEASES = 10_000
+
+
+@dataclass
+class _Lease:
+    rate: Rate
+    units: int = 0  # taken from the shared quota, not spent yet
+    expires: float = 0.0
+    decision: Decision | None = None  # what the shared quota said when they were taken
+    window_end: float = 0.0
+    spent: int = 0  # units spent in the current window
+    last_spent: int = 0  # ... and in the window before: the size of the next lease
+
+
+class LeasedLimiter:
+    """Leases on shared quotas, so busy keys do not ask Redis on every request.
+
+    One Redis round trip costs more than a small request (about 230 µs of CPU through
+    redis-py). A worker therefore takes units in advance: as many as it spent on the
+    key in the last ``LEASE_SECONDS`` (or so far in this one), never more than
+    ``1/LEASE_SHARE`` of the quota,
+    and spends them locally until they run out or the lease expires. Near the edge of a
+    quota the advance is refused and the worker asks for exactly what the request
+    costs, so limits stay exact where they bite; units of a lease that expires unspent
+    are lost (at most one window's worth of the key's own use). Without Redis, or while
+    it is down, every hit goes to the in-process counters, which are cheap and exact.
+    """
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+        self._leases: dict[tuple[str, str], _Lease] = {}
+
+    async def hit(self, policy: str, key: str, rate: Rate, cost: int = 1) -> Decision:
+        limiter = self.limiter
+        if not limiter.shared:
+            return await limiter.hit(policy, key, rate, cost)
+        now = limiter._clock()
+        lease = self._leases.get((policy, key))
+        if lease is None or lease.rate != rate:
+            if len(self._leases) >= MAX_LEASES:
+                self._leases = {k: v for k, v in self._leases.items() if v.window_end > now}
+            lease = self._leases[(policy, key)] = _Lease(rate)
+        if now >= lease.window_end:
+            lease.last_spent = lease.spent if now < lease.window_end + LEASE_SECONDS else 0
+            lease.spent, lease.window_end = 0, now + LEASE_SECONDS
+        lease.spent += cost
+        if now < lease.expires and lease.units >= cost and lease.decision is not None:
+            lease.units -= cost
+            return replace(lease.decision, remaining=lease.decision.remaining + lease.units)
+        # Demand so far in this window, or in the last: a burst grows its leases
+        # geometrically instead of asking once per hit until the window turns.
+        demand = max(lease.last_spent, lease.spent)
+        size = max(cost, min(demand, rate.limit // LEASE_SHARE))
+        decision = await limiter.hit(policy, key, rate, size)
+        if not decision.allowed and size > cost:
+            size = cost
+            decision = await limiter.hit(policy, key, rate, cost)
+        if not decision.allowed:
+            lease.units = 0
+            return decision
+        lease.units, lease.expires, lease.decision = size - cost, now + LEASE_SECONDS, decision
+        return replace(decision, remaining=decision.remaining + lease.units)
+
+
 class _LocalCounters:
     """The same GCRA over a dict of TATs, bounded to ``max_keys`` entries.
 
@@ -336,17 +421,21 @@ class _LocalCounters:
         return len(self._tats)
 
     def decide(
-        self, key: bytes, now: int, rate: Rate, cost: int, consume: bool
+        self, key: bytes, now: int, rate: Rate, cost: int, mode: int
     ) -> tuple[bool, int, int]:
         interval = rate._interval_us
         tat = self._tats.pop(key, now)
         if tat < now:
             tat = now
+        if mode == -1:
+            back = tat - cost * interval
+            self._store(key, back, now)
+            return True, max(0, back - now), 0
         allow_at = tat + min(cost, rate.limit) * interval - rate.limit * interval
         if now < allow_at:
             self._store(key, tat, now)  # kept, and marked as recently used
             return False, tat - now, allow_at - now
-        new_tat = tat + cost * interval if consume else tat
+        new_tat = tat + cost * interval if mode == 1 else tat
         self._store(key, new_tat, now)
         return True, new_tat - now, 0
 

@@ -645,3 +645,90 @@ class TestRedisFailure:
                 writer.close()
             server.close()
             await server.wait_closed()
+
+
+# --- Refunds: charge first, give back what turned out free ------------------------------
+
+
+async def test_a_refund_gives_back_what_a_hit_spent(limiter: RateLimiter, clock: FakeClock):
+    for _ in range(RATE.limit):
+        assert (await limiter.hit("signin", "k", RATE)).allowed
+    assert not (await limiter.hit("signin", "k", RATE)).allowed
+    await limiter.refund("signin", "k", RATE)
+    assert (await limiter.hit("signin", "k", RATE)).allowed
+    assert not (await limiter.hit("signin", "k", RATE)).allowed
+
+
+async def test_a_refund_never_goes_beyond_a_full_quota(limiter: RateLimiter):
+    await limiter.hit("signin", "k", RATE)
+    for _ in range(10):
+        await limiter.refund("signin", "k", RATE)
+    allowed = [(await limiter.hit("signin", "k", RATE)).allowed for _ in range(RATE.limit + 3)]
+    assert allowed == [True] * RATE.limit + [False] * 3
+
+
+async def test_concurrent_attempts_charged_first_check_at_most_the_limit(limiter: RateLimiter):
+    """Sign-in's pattern: 40 guesses at once, each charged before its password is checked."""
+    results = await asyncio.gather(*(limiter.hit("signin", "k", RATE) for _ in range(40)))
+    assert sum(d.allowed for d in results) == RATE.limit
+
+
+# --- Leases: busy keys spend units taken in advance --------------------------------------
+
+
+class CountingLimiter(RateLimiter):
+    """Counts the calls that reach the shared quota."""
+
+    calls = 0
+
+    async def hit(self, policy: str, key: str, rate: Rate, cost: int = 1) -> Decision:
+        self.calls += 1
+        return await super().hit(policy, key, rate, cost)
+
+
+@pytest.fixture(params=[pytest.param("redis", marks=needs_redis)])
+async def counted(clock: FakeClock) -> AsyncIterator[CountingLimiter]:
+    redis = Redis.from_url(REDIS_URL)
+    prefix = f"test:rl:{uuid.uuid4().hex}:"
+    limiter = CountingLimiter(redis, clock=clock, prefix=prefix)
+    try:
+        yield limiter
+    finally:
+        await _delete_keys(redis, prefix)
+        await redis.aclose()
+
+
+async def test_a_busy_key_asks_redis_a_few_times_a_window_not_per_hit(counted, clock):
+    from gateway.ratelimit import LEASE_SECONDS, LeasedLimiter
+
+    leased = LeasedLimiter(counted)
+    rate = Rate.parse("600000/minute")
+    # 1,000 hits a window, for five windows
+    for _ in range(5):
+        for _ in range(1000):
+            assert (await leased.hit("read", "busy", rate)).allowed
+            clock.advance(micros=round(LEASE_SECONDS * 1_000_000 / 1000))
+    assert counted.calls < 60, counted.calls
+
+
+async def test_leases_keep_the_limit_exact_at_its_edge(counted, clock):
+    """Two workers sharing one quota: exactly ``limit`` hits pass in all, however they
+    are spread, because near the edge each worker asks for exactly one unit."""
+    from gateway.ratelimit import LeasedLimiter
+
+    first, second = LeasedLimiter(counted), LeasedLimiter(counted)
+    rate = Rate.parse("400/minute")
+    allowed = 0
+    for i in range(1000):
+        decision = await (first if i % 3 else second).hit("read", "shared", rate)
+        allowed += decision.allowed
+        assert decision.remaining >= 0
+    assert allowed == rate.limit
+
+
+async def test_a_lease_falls_back_to_exact_counts_when_redis_is_not_configured(clock):
+    from gateway.ratelimit import LeasedLimiter
+
+    leased = LeasedLimiter(RateLimiter(None, clock=clock))
+    results = [(await leased.hit("read", "k", RATE)).allowed for _ in range(RATE.limit + 2)]
+    assert results == [True] * RATE.limit + [False, False]
