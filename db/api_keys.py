@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 
 from db.errors import FieldError, InvalidToken, ValidationFailed
 from db.filtering import FilterField
-from db.inputs import Input
+from db.inputs import Input, Line, Timestamp
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, list_rows
 from db.models import ApiKey, fits
 from db.principal import ALL_SCOPES, SERVICE_ROLE, Principal
@@ -46,9 +46,9 @@ SPEC = ResourceSpec(
 
 
 class ApiKeyInput(Input):
-    name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(min_length=1, max_length=len(ALL_SCOPES))
-    expires_at: datetime | None = None
+    name: Line = Field(min_length=1, max_length=200)
+    scopes: list[Line] = Field(min_length=1, max_length=len(ALL_SCOPES))
+    expires_at: Timestamp | None = None
 
     @field_validator("scopes")
     @classmethod

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import EmailStr, Field
+from pydantic import MISSING, Field
 from tortoise.exceptions import IntegrityError
 
 from db.errors import Conflict
 from db.events import record_event, writing
 from db.filtering import FilterField
-from db.inputs import Input
+from db.inputs import Email, Input, Line
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, fetch_rows, list_rows
 from db.models import Customer, Order
 from db.principal import Principal
@@ -32,18 +32,22 @@ SPEC = ResourceSpec(
 )
 
 
+Name = Annotated[Line, Field(min_length=1, max_length=200)]
+EmailAddress = Annotated[Email, Field(max_length=254)]
+
+
 class CustomerInput(Input):
     """A customer as clients write it (create and full replace)."""
 
-    name: str = Field(min_length=1, max_length=200)
-    email: EmailStr = Field(max_length=254)
+    name: Name
+    email: EmailAddress
 
 
 class CustomerPatch(Input):
-    """A partial update: only the fields sent are changed."""
+    """A partial update: the fields sent are changed, the others kept; none takes null."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    email: EmailStr | None = Field(default=None, max_length=254)
+    name: Name | MISSING = MISSING
+    email: EmailAddress | MISSING = MISSING
 
 
 def _email_taken(email: object) -> Conflict:
@@ -77,8 +81,7 @@ async def update_customer(
 ) -> dict[str, Any]:
     """PATCH (a ``CustomerPatch``: the fields sent) or PUT (a ``CustomerInput``: all fields)."""
     principal.require("customers:write")
-    values = changes.model_dump(mode="json", exclude_unset=isinstance(changes, CustomerPatch))
-    values = {k: v for k, v in values.items() if v is not None}
+    values = changes.model_dump(mode="json")  # a patch leaves out the fields not sent
     try:
         return await change_row(
             principal, SPEC, customer_id, values, expected_versions=expected_versions

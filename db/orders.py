@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import MISSING, Field
 from tortoise.expressions import F
 
 from db.errors import (
@@ -29,7 +29,7 @@ from db.errors import (
 )
 from db.events import record_event, writing
 from db.filtering import FilterField
-from db.inputs import Input
+from db.inputs import Input, Text
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, fetch_rows, list_rows
 from db.models import Customer, Order, OrderItem, OrderStatus, Product
 from db.principal import Principal
@@ -93,6 +93,9 @@ TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus, str]] = {
 }
 
 
+Note = Annotated[Text, Field(max_length=2_000)]
+
+
 class OrderItemInput(Input):
     product_id: int = Field(ge=1, le=MAX_ID)
     quantity: int = Field(ge=1, le=10_000)
@@ -103,17 +106,19 @@ class OrderInput(Input):
 
     customer_id: int = Field(ge=1, le=MAX_ID)
     items: list[OrderItemInput] = Field(min_length=1, max_length=100)
-    note: str = Field(default="", max_length=2_000)
+    note: Note = ""
 
 
 class OrderUpdate(Input):
     """The writable fields of an existing order (status changes through its actions)."""
 
-    note: str = Field(max_length=2_000)
+    note: Note
 
 
 class OrderPatch(Input):
-    note: str | None = Field(default=None, max_length=2_000)
+    """A partial update: the fields sent are changed, the others kept; none takes null."""
+
+    note: Note | MISSING = MISSING
 
 
 async def list_orders(
@@ -283,8 +288,7 @@ async def update_order(
     expected_versions: Collection[int] | None = None,
 ) -> dict[str, Any]:
     principal.require("orders:write")
-    values = changes.model_dump(exclude_unset=isinstance(changes, OrderPatch))
-    values = {k: v for k, v in values.items() if v is not None}
+    values = changes.model_dump()  # a patch leaves out the fields not sent
     return await change_row(principal, SPEC, order_id, values, expected_versions=expected_versions)
 
 

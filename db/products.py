@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import MISSING, Field
 from tortoise.exceptions import IntegrityError
 
 from db.errors import Conflict
 from db.filtering import FilterField
-from db.inputs import Input
+from db.inputs import Input, Line, Text
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, fetch_rows, list_rows
 from db.models import Product
 from db.principal import Principal
@@ -47,24 +47,31 @@ SPEC = ResourceSpec(
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
+Sku = Annotated[Line, Field(pattern=SKU_PATTERN, description="Unique per organization.")]
+Name = Annotated[Line, Field(min_length=1, max_length=200)]
+Description = Annotated[Text, Field(max_length=10_000)]
+PriceCents = Annotated[int, Field(ge=0, le=100_000_000, description="Unit price in cents.")]
+Stock = Annotated[int, Field(ge=0, le=1_000_000_000)]
+
+
 class ProductInput(Input):
     """A product as clients write it (create and full replace)."""
 
-    sku: str = Field(pattern=SKU_PATTERN, description="Unique per organization.")
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=10_000)
-    price_cents: int = Field(ge=0, le=100_000_000, description="Unit price in cents.")
-    stock: int = Field(default=0, ge=0, le=1_000_000_000)
+    sku: Sku
+    name: Name
+    description: Description = ""
+    price_cents: PriceCents
+    stock: Stock = 0
 
 
 class ProductPatch(Input):
-    """A partial update: only the fields sent are changed."""
+    """A partial update: the fields sent are changed, the others kept; none takes null."""
 
-    sku: str | None = Field(default=None, pattern=SKU_PATTERN)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
-    price_cents: int | None = Field(default=None, ge=0, le=100_000_000)
-    stock: int | None = Field(default=None, ge=0, le=1_000_000_000)
+    sku: Sku | MISSING = MISSING
+    name: Name | MISSING = MISSING
+    description: Description | MISSING = MISSING
+    price_cents: PriceCents | MISSING = MISSING
+    stock: Stock | MISSING = MISSING
 
 
 def _sku_taken(sku: object) -> Conflict:
@@ -102,8 +109,7 @@ async def update_product(
 ) -> dict[str, Any]:
     """PATCH (a ``ProductPatch``) or PUT (a ``ProductInput``) a product that is not deleted."""
     principal.require("products:write")
-    values = changes.model_dump(exclude_unset=isinstance(changes, ProductPatch))
-    values = {k: v for k, v in values.items() if v is not None}
+    values = changes.model_dump()  # a patch leaves out the fields not sent
     current = await fetch_row(principal, SPEC, product_id)
     if current["deleted_at"] is not None:
         raise Conflict(f"product {product_id} is deleted; undelete it before changing it")

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 
 import orjson
 import strawberry
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from strawberry.tools import merge_types
 
 from db import customers, orders, products
-from db.errors import FieldError, ValidationFailed
 from db.idempotency import Outcome, run_idempotent
+from db.inputs import validate_input
 from db.principal import Principal
 from resolvers.types import Customer, Info, Order, Product, parse_global_id
 
@@ -33,11 +33,7 @@ Row = dict[str, Any]
 
 def _input(model: type[M], data: dict[str, Any]) -> M:
     """A ``db`` input model from GraphQL input, with REST's validation errors."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = [FieldError(("input", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
-        raise ValidationFailed("the input is not valid", errors=errors) from None
+    return validate_input(model, data, at="input")
 
 
 def _set(obj: Any) -> dict[str, Any]:

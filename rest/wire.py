@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sanic.response import HTTPResponse
 
-from db.errors import FieldError, InvalidArgument, NotFound, PreconditionFailed, ValidationFailed
+from db.errors import FieldError, InvalidArgument, NotFound, PreconditionFailed
+from db.inputs import validate_input
 from db.listing import ListQuery, Page
 from gateway.errors import MalformedBody, UnsupportedMediaType
 
@@ -213,7 +214,10 @@ def parse_id(raw: str, resource: str) -> int:
 
 
 def parse_body(request: Request, model: type[M]) -> M:
-    """The JSON body validated against ``model``: 415, 400 or 422 when it is not."""
+    """The JSON body validated against ``model``: 415, 400 or 422 when it is not.
+
+    The 422 is ``db.inputs.validate_input``'s, the same GraphQL gives for the same input.
+    """
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if ctype != JSON and not ctype.endswith("+json"):
         raise UnsupportedMediaType(
@@ -226,13 +230,7 @@ def parse_body(request: Request, model: type[M]) -> M:
             f"the body is not valid JSON: {exc.msg} at position {exc.pos}",
             errors=[FieldError(("body",), exc.msg, "json_invalid")],
         ) from None
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        errors = [FieldError(("body", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
-        raise ValidationFailed(
-            f"the body has {len(errors)} invalid field(s); see errors", errors=errors
-        ) from None
+    return validate_input(model, payload, at="body")
 
 
 def if_match_versions(request: Request) -> list[int] | None:

@@ -104,13 +104,13 @@ async def test_json_variants_of_content_type_are_accepted(tenant):
             (("body", "sku"), "string_pattern_mismatch"),
         ]),
         ("products", {"sku": "A1", "name": "x", "price_cents": "cheap"}, [
-            (("body", "price_cents"), "int_parsing"),
+            (("body", "price_cents"), "int_type"),
         ]),
         ("products", {"sku": "A1", "name": "x", "price_cents": 1.5}, [
-            (("body", "price_cents"), "int_from_float"),
+            (("body", "price_cents"), "int_type"),
         ]),
         ("products", {"sku": "A1", "name": "x", "price_cents": -1, "stock": True}, [
-            (("body", "price_cents"), "greater_than_equal"),
+            (("body", "price_cents"), "greater_than_equal"), (("body", "stock"), "int_type"),
         ]),
         ("products", {"sku": "A1", "name": "x"}, [(("body", "price_cents"), "missing")]),
         ("products", {"sku": "A1", "name": "x", "price_cents": 1, "description": "d" * 10_001}, [
@@ -183,6 +183,262 @@ async def test_nul_characters_in_bodies_are_never_a_server_error(tenant, path, b
 async def test_nul_characters_in_filters_are_never_a_server_error(tenant):
     r = await tenant.client.get(f"{API}/customers", params={"filter": 'name = "a\u0000b"'})
     assert_problem(r, 400, "INVALID_ARGUMENT")
+
+
+# --- strict types ---------------------------------------------------------------------
+
+PRODUCT = {"sku": "STRICT-1", "name": "Strict", "price_cents": 125}
+LINE = {"product_id": 1, "quantity": 1}
+KEY = {"name": "k", "scopes": ["products:read"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "errors"),
+    [
+        # Integers are JSON integers: no booleans, strings or floats (not even 12.0).
+        ("products", {**PRODUCT, "price_cents": True}, [(("body", "price_cents"), "int_type")]),
+        ("products", {**PRODUCT, "price_cents": False}, [(("body", "price_cents"), "int_type")]),
+        ("products", {**PRODUCT, "price_cents": "125"}, [(("body", "price_cents"), "int_type")]),
+        ("products", {**PRODUCT, "price_cents": 12.0}, [(("body", "price_cents"), "int_type")]),
+        ("products", {**PRODUCT, "stock": "7"}, [(("body", "stock"), "int_type")]),
+        ("products", {**PRODUCT, "stock": 1e2}, [(("body", "stock"), "int_type")]),
+        ("orders", {"customer_id": "1", "items": [LINE]}, [(("body", "customer_id"), "int_type")]),
+        ("orders", {"customer_id": True, "items": [LINE]}, [(("body", "customer_id"), "int_type")]),
+        (
+            "orders",
+            {"customer_id": 1, "items": [{"product_id": 1, "quantity": 2.0}]},
+            [(("body", "items", 0, "quantity"), "int_type")],
+        ),
+        (
+            "orders",
+            {"customer_id": 1, "items": [{"product_id": True, "quantity": "1"}]},
+            [
+                (("body", "items", 0, "product_id"), "int_type"),
+                (("body", "items", 0, "quantity"), "int_type"),
+            ],
+        ),
+        # Text is a JSON string: no numbers or booleans.
+        ("products", {**PRODUCT, "sku": 12345}, [(("body", "sku"), "string_type")]),
+        ("products", {**PRODUCT, "name": True}, [(("body", "name"), "string_type")]),
+        ("customers", {"name": 1.5, "email": "s@example.com"}, [(("body", "name"), "string_type")]),
+        (
+            "orders",
+            {"customer_id": 1, "items": [LINE], "note": 7},
+            [(("body", "note"), "string_type")],
+        ),
+        ("api-keys", {**KEY, "name": 42}, [(("body", "name"), "string_type")]),
+        ("api-keys", {**KEY, "scopes": [True]}, [(("body", "scopes", 0), "string_type")]),
+        # Times are RFC 3339 strings with a zone: no numbers, no bare dates.
+        (
+            "api-keys",
+            {**KEY, "expires_at": 4102444800},
+            [(("body", "expires_at"), "datetime_type")],
+        ),
+        (
+            "api-keys",
+            {**KEY, "expires_at": "2100-01-01"},
+            [(("body", "expires_at"), "datetime_parsing")],
+        ),
+        (
+            "api-keys",
+            {**KEY, "expires_at": "4102444800"},
+            [(("body", "expires_at"), "datetime_parsing")],
+        ),
+        (
+            "api-keys",
+            {**KEY, "expires_at": "2100-02-30T00:00:00Z"},
+            [(("body", "expires_at"), "datetime_parsing")],
+        ),
+    ],
+)
+async def test_json_types_are_strict(tenant, path, body, errors):
+    before = await db_state(tenant.id)
+    r = await tenant.client.post(f"{API}/{path}", json=body)
+    problem = assert_problem(r, 422, "VALIDATION_ERROR")
+    assert [(tuple(e["loc"]), e["type"]) for e in problem["errors"]] == errors
+    assert await db_state(tenant.id) == before
+
+
+async def test_strict_bodies_still_take_what_they_should(tenant):
+    c = tenant.client
+    product = (await c.post(f"{API}/products", json={**PRODUCT, "price_cents": 0})).json()["data"]
+    assert product["price_cents"] == 0
+    for i, when in enumerate(
+        ("2100-01-01T00:00:00Z", "2100-01-01t00:00:00.123456789+02:00", "2100-01-01 00:00:00z")
+    ):
+        r = await c.post(f"{API}/api-keys", json={**KEY, "name": f"k{i}", "expires_at": when})
+        assert r.status_code == 201, r.text
+        assert r.json()["data"]["expires_at"].startswith(
+            "2099-12-31T22" if "+02" in when else "2100"
+        )
+
+
+# --- null ---------------------------------------------------------------------------------
+
+
+def null_targets(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str]]:
+    """(method, url, a valid body, the field to null) for every non-nullable field."""
+    customer = f"{API}/customers/{w['customer']['id']}"
+    product = f"{API}/products/{w['product']['id']}"
+    order = f"{API}/orders/{w['order']['id']}"
+    new_customer = {"name": "N", "email": "null@example.com"}
+    new_product = {"sku": "NULL-1", "name": "N", "description": "d", "price_cents": 1, "stock": 1}
+    new_order = {"customer_id": w["customer"]["id"], "items": [LINE], "note": "n"}
+    out = []
+    for method, url, body in (
+        ("POST", f"{API}/customers", new_customer),
+        ("PUT", customer, new_customer),
+        ("PATCH", customer, new_customer),
+        ("POST", f"{API}/products", new_product),
+        ("PUT", product, new_product),
+        ("PATCH", product, new_product),
+        ("POST", f"{API}/orders", new_order),
+        ("PUT", order, {"note": "n"}),
+        ("PATCH", order, {"note": "n"}),
+        ("POST", f"{API}/api-keys", KEY),
+    ):
+        out.extend((method, url, body, field) for field in body)
+    return out
+
+
+async def test_null_for_a_non_nullable_field_is_422(tenant, seeded):
+    for method, url, body, field in null_targets(seeded):
+        r = await tenant.client.request(method, url, json={**body, field: None})
+        problem = assert_problem(r, 422, "VALIDATION_ERROR")
+        assert [(tuple(e["loc"]), e["type"]) for e in problem["errors"]] == [
+            (("body", field), "null_not_allowed")
+        ], (method, url, field)
+        assert "leave the field out" in problem["errors"][0]["msg"]
+    r = await tenant.client.post(
+        f"{API}/orders", json={"customer_id": 1, "items": [{"product_id": None, "quantity": 1}]}
+    )
+    assert error_locs(assert_problem(r, 422, "VALIDATION_ERROR")) == [
+        ("body", "items", 0, "product_id")
+    ]
+    await unchanged(tenant, seeded)
+
+
+async def test_nullable_fields_stay_nullable(tenant):
+    r = await tenant.client.post(f"{API}/api-keys", json={**KEY, "expires_at": None})
+    assert r.status_code == 201, r.text
+    assert r.json()["data"]["expires_at"] is None
+
+
+# --- text rules ---------------------------------------------------------------------------
+
+REFUSED_IN_A_LINE = [
+    ("\t", "control_character"),
+    ("\n", "control_character"),
+    ("\r", "control_character"),
+    ("\x1b", "control_character"),
+    ("\x7f", "control_character"),
+    ("\x85", "control_character"),  # C1: next line
+    ("\u2028", "control_character"),  # line separator
+    ("\u202e", "bidi_character"),  # right-to-left override
+    ("\u202a", "bidi_character"),
+    ("\u2066", "bidi_character"),  # left-to-right isolate
+    ("\u2069", "bidi_character"),
+    ("\u200e", "bidi_character"),  # left-to-right mark
+    ("\u200f", "bidi_character"),
+    ("\u061c", "bidi_character"),  # Arabic letter mark
+    ("\u200b", "invisible_character"),  # zero width space
+    ("\u2060", "invisible_character"),  # word joiner
+    ("\ufeff", "invisible_character"),  # byte order mark
+    ("\u00ad", "invisible_character"),  # soft hyphen
+    ("\u3164", "invisible_character"),  # Hangul filler
+    ("\U000e0041", "invisible_character"),  # tag letter A ("ASCII smuggling")
+]
+ALLOWED_IN_A_LINE = [
+    "Zo\u00eb Ba\u00f1os",
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian with a ZWNJ
+    "\u0915\u094d\u200d\u0937",  # Devanagari with a ZWJ
+    "\U0001f469\u200d\U0001f4bb Studio",  # an emoji ZWJ sequence
+    "\U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f Cymru",  # Wales flag
+    "\u05e9\u05dc\u05d5\u05dd Shalom",  # right-to-left letters need no controls
+]
+
+
+def line_fields(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str]]:
+    """(method, url, a valid body, a one-line text field in it)."""
+    customer = f"{API}/customers/{w['customer']['id']}"
+    product = f"{API}/products/{w['product']['id']}"
+    return [
+        ("POST", f"{API}/customers", {"name": "A", "email": "text@example.com"}, "name"),
+        ("PATCH", customer, {"name": "A"}, "name"),
+        ("PUT", customer, {"name": "A", "email": "text@example.com"}, "name"),
+        ("PATCH", customer, {"email": "text@example.com"}, "email"),
+        ("POST", f"{API}/products", {"sku": "T-1", "name": "A", "price_cents": 1}, "name"),
+        ("PATCH", product, {"name": "A"}, "name"),
+        ("PATCH", product, {"sku": "A"}, "sku"),
+        ("POST", f"{API}/api-keys", dict(KEY), "name"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("char", "kind"), REFUSED_IN_A_LINE, ids=[repr(c) for c, _ in REFUSED_IN_A_LINE]
+)
+async def test_one_line_text_refuses_control_bidi_and_invisible_characters(
+    tenant, seeded, char, kind
+):
+    for method, url, body, field in line_fields(seeded):
+        for text in (f"Ab{char}c", f"{char}Abc", f"Abc{char}"):
+            value = text if field != "email" else f"{text}@example.com"
+            r = await tenant.client.request(method, url, json={**body, field: value})
+            problem = assert_problem(r, 422, "VALIDATION_ERROR")
+            assert [(tuple(e["loc"]), e["type"]) for e in problem["errors"]] == [
+                (("body", field), kind)
+            ], (method, url, field, text, problem)
+            assert f"U+{ord(char):04X}" in problem["errors"][0]["msg"]
+    await unchanged(tenant, seeded)
+
+
+async def test_one_line_text_keeps_joiners_flags_and_other_scripts(tenant):
+    c = tenant.client
+    for i, name in enumerate(ALLOWED_IN_A_LINE):
+        r = await c.post(f"{API}/customers", json={"name": name, "email": f"ok{i}@example.com"})
+        assert r.status_code == 201, r.text
+        assert r.json()["data"]["name"] == name
+
+
+async def test_multi_line_text_allows_newlines_and_tabs_only(tenant, seeded):
+    c = tenant.client
+    order = f"{API}/orders/{seeded['order']['id']}"
+    product = f"{API}/products/{seeded['product']['id']}"
+    note = "Ring twice\n\tthen wait\nThanks \u00ad\u200d"
+    r = await c.patch(order, json={"note": note})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["note"] == note
+    r = await c.patch(product, json={"description": "Line 1\nLine 2\n\tindented"})
+    assert r.status_code == 200, r.text
+    before = await db_state(tenant.id)
+    refused = [
+        ("\r", "control_character"),
+        ("\x0b", "control_character"),
+        ("\x00", "control_character"),
+        ("\x9b", "control_character"),
+        ("\u2029", "control_character"),
+        ("\u202e", "bidi_character"),
+        ("\u2067", "bidi_character"),
+        ("\u200b", "invisible_character"),
+        ("\ufeff", "invisible_character"),
+    ]
+    for char, kind in refused:
+        for method, url, field in (
+            ("PATCH", order, "note"),
+            ("PUT", order, "note"),
+            ("PATCH", product, "description"),
+        ):
+            r = await c.request(method, url, json={field: f"one\n{char}two"})
+            problem = assert_problem(r, 422, "VALIDATION_ERROR")
+            assert [(tuple(e["loc"]), e["type"]) for e in problem["errors"]] == [
+                (("body", field), kind)
+            ], (char, method, field)
+        r = await c.post(
+            f"{API}/orders",
+            json={"customer_id": seeded["customer"]["id"], "items": [LINE], "note": f"a{char}"},
+        )
+        assert error_locs(assert_problem(r, 422, "VALIDATION_ERROR")) == [("body", "note")]
+    assert await db_state(tenant.id) == before
 
 
 # --- ids, routes, methods ---------------------------------------------------------------
