@@ -110,9 +110,6 @@ async def update_product(
     """PATCH (a ``ProductPatch``) or PUT (a ``ProductInput``) a product that is not deleted."""
     principal.require("products:write")
     values = changes.model_dump()  # a patch leaves out the fields not sent
-    current = await fetch_row(principal, SPEC, product_id)
-    if current["deleted_at"] is not None:
-        raise Conflict(f"product {product_id} is deleted; undelete it before changing it")
     try:
         return await change_row(
             principal,
@@ -121,9 +118,20 @@ async def update_product(
             values,
             expected_versions=expected_versions,
             extra={"deleted_at__isnull": True},
+            guard=_not_deleted,
         )
     except IntegrityError:
         raise _sku_taken(values.get("sku")) from None
+
+
+def _not_deleted(current: dict[str, Any]) -> None:
+    if current["deleted_at"] is not None:
+        raise Conflict(f"product {current['id']} is deleted; undelete it before changing it")
+
+
+def _deleted(current: dict[str, Any]) -> None:
+    if current["deleted_at"] is None:
+        raise Conflict(f"product {current['id']} is not deleted")
 
 
 async def delete_product(
@@ -150,9 +158,6 @@ async def undelete_product(
     principal: Principal, product_id: int, *, expected_versions: Collection[int] | None = None
 ) -> dict[str, Any]:
     principal.require("products:write")
-    current = await fetch_row(principal, SPEC, product_id)
-    if current["deleted_at"] is None:
-        raise Conflict(f"product {product_id} is not deleted")
     return await change_row(
         principal,
         SPEC,
@@ -160,6 +165,7 @@ async def undelete_product(
         {"deleted_at": None},
         verb="undeleted",
         expected_versions=expected_versions,
+        guard=_deleted,
     )
 
 

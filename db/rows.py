@@ -7,7 +7,7 @@ matched, a second look tells the caller why (gone, or changed since read).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,9 +91,26 @@ async def change_row(
     verb: str = "updated",
     expected_versions: Collection[int] | None = None,
     extra: Mapping[str, Any] | None = None,
+    guard: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Update one row (version-checked) and record ``<resource>.<verb>``; returns the new row."""
+    """Update one row (version-checked) and record ``<resource>.<verb>``; returns the new row.
+
+    A change that changes nothing (every value equals the current one, or no values)
+    writes nothing: the version, ``updated_at`` and so the ETag stay, no event is
+    recorded, and the current row is returned. ``expected_versions`` (If-Match) is
+    checked all the same, so a stale one is refused even then. ``guard`` may refuse
+    the change after looking at the current row (e.g. a deleted product).
+    """
+    current = await fetch_row(principal, spec, ident)
+    if guard is not None:
+        guard(current)
+    if expected_versions is not None and current["version"] not in expected_versions:
+        raise stale(spec.name, ident)
+    if all(key in current and current[key] == value for key, value in values.items()):
+        return current
     async with writing():
+        # Conditional on If-Match, not on the version just read: without If-Match a
+        # concurrent writer's change is overwritten, as an unconditional write should.
         matched = await update_versioned(
             principal, spec, ident, values, expected_versions=expected_versions, extra=extra
         )

@@ -5,7 +5,8 @@ must answer ``VALIDATION_ERROR`` with the same ``errors`` (only the first elemen
 of ``loc`` differs: ``body`` or ``input``) and change nothing. GraphQL's own
 typing answers first where it can (an ``Int!`` takes no string, a required field
 no ``null``); what it lets through (``null`` in a partial update, text) is judged
-by ``db.inputs``.
+by ``db.inputs``. An update that changes nothing keeps its version through
+either door.
 """
 
 from __future__ import annotations
@@ -166,3 +167,37 @@ async def test_bad_input_gets_the_same_errors_through_both_doors(tenant, name):
     assert sorted((tuple(e["loc"][1:]), e["type"]) for e in rest_errors) == sorted(case.errors)
     assert await db_state(tenant.id) == before
 
+
+UPDATES = [
+    ("Customer", "customers", "customer", ("name", "email")),
+    ("Product", "products", "product", ("sku", "name", "description", "price_cents", "stock")),
+    ("Order", "orders", "order", ("note",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("type_name", "path", "key", "fields"), UPDATES, ids=[u[0] for u in UPDATES]
+)
+async def test_an_update_that_changes_nothing_keeps_its_version_through_graphql(
+    tenant, type_name, path, key, fields
+):
+    c = tenant.client
+    w = await world(c)
+    current = (await c.get(f"{API}/{path}/{w[key]['id']}")).json()["data"]
+    before = await db_state(tenant.id)
+    mutation = (
+        f"mutation($id: ID!, $input: {type_name}Patch!, $v: Int) {{ update{type_name}(id: $id, "
+        "input: $input, expectedVersion: $v) { databaseId version updatedAt } }"
+    )
+    same = {field: current[field] for field in fields}
+    v = current["version"]
+    for body, version in (({}, None), (same, None), (same, v), ({}, v)):
+        answer = await gql(
+            c, mutation, {"id": str(current["id"]), "input": to_graphql(body), "v": version}
+        )
+        assert "errors" not in answer, answer
+        got = answer["data"][f"update{type_name}"]
+        assert got["version"] == v
+    stale = await gql(c, mutation, {"id": str(current["id"]), "input": {}, "v": v + 1})
+    assert gql_outcome(stale) == "PRECONDITION_FAILED"
+    assert await db_state(tenant.id) == before

@@ -441,6 +441,65 @@ async def test_multi_line_text_allows_newlines_and_tabs_only(tenant, seeded):
     assert await db_state(tenant.id) == before
 
 
+# --- updates that change nothing ------------------------------------------------------------
+
+
+def no_op_writes(w: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    customer, product, order = w["customer"], w["product"], w["order"]
+    same_product = {k: product[k] for k in ("sku", "name", "description", "price_cents", "stock")}
+    return [
+        ("PATCH", f"{API}/customers/{customer['id']}", {}),
+        ("PATCH", f"{API}/customers/{customer['id']}", {"name": customer["name"]}),
+        (
+            "PUT",
+            f"{API}/customers/{customer['id']}",
+            {"name": customer["name"], "email": customer["email"]},
+        ),
+        ("PATCH", f"{API}/products/{product['id']}", {}),
+        ("PATCH", f"{API}/products/{product['id']}", {"stock": product["stock"]}),
+        ("PUT", f"{API}/products/{product['id']}", same_product),
+        ("PATCH", f"{API}/orders/{order['id']}", {}),
+        ("PATCH", f"{API}/orders/{order['id']}", {"note": order["note"]}),
+        ("PUT", f"{API}/orders/{order['id']}", {"note": order["note"]}),
+    ]
+
+
+async def test_an_update_that_changes_nothing_keeps_the_version_and_records_no_event(
+    tenant, seeded
+):
+    c = tenant.client
+    seeded["product"] = (await c.get(f"{API}/products/{seeded['product']['id']}")).json()["data"]
+    seeded["before"] = await db_state(tenant.id)
+    for method, url, body in no_op_writes(seeded):
+        current = await c.get(url)
+        for if_match in (None, current.headers["etag"]):
+            headers = {"If-Match": if_match} if if_match else {}
+            r = await c.request(method, url, json=body, headers=headers)
+            assert r.status_code == 200, (method, url, body, r.text)
+            assert r.headers["etag"] == current.headers["etag"], (method, url, body)
+            assert r.json()["data"] == current.json()["data"], (method, url, body)
+        # If-Match is still checked: a stale ETag is 412 even when nothing would change.
+        version = int(current.headers["etag"][2:-1])
+        r = await c.request(method, url, json=body, headers={"If-Match": f'"v{version + 1}"'})
+        assert_problem(r, 412, "PRECONDITION_FAILED")
+    await unchanged(tenant, seeded)
+    # A change among unchanged values is a change, with a new version and one event.
+    r = await c.put(
+        f"{API}/customers/{seeded['customer']['id']}",
+        json={"name": "Renamed", "email": seeded["customer"]["email"]},
+    )
+    assert r.headers["etag"] == '"v2"'
+    assert (await db_state(tenant.id))["events"] == seeded["before"]["events"] + 1
+
+
+async def test_a_no_op_on_a_deleted_or_missing_row_is_still_refused(tenant, seeded):
+    c = tenant.client
+    product = f"{API}/products/{seeded['product']['id']}"
+    assert (await c.delete(product)).status_code == 204
+    assert_problem(await c.patch(product, json={}), 409, "CONFLICT")
+    assert_problem(await c.patch(f"{API}/customers/999999", json={}), 404, "NOT_FOUND")
+
+
 # --- ids, routes, methods ---------------------------------------------------------------
 
 
