@@ -7,7 +7,7 @@ import gc
 import itertools
 import logging
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sanic import Sanic
 from sanic.config import Config
 
@@ -23,6 +23,7 @@ from gateway.health import setup_health
 from gateway.logs import configure_logging, flush_periodically
 from gateway.observability import setup_sentry
 from gateway.settings import Settings, load_settings
+from gateway.throttling import Throttle, setup_throttling
 from realtime import setup_realtime
 from realtime.bus import EventBus
 from realtime.sse import OPENAPI_PATHS as SSE_OPENAPI_PATHS
@@ -54,20 +55,29 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
         }
     )
     number = next(_names)
+    # Built now (it connects lazily), so every component set up below can hold it
+    # from the start instead of waiting for a startup listener. A blocking pool
+    # makes a burst wait for a connection instead of failing past the pool's size.
+    redis = (
+        Redis(connection_pool=BlockingConnectionPool.from_url(settings.redis_url, timeout=5))
+        if settings.redis_url
+        else None
+    )
+    auth = Authenticator(settings)
     app: GatewayApp = Sanic(
         name or ("gateway" if number == 0 else f"gateway_{number}"),
         config=config,
         ctx=AppContext(
             settings=settings,
-            auth=Authenticator(settings),
+            auth=auth,
             bus=EventBus(settings.event_bus_url),
-            # Built now (it connects lazily), so every component set up below can
-            # hold it from the start instead of waiting for a startup listener.
-            redis=Redis.from_url(settings.redis_url) if settings.redis_url else None,
+            throttle=Throttle(settings, redis, auth),
+            redis=redis,
         ),
         configure_logging=False,
     )
     setup_edge(app)
+    setup_throttling(app)
     setup_errors(app)
     setup_health(app)
     setup_docs_ui(app)

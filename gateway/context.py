@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from gateway.auth import Authenticator
     from gateway.settings import Settings
+    from gateway.throttling import Throttle
     from realtime.bus import EventBus
 
 
@@ -21,6 +22,7 @@ class AppContext:
     settings: Settings
     auth: Authenticator
     bus: EventBus
+    throttle: Throttle
     redis: Redis | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -104,6 +104,10 @@ def setup_edge(app: GatewayApp) -> None:
             response.headers["X-Request-ID"] = request_id
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        decision = getattr(request.ctx, "rate_limit", None)
+        if decision is not None:
+            for name, value in decision.headers().items():
+                response.headers.setdefault(name, value)
         if access_log.enabled:
             principal = getattr(request.ctx, "principal", None)
             started = getattr(request.ctx, "started", None)

@@ -22,7 +22,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gateway.ratelimit import Rate
+
 DEFAULT_DATABASE_URL = "sqlite://var/gateway.sqlite3"
+# Limits a role, client or API key may be given its own rate for (RATE_LIMIT_OVERRIDES).
+RATE_POLICIES = ("read", "write", "graphql", "token", "ws-connect", "ws-messages")
+OVERRIDE_KINDS = ("role", "client", "api-key")
 
 
 class SettingsError(Exception):
@@ -76,6 +81,16 @@ class Settings(BaseSettings):
     external_issuers: list[ExternalIssuer] = Field(default_factory=list)
     login_attempts_per_minute: int = Field(default=5, ge=1, le=1000)
 
+    rate_limits_enabled: bool = True
+    rate_limit_read: str = "1200/minute"
+    rate_limit_write: str = "300/minute"
+    rate_limit_graphql: str = "200000/minute"
+    rate_limit_token: str = "60/minute"  # noqa: S105 (a rate, not a password)
+    rate_limit_auth_failures: str = "30/minute"
+    rate_limit_ws_connect: str = "60/minute"
+    rate_limit_ws_messages: str = "50/second"
+    rate_limit_overrides: dict[str, dict[str, str]] = Field(default_factory=dict)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     access_log: bool = True
@@ -115,6 +130,32 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unsupported scheme {scheme!r}; use sqlite://PATH or postgres://USER@HOST/DB"
             )
+        return value
+
+    @field_validator(
+        "rate_limit_read", "rate_limit_write", "rate_limit_graphql", "rate_limit_token",
+        "rate_limit_auth_failures", "rate_limit_ws_connect", "rate_limit_ws_messages",
+    )  # fmt: skip
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        Rate.parse(value)
+        return value
+
+    @field_validator("rate_limit_overrides")
+    @classmethod
+    def _check_overrides(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for who, rates in value.items():
+            kind, _, name = who.partition(":")
+            if kind not in OVERRIDE_KINDS or not name:
+                raise ValueError(
+                    f"key {who[:80]!r} must be role:<role>, client:<client id> or api-key:<key id>"
+                )
+            for policy, rate in rates.items():
+                if policy not in RATE_POLICIES:
+                    raise ValueError(
+                        f"{who}: unknown limit {policy[:40]!r}; use {', '.join(RATE_POLICIES)}"
+                    )
+                Rate.parse(rate)
         return value
 
     @field_validator("trusted_proxies", mode="before")

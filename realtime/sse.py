@@ -87,14 +87,20 @@ def add_routes(bp: Blueprint, app: GatewayApp, hub: Hub, tickets: Tickets) -> No
     async def principal_of(request: Request) -> Principal:
         ticket = request.args.get("ticket")
         if ticket is None:
-            return await app.ctx.auth.authenticate(request)
-        principal = await tickets.redeem(ticket)
+            return await app.ctx.throttle.authenticate(request)
+        app.ctx.throttle.check_address(request)
+        try:
+            principal = await tickets.redeem(ticket)
+        except InvalidToken:
+            await app.ctx.throttle.credential_refused(request)
+            raise
         if principal.credential_id is not None and principal.credential_id in app.ctx.auth.denylist:
             raise InvalidToken("the token behind this ticket was revoked")
+        await app.ctx.throttle.charge_caller(request, "read", principal)
         return principal
 
     async def issue_ticket(request: Request) -> HTTPResponse:
-        principal = await app.ctx.auth.authenticate(request)
+        principal = await app.ctx.throttle.authenticate(request)
         ticket = await tickets.issue(principal)
         return json_response({"ticket": ticket, "expires_in": TTL_SECONDS}, status=201)
 

@@ -198,8 +198,10 @@ class Runner:
         operation_name: str | None,
         context: Any,
         allowed: Collection[OperationType],
+        prepared: Prepared | None = None,
     ) -> ExecutionResult:
-        document, errors, plans, memo, _ = self.prepare(query)
+        """Run ``query`` (``prepared`` when the caller has prepared it already)."""
+        document, errors, plans, memo, _ = prepared or self.prepare(query)
         if document is None:
             return ExecutionResult(data=None, errors=list(errors))
         operation = get_operation_ast(document, operation_name)

@@ -123,8 +123,8 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
         has_operation = "query" in request.args or "extensions" in request.args
         if wants_graphiql(request.method, request.headers.get("accept", ""), has_operation):
             return graphiql_response()  # the page holds no data; its requests authenticate
-        principal = await app.ctx.auth.authenticate(request)
-        request.ctx.principal = principal
+        throttle = app.ctx.throttle
+        principal = await throttle.authenticate(request, policy=None)  # charged by cost below
         params = _params(request)
         try:
             params["query"] = await persisted.resolve(
@@ -139,10 +139,14 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
             page_size_default=settings.page_size_default, page_size_max=settings.page_size_max,
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         )  # fmt: skip
+        prepared = runner.prepare(query)
+        # A refused document costs 1: its estimate is what it would have cost to run.
+        cost = max(1, prepared.cost(operation_name)) if prepared.document is not None else 1
+        await throttle.charge_caller(request, "graphql", principal, cost=cost)
         try:
             result = await runner.run(
                 query, variables, operation_name, context,
-                QUERIES_ONLY if request.method == "GET" else ALL_OPERATIONS,
+                QUERIES_ONLY if request.method == "GET" else ALL_OPERATIONS, prepared,
             )  # fmt: skip
         except WrongOperationType as wrong:
             if str(wrong) == "subscription":

@@ -30,7 +30,7 @@ def setup_rest(app: GatewayApp) -> ApiDoc:
     @bp.on_request
     async def authenticate(request: Request) -> None:
         if request.path not in PUBLIC_PATHS:
-            request.ctx.principal = await app.ctx.auth.authenticate(request)
+            await app.ctx.throttle.authenticate(request)  # and spend a read or a write
 
     rendered: dict[str, bytes] = {}
 

@@ -97,6 +97,11 @@ def settings(database_url: str) -> Settings:
         page_size_default=20,
         page_size_max=100,
         max_body_bytes=64 * 1024,
+        # Every test connects from 127.0.0.1, and the suite sends hundreds of forged
+        # credentials and sockets on purpose: limits kept per address are loose here;
+        # tests/gateway/test_rate_limits.py tightens them per test, on its own address.
+        rate_limit_auth_failures="1000000/hour",
+        rate_limit_ws_connect="1000000/hour",
         external_issuers=[
             ExternalIssuer(
                 issuer=PARTNER_ISSUER,

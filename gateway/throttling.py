@@ -1,0 +1,232 @@
+"""Rate limits on every door: which limit a request spends, under which key.
+
+=============  ===============================================  ==========================
+limit          what spends it                                   key
+=============  ===============================================  ==========================
+read           REST GET/HEAD (SSE streams included)             the credential
+write          REST POST/PUT/PATCH/DELETE                       the credential
+graphql        every GraphQL operation, its estimated cost      the credential
+               (``resolvers.limits``; at least 1), over HTTP
+               and WebSocket alike
+token          ``/oauth/token``, revoke, introspect             the OAuth client (or the
+                                                                address when none is named)
+auth-failures  a credential that was refused (bad token, API    the client address
+               key or client secret)
+sign-in        a sign-in attempt (refunded when it succeeds)    address and email, and
+                                                                address alone (x10)
+ws-connect     a WebSocket upgrade, any protocol                the client address
+ws-messages    a message on an open socket                      the connection
+=============  ===============================================  ==========================
+
+The credential is the caller's organization and subject (an OAuth client, a user,
+an API key). Client addresses come from ``gateway.edge.client_address``, which
+believes ``X-Forwarded-For`` only from ``TRUSTED_PROXIES``. Rates come from the
+``RATE_LIMIT_*`` settings; ``RATE_LIMIT_OVERRIDES`` gives a client, an API key or a
+role its own (the most specific wins: client or key, then the most generous of the
+caller's roles). Every limited response carries ``RateLimit-Policy`` and
+``RateLimit``; a refusal is a 429 problem (``RATE_LIMITED``) with ``Retry-After``.
+Counts are shared through Redis (``gateway.ratelimit``), per worker without it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from db.errors import InvalidToken
+from gateway.edge import client_address
+from gateway.errors import RateLimited
+from gateway.ratelimit import Decision, LeasedLimiter, Rate, RateLimiter
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from sanic import Request
+
+    from db.principal import Principal
+    from gateway.auth import Authenticator
+    from gateway.context import GatewayApp
+    from gateway.settings import Settings
+
+# Addresses whose refused credentials used up their limit are refused in this worker
+# without checking anything more (no token verification, no API key lookup) until
+# the limit says they may try again.
+MAX_BLOCKED = 100_000
+SIGN_IN_ADDRESS_FACTOR = 10
+
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def credential_key(principal: Principal) -> str:
+    return f"{principal.organization_id}:{principal.subject}"
+
+
+def http_policy(method: str) -> str:
+    return "read" if method in READS else "write"
+
+
+class Throttle:
+    """The gateway's rate limits, one per worker (``app.ctx.throttle``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis | None,
+        auth: Authenticator,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.auth = auth
+        self.enabled = settings.rate_limits_enabled
+        self.clock = clock
+        self.limiter = RateLimiter(redis, clock=clock)
+        self.leased = LeasedLimiter(self.limiter)
+        self.rates = {
+            "read": Rate.parse(settings.rate_limit_read),
+            "write": Rate.parse(settings.rate_limit_write),
+            "graphql": Rate.parse(settings.rate_limit_graphql),
+            "token": Rate.parse(settings.rate_limit_token),
+            "auth-failures": Rate.parse(settings.rate_limit_auth_failures),
+            "ws-connect": Rate.parse(settings.rate_limit_ws_connect),
+            "ws-messages": Rate.parse(settings.rate_limit_ws_messages),
+            "sign-in": Rate(limit=settings.login_attempts_per_minute, period=60.0),
+            "sign-in-address": Rate(
+                limit=settings.login_attempts_per_minute * SIGN_IN_ADDRESS_FACTOR, period=60.0
+            ),
+        }
+        self.overrides = {
+            who: {policy: Rate.parse(rate) for policy, rate in rates.items()}
+            for who, rates in settings.rate_limit_overrides.items()
+        }
+        self._blocked: dict[str, float] = {}
+
+    def rate(self, policy: str, principal: Principal | None = None) -> Rate:
+        """The rate of ``policy`` for this caller (see the module docstring)."""
+        if principal is not None and self.overrides:
+            # subjects are "client:<id>", "api-key:<id>" or "user:<id>"
+            found = self.overrides.get(principal.subject, {}).get(policy)
+            if found is not None:
+                return found
+            by_role = [
+                rate
+                for role in principal.roles
+                if (rate := self.overrides.get(f"role:{role}", {}).get(policy)) is not None
+            ]
+            if by_role:
+                return max(by_role, key=lambda r: r.limit / r.period)
+        return self.rates[policy]
+
+    async def charge(
+        self,
+        request: Request | None,
+        policy: str,
+        key: str,
+        *,
+        cost: int = 1,
+        principal: Principal | None = None,
+        exact: bool = False,
+    ) -> Decision | None:
+        """Spend ``cost`` of ``key``'s ``policy``; raise ``RateLimited`` when it is gone.
+
+        The decision goes on ``request.ctx.rate_limit`` so the response carries its
+        fields. ``exact`` skips leases (for limits of a few per minute).
+        """
+        if not self.enabled:
+            return None
+        rate = self.rate(policy, principal)
+        limiter = self.limiter if exact else self.leased
+        decision = await limiter.hit(policy, key, rate, cost)
+        if request is not None:
+            request.ctx.rate_limit = decision
+        if not decision.allowed:
+            raise refusal(decision)
+        return decision
+
+    async def charge_caller(
+        self, request: Request, policy: str, principal: Principal, cost: int = 1
+    ) -> Decision | None:
+        return await self.charge(
+            request, policy, credential_key(principal), cost=cost, principal=principal
+        )
+
+    async def authenticate(self, request: Request, policy: str | None = "http") -> Principal:
+        """The request's caller (``gateway.auth``), with its limits applied.
+
+        An address that keeps sending refused credentials is refused before its next
+        credential is even checked. ``policy`` is what the request spends once the
+        caller is known: ``"http"`` for read or write by its method, ``None`` when
+        the door charges by itself (GraphQL charges its cost once it knows it).
+        """
+        self.check_address(request)
+        try:
+            principal = await self.auth.authenticate(request)
+        except InvalidToken:
+            await self.credential_refused(request)
+            raise
+        request.ctx.principal = principal
+        if policy is not None:
+            await self.charge_caller(
+                request, http_policy(request.method) if policy == "http" else policy, principal
+            )
+        return principal
+
+    # -- refused credentials -------------------------------------------------------
+
+    def check_address(self, request: Request) -> None:
+        """Refuse at once an address whose refused credentials used up its limit."""
+        if not self.enabled or not self._blocked:
+            return
+        address = client_address(request)
+        until = self._blocked.get(address)
+        if until is None:
+            return
+        now = self.clock()
+        if now >= until:
+            del self._blocked[address]
+            return
+        rate = self.rates["auth-failures"]
+        raise RateLimited(
+            "too many refused credentials from this address; try again later",
+            retry_after=until - now,
+            headers=Decision(False, "auth-failures", rate.limit, rate.period, 0, 0.0,
+                             until - now).headers(),
+        )  # fmt: skip
+
+    async def credential_refused(self, request: Request) -> None:
+        """Count a refused credential against the client's address (then the 401 goes
+        out, or a 429 once the address has used up its limit)."""
+        if not self.enabled:
+            return
+        address = client_address(request)
+        rate = self.rates["auth-failures"]
+        decision = await self.limiter.hit("auth-failures", address, rate)
+        if not decision.allowed:
+            if len(self._blocked) >= MAX_BLOCKED:
+                now = self.clock()
+                self._blocked = {a: t for a, t in self._blocked.items() if t > now}
+            if len(self._blocked) < MAX_BLOCKED:
+                self._blocked[address] = self.clock() + decision.retry_after
+            request.ctx.rate_limit = decision
+            raise refusal(decision, "too many refused credentials from this address")
+
+
+def refusal(decision: Decision, what: str | None = None) -> RateLimited:
+    return RateLimited(
+        f"{what or f'over the {decision.policy!r} rate limit'}: "
+        f"at most {decision.limit} per {decision.period:g} s; try again later",
+        retry_after=decision.retry_after,
+        headers=decision.headers(),
+    )
+
+
+def setup_throttling(app: GatewayApp) -> None:
+    """Limit WebSocket upgrades per client address, on every socket path, before the
+    upgrade happens (a refusal is an HTTP 429 the client can read)."""
+    throttle = app.ctx.throttle
+
+    async def limit_upgrades(request: Request) -> None:
+        if request.headers.get("upgrade", "").lower() == "websocket":
+            await throttle.charge(request, "ws-connect", client_address(request), exact=True)
+
+    app.register_middleware(limit_upgrades, "request", priority=900)

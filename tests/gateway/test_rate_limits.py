@@ -1,0 +1,306 @@
+"""Rate limits on every door, as clients meet them (``gateway.throttling``).
+
+The session's server is shared; each test tightens the limit it checks for itself
+(``tight``) and acts from a credential or a client address of its own, so no other
+test's traffic counts against it. The two-worker test runs real ``gateway serve``
+processes on PostgreSQL with a private Redis, to show that the count is global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from db.principal import Principal
+from gateway.ratelimit import Rate
+from gateway.settings import Settings
+from gateway.throttling import Throttle
+from tests.factories import TOKENS
+from tests.gateway.test_health import start_redis
+from tests.processes import free_port, gateway
+from tests.realtime.test_delivery_faults import POSTGRES_URL, Stage
+
+_addresses = itertools.count(1)
+
+
+@pytest.fixture
+def tight(server, monkeypatch):
+    """``tight("read", "3/minute")``: this test's rate for one limit."""
+
+    def set_rate(policy: str, rate: str) -> None:
+        monkeypatch.setitem(server.app.ctx.throttle.rates, policy, Rate.parse(rate))
+
+    return set_rate
+
+
+@pytest.fixture
+def address(server, monkeypatch) -> str:
+    """A client address of this test's own, sent through a trusted proxy (127.0.0.1)."""
+    monkeypatch.setattr(
+        server.app.ctx.settings, "trusted_proxies", [ipaddress.ip_network("127.0.0.1/32")]
+    )
+    n = next(_addresses)
+    return f"203.0.{n // 250}.{n % 250 + 1}"
+
+
+def fields(header: str) -> dict[str, str]:
+    """``"read";q=5;w=60`` -> {"name": "read", "q": "5", "w": "60"}."""
+    name, *params = header.split(";")
+    return {"name": name.strip('"'), **dict(p.split("=", 1) for p in params)}
+
+
+async def test_reads_are_limited_per_credential_with_the_ietf_fields(tenant, other_tenant, tight):
+    tight("read", "3/minute")
+    seen = []
+    for _ in range(3):
+        r = await tenant.client.get("/api/v1/customers")
+        assert r.status_code == 200
+        seen.append(fields(r.headers["ratelimit"]))
+        assert fields(r.headers["ratelimit-policy"]) == {"name": "read", "q": "3", "w": "60"}
+    assert [int(f["r"]) for f in seen] == [2, 1, 0]
+    refused = await tenant.client.get("/api/v1/customers")
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    body = refused.json()
+    assert body["code"] == "RATE_LIMITED"
+    assert body["request_id"] == refused.headers["x-request-id"]
+    retry = int(refused.headers["retry-after"])
+    assert 1 <= retry <= 20  # one unit comes back every 20 s
+    assert fields(refused.headers["ratelimit"])["r"] == "0"
+    # another credential is not affected, and writes have a limit of their own
+    assert (await other_tenant.client.get("/api/v1/customers")).status_code == 200
+    created = await tenant.client.post(
+        "/api/v1/customers", json={"name": "Ada", "email": f"{uuid.uuid4().hex}@example.com"}
+    )
+    assert created.status_code == 201
+    assert fields(created.headers["ratelimit"])["name"] == "write"
+
+
+async def test_writes_are_limited_and_a_refused_write_changes_nothing(tenant, tight):
+    tight("write", "2/minute")
+    emails = [f"{uuid.uuid4().hex}@example.com" for _ in range(3)]
+    codes = [
+        (await tenant.client.post("/api/v1/customers", json={"name": "A", "email": e})).status_code
+        for e in emails
+    ]
+    assert codes == [201, 201, 429]
+    listed = (await tenant.client.get("/api/v1/customers")).json()["data"]
+    assert sorted(c["email"] for c in listed) == sorted(emails[:2])
+
+
+async def test_graphql_spends_its_estimated_cost(tenant, tight):
+    tight("graphql", "100/minute")
+    query = "{ orders(first: 20) { nodes { databaseId } } }"  # 1 + 20 * (1 + 1) = 41
+    first = await tenant.client.post("/graphql", json={"query": query})
+    assert first.status_code == 200
+    assert fields(first.headers["ratelimit"]) == {"name": "graphql", "r": "59", "t": "25"}
+    second = await tenant.client.post("/graphql", json={"query": query})
+    assert fields(second.headers["ratelimit"])["r"] == "18"
+    third = await tenant.client.post("/graphql", json={"query": query})
+    assert third.status_code == 429
+    assert third.json()["code"] == "RATE_LIMITED"
+    # a cheap query still fits in what is left
+    cheap = await tenant.client.post("/graphql", json={"query": "{ __typename }"})
+    assert cheap.status_code == 200
+    assert fields(cheap.headers["ratelimit"])["r"] == "17"
+
+
+async def test_a_refused_graphql_document_costs_one(tenant, tight):
+    tight("graphql", "10/minute")
+    too_costly = "{ customers(first: 100) { nodes { orders(first: 100) { items { quantity } } } } }"
+    r = await tenant.client.post("/graphql", json={"query": too_costly})
+    assert r.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert fields(r.headers["ratelimit"])["r"] == "9"
+
+
+async def test_refused_credentials_block_their_address(anon, tight, address):
+    tight("auth-failures", "3/minute")
+    bad = {"Authorization": "Bearer not-a-token", "X-Forwarded-For": address}
+    codes = [(await anon.get("/api/v1/customers", headers=bad)).status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    # now even a good credential from that address waits, without being checked
+    token = TOKENS.mint(1, "owner")
+    good = {"Authorization": f"Bearer {token}", "X-Forwarded-For": address}
+    blocked = await anon.get("/api/v1/customers", headers=good)
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) >= 1
+    # GraphQL and API keys meet the same block
+    assert (
+        await anon.post("/graphql", json={"query": "{ __typename }"}, headers=good)
+    ).status_code == 429
+    # another address is not affected
+    elsewhere = {**bad, "X-Forwarded-For": "192.0.2.77"}
+    assert (await anon.get("/api/v1/customers", headers=elsewhere)).status_code == 401
+
+
+async def test_forwarded_for_cannot_dodge_a_limit_without_a_trusted_proxy(
+    anon, tight, server, monkeypatch
+):
+    monkeypatch.setattr(server.app.ctx.settings, "trusted_proxies", [])
+    monkeypatch.setattr(server.app.ctx.throttle, "_blocked", {})
+    tight("auth-failures", "2/minute")
+    fresh = Rate.parse("2/minute")
+    # the peer (127.0.0.1) is the key whatever X-Forwarded-For says: use a fresh policy
+    # rate so earlier tests' failures from 127.0.0.1 do not count here
+    monkeypatch.setitem(server.app.ctx.throttle.rates, "auth-failures", fresh)
+    monkeypatch.setattr(server.app.ctx.throttle.limiter, "_prefix", f"test:{uuid.uuid4().hex}:")
+    monkeypatch.setattr(
+        server.app.ctx.throttle.limiter,
+        "_local",
+        type(server.app.ctx.throttle.limiter._local)(1000),
+    )
+    codes = [
+        (
+            await anon.get(
+                "/api/v1/customers",
+                headers={"Authorization": "Bearer x", "X-Forwarded-For": f"198.18.0.{i}"},
+            )
+        ).status_code
+        for i in range(3)
+    ]
+    assert codes == [401, 401, 429]
+
+
+async def test_websocket_upgrades_are_limited_per_address_before_the_upgrade(
+    server, tight, address
+):
+    tight("ws-connect", "2/minute")
+    url = server.base_url.replace("http", "ws") + "/api/v1/realtime"
+    headers = {"X-Forwarded-For": address}
+    for _ in range(2):
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            await ws.send('{"type": "ping"}')
+            assert "pong" in await ws.recv()
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(url, additional_headers=headers):
+            pass
+    response = refused.value.response
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    # the GraphQL socket path is the same door
+    with pytest.raises(websockets.InvalidStatus):
+        async with websockets.connect(
+            server.base_url.replace("http", "ws") + "/graphql",
+            additional_headers=headers, subprotocols=["graphql-transport-ws"],
+        ):  # fmt: skip
+            pass
+
+
+def test_overrides_give_a_client_a_key_or_a_role_its_own_rate():
+    settings = Settings(
+        environment="test",
+        rate_limit_read="100/minute",
+        rate_limit_overrides={
+            "client:erp": {"read": "5000/minute"},
+            "api-key:abc": {"read": "7/minute"},
+            "role:viewer": {"read": "10/minute"},
+            "role:staff": {"read": "20/minute"},
+        },
+    )
+    throttle = Throttle(settings, None, None)  # type: ignore[arg-type]
+
+    def caller(subject: str, *roles: str) -> Principal:
+        return Principal(subject=subject, organization_id=1, roles=frozenset(roles))
+
+    assert throttle.rate("read", caller("client:erp", "viewer")).limit == 5000
+    assert throttle.rate("read", caller("api-key:abc", "service")).limit == 7
+    assert throttle.rate("read", caller("user:1", "viewer")).limit == 10
+    assert throttle.rate("read", caller("user:2", "viewer", "staff")).limit == 20  # most generous
+    assert throttle.rate("read", caller("user:3", "admin")).limit == 100
+    assert throttle.rate("write", caller("client:erp")).limit == 300
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"team:x": {"read": "5/minute"}}, "role:<role>, client:<client id>"),
+        ({"role:viewer": {"reads": "5/minute"}}, "unknown limit 'reads'"),
+        ({"role:viewer": {"read": "5 a minute"}}, "not understood"),
+    ],
+)
+def test_bad_overrides_stop_startup_with_a_clear_line(overrides, message):
+    from gateway.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match=message):
+        load_settings(rate_limit_overrides=overrides)
+
+
+# -- shared by every worker, and surviving Redis ---------------------------------------
+
+
+class LimitedStage(Stage):
+    """A database of its own, gateways with a tight read limit, on a private Redis."""
+
+    def env(self, redis_url: str) -> dict[str, str]:
+        return {**super().env(redis_url), "RATE_LIMIT_READ": "12/minute", "LOG_LEVEL": "WARNING"}
+
+
+@pytest.fixture
+def limited(repo_root: Path, tmp_path: Path) -> Iterator[tuple[LimitedStage, str, Any]]:
+    port = free_port()
+    redis = start_redis(port, tmp_path)
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    name = f"gateway_limits_{uuid.uuid4().hex[:10]}"
+    admin = POSTGRES_URL.rsplit("/", 1)[0] + "/postgres"
+    subprocess.run(["psql", "-q", admin, "-c", f'CREATE DATABASE "{name}"'], check=True)
+    stage = LimitedStage(repo_root, f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}")
+    for command in (("migrate",), ("create-org", "acme")):
+        done = gateway(*command, env=stage.env(redis_url), cwd=repo_root)
+        assert done.returncode == 0, done.stderr
+    try:
+        yield stage, redis_url, redis
+    finally:
+        for node in stage.nodes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node.proc.pid, signal.SIGKILL)
+            node.proc.wait(timeout=10)
+        redis.kill()
+        redis.wait(timeout=10)
+        subprocess.run(
+            ["psql", "-q", admin, "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+            check=False,
+        )
+
+
+@pytest.mark.postgres_only
+async def test_two_workers_share_one_limit_and_survive_redis_going_away(limited):
+    stage, redis_url, redis = limited
+    node = stage.start(workers=2, redis_url=redis_url)
+    stage.login(node)
+    headers = {"Authorization": f"Bearer {stage.token}"}
+
+    async def one() -> tuple[int, int]:
+        # a connection of its own, so that requests spread over both workers
+        async with httpx.AsyncClient(base_url=node.url, timeout=10) as client:
+            r = await client.get("/api/v1/customers", headers=headers)
+            pid = (await client.get("/readyz")).json()["worker"]["pid"]
+            return r.status_code, pid
+
+    results = await asyncio.gather(*(one() for _ in range(40)))
+    codes = [code for code, _ in results]
+    assert len({pid for _, pid in results}) == 2, "both workers answered"
+    assert codes.count(200) == 12, codes  # the limit, not 12 per worker
+    assert set(codes) == {200, 429}
+
+    # Redis goes away: limits are counted per worker, with a warning, and nothing fails.
+    redis.kill()
+    redis.wait(timeout=10)
+    time.sleep(0.1)
+    async with httpx.AsyncClient(base_url=node.url, timeout=10) as client:
+        statuses = {(await client.get("/api/v1/customers", headers=headers)).status_code
+                    for _ in range(10)}  # fmt: skip
+    assert statuses <= {200, 429}, statuses
