@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -35,6 +35,7 @@ from db.events import events_after, head_position, installation_key, oldest_posi
 from db.filtering import Expr, matches
 from db.principal import Principal
 from realtime.bus import EventBus, Message
+from realtime.clock import Clock, SystemClock, Timer
 from realtime.relay import channel_for, encode
 from realtime.topics import selection
 
@@ -139,7 +140,7 @@ class Mailbox:
         self.subscribers: set[Subscriber] = set()
         self.closed: tuple[int, str] | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry: Timer | None = None
         hub._track(self)
 
     def push(self, subscriber: Subscriber | None, event: StreamEvent | bytes) -> None:
@@ -207,9 +208,7 @@ class Mailbox:
             self._expiry = None
         expires_at = self.principal.expires_at
         if expires_at is not None:
-            loop = asyncio.get_running_loop()
-            delay = max(0.0, expires_at - time.time())
-            self._expiry = loop.call_later(delay, self.close, *TOKEN_EXPIRED)
+            self._expiry = self.hub.clock.call_at(expires_at, partial(self.close, *TOKEN_EXPIRED))
 
 
 class Subscriber:
@@ -248,9 +247,15 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, bus: EventBus, *, mailbox_limit: int = 1_000) -> None:
+    """This worker's change stream. ``clock`` schedules token expiry (tests pass a
+    ``realtime.clock.ManualClock`` to expire tokens without waiting)."""
+
+    def __init__(
+        self, bus: EventBus, *, mailbox_limit: int = 1_000, clock: Clock | None = None
+    ) -> None:
         self.bus = bus
         self.mailbox_limit = mailbox_limit
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.head = 0
         self._index: dict[tuple[int, str], set[Subscriber]] = {}
         self._credentials: dict[str, set[Mailbox]] = {}

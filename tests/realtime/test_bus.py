@@ -6,11 +6,24 @@ import asyncio
 import uuid
 
 
+async def subscribed(server, channel: str) -> None:
+    """Wait until Redis counts a subscriber of ``channel`` (it confirms a SUBSCRIBE
+    asynchronously: a PUBLISH on another connection could overtake it)."""
+    redis = server.app.ctx.redis
+    if redis is None:
+        return  # the in-process bus subscribes at once
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not (await redis.pubsub_numsub(channel))[0][1]:
+        assert loop.time() < deadline, f"Redis never confirmed the subscription to {channel}"
+        await asyncio.sleep(0.01)
+
+
 async def test_every_subscriber_of_a_channel_gets_each_message(server):
     bus = server.app.ctx.bus
     channel = f"test:{uuid.uuid4().hex}"
     async with bus.subscribe(channel) as first, bus.subscribe(channel) as second:
-        await asyncio.sleep(0.05)  # Redis confirms the subscription asynchronously
+        await subscribed(server, channel)
         for n in range(3):
             await bus.publish(channel, {"n": n})
         for subscription in (first, second):
@@ -23,7 +36,7 @@ async def test_other_channels_are_not_delivered(server):
     bus = server.app.ctx.bus
     mine, other = f"test:{uuid.uuid4().hex}", f"test:{uuid.uuid4().hex}"
     async with bus.subscribe(mine) as subscription:
-        await asyncio.sleep(0.05)
+        await subscribed(server, mine)
         await bus.publish(other, {"x": 1})
         await bus.publish(mine, {"x": 2})
         message = await asyncio.wait_for(subscription.queue.get(), 5)

@@ -205,14 +205,22 @@ async def test_another_organization_receives_nothing(server, tenant, other_tenan
     theirs = await connected(server, other_tenant)
     mine = await connected(server, tenant)
     try:
-        query = "subscription { changes { position resource } }"
-        await subscribe_raw(theirs, "t", query)
-        await subscribe_raw(mine, "m", query)
-        await asyncio.sleep(0.2)
+        # From the head position: the streams miss nothing written after it, however
+        # long the server takes to start them (graphql-transport-ws has no "subscribed").
+        query = (
+            "subscription ($after: StreamPosition) { changes(after: $after) { position resource } }"
+        )
+        head = {"after": await change_log.head_position()}
+        await subscribe_raw(theirs, "t", query, head)
+        await subscribe_raw(mine, "m", query, head)
         await make_product(tenant.owner)
+        await make_customer(other_tenant.owner)
         got = await rt.frame(mine)
         assert got["type"] == "next"
         assert got["payload"]["data"]["changes"]["resource"] == "product"
+        # Their stream is in position order: their own later write comes first and alone.
+        got = await rt.frame(theirs)
+        assert got["payload"]["data"]["changes"]["resource"] == "customer"
         assert await rt.quiet(theirs, 0.3) == []
     finally:
         await theirs.close()
@@ -231,16 +239,29 @@ async def test_queries_and_mutations_run_over_the_socket_too(server, tenant):
         await ws.close()
 
 
-async def test_token_expiry_closes_the_socket_with_4401(server, tenant):
+@pytest.mark.parametrize("subprotocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_token_expiry_closes_the_socket_with_4401(server, tenant, clock, subprotocol):
     token, _ = server.app.ctx.auth.tokens.issue(
         subject="user:short", organization_id=tenant.id, client_id="tests",
-        scopes=["orders:read"], roles=["viewer"], ttl_seconds=1,
+        scopes=["orders:read"], roles=["viewer"], ttl_seconds=60,
     )  # fmt: skip
-    async with await raw_socket(server) as ws:
+    async with await raw_socket(server, subprotocol) as ws:
         await rt.send(ws, type="connection_init", payload={"token": token})
         assert (await rt.frame(ws))["type"] == "connection_ack"
+        clock.advance(50)
+        query = {"query": "subscription { orderEvents { position } }"}
+        if subprotocol == "graphql-ws":
+            await rt.send(ws, type="start", id="1", payload=query)
+        else:
+            await rt.send(ws, type="subscribe", id="1", payload=query)
+        clock.advance(70)  # past the token's expiry, on the server's clock
+
+        async def keepalives_until_closed() -> None:
+            while True:
+                assert (await rt.frame(ws))["type"] == "ka"  # legacy keep-alives only
+
         with pytest.raises(websockets.ConnectionClosed):
-            await rt.frame(ws, timeout=5)
+            await keepalives_until_closed()
     assert ws.close_code == 4401
 
 
@@ -264,8 +285,8 @@ async def test_a_revoked_api_key_closes_its_graphql_socket_with_4403(server, ten
 async def test_changes_without_order_scope_carry_no_order_events(server, tenant):
     ws = await connected(server, tenant, role="viewer", scopes=["products:read"])
     try:
-        await subscribe_raw(ws, "c", "subscription { changes { type resource } }")
-        await asyncio.sleep(0.2)
+        query = "subscription ($after: StreamPosition) { changes(after: $after) { type resource } }"
+        await subscribe_raw(ws, "c", query, {"after": await change_log.head_position()})
         customer, product = await order_setup(tenant)
         await post_order(tenant.client, customer["id"], [(product["id"], 1)])
         seen = []

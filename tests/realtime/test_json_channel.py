@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 
 import orjson
 import pytest
@@ -176,29 +178,36 @@ async def test_a_revoked_credential_closes_its_sockets_with_4403(server, tenant)
     assert ws.close_code == 4403
 
 
-async def test_an_expired_token_closes_with_4401_unless_renewed_in_band(server, tenant):
+async def test_an_expired_token_closes_with_4401_unless_renewed_in_band(server, tenant, clock):
     issue = server.app.ctx.auth.tokens.issue
 
-    def short(ttl: int) -> str:
+    def token(ttl: int) -> str:
+        """A token that expires ``ttl`` seconds from now on the server's clock."""
+        ahead = max(0, math.ceil(clock.now - time.time()))
         token, _ = issue(
             subject="user:short", organization_id=tenant.id, client_id="tests",
-            scopes=["customers:read"], roles=["viewer"], ttl_seconds=ttl,
+            scopes=["customers:read"], roles=["viewer"], ttl_seconds=ahead + ttl,
         )  # fmt: skip
         return token
 
-    async with rt.realtime(server.base_url, short(1)) as ws:
+    async with rt.realtime(server.base_url, token(60)) as ws:
         await rt.subscribe(ws, "s", ["customers"])
+        clock.advance(120)  # past the token's expiry, on the server's clock
         with pytest.raises(websockets.ConnectionClosed):
-            await rt.frame(ws, timeout=5)
+            await rt.frame(ws)
     assert ws.close_code == 4401
 
-    async with rt.realtime(server.base_url, short(1)) as ws:
+    async with rt.realtime(server.base_url, token(60)) as ws:
         await rt.subscribe(ws, "s", ["customers"])
-        await rt.send(ws, type="auth", token=short(60))
+        await rt.send(ws, type="auth", token=token(3600))
         assert (await rt.frame(ws))["type"] == "authenticated"
-        await asyncio.sleep(1.5)
+        clock.advance(120)  # past the first token's expiry: the renewed one counts
         await make_customer(tenant.owner)
         assert len(await rt.events(ws, 1)) == 1
+        clock.advance(3600)
+        with pytest.raises(websockets.ConnectionClosed):
+            await rt.frame(ws)
+    assert ws.close_code == 4401
 
 
 async def test_the_asyncapi_document_describes_the_channels(anon):

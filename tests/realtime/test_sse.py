@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests import realtime_clients as rt
@@ -112,18 +114,23 @@ async def test_no_credentials_is_401(anon):
     assert_problem(response, 401, "UNAUTHENTICATED")
 
 
-async def test_keepalive_comments_come_before_the_idle_timeout(server, tenant, anon):
+async def test_keepalive_comments_come_before_the_idle_timeout(server, tenant, anon, monkeypatch):
     settings = server.app.ctx.settings
     assert settings.sse_keepalive_seconds < server.app.config.RESPONSE_TIMEOUT
-    old = settings.sse_keepalive_seconds
-    settings.sse_keepalive_seconds = 0.2
-    try:
-        async with rt.sse(anon, {"topics": "orders"}, bearer(tenant)) as stream:
-            with pytest.raises(TimeoutError):
-                await stream.next(timeout=0.7)
-            assert "keep-alive" in stream.comments
-    finally:
-        settings.sse_keepalive_seconds = old
+    monkeypatch.setattr(settings, "sse_keepalive_seconds", 0.2)
+
+    async def keepalive(stream: rt.SSE) -> list[str]:
+        lines = []
+        async for line in stream.lines:
+            lines.append(line)
+            if line == ": keep-alive":
+                return lines
+        raise EOFError("the stream ended")
+
+    async with rt.sse(anon, {"topics": "orders"}, bearer(tenant)) as stream:
+        lines = await asyncio.wait_for(keepalive(stream), 10)
+    # Only the stream's opening and comments came before it: no event.
+    assert not [line for line in lines if line and not line.startswith((":", "retry:"))], lines
 
 
 def test_sse_frames_are_built_once_per_event():
@@ -137,13 +144,15 @@ def test_sse_frames_are_built_once_per_event():
     assert event.sse.startswith(b"id: 7\nevent: order.paid\ndata: {")
 
 
-async def test_an_expired_token_ends_the_stream_with_a_close_event(server, tenant, anon):
+async def test_an_expired_token_ends_the_stream_with_a_close_event(server, tenant, anon, clock):
     token, _ = server.app.ctx.auth.tokens.issue(
         subject="user:short", organization_id=tenant.id, client_id="tests",
-        scopes=["orders:read"], roles=["viewer"], ttl_seconds=1,
+        scopes=["orders:read"], roles=["viewer"], ttl_seconds=60,
     )  # fmt: skip
     headers = {"Authorization": f"Bearer {token}"}
     async with rt.sse(anon, {"topics": "orders"}, headers) as stream:
+        assert stream.response.status_code == 200  # subscribed: its expiry is scheduled
+        clock.advance(120)  # past the token's expiry, on the server's clock
         closing = await stream.next(timeout=5)
         assert closing["event"] == "close"
         assert closing["data"]["code"] == 4401
