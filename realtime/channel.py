@@ -15,8 +15,11 @@ may send ``auth`` again at any time to carry on under a fresh token. Then:
 A bad message gets ``{"type": "error", "id": ..., "code": ..., "message": ...}``
 with the REST error code and changes nothing else. Close codes: 1001 server
 shutting down, 1013 slow consumer, 4401 token expired or not authenticated,
-4403 credentials refused or revoked, 4408 no ``auth`` in time. After any of
-them a client reconnects and resumes each stream from its last position.
+4403 credentials refused or revoked, 4408 no ``auth`` within
+``REALTIME_AUTH_TIMEOUT_SECONDS`` of the upgrade (pings do not extend it). After
+any of them a client reconnects and resumes each stream from its last position.
+Too many unauthenticated sockets from one address are refused before the upgrade
+(HTTP 429, see ``realtime.admission``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from websockets.protocol import State
 from db.errors import DomainError, InvalidArgument, Unauthenticated
 from db.events import parse_position
 from db.principal import Principal
+from realtime.admission import PendingSocket, unauthenticated_sockets
 from realtime.hub import Hub, Mailbox, MailboxClosed, StreamEvent, Subscriber
 
 if TYPE_CHECKING:
@@ -49,7 +53,6 @@ MAX_SUBSCRIPTIONS = 20
 MAX_ID_LENGTH = 64
 NOT_AUTHENTICATED = (4401, "authenticate first")
 REFUSED = (4403, "forbidden")
-AUTH_TIMEOUT = (4408, "authentication timeout")
 
 
 def _frame(**fields: Any) -> str:
@@ -88,10 +91,15 @@ async def send_texts(ws: WebsocketImplProtocol, frames: list[bytes]) -> None:
 
 
 class Connection:
-    def __init__(self, app: GatewayApp, hub: Hub, ws: WebsocketImplProtocol) -> None:
+    """One socket. ``pending`` is None when the upgrade request carried credentials."""
+
+    def __init__(
+        self, app: GatewayApp, hub: Hub, ws: WebsocketImplProtocol, pending: PendingSocket | None
+    ) -> None:
         self.app = app
         self.hub = hub
         self.ws = ws
+        self.pending = pending
         self.mailbox: Mailbox | None = None
         self.streams: dict[str, Subscriber] = {}
         self.writer: asyncio.Task[None] | None = None
@@ -116,8 +124,7 @@ class Connection:
                     await self.writer
 
     async def _authenticate_upgrade(self, request: Request) -> bool:
-        headers = request.headers
-        if headers.get("authorization") or headers.get("x-api-key"):
+        if self.pending is None:
             try:
                 principal = await self.app.ctx.auth.authenticate(request)
             except DomainError as error:
@@ -125,12 +132,12 @@ class Connection:
                 return False
             await self._start(principal)
             return True
-        timeout = self.app.ctx.settings.realtime_auth_timeout_seconds
+        # Until ``auth`` arrives the socket's deadline (realtime.admission) runs: it
+        # closes the socket with 4408, which ends this loop with ConnectionClosed.
         while self.mailbox is None:
-            raw = await self.ws.recv(timeout=timeout)
+            raw = await self.ws.recv()
             if raw is None:
-                await self.ws.close(*AUTH_TIMEOUT)
-                return False
+                continue
             try:
                 message = self._parse(raw)
             except DomainError as error:
@@ -160,6 +167,8 @@ class Connection:
         return await self.app.ctx.auth.from_credentials(f"Bearer {token}" if token else None, key)
 
     async def _start(self, principal: Principal) -> None:
+        if self.pending is not None:
+            self.pending.authenticated()
         self.mailbox = self.hub.mailbox(principal)
         await self.ws.send(_frame(type="authenticated", expires_at=principal.expires_at))
         self.writer = asyncio.create_task(self._write(self.mailbox), name="realtime-writer")
@@ -286,7 +295,20 @@ def _topics(message: dict[str, Any]) -> dict[str, str | None]:
 
 
 def add_routes(bp: Blueprint, app: GatewayApp, hub: Hub) -> None:
-    async def realtime(request: Request, ws: WebsocketImplProtocol) -> None:
-        await Connection(app, hub, ws).run(request)
+    sockets = unauthenticated_sockets(app)
 
-    bp.add_websocket_route(realtime, "/realtime", name="realtime")
+    async def connection(
+        request: Request, ws: WebsocketImplProtocol, pending: PendingSocket | None
+    ) -> None:
+        await Connection(app, hub, ws, pending).run(request)
+
+    async def realtime(request: Request) -> None:
+        # A plain route, not a WebSocket route, so that a client with too many
+        # unauthenticated sockets is refused with an HTTP 429 before the upgrade.
+        headers = request.headers
+        in_band = not (headers.get("authorization") or headers.get("x-api-key"))
+        await sockets.upgrade(request, connection, pending=in_band)
+
+    realtime.is_websocket = True  # type: ignore[attr-defined]  # may return no response
+    app.enable_websocket()
+    bp.add_route(realtime, "/realtime", methods=["GET"], name="realtime")

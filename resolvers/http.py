@@ -25,7 +25,7 @@ from resolvers.execute import Runner, WrongOperationType
 from resolvers.graphiql import graphiql_response, wants_graphiql
 from resolvers.persisted import PersistedQueries, PersistedQueryNotFound
 from resolvers.streaming import stream_subscription
-from resolvers.ws import PROTOCOLS, SocketOperations, serve
+from resolvers.ws import SocketOperations, serve
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
@@ -118,7 +118,7 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
         if request.headers.get("upgrade", "").lower() == "websocket":
             # One path for HTTP and WebSocket: Sanic routes one handler per path
             # and method, so the upgrade is handed to its WebSocket machinery here.
-            await app._websocket_handler(socket, request, subprotocols=PROTOCOLS)  # type: ignore[no-untyped-call]
+            await sockets.upgrade(request, socket)  # 429 before the upgrade: see realtime.admission
             return None
         has_operation = "query" in request.args or "extensions" in request.args
         if wants_graphiql(request.method, request.headers.get("accept", ""), has_operation):

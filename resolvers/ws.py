@@ -10,9 +10,13 @@ the same error shapes and masking), with subscriptions on graphql-core.
 Authentication is the ``connection_init`` payload, read by ``gateway.auth``:
 ``{"Authorization": "Bearer ..."}``, ``{"token": "..."}`` or
 ``{"X-API-Key": "..."}``. Refused credentials close the socket with 4403
-(legacy: ``connection_error``, then 1011), never an ack. While the socket is
-open it follows the credential: expiry closes it with 4401, revocation (on any
-worker) with 4403, a slow consumer with 1013, shutdown with 1001.
+(legacy: ``connection_error``, then 1011), never an ack. On both protocols a
+socket without an accepted ``connection_init`` within
+``REALTIME_AUTH_TIMEOUT_SECONDS`` of its upgrade is closed with 4408, and too
+many such sockets from one address are refused before the upgrade (HTTP 429):
+see ``realtime.admission``. While the socket is open it follows the credential:
+expiry closes it with 4401, revocation (on any worker) with 4403, a slow
+consumer with 1013, shutdown with 1001.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -48,6 +52,7 @@ from websockets.exceptions import ConnectionClosed
 
 from db.errors import DomainError
 from db.principal import Principal
+from realtime.admission import PendingSocket, unauthenticated_sockets
 from realtime.hub import Hub, Mailbox, MailboxClosed
 from resolvers.context import Context
 from resolvers.execute import Runner
@@ -60,7 +65,6 @@ log = logging.getLogger("gateway.graphql")
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 PROTOCOLS = [TRANSPORT_WS, LEGACY_WS]
-INIT_TIMEOUT = timedelta(seconds=10)
 MAX_OPERATIONS = 50
 LEGACY_KEEP_ALIVE_SECONDS = 15.0
 NOBODY = Principal(subject="anonymous", organization_id=0)
@@ -109,6 +113,7 @@ class Session:
 
     ws: WebsocketImplProtocol
     request_id: str | None
+    pending: PendingSocket | None = None
     connection_params: dict[str, Any] | None = None
     principal: Principal = NOBODY
     watcher: asyncio.Task[None] | None = None
@@ -180,6 +185,24 @@ class SocketOperations:
         self.app = app
         self.runner = runner
         self.hub = hub
+        self.unauthenticated = unauthenticated_sockets(app)
+
+    async def upgrade(
+        self, request: Request, handler: Callable[[Request, WebsocketImplProtocol], Awaitable[None]]
+    ) -> None:
+        """Accept the WebSocket upgrade of ``request`` and run ``handler`` (``serve``) on it.
+
+        Raises ``RateLimited`` (HTTP 429, before the upgrade) when the client's address has
+        too many sockets that have not authenticated; the socket's deadline runs from here.
+        """
+
+        async def run(
+            request: Request, ws: WebsocketImplProtocol, pending: PendingSocket | None
+        ) -> None:
+            request.ctx.pending_socket = pending  # for ``serve``
+            await handler(request, ws)
+
+        await self.unauthenticated.upgrade(request, run, subprotocols=PROTOCOLS)
 
     async def on_ws_connect(self, session: Session) -> Any:
         authorization, api_key = _credentials(session.connection_params or {})
@@ -189,6 +212,8 @@ class SocketOperations:
             log.info("refused a GraphQL socket", extra={"code": error.code})
             raise ConnectionRejectionError({"code": error.code, "message": error.detail}) from None
         session.principal = principal
+        if session.pending is not None:
+            session.pending.authenticated()
         mailbox = self.hub.mailbox(principal)
         session.watcher = asyncio.create_task(session.follow(mailbox), name="graphql-ws-watch")
         return UNSET
@@ -280,8 +305,12 @@ async def serve(
     operations: SocketOperations,
     request_id: str | None,
 ) -> None:
-    """Run one GraphQL socket with the protocol its client chose."""
-    session = Session(ws, request_id)
+    """Run one GraphQL socket with the protocol its client chose.
+
+    Its authentication deadline (both protocols) is the ``PendingSocket`` that
+    ``SocketOperations.upgrade`` left on ``request.ctx``.
+    """
+    session = Session(ws, request_id, pending=getattr(request.ctx, "pending_socket", None))
     socket = SanicWebSocket(operations, ws)
     handler: BaseGraphQLTransportWSHandler[Any, Any] | BaseGraphQLWSHandler[Any, Any]
     if ws.subprotocol == LEGACY_WS:
@@ -293,7 +322,10 @@ async def serve(
     else:
         handler = BaseGraphQLTransportWSHandler(
             operations, socket, session, None, operations,  # type: ignore[arg-type]
-            INIT_TIMEOUT, max_subscriptions_per_connection=MAX_OPERATIONS,
+            # Strawberry's own init timeout, a backstop: the socket's deadline (from the
+            # upgrade, not from here) is the same length and runs out first.
+            timedelta(seconds=operations.app.ctx.settings.realtime_auth_timeout_seconds),
+            max_subscriptions_per_connection=MAX_OPERATIONS,
         )  # fmt: skip
     try:
         await handler.handle()

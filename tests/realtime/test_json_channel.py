@@ -220,19 +220,6 @@ async def test_the_asyncapi_document_describes_the_channels(anon):
     assert {"subscribe", "event", "error"} <= set(doc["channels"]["realtime"]["messages"])
 
 
-async def test_no_auth_message_in_time_closes_with_4408(server):
-    settings = server.app.ctx.settings
-    old = settings.realtime_auth_timeout_seconds
-    settings.realtime_auth_timeout_seconds = 0.3
-    try:
-        async with websockets.connect(rt.ws_url(server.base_url)) as ws:
-            with pytest.raises(websockets.ConnectionClosed):
-                await rt.frame(ws, timeout=5)
-    finally:
-        settings.realtime_auth_timeout_seconds = old
-    assert ws.close_code == 4408
-
-
 async def test_a_frame_larger_than_the_body_limit_closes_with_1009(server, tenant):
     limit = server.app.ctx.settings.max_body_bytes
     async with rt.realtime(server.base_url, token_of(tenant)) as ws:
