@@ -18,6 +18,9 @@ from typing import Any
 import orjson
 import pytest
 import websockets
+from gql import Client, gql
+from gql.transport.exceptions import TransportConnectionFailed
+from gql.transport.websockets import WebsocketsTransport
 from websockets.exceptions import InvalidStatus
 
 from realtime.admission import unauthenticated_sockets
@@ -229,6 +232,36 @@ async def test_a_socket_stops_counting_once_it_authenticates(
         await authenticate(sockets[0], protocol, TOKENS.mint(tenant.id, "owner"))
         sockets.append(await open_socket(server.base_url, protocol, address))
         await ping(sockets[-1], protocol)
+    finally:
+        for ws in sockets:
+            await ws.close()
+
+
+async def test_gql_sees_the_refusal_and_connects_once_a_slot_is_free(
+    server, tenant, clock, limits, address
+):
+    token = TOKENS.mint(tenant.id, "owner")
+    sockets = [await open_socket(server.base_url, TRANSPORT, address) for _ in range(CAP)]
+
+    def client() -> Client:
+        return Client(
+            transport=WebsocketsTransport(
+                url=rt.ws_url(server.base_url, "/graphql"),
+                init_payload={"token": token},
+                subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+                headers={"X-Forwarded-For": address},
+            )
+        )
+
+    try:
+        with pytest.raises(TransportConnectionFailed) as failed:
+            async with client():
+                pass
+        assert isinstance(failed.value.__cause__, InvalidStatus)
+        refusal(failed.value.__cause__)
+        await authenticate(sockets[0], TRANSPORT, token)
+        async with client() as session:
+            assert await session.execute(gql("{ __typename }")) == {"__typename": "Query"}
     finally:
         for ws in sockets:
             await ws.close()
