@@ -202,6 +202,19 @@ class Decision:
         return fields
 
 
+def raise_if_cancelled() -> None:
+    """Raise the cancellation a Redis command swallowed.
+
+    redis-py 8.1 lets a command it was cancelled in finish and returns its reply as if
+    nothing happened (the task stays marked as cancelling): a caller that should stop
+    (a GraphQL operation the client stopped, a request whose client left) would carry
+    on. Call this after awaiting Redis where carrying on matters.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class RateLimiter:
     """GCRA limits, shared through Redis when it is given and reachable.
 
@@ -329,6 +342,7 @@ class RateLimiter:
                     str(exc) or f"no answer within {self._redis_timeout} s",
                 )
             return None
+        raise_if_cancelled()
         if not self._redis_up:
             self._redis_up = True
             log.warning("Redis answers again: rate limits are shared by every worker again")

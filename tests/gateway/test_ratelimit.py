@@ -732,3 +732,32 @@ async def test_a_lease_falls_back_to_exact_counts_when_redis_is_not_configured(c
     leased = LeasedLimiter(RateLimiter(None, clock=clock))
     results = [(await leased.hit("read", "k", RATE)).allowed for _ in range(RATE.limit + 2)]
     assert results == [True] * RATE.limit + [False, False]
+
+
+@needs_redis
+async def test_a_hit_cancelled_in_flight_is_cancelled_not_completed(clock):
+    """redis-py finishes a command it was cancelled in and returns as if nothing happened;
+    the limiter raises the cancellation, so a stopped operation does not carry on."""
+    redis = Redis.from_url(REDIS_URL)
+    prefix = f"test:rl:{uuid.uuid4().hex}:"
+    limiter = RateLimiter(redis, clock=clock, prefix=prefix)
+    carried_on = cancelled = 0
+    try:
+        for i in range(200):
+            task = asyncio.create_task(limiter.hit("read", "k", Rate.parse("100000/minute")))
+            for _ in range(i % 7):  # cancel at different points of the round trip
+                await asyncio.sleep(0)
+            if not task.cancel():
+                await task
+                continue
+            try:
+                await task
+            except asyncio.CancelledError:
+                cancelled += 1
+            else:
+                carried_on += 1
+    finally:
+        await _delete_keys(redis, prefix)
+        await redis.aclose()
+    assert cancelled > 0
+    assert carried_on == 0
