@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     realtime_queue_limit: int = Field(default=1_000, ge=10, le=1_000_000)
     realtime_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     realtime_unauthenticated_per_address: int = Field(default=20, ge=1, le=100_000)
+    realtime_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0, le=50)
 
     @field_validator("database_url")

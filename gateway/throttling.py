@@ -144,7 +144,7 @@ class Throttle:
         return decision
 
     async def charge_caller(
-        self, request: Request, policy: str, principal: Principal, cost: int = 1
+        self, request: Request | None, policy: str, principal: Principal, cost: int = 1
     ) -> Decision | None:
         return await self.charge(
             request, policy, credential_key(principal), cost=cost, principal=principal
@@ -209,6 +209,46 @@ class Throttle:
                 self._blocked[address] = self.clock() + decision.retry_after
             request.ctx.rate_limit = decision
             raise refusal(decision, "too many refused credentials from this address")
+
+    def message_budget(self, principal: Principal | None = None) -> MessageBudget:
+        """A new socket's budget of messages (``ws-messages``)."""
+        return MessageBudget(self.rate("ws-messages", principal) if self.enabled else None)
+
+
+class MessageBudget:
+    """One socket's messages per second: GCRA on the connection alone (a socket lives
+    on one worker, so nothing is shared). Over it, the socket gets an error frame and
+    is closed with 1008 (policy violation)."""
+
+    CLOSE_CODE = 1008
+
+    def __init__(self, rate: Rate | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.clock = clock
+        self._tat = 0.0
+
+    def spend(self) -> float:
+        """0 when one more message is within the budget, else seconds until it would be."""
+        rate = self.rate
+        if rate is None:
+            return 0.0
+        now = self.clock()
+        interval = rate.period / rate.limit
+        tat = max(self._tat, now)
+        allow_at = tat + interval - rate.period
+        if now < allow_at:
+            return allow_at - now
+        self._tat = tat + interval
+        return 0.0
+
+    def refusal(self, retry_after: float) -> RateLimited:
+        rate = self.rate
+        assert rate is not None
+        return RateLimited(
+            f"more than {rate.limit} messages per {rate.period:g} s on this socket; "
+            "the socket is closed (1008): reconnect and resume",
+            retry_after=retry_after,
+        )
 
 
 def refusal(decision: Decision, what: str | None = None) -> RateLimited:

@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.realtime")
 
-MAX_SUBSCRIPTIONS = 20
 MAX_ID_LENGTH = 64
 NOT_AUTHENTICATED = (4401, "authenticate first")
 REFUSED = (4403, "forbidden")
@@ -103,13 +102,14 @@ class Connection:
         self.mailbox: Mailbox | None = None
         self.streams: dict[str, Subscriber] = {}
         self.writer: asyncio.Task[None] | None = None
+        self.budget = app.ctx.throttle.message_budget()
 
     async def run(self, request: Request) -> None:
         try:
             if not await self._authenticate_upgrade(request):
                 return
             while True:
-                raw = await self.ws.recv()
+                raw = await self._recv()
                 if raw is None:
                     continue
                 await self._handle(raw)
@@ -135,7 +135,7 @@ class Connection:
         # Until ``auth`` arrives the socket's deadline (realtime.admission) runs: it
         # closes the socket with 4408, which ends this loop with ConnectionClosed.
         while self.mailbox is None:
-            raw = await self.ws.recv()
+            raw = await self._recv()
             if raw is None:
                 continue
             try:
@@ -158,6 +158,15 @@ class Connection:
                 return False
         return True
 
+    async def _recv(self) -> str | bytes | None:
+        """The next frame, within the socket's budget of messages (else error, 1008)."""
+        raw = await self.ws.recv()
+        if raw is not None and (retry := self.budget.spend()):
+            await self.ws.send(_error_frame(None, self.budget.refusal(retry)))
+            await self.ws.close(self.budget.CLOSE_CODE, "too many messages")
+            raise WebsocketClosed("closed: too many messages")
+        return raw
+
     async def _principal(self, message: dict[str, Any]) -> Principal:
         token, key = message.get("token"), message.get("api_key")
         if not isinstance(token, str | None) or not isinstance(key, str | None):
@@ -170,6 +179,7 @@ class Connection:
         if self.pending is not None:
             self.pending.authenticated()
         self.mailbox = self.hub.mailbox(principal)
+        self.budget.rate = self.app.ctx.throttle.message_budget(principal).rate
         await self.ws.send(_frame(type="authenticated", expires_at=principal.expires_at))
         self.writer = asyncio.create_task(self._write(self.mailbox), name="realtime-writer")
 
@@ -242,8 +252,9 @@ class Connection:
             raise InvalidArgument(f"subscribe: id must be a string of 1 to {MAX_ID_LENGTH}")
         if ident in self.streams:
             raise InvalidArgument(f"subscribe: id {ident!r} is already in use")
-        if len(self.streams) >= MAX_SUBSCRIPTIONS:
-            raise InvalidArgument(f"subscribe: at most {MAX_SUBSCRIPTIONS} per connection")
+        most = self.app.ctx.settings.realtime_subscriptions_per_connection
+        if len(self.streams) >= most:
+            raise InvalidArgument(f"subscribe: at most {most} per connection")
         topics = _topics(message)
         after = message.get("after")
         if after is not None and (isinstance(after, str) or parse_position(after) is None):

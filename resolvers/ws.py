@@ -52,6 +52,8 @@ from websockets.exceptions import ConnectionClosed
 
 from db.errors import DomainError
 from db.principal import Principal
+from gateway.errors import RateLimited
+from gateway.throttling import MessageBudget
 from realtime.admission import PendingSocket, unauthenticated_sockets
 from realtime.hub import Hub, Mailbox, MailboxClosed
 from resolvers.context import Context
@@ -65,7 +67,6 @@ log = logging.getLogger("gateway.graphql")
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 PROTOCOLS = [TRANSPORT_WS, LEGACY_WS]
-MAX_OPERATIONS = 50
 LEGACY_KEEP_ALIVE_SECONDS = 15.0
 NOBODY = Principal(subject="anonymous", organization_id=0)
 _ALL = {OperationType.QUERY, OperationType.MUTATION}
@@ -74,9 +75,10 @@ _ALL = {OperationType.QUERY, OperationType.MUTATION}
 class SanicWebSocket(AsyncWebSocketAdapter):
     """Strawberry's socket interface over a Sanic WebSocket (text frames of JSON)."""
 
-    def __init__(self, view: Any, ws: WebsocketImplProtocol) -> None:
+    def __init__(self, view: Any, ws: WebsocketImplProtocol, budget: MessageBudget) -> None:
         super().__init__(view)
         self.ws = ws
+        self.budget = budget
 
     async def iter_json(
         self, *, ignore_parsing_errors: bool = False
@@ -91,10 +93,27 @@ class SanicWebSocket(AsyncWebSocketAdapter):
             if isinstance(message, bytes):
                 raise NonTextMessageReceived
             try:
-                yield orjson.loads(message)
+                parsed = orjson.loads(message)
             except orjson.JSONDecodeError:
                 if not ignore_parsing_errors:
                     raise NonJsonMessageReceived from None
+                continue
+            if retry := self.budget.spend():
+                await self.refuse(parsed, self.budget.refusal(retry))
+                return
+            yield parsed
+
+    async def refuse(self, message: Any, error: DomainError) -> None:
+        """An error frame in the socket's protocol, then close 1008 (over a limit)."""
+        payload = {"message": error.detail, "extensions": {"code": error.code}}
+        ident = message.get("id") if isinstance(message, dict) else None
+        legacy = self.ws.subprotocol == LEGACY_WS
+        if isinstance(ident, str):
+            frame = {"id": ident, "type": "error", "payload": payload if legacy else [payload]}
+            await self.send_json(frame)
+        elif legacy:
+            await self.send_json({"type": "connection_error", "payload": payload})
+        await self.close(MessageBudget.CLOSE_CODE, error.code.lower().replace("_", " "))
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         try:
@@ -118,6 +137,7 @@ class Session:
     principal: Principal = NOBODY
     watcher: asyncio.Task[None] | None = None
     closing: list[asyncio.Task[None]] = field(default_factory=list)
+    budget: MessageBudget = field(default_factory=lambda: MessageBudget(None))
 
     def close(self, code: int, reason: str) -> asyncio.Future[None]:
         closing = asyncio.ensure_future(_close(self.ws, code, reason))
@@ -212,6 +232,7 @@ class SocketOperations:
             log.info("refused a GraphQL socket", extra={"code": error.code})
             raise ConnectionRejectionError({"code": error.code, "message": error.detail}) from None
         session.principal = principal
+        session.budget.rate = self.app.ctx.throttle.message_budget(principal).rate
         if session.pending is not None:
             session.pending.authenticated()
         mailbox = self.hub.mailbox(principal)
@@ -277,7 +298,20 @@ class SocketOperations:
         if not isinstance(query, str):
             yield PreExecutionError(data=None, errors=[GraphQLError("query must be a string")])
             return
-        document, errors, *_ = self.runner.prepare(query)
+        prepared = self.runner.prepare(query)
+        document, errors = prepared.document, prepared.errors
+        cost = max(1, prepared.cost(operation_name)) if document is not None else 1
+        try:  # the same budget of cost points as over HTTP
+            await self.app.ctx.throttle.charge_caller(None, "graphql", session.principal, cost)
+        except RateLimited as refused:
+            # The operation gets the error, then the socket closes: over a limit, 1008.
+            try:
+                yield PreExecutionError(
+                    data=None, errors=shape([GraphQLError(refused.detail, original_error=refused)])
+                )
+            finally:
+                await session.close(MessageBudget.CLOSE_CODE, "rate limited")
+            return
         if document is None:
             yield PreExecutionError(data=None, errors=shape(errors))
             return
@@ -310,22 +344,28 @@ async def serve(
     Its authentication deadline (both protocols) is the ``PendingSocket`` that
     ``SocketOperations.upgrade`` left on ``request.ctx``.
     """
-    session = Session(ws, request_id, pending=getattr(request.ctx, "pending_socket", None))
-    socket = SanicWebSocket(operations, ws)
+    session = Session(
+        ws,
+        request_id,
+        pending=getattr(request.ctx, "pending_socket", None),
+        budget=operations.app.ctx.throttle.message_budget(),
+    )
+    socket = SanicWebSocket(operations, ws, session.budget)
+    settings = operations.app.ctx.settings
     handler: BaseGraphQLTransportWSHandler[Any, Any] | BaseGraphQLWSHandler[Any, Any]
     if ws.subprotocol == LEGACY_WS:
         handler = BaseGraphQLWSHandler(
             operations, socket, session, None, operations,  # type: ignore[arg-type]
             keep_alive=True, keep_alive_interval=LEGACY_KEEP_ALIVE_SECONDS,
-            max_subscriptions_per_connection=MAX_OPERATIONS,
+            max_subscriptions_per_connection=settings.realtime_subscriptions_per_connection,
         )  # fmt: skip
     else:
         handler = BaseGraphQLTransportWSHandler(
             operations, socket, session, None, operations,  # type: ignore[arg-type]
             # Strawberry's own init timeout, a backstop: the socket's deadline (from the
             # upgrade, not from here) is the same length and runs out first.
-            timedelta(seconds=operations.app.ctx.settings.realtime_auth_timeout_seconds),
-            max_subscriptions_per_connection=MAX_OPERATIONS,
+            timedelta(seconds=settings.realtime_auth_timeout_seconds),
+            max_subscriptions_per_connection=settings.realtime_subscriptions_per_connection,
         )  # fmt: skip
     try:
         await handler.handle()

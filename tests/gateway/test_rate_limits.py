@@ -304,3 +304,102 @@ async def test_two_workers_share_one_limit_and_survive_redis_going_away(limited)
         statuses = {(await client.get("/api/v1/customers", headers=headers)).status_code
                     for _ in range(10)}  # fmt: skip
     assert statuses <= {200, 429}, statuses
+
+
+# -- sockets: messages per connection, and GraphQL's cost over WebSocket ----------------
+
+
+async def test_the_json_channel_closes_1008_after_an_error_frame_over_its_message_budget(
+    server, tenant, tight
+):
+    from tests import realtime_clients as rt
+
+    tight("ws-messages", "5/minute")
+    async with rt.realtime(server.base_url, TOKENS.mint(tenant.id, "owner")) as ws:  # auth: 1
+        for _ in range(4):
+            await rt.send(ws, type="ping")
+            assert (await rt.frame(ws))["type"] == "pong"
+        await rt.send(ws, type="ping")  # the sixth message
+        refused = await rt.frame(ws)
+        assert refused["type"] == "error"
+        assert refused["code"] == "RATE_LIMITED"
+        with pytest.raises(websockets.ConnectionClosed):
+            await rt.frame(ws)
+    assert ws.close_code == 1008
+
+
+async def message(ws: Any) -> dict[str, Any]:
+    """The next GraphQL socket message, keep-alives (legacy ``ka``) left out."""
+    import orjson
+
+    while True:
+        decoded: dict[str, Any] = orjson.loads(await ws.recv())
+        if decoded.get("type") != "ka":
+            return decoded
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_a_graphql_socket_closes_1008_after_an_error_over_its_message_budget(
+    server, tenant, tight, protocol
+):
+    import orjson
+
+    tight("ws-messages", "3/minute")
+    url = server.base_url.replace("http", "ws") + "/graphql"
+    token = TOKENS.mint(tenant.id, "owner")
+    legacy = protocol == "graphql-ws"
+    async with websockets.connect(url, subprotocols=[protocol]) as ws:
+        await ws.send(
+            orjson.dumps({"type": "connection_init", "payload": {"token": token}}).decode()
+        )
+        assert (await message(ws))["type"] == "connection_ack"
+        start = "start" if legacy else "subscribe"
+        query = {"query": "{ __typename }"}
+        for ident in ("q1", "q2"):
+            await ws.send(orjson.dumps({"id": ident, "type": start, "payload": query}).decode())
+            assert (await message(ws))["type"] == ("data" if legacy else "next")
+            assert (await message(ws))["type"] == "complete"
+        await ws.send(orjson.dumps({"id": "q3", "type": start, "payload": query}).decode())
+        refused = await message(ws)
+        assert refused["id"] == "q3"
+        assert refused["type"] == "error"
+        payload = refused["payload"] if legacy else refused["payload"][0]
+        assert payload["extensions"]["code"] == "RATE_LIMITED"
+        with pytest.raises(websockets.ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 1008
+
+
+async def test_graphql_over_a_socket_spends_the_same_cost_budget_as_over_http(
+    server, tenant, tight
+):
+    import orjson
+
+    tight("graphql", "100/minute")
+    query = "{ orders(first: 20) { nodes { databaseId } } }"  # costs 41
+    http = await tenant.client.post("/graphql", json={"query": query})
+    assert http.status_code == 200
+    url = server.base_url.replace("http", "ws") + "/graphql"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+        init = {"type": "connection_init", "payload": {"token": TOKENS.mint(tenant.id, "owner")}}
+        await ws.send(orjson.dumps(init).decode())
+        assert (await message(ws))["type"] == "connection_ack"
+        await ws.send(
+            orjson.dumps({"id": "a", "type": "subscribe", "payload": {"query": query}}).decode()
+        )
+        assert orjson.loads(await ws.recv())["type"] == "next"
+        assert orjson.loads(await ws.recv())["type"] == "complete"
+        # 100 - 41 - 41 = 18 left: the third costs more
+        await ws.send(
+            orjson.dumps({"id": "b", "type": "subscribe", "payload": {"query": query}}).decode()
+        )
+        refused = orjson.loads(await ws.recv())
+        assert refused == {
+            "id": "b",
+            "type": "error",
+            "payload": [refused["payload"][0]],
+        }
+        assert refused["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+        with pytest.raises(websockets.ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 1008
