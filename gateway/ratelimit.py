@@ -49,6 +49,7 @@ change if it did.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import math
@@ -124,11 +125,18 @@ return {1, new_tat - now, 0}
 
 @dataclass(frozen=True)
 class Rate:
-    """``limit`` requests (or cost points) per ``period`` seconds; the burst is ``limit``."""
+    """``limit`` requests (or cost points) per ``period`` seconds; the burst is ``limit``.
+
+    Time is counted in whole microseconds, so a rate above one unit per microsecond is
+    counted in blocks of ``_scale`` units (a cost is rounded up to whole blocks); every
+    rate of at most one per microsecond has ``_scale`` 1 and exact edges.
+    """
 
     limit: int
     period: float
     _interval_us: int = field(init=False, repr=False, compare=False)
+    _scale: int = field(init=False, repr=False, compare=False)
+    _units: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
@@ -139,12 +147,11 @@ class Rate:
                 f"not {self.period!r}"
             )
         period_us = round(self.period * _MICROS)
-        if self.limit > period_us:
-            raise ValueError(
-                f"{self.limit} per {self.period:g}s is more than one per microsecond; "
-                "use a longer period or a smaller limit"
-            )
-        object.__setattr__(self, "_interval_us", -(-period_us // self.limit))
+        scale = -(-self.limit // period_us)
+        units = self.limit // scale
+        object.__setattr__(self, "_scale", scale)
+        object.__setattr__(self, "_units", units)
+        object.__setattr__(self, "_interval_us", -(-period_us // units))
 
     @classmethod
     def parse(cls, text: str) -> Rate:
@@ -191,8 +198,7 @@ class Decision:
         before the end of the effective window, and ``r=0`` holds only until then.
         To send several policies, join each field's values with ``", "`` (a List).
         """
-        window = max(1, math.ceil(self.period))
-        fields = {"RateLimit-Policy": f'"{self.policy}";q={self.limit};w={window}'}
+        fields = {"RateLimit-Policy": _policy_field(self.policy, self.limit, self.period)}
         if self.allowed:
             fields["RateLimit"] = f'"{self.policy}";r={self.remaining};t={math.ceil(self.reset)}'
         else:
@@ -213,6 +219,11 @@ def raise_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+@functools.lru_cache(maxsize=1024)
+def _policy_field(policy: str, limit: int, period: float) -> str:
+    return f'"{policy}";q={limit};w={max(1, math.ceil(period))}'
 
 
 class RateLimiter:
@@ -238,6 +249,7 @@ class RateLimiter:
         self._prefix = prefix
         self._redis_timeout = redis_timeout
         self._local = _LocalCounters(max_local_keys)
+        self._policies: set[str] = set()  # names already checked
         self._redis_slots = asyncio.Semaphore(REDIS_CONCURRENCY)
         self._redis_up = True
         self._retry_at = 0.0
@@ -270,14 +282,17 @@ class RateLimiter:
         return await self._decide(policy, key, rate, cost, mode=-1)
 
     async def _decide(self, policy: str, key: str, rate: Rate, cost: int, mode: int) -> Decision:
-        if _POLICY_NAME.fullmatch(policy) is None:
+        if policy not in self._policies and _POLICY_NAME.fullmatch(policy) is None:
             raise ValueError(
                 f"rate-limit policy name {policy[:80]!r} must be 1-64 letters, digits, "
                 "'_', '.' or '-' (it is sent to clients in a quoted header value)"
             )
         if isinstance(cost, bool) or not isinstance(cost, int) or cost < 1:
             raise ValueError(f"a rate-limit cost must be a whole number >= 1, not {cost!r}")
-        if cost * rate._interval_us > _MAX_SPAN_US:
+        if len(self._policies) < MAX_LEASES:
+            self._policies.add(policy)
+        units = -(-cost // rate._scale)
+        if units * rate._interval_us > _MAX_SPAN_US:
             raise ValueError(f"a cost of {cost} under {rate} would hold the key for decades")
         now = self._clock()
         now_us = round(now * _MICROS)
@@ -287,19 +302,19 @@ class RateLimiter:
         result = None
         if self._script is not None and self._should_try_redis(now):
             result = await self._redis_decide(
-                f"{self._prefix}{policy}:{digest.hexdigest()}", now_us, rate, cost, mode
+                f"{self._prefix}{policy}:{digest.hexdigest()}", now_us, rate, units, mode
             )
         if result is None:
             local_key = policy.encode() + b":" + digest.digest()
-            result = self._local.decide(local_key, now_us, rate, cost, mode)
+            result = self._local.decide(local_key, now_us, rate, units, mode)
         allowed, reset_us, retry_us = result
-        burst_us = rate._interval_us * rate.limit
+        burst_us = rate._interval_us * rate._units
         return Decision(
             allowed=allowed,
             policy=policy,
             limit=rate.limit,
             period=rate.period,
-            remaining=max(0, (burst_us - reset_us) // rate._interval_us),
+            remaining=max(0, (burst_us - reset_us) // rate._interval_us) * rate._scale,
             reset=reset_us / _MICROS,
             retry_after=retry_us / _MICROS,
         )
@@ -318,7 +333,7 @@ class RateLimiter:
         self, name: str, now_us: int, rate: Rate, cost: int, mode: int
     ) -> tuple[bool, int, int] | None:
         assert self._script is not None
-        args = (now_us, rate._interval_us, rate.limit, cost, mode)
+        args = (now_us, rate._interval_us, rate._units, cost, mode)
         try:
             async with asyncio.timeout(self._redis_timeout), self._redis_slots:
                 try:
@@ -400,7 +415,10 @@ class LeasedLimiter:
         lease.spent += cost
         if now < lease.expires and lease.units >= cost and lease.decision is not None:
             lease.units -= cost
-            return replace(lease.decision, remaining=lease.decision.remaining + lease.units)
+            d = lease.decision  # positional: dataclasses.replace costs more than the rest
+            return Decision(
+                True, d.policy, d.limit, d.period, d.remaining + lease.units, d.reset, 0.0
+            )
         # Demand so far in this window, or in the last: a burst grows its leases
         # geometrically instead of asking once per hit until the window turns.
         demand = max(lease.last_spent, lease.spent)
@@ -445,7 +463,7 @@ class _LocalCounters:
             back = tat - cost * interval
             self._store(key, back, now)
             return True, max(0, back - now), 0
-        allow_at = tat + min(cost, rate.limit) * interval - rate.limit * interval
+        allow_at = tat + min(cost, rate._units) * interval - rate._units * interval
         if now < allow_at:
             self._store(key, tat, now)  # kept, and marked as recently used
             return False, tat - now, allow_at - now
