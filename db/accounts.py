@@ -13,11 +13,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
 
 from db.errors import Conflict, InvalidArgument
 from db.models import OAuthClient, User, fits
@@ -28,6 +30,12 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 GRANT_TYPES = frozenset({"client_credentials", "authorization_code", "refresh_token"})
+# The longest redirect URI an authorization code can hold (``AuthorizationCode.redirect_uri``).
+MAX_REDIRECT_URI = 2000
+# Schemes that run or embed content where the browser lands instead of calling an app.
+UNSAFE_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "about", "blob"})
+# Printable ASCII that RFC 3986 never allows unescaped in a URI.
+NOT_IN_URIS = frozenset('"<>\\^`{|}')
 
 
 def hash_password(password: str) -> str:
@@ -64,11 +72,20 @@ async def create_user(organization_id: int, email: str, password: str, role: str
         raise Conflict(f"a user with email {email} already exists") from None
 
 
+def _can_match(model: type[Model], field: str, value: str) -> bool:
+    """Whether ``value`` could be stored in ``model.field``: one that cannot is looked up
+    nowhere, since the database raises on it instead of finding nothing (too long for
+    the column, or a NUL character, which PostgreSQL text never holds)."""
+    return "\x00" not in value and fits(model, field, value)
+
+
 async def authenticate_user(email: str, password: str) -> User | None:
     """The user when the password matches; None otherwise, in about the same time."""
     email = email.strip().lower()
     user = (
-        await User.get_or_none(email=email, disabled=False) if fits(User, "email", email) else None
+        await User.get_or_none(email=email, disabled=False)
+        if _can_match(User, "email", email)
+        else None
     )
     hashed = user.password_hash if user is not None else _DUMMY_HASH
     ok = await asyncio.to_thread(_verify, hashed, password)
@@ -76,7 +93,7 @@ async def authenticate_user(email: str, password: str) -> User | None:
 
 
 async def find_client(client_id: str) -> OAuthClient | None:
-    if not client_id or not fits(OAuthClient, "client_id", client_id):
+    if not client_id or not _can_match(OAuthClient, "client_id", client_id):
         return None
     return await OAuthClient.get_or_none(client_id=client_id)
 
@@ -89,6 +106,27 @@ def check_client_secret(client: OAuthClient, secret: str) -> bool:
     if client.secret_hash is None:
         return False
     return hmac.compare_digest(client.secret_hash, secret_digest(secret))
+
+
+def check_redirect_uri(uri: str) -> None:
+    """Refuse a redirect URI that cannot be compared as a plain string, or that is not
+    a place to send a code: OAuth 2.1 wants absolute URIs without a fragment, and
+    exact matching wants one spelling only (percent-encode spaces and non-ASCII)."""
+    fix = "use an absolute URI such as https://app.example.com/callback"
+    if not uri or len(uri) > MAX_REDIRECT_URI:
+        raise InvalidArgument(f"redirect URI: 1 to {MAX_REDIRECT_URI} characters; {fix}")
+    if any(not ("!" <= char <= "~") or char in NOT_IN_URIS for char in uri):
+        raise InvalidArgument(
+            f"redirect URI {uri!r}: spaces, control and non-ASCII characters, and "
+            f"{' '.join(sorted(NOT_IN_URIS))}, must be percent-encoded"
+        )
+    parts = urlsplit(uri)
+    if not parts.scheme or (parts.scheme in ("http", "https") and not parts.hostname):
+        raise InvalidArgument(f"redirect URI {uri!r} is not absolute; {fix}")
+    if parts.scheme.lower() in UNSAFE_SCHEMES:
+        raise InvalidArgument(f"redirect URI {uri!r}: the {parts.scheme} scheme is refused; {fix}")
+    if "#" in uri:
+        raise InvalidArgument(f"redirect URI {uri!r} may not have a fragment (#)")
 
 
 @dataclass(frozen=True)
@@ -118,6 +156,8 @@ async def create_client(
         raise InvalidArgument(f"unknown scope(s): {', '.join(sorted(bad_scopes))}")
     if role not in USER_ROLES:
         raise InvalidArgument(f"role must be one of {', '.join(USER_ROLES)}")
+    for uri in redirect_uris or []:
+        check_redirect_uri(uri)
     if public and "client_credentials" in grant_types:
         raise InvalidArgument("a public client cannot use client_credentials")
     if "authorization_code" in grant_types and not redirect_uris:

@@ -273,7 +273,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scope", action="append", help="allowed scope (repeat); default: all but api-keys:admin"
     )
-    p.add_argument("--redirect-uri", action="append")
+    p.add_argument(
+        "--redirect-uri",
+        action="append",
+        help="where codes are sent (repeat); clients must send one exactly as registered",
+    )
     p.add_argument("--public", action="store_true", help="no secret: PKCE-only browser/mobile app")
     p.add_argument("--role", default="staff", choices=("owner", "admin", "staff", "viewer"))
     p = sub.add_parser("create-api-key", help="create an API key (prints it once)")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import UnsupportedResponseTypeError
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.request import RequestParameters
 
@@ -23,6 +24,7 @@ from db import accounts
 from db.models import OAuthClient
 from db.principal import ALL_SCOPES
 from gateway.auth.ratelimit import WINDOW_SECONDS, RateLimiter
+from gateway.auth.server import request_values
 
 if TYPE_CHECKING:
     from gateway.auth.server import OAuthServer
@@ -33,6 +35,9 @@ log = logging.getLogger("gateway.auth")
 CSRF_COOKIE = "gw_csrf"
 _TEMPLATE = string.Template(
     (Path(__file__).parent / "templates" / "authorize.html").read_text(encoding="utf-8")
+)
+_ERROR_TEMPLATE = string.Template(
+    (Path(__file__).parent / "templates" / "error.html").read_text(encoding="utf-8")
 )
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -84,6 +89,37 @@ def _page(
     return response
 
 
+def _error_page(message: str, status: int = 400) -> HTTPResponse:
+    """The authorization endpoint's own error page, for a request whose errors cannot
+    go back to the client: it names no known client or no registered redirect URI."""
+    e = html.escape
+    body = _ERROR_TEMPLATE.substitute(title="This sign-in link is not valid", message=e(message))
+    response = HTTPResponse(body, status=status, content_type="text/html; charset=utf-8")
+    for name, value in PAGE_HEADERS.items():
+        response.headers[name] = value
+    return response
+
+
+async def _unverified(values: dict[str, list[str]]) -> str | None:
+    """Why errors of this authorization request cannot be sent to its redirect URI
+    (None: they can). Until ``client_id`` and ``redirect_uri`` are known good, nothing
+    may go to the URI (RFC 6749 4.1.2.1); it must be one the client registered,
+    compared as strings (OAuth 2.1), and sent even when only one is registered. The
+    values are never repeated on the page: it would lend the gateway's name to them."""
+    client_ids = values.get("client_id", [])
+    if len(client_ids) != 1:
+        return "The link must name one application (client_id is missing or repeated)."
+    client = await accounts.find_client(client_ids[0])
+    if client is None:
+        return "The link names an application that is not registered here (client_id)."
+    uris = values.get("redirect_uri", [])
+    if len(uris) != 1:
+        return "The link must name one redirect_uri (it is missing or repeated)."
+    if uris[0] not in client.redirect_uris:
+        return "The link's redirect_uri is not one the application registered."
+    return None
+
+
 def setup_oauth(app: GatewayApp, server: OAuthServer) -> None:
     bp = Blueprint("oauth")
     settings = app.ctx.settings
@@ -106,10 +142,26 @@ def setup_oauth(app: GatewayApp, server: OAuthServer) -> None:
         return await server.endpoint_response("introspection", request)
 
     async def authorize(request: Request) -> HTTPResponse:
+        values = request_values(request)
+        refusal = await _unverified(values)
+        if refusal is not None:
+            log.info("authorization request refused", extra={"reason": refusal})
+            return _error_page(refusal)
+        response_type = values.get("response_type", [])
+        if response_type and response_type[0] != "code":
+            # Answered here, at the verified URI: authlib would quote the value in its
+            # error description and fail on a character the description may not hold.
+            states = values.get("state", [])
+            unsupported = UnsupportedResponseTypeError(
+                "", redirect_uri=values["redirect_uri"][0], state=states[0] if states else None
+            )
+            return server.handle_error_response(request, unsupported)  # type: ignore[no-any-return]
         try:
             grant = await asyncio.to_thread(server.get_consent_grant, request)
         except OAuth2Error as error:
-            return server.handle_error_response(request, error)  # type: ignore[no-any-return]
+            if error.redirect_uri:  # authlib sets it only to the verified URI
+                return server.handle_error_response(request, error)  # type: ignore[no-any-return]
+            return _error_page(error.description or "The sign-in link is not valid.")
         client_row: OAuthClient = grant.client.row
         scope = grant.client.get_allowed_scope(grant.request.payload.scope)
         if request.method == "GET":

@@ -17,6 +17,13 @@ settings (not authlib's 10 days), PKCE is required for every client with S256
 only and is checked already at the authorization endpoint, refresh tokens
 rotate on every use and are accepted from public clients, and presenting a
 rotated refresh token again revokes its whole family.
+
+Beyond authlib, to the letter of OAuth 2.1 and the RFCs:
+
+- ``redirect_uri`` is required in every authorization request (even when the
+  client registered one) and equals a registered URI character for character; the
+  token request must repeat it (``gateway.auth.routes`` checks the authorization
+  request before authlib sees it, so no error is ever sent to an unverified URI).
 """
 
 from __future__ import annotations
@@ -43,7 +50,11 @@ from authlib.oauth2.rfc6749 import (
     TokenMixin,
     grants,
 )
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -86,6 +97,18 @@ def _digest(value: str) -> str:
     return accounts.secret_digest(value)
 
 
+def request_values(request: Request) -> dict[str, list[str]]:
+    """Every value of every parameter, query and urlencoded form merged, as authlib
+    reads the request (``SanicOAuth2Request``)."""
+    merged = {k: list(v) for k, v in request.args.items()}
+    if request.method == "POST" and request.content_type.startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        for key, values in (request.form or {}).items():
+            merged.setdefault(key, []).extend(values)
+    return merged
+
+
 # --- what authlib sees --------------------------------------------------------------
 
 
@@ -101,8 +124,8 @@ class Client(ClientMixin):  # type: ignore[misc]
         return self.row.client_id
 
     def get_default_redirect_uri(self) -> str | None:
-        uris = self.row.redirect_uris
-        return uris[0] if len(uris) == 1 else None
+        """None: OAuth 2.1 requires ``redirect_uri`` in every authorization request."""
+        return None
 
     def get_allowed_scope(self, scope: str | None) -> str:
         allowed = self.row.scopes
@@ -111,6 +134,8 @@ class Client(ClientMixin):  # type: ignore[misc]
         return " ".join(s for s in scope_list(scope) if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # Simple string comparison (RFC 3986 6.2.1), as OAuth 2.1 requires: no
+        # normalization of case, ports, escapes or trailing slashes.
         return redirect_uri in self.row.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
@@ -216,10 +241,7 @@ class SanicOAuth2Request(OAuth2Request):  # type: ignore[misc]
         ):
             form = {k: list(v) for k, v in (request.form or {}).items()}
         self._form = {k: v[0] for k, v in form.items() if v}
-        merged = {k: list(v) for k, v in request.args.items()}
-        for key, values in form.items():
-            merged.setdefault(key, []).extend(values)
-        self.payload = Payload(merged)
+        self.payload = Payload(request_values(request))
 
     @property
     def args(self) -> dict[str, str]:
@@ -275,13 +297,26 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
                 code_hash=_digest(code),
                 client_id=request.client.get_client_id(),
                 user_id=request.user.id,
-                redirect_uri=data.get("redirect_uri") or "",
+                redirect_uri=data["redirect_uri"],  # required and verified at authorize
                 scope=scope,
                 code_challenge=data["code_challenge"],
                 code_challenge_method="S256",
                 expires_at=datetime.now(UTC) + timedelta(seconds=CODE_TTL_SECONDS),
             )
         )
+
+    def validate_token_request(self) -> None:
+        """authlib's checks, and OAuth 2.1 4.1.3 to the letter: ``redirect_uri`` is sent
+        once and is the authorization request's, character for character. (authlib skips
+        the comparison for a code that holds no URI; such a code is refused here.)"""
+        if len(self.request.payload.datalist.get("redirect_uri", [])) > 1:
+            raise InvalidRequestError("send redirect_uri once")
+        super().validate_token_request()
+        stored = self.request.authorization_code.get_redirect_uri()
+        if not stored or self.request.payload.redirect_uri != stored:
+            raise InvalidGrantError(
+                "redirect_uri must be the one sent in the authorization request"
+            )
 
     def query_authorization_code(self, code: str, client: Client) -> Code | None:
         async def find() -> Code | None:

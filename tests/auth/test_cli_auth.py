@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import signal
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -167,6 +168,10 @@ def test_cli_bad_input_is_exit_2_with_one_clear_line(tmp_path: Path) -> None:
     assert "unknown scope(s): everything" in fails(
         tmp_path, "create-client", "acme", "app", "--scope", "everything"
     )
+    assert "fragment" in fails(
+        tmp_path, "create-client", "acme", "spa", "--public", "--grant", "authorization_code",
+        "--redirect-uri", "https://app.acme.test/callback#done",
+    )  # fmt: skip
     assert "unknown scope(s): everything" in fails(
         tmp_path, "create-api-key", "acme", "k", "--scope", "everything"
     )
@@ -183,3 +188,5 @@ def test_cli_bad_input_is_exit_2_with_one_clear_line(tmp_path: Path) -> None:
     # nothing of the above was created
     stored = database(tmp_path)
     assert "y@acme.test" not in stored
+    with sqlite3.connect(tmp_path / "var" / "gateway.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM oauth_clients").fetchone() == (0,)

@@ -1,0 +1,311 @@
+"""OAuth2 to the letter: what the RFCs ask of the authorization server beyond the
+happy paths that ``test_grants.py`` drives.
+
+- ``redirect_uri`` is required at ``/oauth/authorize``, must equal a registered URI
+  character for character, and the token request must repeat it identically (OAuth 2.1
+  4.1.1, 4.1.3).
+- ``/oauth/authorize`` answers a malformed, missing or unregistered ``redirect_uri`` or
+  ``client_id`` with a self-contained 400 page: never a 500, never a redirect.
+
+authlib's ``AsyncOAuth2Client`` plays the well-behaved client; plain httpx the rest.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from db.accounts import create_client, create_user, secret_digest
+from db.errors import InvalidArgument
+from db.models import AuthorizationCode, OAuthClient
+from gateway.auth.routes import PAGE_HEADERS
+from tests.auth.test_grants import (
+    OTHER_REDIRECT,
+    PASSWORD,
+    REDIRECT,
+    Registered,
+    authorize_query,
+    browser,
+    codes_of,
+    hidden_fields,
+    http,
+    new_user,
+    oauth,
+    redeem,
+    redirected,
+    register,
+    sign_in_for_code,
+    submit,
+)
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+async def redeem_with_authlib(server: Any, reg: Registered, code: str, verifier: str) -> Any:
+    async with oauth(server, reg) as client:
+        return await client.fetch_token(
+            "/oauth/token", grant_type="authorization_code", code=code, code_verifier=verifier
+        )
+
+
+def assert_error_page(r: httpx.Response) -> None:
+    """The authorization endpoint's own 400 page: nothing sent on to any redirect URI,
+    no sign-in form, no cookie, nothing loaded from elsewhere, no traceback."""
+    assert r.status_code == 400, (r.status_code, r.text[:300])
+    assert r.headers["content-type"].startswith("text/html"), r.headers
+    assert "location" not in r.headers
+    assert "set-cookie" not in r.headers
+    for name, value in PAGE_HEADERS.items():
+        assert r.headers.get(name) == value, name
+    page = r.text
+    assert page.lstrip().lower().startswith("<!doctype html>")
+    assert "Traceback" not in page
+    assert 'name="password"' not in page
+    assert not re.search(r"\b(src|href|action)\s*=", page, re.I), page  # self-contained
+    assert "<script" not in page.lower()
+
+
+# --- 2. redirect_uri: required, exact, repeated --------------------------------------------
+
+
+async def test_authorize_requires_redirect_uri_even_with_one_registered(server, tenant):
+    reg = await register(tenant)  # exactly one registered URI
+    async with browser(server) as b:
+        r = await b.get(authorize_query(reg, redirect_uri=None))
+    assert_error_page(r)
+    assert await codes_of(reg) == 0
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        REDIRECT + "/",
+        REDIRECT.replace("app.example.com", "APP.example.com"),
+        REDIRECT.replace("https:", "HTTPS:"),
+        REDIRECT.replace("app.example.com", "app.example.com:443"),
+        REDIRECT.replace("callback", "%63allback"),
+        REDIRECT + "?",
+        REDIRECT + "#",
+        " " + REDIRECT,
+    ],
+    ids=["slash", "host-case", "scheme-case", "default-port", "encoded", "query", "fragment",
+         "space"],
+)  # fmt: skip
+async def test_redirect_uri_is_matched_by_string_equality(server, tenant, variant):
+    """Variants a URL normalizer would call equal are different URIs here, at the
+    authorization endpoint and at the token endpoint alike."""
+    reg = await register(tenant)
+    email = await new_user(tenant)
+    verifier = secrets.token_urlsafe(48)
+    async with browser(server) as b:
+        assert_error_page(await b.get(authorize_query(reg, verifier, redirect_uri=variant)))
+
+    code = await sign_in_for_code(server, reg, email, verifier)
+    r = await redeem(server, reg, code, verifier, redirect_uri=variant)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_grant"
+
+
+async def test_the_token_request_must_repeat_the_redirect_uri(server, tenant):
+    reg = await register(tenant, redirect_uris=[REDIRECT, OTHER_REDIRECT])
+    email = await new_user(tenant)
+    verifier = secrets.token_urlsafe(48)
+    for sent in (None, REDIRECT):  # missing, or another registered one
+        code = await sign_in_for_code(server, reg, email, verifier, redirect_uri=OTHER_REDIRECT)
+        r = await redeem(server, reg, code, verifier, redirect_uri=sent)
+        assert r.status_code == 400, (sent, r.text)
+        assert r.json()["error"] == "invalid_grant"
+        assert "access_token" not in r.json()
+    code = await sign_in_for_code(server, reg, email, verifier, redirect_uri=OTHER_REDIRECT)
+    async with http(server) as client:  # sent twice: which one would count?
+        twice = await client.post(
+            "/oauth/token", auth=reg.auth,
+            content=str(httpx.QueryParams([
+                ("grant_type", "authorization_code"), ("code", code), ("code_verifier", verifier),
+                ("redirect_uri", OTHER_REDIRECT), ("redirect_uri", REDIRECT),
+            ])),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )  # fmt: skip
+    assert twice.status_code == 400, twice.text
+    assert twice.json()["error"] == "invalid_request"
+
+
+async def test_a_code_stored_without_a_redirect_uri_is_not_redeemed(server, tenant):
+    """A code from before redirect_uri was required holds none: authlib would skip the
+    comparison; the grant refuses it instead of trusting whatever is sent."""
+    reg = await register(tenant)
+    user = await create_user(tenant.id, f"u{uuid.uuid4().hex[:12]}@example.com", PASSWORD, "staff")
+    verifier = secrets.token_urlsafe(48)
+    for sent in (REDIRECT, None):
+        code = secrets.token_urlsafe(32)
+        await AuthorizationCode.create(
+            code_hash=secret_digest(code), client_id=reg.client_id, user_id=user.id,
+            redirect_uri="", scope="products:read",
+            code_challenge=create_s256_code_challenge(verifier), code_challenge_method="S256",
+            expires_at=datetime.now(UTC) + timedelta(minutes=5),
+        )  # fmt: skip
+        r = await redeem(server, reg, code, verifier, redirect_uri=sent)
+        assert r.status_code == 400, (sent, r.text)
+        assert r.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "/callback", "app.example.com/callback", REDIRECT + "#top", "https://app.example.com/a b",
+        "https://app.example.com/caf\u00e9", "https://app.example.com/\tx", "javascript:alert(1)",
+        "data:text/html,hi", "https://app.example.com/" + "x" * 2000, "",
+    ],
+    ids=["relative", "no-scheme", "fragment", "space", "non-ascii", "tab", "javascript", "data",
+         "too-long", "empty"],
+)  # fmt: skip
+async def test_registration_refuses_redirect_uris_that_cannot_be_matched_safely(tenant, uri):
+    with pytest.raises(InvalidArgument, match="redirect URI"):
+        await create_client(
+            tenant.id, "app", grant_types=["authorization_code"], scopes=["products:read"],
+            redirect_uris=[uri], public=True,
+        )  # fmt: skip
+    assert not await OAuthClient.filter(organization_id=tenant.id).exists()
+
+
+# --- 3. hostile authorization requests: a 400 page, never a 500 or a redirect ------------
+
+HOSTILE_REDIRECTS = {
+    "tab": "https://app.example.com/call\tback",
+    "newline": REDIRECT + "\n",
+    "crlf-injection": REDIRECT + "\r\nLocation: https://evil.example/\r\n",
+    "double-quote": 'https://app.example.com/"callback"',
+    "single-quote": "https://app.example.com/'><img src=x onerror=alert(1)>",
+    "backslash": "https://app.example.com\\@evil.example/callback",
+    "non-ascii": "https://app.example.com/callb\u00e4ck",
+    "homoglyph": "https://\u0430pp.example.com/callback",
+    "bidi": "https://app.example.com/\u202ekcabllac",
+    "emoji": "https://app.example.com/\U0001f600",
+    "nul": REDIRECT + "\x00",
+    "del": REDIRECT + "\x7f",
+    "c1-control": REDIRECT + "\x85",
+    "javascript": "javascript:alert(document.cookie)",
+    "javascript-newline": "javascript://app.example.com/%0aalert(1)",
+    "data": "data:text/html,<script>alert(1)</script>",
+    "markup": "<script>alert(1)</script>",
+    "fragment": REDIRECT + "#access_token=x",
+    "protocol-relative": "//evil.example/callback",
+    "unregistered": "https://evil.example/callback",
+    "whitespace": "   ",
+    "long": REDIRECT + "?pad=" + "a" * 4000,
+}
+HOSTILE_CLIENT_IDS = {
+    "unknown": "gw-nosuchclient0000",
+    "empty-ish": " ",
+    "tab": "gw-\t",
+    "newline": "gw-abc\r\nSet-Cookie: x=1",
+    "quote-markup": "\"'><script>alert(1)</script>",
+    "backslash": "gw-\\",
+    "non-ascii": "gw-\u00e4\u00f6\u00fc",
+    "nul": "gw-\x00",
+    "long": "c" * 5000,
+}
+
+
+def hostile_form(reg: Registered, **overrides: str | None) -> dict[str, str]:
+    params = dict(httpx.URL(authorize_query(reg, **overrides)).params)
+    return {**params, "csrf_token": "c" * 32, "email": "x@example.com", "password": PASSWORD,
+            "decision": "allow"}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("value", HOSTILE_REDIRECTS.values(), ids=HOSTILE_REDIRECTS.keys())
+async def test_a_hostile_redirect_uri_gets_the_error_page(server, tenant, method, value):
+    reg = await register(tenant)
+    async with browser(server) as b:
+        if method == "GET":
+            r = await b.get(authorize_query(reg, redirect_uri=value))
+        else:
+            b.cookies.set("gw_csrf", "c" * 32, domain="127.0.0.1", path="/oauth/authorize")
+            r = await b.post("/oauth/authorize", data=hostile_form(reg, redirect_uri=value))
+    assert_error_page(r)
+    assert await codes_of(reg) == 0
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize(
+    "value", [*HOSTILE_CLIENT_IDS.values(), None], ids=[*HOSTILE_CLIENT_IDS.keys(), "missing"]
+)
+async def test_a_hostile_client_id_gets_the_error_page(server, tenant, method, value):
+    reg = await register(tenant)
+    async with browser(server) as b:
+        if method == "GET":
+            r = await b.get(authorize_query(reg, client_id=value))
+        else:
+            r = await b.post("/oauth/authorize", data=hostile_form(reg, client_id=value))
+    assert_error_page(r)
+
+
+async def test_a_nul_in_the_email_is_a_failed_sign_in_not_a_server_error(server, tenant):
+    """PostgreSQL text cannot hold NUL: looked up, it would raise instead of finding no one."""
+    reg = await register(tenant)
+    async with browser(server) as b:
+        r = await submit(b, authorize_query(reg), "ana\x00@example.com")
+    assert r.status_code == 401, r.text
+    assert "location" not in r.headers
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "redirect_uri=%C3%28",  # not UTF-8
+        "redirect_uri=%ED%A0%80",  # a lone surrogate
+        "redirect_uri=%zz",
+        "redirect_uri=%",
+        "redirect_uri=%00",
+        f"redirect_uri={REDIRECT}&redirect_uri={REDIRECT}",  # sent twice
+        f"redirect_uri={REDIRECT}&client_id=gw-other",  # client_id twice
+    ],
+    ids=["bad-utf8", "surrogate", "bad-escape", "lone-percent", "nul", "twice", "two-clients"],
+)
+async def test_a_malformed_authorization_query_gets_the_error_page(server, tenant, query):
+    reg = await register(tenant)
+    base = f"/oauth/authorize?response_type=code&client_id={reg.client_id}&state=s"
+    async with browser(server) as b:
+        r = await b.get(f"{base}&code_challenge={'a' * 43}&code_challenge_method=S256&{query}")
+    assert_error_page(r)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("response_type", "code\tx"),
+        ("response_type", "c\u00f6de"),
+        ("response_type", "token"),
+        ("response_type", None),
+        ("scope", "products:read\n\"\\"),
+        ("state", "s\t\"\\\u00e4\r\n"),
+        ("code_challenge", "\u00e4\t\""),
+        ("code_challenge_method", "S256\n"),
+    ],
+    ids=["rt-tab", "rt-unicode", "rt-token", "rt-missing", "scope", "state", "challenge",
+         "method"],
+)  # fmt: skip
+async def test_other_hostile_parameters_are_answered_at_the_verified_redirect_uri(
+    server, tenant, name, value
+):
+    """Once client and redirect URI check out, errors go back to that URI (RFC 6749
+    4.1.2.1), whatever the other parameters hold; or the sign-in page is shown."""
+    reg = await register(tenant)
+    overrides = {"state": "st", name: value}
+    async with browser(server) as b:
+        r = await b.get(authorize_query(reg, **overrides))
+    assert r.status_code in (200, 302), (r.status_code, r.text[:300])
+    if r.status_code == 302:
+        query = redirected(r)
+        assert query["error"] in ("invalid_request", "unsupported_response_type", "invalid_scope")
+    else:
+        assert 'name="password"' in r.text
+        assert hidden_fields(r.text)["state"] == overrides["state"]
