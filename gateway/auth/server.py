@@ -23,7 +23,12 @@ Beyond authlib, to the letter of OAuth 2.1 and the RFCs:
 - ``redirect_uri`` is required in every authorization request (even when the
   client registered one) and equals a registered URI character for character; the
   token request must repeat it (``gateway.auth.routes`` checks the authorization
-  request before authlib sees it, so no error is ever sent to an unverified URI).
+  request before authlib sees it, so no error is ever sent to an unverified URI);
+- a reused authorization code revokes what its first redemption issued (RFC 6749
+  4.1.2): the refresh family and the access token are both named after the code
+  (``code_family``, ``code_access_jti``), so the revocation needs no record of them
+  and can even come first, and a redemption that saves its refresh token after a
+  reuse was noticed revokes it itself (the reuse deletes the code row as a mark).
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ from sanic import HTTPResponse, Request
 from db import accounts
 from db.models import AuthorizationCode, OAuthClient, RefreshToken, User
 from db.principal import role_scopes
-from gateway.auth.tokens import TokenService, scope_list
+from gateway.auth.tokens import LEEWAY, TokenService, scope_list
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.auth")
@@ -95,6 +100,19 @@ async def _active_user(user_id: int) -> User | None:
 
 def _digest(value: str) -> str:
     return accounts.secret_digest(value)
+
+
+def code_family(code_hash: str) -> str:
+    """The refresh-token family of the tokens a code's redemption issues."""
+    return code_hash[:32]
+
+
+def code_access_jti(code_hash: str) -> str:
+    """The ``jti`` of the access token a code's redemption issues: known before the
+    token exists, so a reuse can deny it whether or not the redemption has finished.
+    (One-way from the stored hash: the jti, which its holder can read, tells nothing
+    about the code.)"""
+    return _digest(f"access-token:{code_hash}")[:32]
 
 
 def request_values(request: Request) -> dict[str, list[str]]:
@@ -319,16 +337,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             )
 
     def query_authorization_code(self, code: str, client: Client) -> Code | None:
-        async def find() -> Code | None:
-            # Claim it atomically: of two concurrent redemptions only one wins.
-            claimed = await AuthorizationCode.filter(
-                code_hash=_digest(code), client_id=client.get_client_id(), used=False,
-                expires_at__gt=datetime.now(UTC),
-            ).update(used=True)  # fmt: skip
-            row = await AuthorizationCode.get_or_none(code_hash=_digest(code))
-            return Code(row) if claimed and row is not None else None
-
-        return self.server.bridge.run(find())
+        return self.server.bridge.run(self.server.claim_code(code, client.get_client_id()))
 
     def delete_authorization_code(self, authorization_code: Code) -> None:
         """Already marked used when it was claimed."""
@@ -337,6 +346,21 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         return self.server.bridge.run(
             _active_user(authorization_code.row.user_id)  # type: ignore[attr-defined]
         )
+
+    def generate_token(
+        self,
+        user: User | None = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        """authlib's, with the access token named after the code (``code_access_jti``)."""
+        code: Code = self.request.authorization_code
+        return self.server.issue_token(
+            grant_type or self.GRANT_TYPE, self.request.client, user=user, scope=scope,
+            include_refresh_token=include_refresh_token, jti=code_access_jti(code.row.code_hash),
+        )  # fmt: skip
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
@@ -428,7 +452,7 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(RefreshTokenGrant)
         self.register_endpoint(Revocation)
         self.register_endpoint(Introspection)
-        self.register_token_generator("default", self._generate_token)
+        self.register_token_generator("default", self.issue_token)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.bridge.loop = loop
@@ -455,7 +479,7 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         return None
 
-    def _generate_token(
+    def issue_token(
         self,
         grant_type: str,
         client: Client,
@@ -463,7 +487,10 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         scope: str | None = None,
         expires_in: int | None = None,
         include_refresh_token: bool = True,
+        *,
+        jti: str | None = None,
     ) -> dict[str, Any]:
+        """The token response of every grant (authlib's token generator)."""
         row = client.row
         requested = scope_list(scope)
         if not requested and grant_type != "authorization_code":
@@ -483,7 +510,7 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
             raise InvalidScopeError("none of the requested scopes can be granted to this client")
         access, claims = self.tokens.issue(
             subject=subject, organization_id=org, client_id=row.client_id, scopes=scopes,
-            roles=roles,
+            roles=roles, jti=jti,
         )  # fmt: skip
         token: dict[str, Any] = {
             "token_type": "Bearer",
@@ -501,24 +528,76 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         refresh = token.get("refresh_token")
         if refresh is None:
             return
-        previous = getattr(request, "refresh_token", None)
-        family = previous.row.family if isinstance(previous, Refresh) else secrets.token_hex(16)
+        code = request.authorization_code
+        previous = request.refresh_token
+        if isinstance(code, Code):
+            family = code_family(code.row.code_hash)
+        elif isinstance(previous, Refresh):
+            family = previous.row.family
+        else:
+            family = secrets.token_hex(16)
         self.bridge.run(
-            RefreshToken.create(
-                token_hash=_digest(refresh),
-                family=family,
-                client_id=claims["client_id"],
-                user_id=request.user.id,
-                organization_id=claims["org"],
-                scope=token["scope"],
-                access_jti=claims["jti"],
-                access_expires_at=datetime.fromtimestamp(claims["exp"], UTC),
-                expires_at=datetime.now(UTC)
-                + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
+            self._save_refresh_token(
+                RefreshToken(
+                    token_hash=_digest(refresh),
+                    family=family,
+                    client_id=claims["client_id"],
+                    user_id=request.user.id,
+                    organization_id=claims["org"],
+                    scope=token["scope"],
+                    access_jti=claims["jti"],
+                    access_expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+                    expires_at=datetime.now(UTC)
+                    + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
+                ),
+                code.row if isinstance(code, Code) else None,
             )
         )
 
     # storage on the loop ------------------------------------------------------------
+
+    async def _save_refresh_token(self, row: RefreshToken, code: AuthorizationCode | None) -> None:
+        await row.save()
+        if code is not None and not await AuthorizationCode.filter(id=code.id).exists():
+            # The code was presented again while this redemption ran, and that reuse's
+            # revocation may have looked for this family before the row existed.
+            await self.revoke_code(code)
+
+    async def claim_code(self, code: str, client_id: str) -> Code | None:
+        """Claim a code for its one redemption (of two concurrent ones, one wins).
+
+        The client presenting a used code again gets nothing, and what the first
+        redemption issued is revoked (RFC 6749 4.1.2). Another client presenting it
+        revokes nothing: the code was never theirs to use.
+        """
+        code_hash = _digest(code)
+        claimed = await AuthorizationCode.filter(
+            code_hash=code_hash, client_id=client_id, used=False,
+            expires_at__gt=datetime.now(UTC),
+        ).update(used=True)  # fmt: skip
+        if claimed:
+            row = await AuthorizationCode.get_or_none(code_hash=code_hash)
+            return Code(row) if row is not None else None
+        used = await AuthorizationCode.get_or_none(
+            code_hash=code_hash, client_id=client_id, used=True
+        )
+        if used is not None:
+            log.warning(
+                "authorization code reuse: revoking its tokens", extra={"client_id": client_id}
+            )
+            await self.revoke_code(used)
+        return None
+
+    async def revoke_code(self, code: AuthorizationCode) -> None:
+        """Revoke every token a code's redemption issued, and forget the code."""
+        # Deleting the row first marks the reuse for a redemption still saving its
+        # refresh token (``_save_refresh_token``), which then revokes it itself.
+        await AuthorizationCode.filter(id=code.id).delete()
+        await self.revoke_family(code_family(code.code_hash))
+        # Redeemed before the code expired, the access token expires at most one
+        # lifetime later (LEEWAY covers the redemption's own duration).
+        until = code.expires_at.timestamp() + self.settings.access_token_ttl_seconds + LEEWAY
+        await self.tokens.denylist.deny(code_access_jti(code.code_hash), until)
 
     async def use_refresh_token(
         self, refresh_token: str, client: Client, scope: str | None

@@ -70,8 +70,10 @@ class TokenService:
         scopes: list[str],
         roles: list[str],
         ttl_seconds: int | None = None,
+        jti: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
-        """A signed access token and its claims (``ttl_seconds`` overrides the configured TTL)."""
+        """A signed access token and its claims (``ttl_seconds`` overrides the configured
+        TTL; ``jti`` the random id, for a token that must be revocable before it exists)."""
         key = self.keys.signing_key
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -82,7 +84,7 @@ class TokenService:
             "scope": " ".join(scopes),
             "org": organization_id,
             "roles": roles,
-            "jti": secrets.token_urlsafe(16),
+            "jti": jti or secrets.token_urlsafe(16),
             "iat": now,
             "nbf": now,
             "exp": now + (self.access_ttl if ttl_seconds is None else ttl_seconds),

@@ -1,6 +1,9 @@
 """OAuth2 to the letter: what the RFCs ask of the authorization server beyond the
 happy paths that ``test_grants.py`` drives.
 
+- A reused authorization code revokes every token its first redemption issued, the
+  refresh family descended from it included (RFC 6749 4.1.2), also when the two
+  redemptions race; the reuse itself stays ``invalid_grant``.
 - ``redirect_uri`` is required at ``/oauth/authorize``, must equal a registered URI
   character for character, and the token request must repeat it identically (OAuth 2.1
   4.1.1, 4.1.3).
@@ -12,6 +15,7 @@ authlib's ``AsyncOAuth2Client`` plays the well-behaved client; plain httpx the r
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import uuid
@@ -20,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from authlib.integrations.base_client import OAuthError
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from db.accounts import create_client, create_user, secret_digest
@@ -31,15 +36,19 @@ from tests.auth.test_grants import (
     PASSWORD,
     REDIRECT,
     Registered,
+    api_status,
     authorize_query,
     browser,
+    code_flow,
     codes_of,
     hidden_fields,
     http,
+    introspect,
     new_user,
     oauth,
     redeem,
     redirected,
+    refresh,
     register,
     sign_in_for_code,
     submit,
@@ -70,6 +79,84 @@ def assert_error_page(r: httpx.Response) -> None:
     assert 'name="password"' not in page
     assert not re.search(r"\b(src|href|action)\s*=", page, re.I), page  # self-contained
     assert "<script" not in page.lower()
+
+
+# --- 1. a reused code revokes what it issued ----------------------------------------------
+
+
+async def test_a_reused_code_revokes_the_tokens_of_its_first_redemption(server, tenant):
+    reg = await register(tenant)
+    email = await new_user(tenant)
+    other_sign_in = await code_flow(server, reg, email)  # another code: untouched
+    verifier = secrets.token_urlsafe(48)
+    code = await sign_in_for_code(server, reg, email, verifier)
+
+    first = await redeem_with_authlib(server, reg, code, verifier)
+    async with oauth(server, reg) as client:  # the sign-in lives on through a rotation
+        rotated = await client.refresh_token("/oauth/token", refresh_token=first["refresh_token"])
+    assert await api_status(server, first["access_token"]) == 200
+    assert await api_status(server, rotated["access_token"]) == 200
+
+    with pytest.raises(OAuthError) as reused:
+        await redeem_with_authlib(server, reg, code, verifier)
+    assert reused.value.error == "invalid_grant"
+
+    for token in (first, rotated):
+        assert await api_status(server, token["access_token"]) == 401
+        assert (await introspect(server, reg, token["access_token"]))["active"] is False
+    again = await refresh(server, reg, rotated["refresh_token"])
+    assert again.status_code == 400, again.text
+    assert again.json()["error"] == "invalid_grant"
+    assert (await introspect(server, reg, rotated["refresh_token"]))["active"] is False
+
+    assert await api_status(server, other_sign_in["access_token"]) == 200
+    assert (await refresh(server, reg, other_sign_in["refresh_token"])).status_code == 200
+
+
+async def test_a_reused_code_revokes_an_access_token_that_came_without_a_refresh_token(
+    server, tenant
+):
+    reg = await register(tenant, grant_types=["authorization_code"])
+    email = await new_user(tenant)
+    verifier = secrets.token_urlsafe(48)
+    code = await sign_in_for_code(server, reg, email, verifier)
+    first = await redeem_with_authlib(server, reg, code, verifier)
+    assert "refresh_token" not in first
+    assert await api_status(server, first["access_token"]) == 200
+
+    with pytest.raises(OAuthError) as reused:
+        await redeem_with_authlib(server, reg, code, verifier)
+    assert reused.value.error == "invalid_grant"
+    assert await api_status(server, first["access_token"]) == 401
+
+
+async def test_racing_redemptions_of_one_code_leave_no_live_token(server, tenant):
+    """Whichever way the winner's token save and a loser's revocation interleave, the
+    winner's tokens end up revoked."""
+    reg = await register(tenant)
+    email = await new_user(tenant)
+    verifier = secrets.token_urlsafe(48)
+    code = await sign_in_for_code(server, reg, email, verifier)
+    results = await asyncio.gather(*(redeem(server, reg, code, verifier) for _ in range(4)))
+    assert sorted(r.status_code for r in results) == [200, 400, 400, 400]
+    assert {r.json()["error"] for r in results if r.status_code == 400} == {"invalid_grant"}
+    won = next(r.json() for r in results if r.status_code == 200)
+    assert await api_status(server, won["access_token"]) == 401
+    assert (await refresh(server, reg, won["refresh_token"])).status_code == 400
+
+
+async def test_another_client_presenting_a_used_code_revokes_nothing(server, tenant):
+    """A code is bound to its client: another client's attempt is not a reuse of it."""
+    reg = await register(tenant)
+    other = await register(tenant)
+    email = await new_user(tenant)
+    verifier = secrets.token_urlsafe(48)
+    code = await sign_in_for_code(server, reg, email, verifier)
+    first = await redeem_with_authlib(server, reg, code, verifier)
+    stolen = await redeem(server, other, code, verifier)
+    assert stolen.status_code == 400, stolen.text
+    assert stolen.json()["error"] == "invalid_grant"
+    assert await api_status(server, first["access_token"]) == 200
 
 
 # --- 2. redirect_uri: required, exact, repeated --------------------------------------------
