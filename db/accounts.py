@@ -23,7 +23,7 @@ from tortoise.models import Model
 
 from db.errors import Conflict, InvalidArgument
 from db.models import OAuthClient, User, fits
-from db.principal import ALL_SCOPES, USER_ROLES
+from db.principal import ALL_SCOPES, USER_ROLES, role_scopes
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a miss costs what a wrong password costs.
@@ -147,7 +147,12 @@ async def create_client(
     client_id: str | None = None,
     secret: str | None = None,
 ) -> NewClient:
-    """Register a client; its secret (confidential clients) is returned once."""
+    """Register a client; its secret (confidential clients) is returned once.
+
+    ``scopes`` cap what its tokens may carry, and must all be scopes ``role`` (what the
+    client holds when it acts for itself) grants: a token claiming more would
+    over-authorize every consumer that reads its ``scope`` (RFC 9068, introspection).
+    """
     unknown = set(grant_types) - GRANT_TYPES
     if unknown or not grant_types:
         raise InvalidArgument(f"grant types must be among {', '.join(sorted(GRANT_TYPES))}")
@@ -156,6 +161,12 @@ async def create_client(
         raise InvalidArgument(f"unknown scope(s): {', '.join(sorted(bad_scopes))}")
     if role not in USER_ROLES:
         raise InvalidArgument(f"role must be one of {', '.join(USER_ROLES)}")
+    beyond_role = set(scopes) - role_scopes(role)
+    if beyond_role:
+        raise InvalidArgument(
+            f"the role {role!r} cannot hold the scope(s) {', '.join(sorted(beyond_role))}: "
+            "leave them out or choose a role that grants them"
+        )
     for uri in redirect_uris or []:
         check_redirect_uri(uri)
     if public and "client_credentials" in grant_types:

@@ -189,13 +189,14 @@ def create_user_cmd(settings: Settings, args: argparse.Namespace) -> None:
 
 def create_client_cmd(settings: Settings, args: argparse.Namespace) -> None:
     from db.accounts import create_client
-    from db.principal import ALL_SCOPES
+    from db.principal import role_scopes
 
     async def work() -> Any:
         return await create_client(
             await _org_id(args.org), args.name,
             grant_types=args.grant or ["client_credentials"],
-            scopes=args.scope or sorted(ALL_SCOPES - {"api-keys:admin"}),
+            # scopes the role cannot hold are refused (exit 2, naming them and the role)
+            scopes=args.scope or sorted(role_scopes(args.role) - {"api-keys:admin"}),
             redirect_uris=args.redirect_uri, role=args.role, public=args.public,
         )  # fmt: skip
 
@@ -271,7 +272,9 @@ def _parser() -> argparse.ArgumentParser:
         choices=("client_credentials", "authorization_code", "refresh_token"),
     )
     p.add_argument(
-        "--scope", action="append", help="allowed scope (repeat); default: all but api-keys:admin"
+        "--scope",
+        action="append",
+        help="allowed scope (repeat), one the role grants; default: the role's but api-keys:admin",
     )
     p.add_argument(
         "--redirect-uri",

@@ -28,7 +28,9 @@ Beyond authlib, to the letter of OAuth 2.1 and the RFCs:
   4.1.2): the refresh family and the access token are both named after the code
   (``code_family``, ``code_access_jti``), so the revocation needs no record of them
   and can even come first, and a redemption that saves its refresh token after a
-  reuse was noticed revokes it itself (the reuse deletes the code row as a mark).
+  reuse was noticed revokes it itself (the reuse deletes the code row as a mark);
+- a token holds at most the requested scopes that both the client's registration
+  and the role allow (the user's role, or for client credentials the client's).
 """
 
 from __future__ import annotations
@@ -490,27 +492,29 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         *,
         jti: str | None = None,
     ) -> dict[str, Any]:
-        """The token response of every grant (authlib's token generator)."""
+        """The token response of every grant (authlib's token generator).
+
+        Scopes are the requested ones (none asked for: the client's registered ones;
+        a code holds what was granted at sign-in, so an empty one grants nothing) that
+        both the registration and the role allow: the user's role when a person signed
+        in, the client's own for client credentials.
+        """
         row = client.row
         requested = scope_list(scope)
         if not requested and grant_type != "authorization_code":
-            # No scope asked for: the client's registered ones. A code holds what was
-            # granted at sign-in, so an empty one grants nothing.
             requested = list(row.scopes)
-        if user is not None:
-            allowed = role_scopes(user.role)
-            scopes = [s for s in requested if s in allowed and s in row.scopes]
-            subject, roles = f"user:{user.id}", [user.role]
-            org = user.organization_id  # type: ignore[attr-defined]
-        else:
-            scopes = [s for s in requested if s in row.scopes]
-            subject, roles = f"client:{row.client_id}", [row.role]
-            org = row.organization_id  # type: ignore[attr-defined]
+        role = user.role if user is not None else row.role
+        allowed = role_scopes(role)
+        scopes = [s for s in dict.fromkeys(requested) if s in row.scopes and s in allowed]
         if not scopes:
             raise InvalidScopeError("none of the requested scopes can be granted to this client")
+        if user is not None:
+            subject, org = f"user:{user.id}", user.organization_id  # type: ignore[attr-defined]
+        else:
+            subject, org = f"client:{row.client_id}", row.organization_id  # type: ignore[attr-defined]
         access, claims = self.tokens.issue(
             subject=subject, organization_id=org, client_id=row.client_id, scopes=scopes,
-            roles=roles, jti=jti,
+            roles=[role], jti=jti,
         )  # fmt: skip
         token: dict[str, Any] = {
             "token_type": "Bearer",

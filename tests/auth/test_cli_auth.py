@@ -168,6 +168,11 @@ def test_cli_bad_input_is_exit_2_with_one_clear_line(tmp_path: Path) -> None:
     assert "unknown scope(s): everything" in fails(
         tmp_path, "create-client", "acme", "app", "--scope", "everything"
     )
+    beyond_role = fails(
+        tmp_path, "create-client", "acme", "app", "--role", "viewer",
+        "--scope", "products:read", "--scope", "customers:write", "--scope", "api-keys:admin",
+    )  # fmt: skip
+    assert "'viewer' cannot hold the scope(s) api-keys:admin, customers:write" in beyond_role
     assert "fragment" in fails(
         tmp_path, "create-client", "acme", "spa", "--public", "--grant", "authorization_code",
         "--redirect-uri", "https://app.acme.test/callback#done",
@@ -190,3 +195,17 @@ def test_cli_bad_input_is_exit_2_with_one_clear_line(tmp_path: Path) -> None:
     assert "y@acme.test" not in stored
     with sqlite3.connect(tmp_path / "var" / "gateway.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM oauth_clients").fetchone() == (0,)
+
+
+def test_cli_client_scopes_default_to_what_the_role_holds(tmp_path: Path) -> None:
+    run(tmp_path, "migrate")
+    run(tmp_path, "create-org", "acme")
+    for role in ("viewer", "staff", "owner"):
+        run(tmp_path, "create-client", "acme", f"{role} app", "--role", role)
+    with sqlite3.connect(tmp_path / "var" / "gateway.sqlite3") as db:
+        rows = dict(db.execute("SELECT role, scopes FROM oauth_clients").fetchall())
+    read = ["customers:read", "events:read", "orders:read", "products:read", "stats:read"]
+    write = ["customers:write", "orders:write", "products:write"]
+    assert json.loads(rows["viewer"]) == read
+    assert json.loads(rows["staff"]) == sorted(read + write)
+    assert json.loads(rows["owner"]) == sorted(read + write)  # api-keys:admin only when asked

@@ -9,6 +9,8 @@ happy paths that ``test_grants.py`` drives.
   4.1.1, 4.1.3).
 - ``/oauth/authorize`` answers a malformed, missing or unregistered ``redirect_uri`` or
   ``client_id`` with a self-contained 400 page: never a 500, never a redirect.
+- A client-credentials token's scopes are requested ∩ client ∩ role; introspection
+  reports exactly the token's scopes; registration refuses scopes the role cannot hold.
 
 authlib's ``AsyncOAuth2Client`` plays the well-behaved client; plain httpx the rest.
 """
@@ -30,6 +32,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from db.accounts import create_client, create_user, secret_digest
 from db.errors import InvalidArgument
 from db.models import AuthorizationCode, OAuthClient
+from db.principal import ALL_SCOPES, role_scopes
 from gateway.auth.routes import PAGE_HEADERS
 from tests.auth.test_grants import (
     OTHER_REDIRECT,
@@ -52,6 +55,7 @@ from tests.auth.test_grants import (
     register,
     sign_in_for_code,
     submit,
+    verified_claims,
 )
 
 # --- helpers ---------------------------------------------------------------------------
@@ -396,3 +400,64 @@ async def test_other_hostile_parameters_are_answered_at_the_verified_redirect_ur
     else:
         assert 'name="password"' in r.text
         assert hidden_fields(r.text)["state"] == overrides["state"]
+
+
+# --- 4. scopes: requested ∩ client ∩ role ----------------------------------------------------
+
+
+async def test_a_client_credentials_token_holds_no_scope_its_role_lacks(server, settings, tenant):
+    # A viewer client registered with every scope, as registration allowed before it
+    # checked roles: its tokens still carry only what a viewer may hold.
+    secret = secrets.token_urlsafe(32)
+    row = await OAuthClient.create(
+        organization_id=tenant.id, client_id=f"gw-{secrets.token_hex(8)}",
+        secret_hash=secret_digest(secret), name="legacy viewer", redirect_uris=[],
+        grant_types=["client_credentials"], scopes=sorted(ALL_SCOPES), role="viewer",
+    )  # fmt: skip
+    reg = Registered(row.client_id, secret)
+    viewer = sorted(role_scopes("viewer"))
+    async with oauth(server, reg) as client:
+        default = await client.fetch_token("/oauth/token", grant_type="client_credentials")
+        mixed = await client.fetch_token(
+            "/oauth/token", grant_type="client_credentials",
+            scope="customers:write products:read api-keys:admin",
+        )  # fmt: skip
+        with pytest.raises(OAuthError) as refused:
+            await client.fetch_token(
+                "/oauth/token", grant_type="client_credentials",
+                scope="customers:write api-keys:admin",
+            )  # fmt: skip
+    assert refused.value.error == "invalid_scope"
+
+    for token, expected in ((default, viewer), (mixed, ["products:read"])):
+        assert sorted(token["scope"].split()) == expected
+        claims = await verified_claims(server, settings, token["access_token"])
+        assert sorted(claims["scope"].split()) == expected  # what RFC 9068 consumers read
+        info = await introspect(server, reg, token["access_token"])
+        assert info["active"] is True
+        assert sorted(info["scope"].split()) == expected
+    assert await api_status(server, default["access_token"]) == 200
+
+
+@pytest.mark.parametrize(
+    ("role", "scopes", "named"),
+    [
+        ("viewer", ["products:read", "customers:write"], "customers:write"),
+        ("staff", ["orders:read", "api-keys:admin"], "api-keys:admin"),
+        ("viewer", ["orders:write", "api-keys:admin"], "api-keys:admin, orders:write"),
+    ],
+)
+async def test_registration_refuses_scopes_the_role_cannot_hold(tenant, role, scopes, named):
+    with pytest.raises(InvalidArgument) as refused:
+        await create_client(
+            tenant.id, "app", grant_types=["client_credentials"], scopes=scopes, role=role
+        )
+    assert named in refused.value.detail
+    assert repr(role) in refused.value.detail
+    assert not await OAuthClient.filter(organization_id=tenant.id).exists()
+    # within the role, the same registration succeeds
+    held = [s for s in scopes if s in role_scopes(role)]
+    if held:
+        await create_client(
+            tenant.id, "app", grant_types=["client_credentials"], scopes=held, role=role
+        )
