@@ -23,6 +23,9 @@ log = logging.getLogger("gateway.auth")
 
 KEY_PREFIX = "gateway:revoked:"
 CHANNEL = "gateway:revocations"
+# Verification accepts a token up to ``tokens.LEEWAY`` (30 s of clock skew) past its
+# ``exp``: a revocation is kept longer than that, or the token would be accepted again.
+KEPT_PAST_EXPIRY = 60.0
 
 
 class Denylist:
@@ -91,7 +94,9 @@ class Denylist:
                 await asyncio.sleep(1.0)
 
     async def deny(self, jti: str, expires_at: float) -> None:
-        """Deny ``jti`` until ``expires_at`` (epoch seconds) on every worker."""
+        """Deny ``jti``, a token that expires at ``expires_at`` (epoch seconds), on every
+        worker for as long as verification could accept it."""
+        expires_at += KEPT_PAST_EXPIRY
         self._remember(jti, expires_at)
         if self._redis is not None:
             ttl = max(1, int(expires_at - time.time()) + 1)

@@ -30,7 +30,9 @@ Beyond authlib, to the letter of OAuth 2.1 and the RFCs:
   and can even come first, and a redemption that saves its refresh token after a
   reuse was noticed revokes it itself (the reuse deletes the code row as a mark);
 - a token holds at most the requested scopes that both the client's registration
-  and the role allow (the user's role, or for client credentials the client's).
+  and the role allow (the user's role, or for client credentials the client's);
+- revocation (RFC 7009) answers every token it does not revoke exactly as it
+  answers one it does, and a ``token_type_hint`` never ends the search.
 """
 
 from __future__ import annotations
@@ -395,10 +397,22 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
 
 class Revocation(RevocationEndpoint):  # type: ignore[misc]
     """RFC 7009 for both kinds: an access token's jti is denied until it expires;
-    a refresh token's whole family is revoked (with the access tokens it issued)."""
+    a refresh token's whole family is revoked (with the access tokens it issued).
+
+    Only the client a token was issued to revokes it. Every other token (garbage,
+    unknown, expired, another client's, under any hint) is answered exactly as a
+    revocation is, so the endpoint tells no client whether a token exists (2.2)."""
 
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
     server: OAuthServer
+
+    def authenticate_token(self, request: OAuth2Request, client: Client) -> Any:
+        # authlib's answers invalid_grant for another client's token and
+        # unsupported_token_type for an unknown hint: both tell a live token from garbage.
+        if not request.form.get("token"):
+            raise InvalidRequestError("send the token to revoke in 'token'")
+        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        return token if token is not None and token.check_client(client) else None
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
         return self.server.bridge.run(self.server.find_token(token_string, token_type_hint))
@@ -636,11 +650,15 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         rows = await RefreshToken.filter(family=family)
         await RefreshToken.filter(family=family, revoked_at=None).update(revoked_at=now)
         for row in rows:
-            if row.access_expires_at > now:
+            # Verification accepts a token up to LEEWAY seconds past its expiry.
+            if row.access_expires_at > now - timedelta(seconds=LEEWAY):
                 await self.tokens.denylist.deny(row.access_jti, row.access_expires_at.timestamp())
 
     async def find_token(self, token: str, hint: str | None) -> Access | Refresh | None:
-        if hint != "refresh_token" and token.count(".") == 2:
+        """Our access or refresh token ``token`` is, whatever ``hint`` says: a hint does
+        not end the search (RFC 7009 2.1, RFC 7662 2.1), and the two kinds cannot be
+        mistaken for each other (only an access token holds dots)."""
+        if token.count(".") == 2:
             claims = await self.tokens.own_claims(token)
             if claims is not None:
                 jti = claims.get("jti")

@@ -31,7 +31,7 @@ from gateway.settings import Settings
 
 log = logging.getLogger("gateway.auth")
 
-LEEWAY = 30
+LEEWAY = 30  # seconds of clock skew; a denial outlives exp by more (denylist.KEPT_PAST_EXPIRY)
 TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 CACHE_SIZE = 10_000
 

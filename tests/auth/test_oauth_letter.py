@@ -11,6 +11,8 @@ happy paths that ``test_grants.py`` drives.
   ``client_id`` with a self-contained 400 page: never a 500, never a redirect.
 - A client-credentials token's scopes are requested ∩ client ∩ role; introspection
   reports exactly the token's scopes; registration refuses scopes the role cannot hold.
+- ``/oauth/revoke`` answers every token it does not revoke exactly as it answers one it
+  does (RFC 7009 2.2), and treats ``token_type_hint`` as a hint (2.1).
 
 authlib's ``AsyncOAuth2Client`` plays the well-behaved client; plain httpx the rest.
 """
@@ -25,9 +27,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from authlib.integrations.base_client import OAuthError
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from db.accounts import create_client, create_user, secret_digest
 from db.errors import InvalidArgument
@@ -53,6 +57,7 @@ from tests.auth.test_grants import (
     redirected,
     refresh,
     register,
+    register_machine,
     sign_in_for_code,
     submit,
     verified_claims,
@@ -461,3 +466,106 @@ async def test_registration_refuses_scopes_the_role_cannot_hold(tenant, role, sc
         await create_client(
             tenant.id, "app", grant_types=["client_credentials"], scopes=held, role=role
         )
+
+
+# --- 5. revocation answers alike -----------------------------------------------------------
+
+# Headers that differ between any two responses, whatever they answer.
+PER_RESPONSE_HEADERS = {"date", "x-request-id", "ratelimit"}
+
+
+def comparable(r: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
+    headers = sorted(
+        (k.lower(), v) for k, v in r.headers.items() if k.lower() not in PER_RESPONSE_HEADERS
+    )
+    return r.status_code, r.content, headers
+
+
+async def revoke(server: Any, reg: Registered, token: str, hint: str | None) -> httpx.Response:
+    data = {"token": token}
+    if hint is not None:
+        data["token_type_hint"] = hint
+    async with http(server) as client:
+        if reg.secret is None:
+            return await client.post("/oauth/revoke", data={**data, "client_id": reg.client_id})
+        return await client.post("/oauth/revoke", data=data, auth=reg.auth)
+
+
+async def test_revoke_answers_alike_for_every_token_it_does_not_revoke(
+    server, tenant, other_tenant
+):
+    owner = await register(tenant)
+    email = await new_user(tenant)
+    signed_in = await code_flow(server, owner, email)
+    machine = await register_machine(tenant)
+    async with oauth(server, machine) as client:
+        machine_token = (await client.fetch_token("/oauth/token", grant_type="client_credentials"))[
+            "access_token"
+        ]
+    bystander = await register_machine(tenant)  # same organization, another client
+    public = await register(tenant, public=True)
+    foreign = await register_machine(other_tenant)
+    expired, _ = server.app.ctx.auth.tokens.issue(
+        subject=f"client:{bystander.client_id}", organization_id=tenant.id,
+        client_id=bystander.client_id, scopes=["products:read"], roles=["staff"],
+        ttl_seconds=-3600,
+    )  # fmt: skip
+    stranger_key = ec.generate_private_key(ec.SECP256R1())
+    unknown_jwt = jwt.encode(
+        {"sub": "x", "client_id": bystander.client_id, "jti": "j", "exp": 4_000_000_000},
+        stranger_key, algorithm="ES256", headers={"typ": "at+jwt", "kid": "nope"},
+    )  # fmt: skip
+
+    live = {
+        "user access token": signed_in["access_token"],
+        "refresh token": signed_in["refresh_token"],
+        "client access token": machine_token,
+    }
+    attempts: list[tuple[str, Registered, str, str | None]] = [
+        ("garbage", bystander, "garbage", None),
+        ("garbage with a hint", bystander, "x.y.z", "access_token"),
+        ("unknown refresh token", bystander, secrets.token_urlsafe(32), "refresh_token"),
+        ("unknown JWT", bystander, unknown_jwt, None),
+        ("its own expired token", bystander, expired, "access_token"),
+        ("an unsupported hint", bystander, "garbage", "id_token"),
+    ]
+    for label, token in live.items():
+        for hint in (None, "access_token", "refresh_token", "id_token"):
+            attempts.append((f"another client's {label} ({hint})", bystander, token, hint))
+        attempts.append((f"a public client and another's {label}", public, token, None))
+        attempts.append((f"another organization and a {label}", foreign, token, None))
+
+    answers = {
+        label: await revoke(server, reg, token, hint) for label, reg, token, hint in attempts
+    }
+    reference = comparable(answers["garbage"])
+    assert reference[0] == 200, reference
+    for label, answer in answers.items():
+        assert comparable(answer) == reference, label
+    # and none of the live tokens was touched
+    assert await api_status(server, signed_in["access_token"]) == 200
+    assert await api_status(server, machine_token) == 200
+    assert (await introspect(server, owner, signed_in["refresh_token"]))["active"] is True
+
+    # The owner revokes, under a wrong hint (RFC 7009 2.1: the search goes on across
+    # every token type): the answer is the same again, and this time the token is gone.
+    done = await revoke(server, machine, machine_token, "refresh_token")
+    assert comparable(done) == reference
+    assert await api_status(server, machine_token) == 401
+    done = await revoke(server, owner, signed_in["refresh_token"], "access_token")
+    assert comparable(done) == reference
+    assert (await introspect(server, owner, signed_in["refresh_token"]))["active"] is False
+    assert await api_status(server, signed_in["access_token"]) == 401
+
+
+async def test_a_revoked_token_stays_refused_through_the_expiry_leeway(server, tenant):
+    """Verification allows 30 s of clock skew past ``exp``: a revocation must last longer
+    than the token's ``exp``, or the token is accepted again within that window."""
+    reg = await register_machine(tenant)
+    token, _ = server.app.ctx.auth.tokens.issue(
+        subject=f"client:{reg.client_id}", organization_id=tenant.id, client_id=reg.client_id,
+        scopes=["products:read"], roles=["staff"], ttl_seconds=-1,
+    )  # fmt: skip
+    assert await api_status(server, token) == 200  # expired a second ago: within the leeway
+    assert (await revoke(server, reg, token, "access_token")).status_code == 200
+    assert await api_status(server, token) == 401
