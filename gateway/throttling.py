@@ -210,9 +210,57 @@ class Throttle:
             request.ctx.rate_limit = decision
             raise refusal(decision, "too many refused credentials from this address")
 
+    # -- the OAuth endpoints and sign-in -------------------------------------------------
+
+    async def charge_oauth(self, request: Request, client_id: str | None) -> None:
+        """Spend one ``token`` unit of the client the request names (``/oauth/token``,
+        revoke, introspect), or of its address when it names none. An address whose
+        refused credentials used up their limit is refused first."""
+        self.check_address(request)
+        key = f"client:{client_id}" if client_id else f"address:{client_address(request)}"
+        await self.charge(request, "token", key, exact=True)
+
+    async def begin_sign_in(self, request: Request, email: str) -> SignIn:
+        """Spend one sign-in attempt of the address and of the address with this email,
+        *before* the password is checked, so that concurrent guesses cannot all get
+        through (raise ``RateLimited`` when either is used up). ``SignIn.succeeded``
+        gives both back: only failures count. Always on: ``RATE_LIMITS_ENABLED`` does not
+        turn off this guard against password guessing."""
+        address = client_address(request)
+        attempt = SignIn(self.limiter, address, f"{address}|{email}", self.rates)
+        address_decision = await self.limiter.hit(
+            "sign-in", attempt.address_key, attempt.address_rate
+        )
+        if not address_decision.allowed:
+            raise refusal(address_decision, "too many sign-in attempts from this address")
+        email_decision = await self.limiter.hit("sign-in", attempt.email_key, attempt.email_rate)
+        if not email_decision.allowed:
+            # nothing was checked: the address gets its attempt back
+            await self.limiter.refund("sign-in", attempt.address_key, attempt.address_rate)
+            raise refusal(email_decision, "too many sign-in attempts for this email")
+        return attempt
+
     def message_budget(self, principal: Principal | None = None) -> MessageBudget:
         """A new socket's budget of messages (``ws-messages``)."""
         return MessageBudget(self.rate("ws-messages", principal) if self.enabled else None)
+
+
+class SignIn:
+    """One sign-in attempt that was allowed (``Throttle.begin_sign_in``)."""
+
+    def __init__(
+        self, limiter: RateLimiter, address: str, email_key: str, rates: dict[str, Rate]
+    ) -> None:
+        self.limiter = limiter
+        self.address_key = f"address:{address}"
+        self.email_key = f"email:{email_key}"
+        self.address_rate = rates["sign-in-address"]
+        self.email_rate = rates["sign-in"]
+
+    async def succeeded(self) -> None:
+        """The password was right: the attempt does not count."""
+        await self.limiter.refund("sign-in", self.email_key, self.email_rate)
+        await self.limiter.refund("sign-in", self.address_key, self.address_rate)
 
 
 class MessageBudget:

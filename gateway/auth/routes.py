@@ -4,13 +4,14 @@ introspect, RFC 8414 metadata and the JWKS."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import html
 import logging
 import secrets
 import string
-import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +24,9 @@ from sanic.request import RequestParameters
 from db import accounts
 from db.models import OAuthClient
 from db.principal import ALL_SCOPES
-from gateway.auth.ratelimit import WINDOW_SECONDS, RateLimiter
-from gateway.auth.server import request_values
+from gateway.auth.server import claimed_client_id, request_values
+from gateway.edge import client_address
+from gateway.errors import RateLimited
 
 if TYPE_CHECKING:
     from gateway.auth.server import OAuthServer
@@ -47,9 +49,6 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
 }
-# Failed sign-ins allowed per minute from one address, whatever the email: several
-# people behind one NAT may mistype, a password sprayer gets a few dozen guesses.
-IP_LIMIT_FACTOR = 10
 FORWARDED = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
     "code_challenge_method",
@@ -123,23 +122,31 @@ async def _unverified(values: dict[str, list[str]]) -> str | None:
 def setup_oauth(app: GatewayApp, server: OAuthServer) -> None:
     bp = Blueprint("oauth")
     settings = app.ctx.settings
-    limiter = RateLimiter()
-    per_email = settings.login_attempts_per_minute
-    per_address = per_email * IP_LIMIT_FACTOR
 
     @app.before_server_start
     async def bind(app: GatewayApp) -> None:
         server.bind(asyncio.get_running_loop())
-        limiter.redis = app.ctx.redis
+
+    async def limited(
+        request: Request, respond: Callable[[Request], Awaitable[HTTPResponse]]
+    ) -> HTTPResponse:
+        """Charge the ``token`` limit of the client the request names, answer, and count
+        a failed client authentication against the address (``gateway.throttling``)."""
+        throttle = app.ctx.throttle
+        await throttle.charge_oauth(request, claimed_client_id(request))
+        response = await respond(request)
+        if response.status == 401:
+            await throttle.credential_refused(request)
+        return response
 
     async def token(request: Request) -> HTTPResponse:
-        return await server.token_response(request)
+        return await limited(request, server.token_response)
 
     async def revoke(request: Request) -> HTTPResponse:
-        return await server.endpoint_response("revocation", request)
+        return await limited(request, functools.partial(server.endpoint_response, "revocation"))
 
     async def introspect(request: Request) -> HTTPResponse:
-        return await server.endpoint_response("introspection", request)
+        return await limited(request, functools.partial(server.endpoint_response, "introspection"))
 
     async def authorize(request: Request) -> HTTPResponse:
         values = request_values(request)
@@ -185,21 +192,20 @@ def setup_oauth(app: GatewayApp, server: OAuthServer) -> None:
             )
             return denied
         email = (form.get("email") or "").strip().lower()
-        ip = request.remote_addr or request.ip
+        ip = client_address(request)
         tag = hashlib.sha256(email.encode()).hexdigest()[:12]
-        limits = ((f"{ip}|{email}", per_email), (f"{ip}|*", per_address))
-        if any([await limiter.exhausted(key, limit) for key, limit in limits]):
+        try:
+            attempt = await app.ctx.throttle.begin_sign_in(request, email)
+        except RateLimited as limited_out:
             log.warning("login rate limited", extra={"ip": ip, "email_hash": tag})
             page = _page(
                 request, client_row, scope, csrf=secrets.token_urlsafe(24), status=429,
                 error="Too many attempts. Wait a minute and try again.",
             )  # fmt: skip
-            page.headers["Retry-After"] = str(WINDOW_SECONDS - int(time.time()) % WINDOW_SECONDS)
+            page.headers.update(limited_out.headers)
             return page
         user = await accounts.authenticate_user(email, form.get("password") or "")
         if user is None or user.organization_id != client_row.organization_id:  # type: ignore[attr-defined]
-            for key, _ in limits:
-                await limiter.add(key)
             log.warning(
                 "login failed",
                 extra={"ip": ip, "email_hash": tag, "client_id": client_row.client_id},
@@ -208,6 +214,7 @@ def setup_oauth(app: GatewayApp, server: OAuthServer) -> None:
                 request, client_row, scope, csrf=secrets.token_urlsafe(24), status=401,
                 error="The email or password is incorrect.",
             )  # fmt: skip
+        await attempt.succeeded()
         grant.request.user = user  # what get_consent_grant(request, user) would set
         response: HTTPResponse = await asyncio.to_thread(
             server.create_authorization_response, grant.request, user, grant

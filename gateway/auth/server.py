@@ -688,19 +688,29 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         return response
 
 
+def claimed_client_id(request: Request) -> str | None:
+    """The client id a token, revocation or introspection request names (HTTP Basic
+    first, then the form), before it is authenticated; None when it names none."""
+    if request.headers.get("authorization", "").lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(request.headers["authorization"][6:], validate=True)
+            return unquote(decoded.decode().partition(":")[0])[:256] or None
+        except (ValueError, UnicodeDecodeError):
+            return None
+    values = request.form.getlist("client_id") if request.form else []
+    return values[0][:256] if len(values) == 1 and values[0] else None
+
+
 def _log_client_failure(request: Request, response: HTTPResponse) -> None:
     """A client that failed to authenticate is a failed login: log who tried (never the
     secret). authlib itself logs it only at DEBUG."""
     if response.status != 401:
         return
-    client_id = request.form.get("client_id") if request.form else None
-    if request.headers.get("authorization", "").lower().startswith("basic "):
-        try:
-            decoded = base64.b64decode(request.headers["authorization"][6:]).decode()
-            client_id = unquote(decoded.partition(":")[0])
-        except (ValueError, UnicodeDecodeError):
-            client_id = None
     log.warning(
         "client authentication failed",
-        extra={"client_id": (client_id or "")[:64], "path": request.path, "ip": request.ip},
+        extra={
+            "client_id": (claimed_client_id(request) or "")[:64],
+            "path": request.path,
+            "ip": request.ip,
+        },
     )

@@ -40,7 +40,6 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from db.accounts import create_client, create_user
 from db.errors import InvalidArgument
 from db.models import AuthorizationCode, OAuthClient
-from gateway.auth.ratelimit import WINDOW_SECONDS
 from gateway.auth.server import Bridge
 from gateway.settings import Settings
 from tests.conftest import RunningServer, Tenant
@@ -262,11 +261,11 @@ async def verified_claims(
 
 
 @pytest.fixture
-async def fresh_window() -> None:
-    """The sign-in limiter counts per wall-clock minute: do not start just before one ends."""
-    left = WINDOW_SECONDS - time.time() % WINDOW_SECONDS
-    if left < 5:
-        await asyncio.sleep(left + 0.05)
+def frozen_limits(server, monkeypatch) -> None:
+    """Time stands still for the rate limiter: no attempt comes back while a test runs,
+    however slow the machine."""
+    now = time.time()
+    monkeypatch.setattr(server.app.ctx.throttle.limiter, "_clock", lambda: now)
 
 
 # --- 1. client credentials ---------------------------------------------------------------
@@ -822,7 +821,7 @@ async def test_wrong_password_and_unknown_user_are_indistinguishable(server, ten
     assert await codes_of(reg) == 0
 
 
-async def test_failed_sign_ins_are_rate_limited_per_email(server, settings, tenant, fresh_window):
+async def test_failed_sign_ins_are_rate_limited_per_email(server, settings, tenant, frozen_limits):
     reg = await register(tenant)
     email = await new_user(tenant)
     bystander = await new_user(tenant)
@@ -838,7 +837,9 @@ async def test_failed_sign_ins_are_rate_limited_per_email(server, settings, tena
         blocked = await submit(b, url, email)
         assert blocked.status_code == 429
         assert notice(blocked.text) == "Too many attempts. Wait a minute and try again."
-        assert 0 < int(blocked.headers["retry-after"]) <= WINDOW_SECONDS
+        # one attempt comes back every 60 / limit seconds
+        assert 0 < int(blocked.headers["retry-after"]) <= 60 // limit
+        assert blocked.headers["ratelimit-policy"] == f'"sign-in";q={limit};w=60'
         assert "location" not in blocked.headers
         # the same limit holds for an email nobody has (no enumeration through 429s)
         ghost = fresh_email()
@@ -851,6 +852,41 @@ async def test_failed_sign_ins_are_rate_limited_per_email(server, settings, tena
         ok = await submit(b, url, bystander)
     assert redirected(ok)["code"]
     assert await codes_of(reg) == 1
+
+
+async def test_concurrent_guesses_are_counted_before_any_password_is_checked(
+    server, settings, tenant, frozen_limits
+):
+    reg = await register(tenant)
+    email = await new_user(tenant)
+    limit = settings.login_attempts_per_minute
+    async with browser(server) as b:
+        page = await b.get(authorize_query(reg))
+        fields = hidden_fields(page.text)
+        fields.update(email=email, password="wrong password!", decision="allow")
+        replies = await asyncio.gather(
+            *(b.post("/oauth/authorize", data=fields) for _ in range(40))
+        )
+    statuses = [r.status_code for r in replies]
+    # 401 means the password was checked; the other 35 never reached it
+    assert statuses.count(401) == limit, statuses
+    assert statuses.count(429) == 40 - limit, statuses
+
+
+async def test_a_successful_sign_in_does_not_count_against_the_limit(
+    server, settings, tenant, frozen_limits
+):
+    reg = await register(tenant)
+    email = await new_user(tenant)
+    url = authorize_query(reg)
+    limit = settings.login_attempts_per_minute
+    async with browser(server) as b:
+        for _ in range(limit - 1):
+            assert (await submit(b, url, email, password="wrong password!")).status_code == 401
+        for _ in range(3):  # signing in gives its attempt back, every time
+            assert redirected(await submit(b, url, email))["code"]
+        assert (await submit(b, url, email, password="wrong password!")).status_code == 401
+        assert (await submit(b, url, email, password="wrong password!")).status_code == 429
 
 
 @pytest.mark.parametrize("forgery", ["no-cookie", "no-field", "wrong-token"])
