@@ -189,12 +189,37 @@ async def oldest_position() -> int:
     return int(rows[0]["oldest"])
 
 
-async def prune(before: datetime) -> int:
-    """Delete numbered events older than ``before``, always keeping the newest one.
+# The prune in one statement, for the relay's own PostgreSQL connection (``$1`` =
+# ``before``); ``prune`` does the same through Tortoise.
+PRUNE = """
+DELETE FROM events WHERE position < coalesce(
+    (SELECT min(position) FROM events WHERE position IS NOT NULL AND created_at >= $1),
+    (SELECT max(position) FROM events)
+)
+"""
 
-    Keeping the newest tells a resuming client whether what it missed is gone.
+
+async def prune(before: datetime) -> int:
+    """Delete the numbered events below the oldest one created at or after ``before``
+    (below the newest when none is); the number deleted.
+
+    The cut is a position, not a time: positions follow commit order while
+    ``created_at`` is taken earlier, in the writing transaction, so under concurrent
+    writes a later position can hold an older time. Deleting by time would then
+    leave a hole inside the kept window, and a resume across it would skip events
+    without knowing. Cutting by position keeps what is left one contiguous run
+    (events a few milliseconds past ``before`` may stay a little longer), so
+    ``oldest_position`` tells exactly which resumes are still complete. Keeping the
+    newest tells a resuming client whether what it missed is gone. Unnumbered rows
+    are never touched: their positions will come after every kept one.
     """
-    head = await head_position()
-    return await Event.filter(
-        position__isnull=False, position__lt=head, created_at__lt=before
-    ).delete()
+    first_kept = (
+        await Event.filter(position__isnull=False, created_at__gte=before)
+        .order_by("position")
+        .limit(1)
+        .values_list("position", flat=True)
+    )
+    cut = first_kept[0] if first_kept else await head_position()
+    if not cut:
+        return 0
+    return await Event.filter(position__lt=cut).delete()

@@ -34,6 +34,7 @@ import orjson
 
 from db.events import (
     ASSIGN,
+    PRUNE,
     assign_positions,
     head_position,
     installation_key,
@@ -204,9 +205,5 @@ class Relay:
         before = datetime.now(UTC) - self.retention
         if connection is None:
             return await prune(before)
-        status = await connection.execute(
-            "DELETE FROM events WHERE position IS NOT NULL AND created_at < $1"
-            " AND position < (SELECT max(position) FROM events)",
-            before,
-        )
+        status = await connection.execute(PRUNE, before)
         return int(status.split()[-1])
