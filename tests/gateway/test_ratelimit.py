@@ -710,6 +710,32 @@ async def test_a_busy_key_asks_redis_a_few_times_a_window_not_per_hit(counted, c
     assert counted.calls < 60, counted.calls
 
 
+async def test_concurrent_hits_wait_for_one_lease_instead_of_each_asking_redis(counted, clock):
+    """64 clients at once on one key: one takes the lease, the others wait for it."""
+    from gateway.ratelimit import LEASE_SECONDS, LeasedLimiter
+
+    leased = LeasedLimiter(counted)
+    rate = Rate.parse("600000/minute")
+    for _ in range(5):
+        decisions = await asyncio.gather(*(leased.hit("read", "busy", rate) for _ in range(64)))
+        assert all(d.allowed for d in decisions)
+        clock.advance(micros=round(LEASE_SECONDS * 1_000_000))
+    # the first burst needs a second lease (the first was sized before demand was
+    # known); each later window's lease covers its burst
+    assert counted.calls <= 7, counted.calls
+
+
+async def test_the_edge_stays_exact_when_hits_wait_for_a_lease(counted):
+    from gateway.ratelimit import LeasedLimiter
+
+    first, second = LeasedLimiter(counted), LeasedLimiter(counted)
+    rate = Rate.parse("100/minute")
+    decisions = await asyncio.gather(
+        *((first if i % 2 else second).hit("read", "edge", rate) for i in range(300))
+    )
+    assert sum(d.allowed for d in decisions) == rate.limit
+
+
 async def test_leases_keep_the_limit_exact_at_its_edge(counted, clock):
     """Two workers sharing one quota: exactly ``limit`` hits pass in all, however they
     are spread, because near the edge each worker asks for exactly one unit."""
