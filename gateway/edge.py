@@ -85,8 +85,41 @@ def client_address(request: Request) -> str:
     return cached
 
 
+def _strip_header_value(value: str) -> str:
+    """Sanic's header sanitizer, with a fast path for the common case.
+
+    Sanic runs ``str.translate`` with a deleting table on every header name and
+    value of every response (about 1.7 µs each: some 25 µs for a typical JSON
+    response, 7-8 % of a single-row read). Three C-level searches find that nothing
+    needs deleting far faster; only a value that holds one of the characters is
+    translated, with Sanic's own table, so the result is the same.
+    """
+    if "\r" in value or "\n" in value or "\x00" in value:
+        return value.translate(_SANIC_HEADER_TABLE)
+    return value
+
+
+def install_header_fast_path() -> None:
+    """Put ``_strip_header_value`` in place of Sanic's sanitizer; refuse to if Sanic's
+    changed (another table, or no such hook), rather than change what is stripped."""
+    from sanic.response import types
+
+    table = getattr(types, "HEADER_TRANSLATION_TABLE", None)
+    if table != _SANIC_HEADER_TABLE or not hasattr(
+        types.BaseHTTPResponse, "_sanitize_header_value"
+    ):
+        raise RuntimeError(
+            "sanic's header sanitizer changed: review gateway.edge.install_header_fast_path"
+        )
+    types.BaseHTTPResponse._sanitize_header_value = staticmethod(_strip_header_value)  # type: ignore[method-assign]
+
+
+_SANIC_HEADER_TABLE = str.maketrans("", "", "\r\n\x00")
+
+
 def setup_edge(app: GatewayApp) -> None:
     settings = app.ctx.settings
+    install_header_fast_path()
     access_log = AccessLog(settings.log_format, settings.access_log)
 
     async def assign_request_id(request: Request) -> None:
