@@ -264,9 +264,15 @@ class Connection:
             self.streams[ident] = subscriber
             self._reply(type="subscribed", id=ident, position=subscriber.cursor)
 
+        def failed(subscriber: Subscriber, error: DomainError) -> None:
+            # The catch-up could not finish (pruned meanwhile, or the log is away).
+            if self.streams.get(ident) is subscriber:
+                del self.streams[ident]
+                self._error(ident, error)
+
         try:
             await self.hub.subscribe(
-                self.mailbox, topics, after=after, ident=ident, accepted=accepted
+                self.mailbox, topics, after=after, ident=ident, accepted=accepted, failed=failed
             )
         except BaseException:
             self.streams.pop(ident, None)

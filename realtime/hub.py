@@ -10,11 +10,19 @@ reconnect signal trigger the same catch-up, so nothing committed is lost.
 
 A subscriber (``Subscriber``) is one ordered stream: some topics, a filter per
 topic, and a cursor (the last position it was served). Subscribing with
-``after`` first reads the log from there (only its organization's rows of its
-topics), holding live events aside meanwhile, then switches to live. Events go
-into the connection's bounded ``Mailbox``; a connection that falls
-``limit`` events behind is closed (``SLOW_CONSUMER``) and resumes from its
-last position, so one slow client never slows the others.
+``after`` starts a catch-up (``_replay``) that reads the log from there, one
+page at a time (only its organization's rows of its topics), and reads the next
+page only once the connection has taken the previous one: however far behind a
+client resumes, it holds at most a page or two in memory. Live events that
+arrive meanwhile are held aside (at most ``limit``; past that they are dropped
+and read from the log instead), and the subscriber switches to live delivery
+after a short page, with no gap and no repeat (positions at or below the
+cursor are skipped). Events go into the connection's ``Mailbox``; replayed
+events do not count against its limit, live ones do: a connection that falls
+``limit`` live events behind is closed (``SLOW_CONSUMER``) and resumes from its
+last position, so one slow client never slows the others. A catch-up that
+cannot go on (the log was pruned past the cursor meanwhile, or the database is
+away) ends the subscription with ``RESYNC_REQUIRED`` or ``LOG_UNAVAILABLE``.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from db.errors import ResyncRequired, Unavailable
+from db.errors import DomainError, ResyncRequired, Unavailable
 from db.events import events_after, head_position, installation_key, oldest_position
 from db.filtering import Expr, matches
 from db.principal import Principal
@@ -47,8 +55,30 @@ READY_WAIT_SECONDS = 10.0
 # Close codes shared by the channels (README, "Real-time").
 GOING_AWAY = (1001, "server shutting down: reconnect and resume")
 SLOW_CONSUMER = (1013, "slow consumer: reconnect and resume from your last position")
+LOG_UNAVAILABLE = (1013, "the change log is unavailable: reconnect and resume")
 TOKEN_EXPIRED = (4401, "token expired")
 TOKEN_REVOKED = (4403, "token revoked")
+RESYNC = (4410, "resync required: the resume position is no longer kept; reload, then resume")
+# The stable code of each close, for transports that carry it in a payload
+# (graphql-sse and multipart end with an error whose extensions.code is this).
+CLOSE_NAMES = {
+    GOING_AWAY: "SHUTTING_DOWN",
+    SLOW_CONSUMER: "SLOW_CONSUMER",
+    LOG_UNAVAILABLE: "UNAVAILABLE",
+    TOKEN_EXPIRED: "TOKEN_EXPIRED",
+    TOKEN_REVOKED: "TOKEN_REVOKED",
+    RESYNC: "RESYNC_REQUIRED",
+}
+
+
+_NAMES_BY_CODE: dict[int, str] = {}
+for (_code, _), _name in CLOSE_NAMES.items():
+    _NAMES_BY_CODE.setdefault(_code, _name)
+
+
+def close_name(code: int, reason: str) -> str:
+    """The stable code of a close (by code alone when the reason is not ours)."""
+    return CLOSE_NAMES.get((code, reason)) or _NAMES_BY_CODE.get(code, "CLOSED")
 
 
 class StreamEvent:
@@ -111,6 +141,12 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+def _wake_drained(mailbox: Mailbox) -> None:
+    drained = mailbox._drained
+    if drained is not None and not drained.done():
+        drained.set_result(None)
+
+
 class MailboxClosed(Exception):
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(f"{code} {reason}")
@@ -122,6 +158,7 @@ class Mailbox:
     """A connection's bounded outbox, shared by its subscriptions."""
 
     __slots__ = (
+        "_drained",
         "_expiry",
         "_waiter",
         "closed",
@@ -129,6 +166,7 @@ class Mailbox:
         "items",
         "limit",
         "principal",
+        "replayed",
         "subscribers",
     )
 
@@ -139,21 +177,39 @@ class Mailbox:
         self.items: deque[tuple[Subscriber | None, StreamEvent | bytes]] = deque()
         self.subscribers: set[Subscriber] = set()
         self.closed: tuple[int, str] | None = None
+        # Items queued by a catch-up: they do not count against ``limit``.
+        self.replayed = 0
         self._waiter: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
         self._expiry: Timer | None = None
         hub._track(self)
 
-    def push(self, subscriber: Subscriber | None, event: StreamEvent | bytes) -> None:
-        """Queue an event for ``subscriber`` (or, with None, a channel's own frame)."""
+    def push(
+        self, subscriber: Subscriber | None, event: StreamEvent | bytes, *, replay: bool = False
+    ) -> None:
+        """Queue an event for ``subscriber`` (or, with None, a channel's own frame).
+
+        ``replay`` marks a catch-up's event: its pages are bounded by ``Hub``, so it
+        is not held against the slow-consumer limit, which is for live events.
+        """
         if self.closed is not None:
             return
-        if len(self.items) >= self.limit:
+        if replay:
+            self.replayed += 1
+        elif len(self.items) - self.replayed >= self.limit:
             self.close(*SLOW_CONSUMER)
             return
         self.items.append((subscriber, event))
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    async def drained(self) -> None:
+        """Return once the connection has taken everything queued (or the mailbox closed)."""
+        while self.items and self.closed is None:
+            if self._drained is None or self._drained.done():
+                self._drained = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._drained)
 
     async def get(
         self, idle: float | None = None
@@ -165,6 +221,8 @@ class Mailbox:
             if self.items:
                 items = list(self.items)
                 self.items.clear()
+                self.replayed = 0
+                _wake_drained(self)
                 return items
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
@@ -183,6 +241,8 @@ class Mailbox:
             return
         self.closed = (code, reason)
         self.items.clear()
+        self.replayed = 0
+        _wake_drained(self)
         for subscriber in tuple(self.subscribers):
             self.hub.remove(subscriber)
         self.hub._untrack(self)
@@ -214,7 +274,17 @@ class Mailbox:
 class Subscriber:
     """One ordered stream of a connection: topics, filters and a cursor."""
 
-    __slots__ = ("cursor", "filters", "id", "mailbox", "pending", "principal", "topics")
+    __slots__ = (
+        "cursor",
+        "filters",
+        "id",
+        "mailbox",
+        "overflowed",
+        "pending",
+        "principal",
+        "replay",
+        "topics",
+    )
 
     def __init__(
         self,
@@ -229,16 +299,21 @@ class Subscriber:
         self.filters = filters
         self.id = ident
         self.cursor = 0
+        # While catching up: live events held aside (None once live), whether some
+        # were dropped since the catch-up's last read, and the catch-up's task.
         self.pending: list[StreamEvent] | None = None
+        self.overflowed = False
+        self.replay: asyncio.Task[None] | None = None
 
     def offer(self, event: StreamEvent) -> None:
         if event.position <= self.cursor:
             return
         if self.pending is not None:
             if len(self.pending) >= self.mailbox.limit:
-                self.mailbox.close(*SLOW_CONSUMER)
-            else:
-                self.pending.append(event)
+                # Too many to hold: drop them; the catch-up reads them from the log.
+                self.pending.clear()
+                self.overflowed = True
+            self.pending.append(event)
             return
         self.cursor = event.position
         condition = self.filters.get(event.resource)
@@ -313,12 +388,16 @@ class Hub:
         after: int | None = None,
         ident: str = "",
         accepted: Callable[[Subscriber], None] | None = None,
+        failed: Callable[[Subscriber, DomainError], None] | None = None,
     ) -> Subscriber:
         """Start a stream for ``mailbox``'s caller; with ``after``, resume from there.
 
         ``INVALID_ARGUMENT`` / ``PERMISSION_DENIED`` for bad topics or filters,
         ``RESYNC_REQUIRED`` when ``after`` is no longer (or not yet) in the log.
         ``accepted`` runs once the request is known good, before the first event.
+        The catch-up runs in the background; if it cannot finish, ``failed`` gets
+        the subscriber (already removed) and the error, or, without ``failed``, the
+        mailbox closes with ``RESYNC`` or ``LOG_UNAVAILABLE``.
         """
         subscriber = Subscriber(mailbox, topics, selection(mailbox.principal, topics), ident)
         if not self._ready.is_set():
@@ -345,31 +424,82 @@ class Hub:
         if accepted is not None:
             accepted(subscriber)
         self._add(subscriber)
+        subscriber.replay = asyncio.create_task(
+            self._replay(subscriber, failed), name="realtime-catch-up"
+        )
+        return subscriber
+
+    async def _replay(
+        self, subscriber: Subscriber, failed: Callable[[Subscriber, DomainError], None] | None
+    ) -> None:
+        """Read ``subscriber``'s missed events from the log, a page at a time, then go live."""
+        mailbox = subscriber.mailbox
         try:
             while True:
+                await mailbox.drained()
+                if mailbox.closed is not None:
+                    return
+                subscriber.overflowed = False
+                before = subscriber.cursor
                 rows = await events_after(
-                    subscriber.cursor,
-                    organization_id=mailbox.principal.organization_id,
+                    before,
+                    organization_id=subscriber.principal.organization_id,
                     resources=tuple(subscriber.filters),
                     limit=CATCH_UP_BATCH,
                 )
+                # A prune that ran since the last page may have cut events after
+                # ``before`` that this read then could not see.
+                oldest = await oldest_position()
+                if oldest and before < oldest - 1:
+                    raise ResyncRequired(
+                        f"events after position {before} are no longer kept (oldest is"
+                        f" {oldest}): reload, then subscribe without a position"
+                    )
+                if mailbox.closed is not None:
+                    return
                 for row in rows:
                     event = StreamEvent(row)
                     subscriber.cursor = event.position
                     condition = subscriber.filters.get(event.resource)
                     if condition is None or matches(condition, event.data):
-                        mailbox.push(subscriber, event)
-                if len(rows) < CATCH_UP_BATCH:
+                        mailbox.push(subscriber, event, replay=True)
+                # Live from here unless live events were dropped during this read
+                # (the read may have started before they were numbered).
+                if len(rows) < CATCH_UP_BATCH and not subscriber.overflowed:
                     break
-        except BaseException:
-            self.remove(subscriber)
+            pending, subscriber.pending = subscriber.pending or [], None
+            for event in pending:
+                subscriber.offer(event)
+        except asyncio.CancelledError:
             raise
-        pending, subscriber.pending = subscriber.pending, None
-        for event in pending:
-            subscriber.offer(event)
-        return subscriber
+        except DomainError as error:
+            self._replay_failed(subscriber, failed, error)
+        except Exception:
+            log.warning("a catch-up could not read the change log", exc_info=True)
+            unavailable = Unavailable("the change log is unavailable: resume from your position")
+            self._replay_failed(subscriber, failed, unavailable)
+        finally:
+            subscriber.replay = None
+
+    def _replay_failed(
+        self,
+        subscriber: Subscriber,
+        failed: Callable[[Subscriber, DomainError], None] | None,
+        error: DomainError,
+    ) -> None:
+        if failed is not None:
+            self.remove(subscriber)
+            failed(subscriber, error)
+        elif isinstance(error, ResyncRequired):
+            subscriber.mailbox.close(*RESYNC)
+        else:
+            subscriber.mailbox.close(*LOG_UNAVAILABLE)
 
     def remove(self, subscriber: Subscriber) -> None:
+        replay = subscriber.replay
+        if replay is not None and replay is not asyncio.current_task():
+            replay.cancel()
+            subscriber.replay = None
         subscriber.mailbox.subscribers.discard(subscriber)
         org = subscriber.principal.organization_id
         for resource in subscriber.filters:
