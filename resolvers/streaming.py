@@ -10,8 +10,11 @@ subscription sent with ``GET`` or ``POST /graphql`` streams its results:
 
 Errors that stop a subscription before it starts (validation, permissions,
 ``RESYNC_REQUIRED``) are an ordinary JSON answer with status 400 and the same
-``extensions.code`` as every other door. Heartbeats keep proxies and Sanic's
-idle-write timeout from closing a quiet stream.
+``extensions.code`` as every other door. When the server ends a running
+stream (token expired or revoked, slow consumer, resync, shutdown) a last
+payload carries an error whose ``extensions.code`` says why (``close`` is the
+WebSocket close code the same end has there), then the stream completes.
+Heartbeats keep proxies and Sanic's idle-write timeout from closing a quiet stream.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from sanic import HTTPResponse, Request
 
 from db.errors import DomainError
 from db.principal import Principal
+from realtime.hub import close_name
 from resolvers.ws import SocketOperations, shape
 
 SSE = "text/event-stream"
 MULTIPART = "multipart/mixed"
 HEARTBEAT_SECONDS = 5.0
+QUEUED_RESULTS = 100
 _STREAM_HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
 
 
@@ -41,15 +46,21 @@ class NotAcceptable(DomainError):
 
 
 class _Ending:
-    """What ``context.socket`` is for an HTTP stream: closing it ends the stream."""
+    """What ``context.socket`` is for an HTTP stream: closing it ends the stream
+    (the subscription's generator returns) and leaves why, for the last payload."""
 
-    def __init__(self, queue: asyncio.Queue[ExecutionResult | None]) -> None:
-        self.queue = queue
+    def __init__(self) -> None:
         self.reason: tuple[int, str] | None = None
 
     def close(self, code: int, reason: str) -> None:
         self.reason = (code, reason)
-        self.queue.put_nowait(None)
+
+    def last_error(self) -> dict[str, Any] | None:
+        """The GraphQL error that tells the client why the server ended the stream."""
+        if self.reason is None or self.reason[0] == 1000:
+            return None
+        code, reason = self.reason
+        return {"message": reason, "extensions": {"code": close_name(code, reason), "close": code}}
 
 
 def _result(result: ExecutionResult) -> dict[str, Any]:
@@ -78,8 +89,11 @@ async def stream_subscription(
             "a subscription streams: send Accept: text/event-stream (graphql-sse) or"
             ' multipart/mixed;subscriptionSpec="1.0", or use the WebSocket on /graphql'
         )
-    queue: asyncio.Queue[ExecutionResult | None] = asyncio.Queue(maxsize=100)
-    ending = _Ending(queue)
+    # Results wait here for the response; ``slots`` bounds how many (the end
+    # marker, None, always fits).
+    queue: asyncio.Queue[ExecutionResult | None] = asyncio.Queue()
+    slots = asyncio.Semaphore(QUEUED_RESULTS)
+    ending = _Ending()
     context = operations.context(principal, request_id, ending)
     opened = await operations.open_stream(query, variables, operation_name, context)
     if isinstance(opened, list):
@@ -89,7 +103,8 @@ async def stream_subscription(
     async def pump() -> None:
         try:
             async for result in opened:
-                await queue.put(result)
+                await slots.acquire()
+                queue.put_nowait(result)
         finally:
             queue.put_nowait(None)
 
@@ -100,8 +115,8 @@ async def stream_subscription(
     response = await request.respond(content_type=content_type, headers=_STREAM_HEADERS)
     pumping = asyncio.create_task(pump(), name="graphql-http-subscription")
     try:
-        if multipart:
-            await response.send(b"--graphql")
+        # Something at once, so that the status and headers go out now.
+        await response.send(b"--graphql" if multipart else b": connected\n\n")
         while True:
             try:
                 item = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
@@ -110,10 +125,17 @@ async def stream_subscription(
                 continue
             if item is None:
                 break
+            slots.release()
             if multipart:
                 await response.send(_part({"payload": _result(item)}))
             else:
                 await response.send(b"event: next\ndata: " + _json(_result(item)) + b"\n\n")
+        last = ending.last_error()
+        if last is not None and multipart:
+            # Apollo's multipart protocol: a transport error ends the stream.
+            await response.send(_part({"payload": None, "errors": [last]}))
+        elif last is not None:
+            await response.send(b"event: next\ndata: " + _json({"errors": [last]}) + b"\n\n")
         await response.send(b"--\r\n" if multipart else b"event: complete\ndata:\n\n")
     finally:
         pumping.cancel()

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from db import events as change_log
+from resolvers import streaming
 from tests.factories import TOKENS, make_customer, make_product
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
@@ -115,3 +116,57 @@ async def test_the_npm_eventsource_reads_the_event_stream_with_a_ticket(server, 
     (event,) = [line for line in lines if "data" in line]
     assert event["data"]["data"]["name"] == "from a browser"
     assert event["id"] == str(event["data"]["position"])
+
+
+STREAM_ACCEPT = {
+    "graphql-sse": "text/event-stream",
+    "multipart": 'multipart/mixed;subscriptionSpec="1.0"',
+}
+
+
+@pytest.mark.parametrize("transport", STREAM_ACCEPT)
+async def test_a_stream_sends_its_headers_at_once(server, tenant, monkeypatch, transport):
+    """Nothing to send yet and no heartbeat due: the status and headers still go out."""
+    monkeypatch.setattr(streaming, "HEARTBEAT_SECONDS", 3_600)
+    body = {"query": CUSTOMER_EVENTS}
+    headers = {"Accept": STREAM_ACCEPT[transport]}
+    opening = tenant.client.stream("POST", "/graphql", json=body, headers=headers)
+    response = await asyncio.wait_for(opening.__aenter__(), 30)
+    try:
+        assert response.status_code == 200
+    finally:
+        await opening.__aexit__(None, None, None)
+
+
+async def _last_payloads(response, transport: str) -> list[dict]:
+    """Every payload of a graphql-sse or multipart stream, to its end."""
+    text = ""
+    async for chunk in response.aiter_text():
+        text += chunk
+    if transport == "multipart":
+        parts = [p.split("\r\n\r\n", 1)[1] for p in text.split("--graphql") if "Content-Type" in p]
+        return [orjson.loads(p) for p in parts if p.strip() not in ("{}", "")]
+    events = [block for block in text.split("\n\n") if block.startswith("event:")]
+    return [{"event": b.split("\n")[0][7:], "data": b.split("data:", 1)[1].strip()} for b in events]
+
+
+@pytest.mark.parametrize("transport", STREAM_ACCEPT)
+async def test_an_expired_token_ends_the_stream_with_a_reason(server, tenant, clock, transport):
+    token, _ = server.app.ctx.auth.tokens.issue(
+        subject="user:short", organization_id=tenant.id, client_id="tests",
+        scopes=["customers:read"], roles=["viewer"], ttl_seconds=60,
+    )  # fmt: skip
+    body = {"query": CUSTOMER_EVENTS}
+    headers = {"Accept": STREAM_ACCEPT[transport], "Authorization": f"Bearer {token}"}
+    async with tenant.client.stream("POST", "/graphql", json=body, headers=headers) as response:
+        assert response.status_code == 200
+        clock.advance(120)  # past the token's expiry, on the server's clock
+        payloads = await asyncio.wait_for(_last_payloads(response, transport), 30)
+    if transport == "multipart":
+        assert payloads[-1]["payload"] is None
+        error = payloads[-1]["errors"][0]
+    else:
+        assert [p["event"] for p in payloads[-2:]] == ["next", "complete"]
+        error = orjson.loads(payloads[-2]["data"])["errors"][0]
+    assert error["extensions"] == {"code": "TOKEN_EXPIRED", "close": 4401}
+    assert error["message"] == "token expired"
