@@ -100,7 +100,9 @@ SERVER_MESSAGES = {
     "pong": _message("pong", "Answer to ping", _object(["type"], type={"const": "pong"})),
     "error": _message(
         "error",
-        "A message was refused (RESYNC_REQUIRED: the resume position is no longer kept; "
+        "A message was refused, or a stream's catch-up ended (RESYNC_REQUIRED: the resume "
+        "position is no longer kept; UNAVAILABLE: the change log could not be read, "
+        "subscribe again with your last position; "
         "RATE_LIMITED: the socket is over its budget of messages and closes with 1008)",
         ERROR,
     ),
@@ -109,9 +111,12 @@ CLOSE_CODES = {
     "1001": "server shutting down: reconnect (to any worker) and resume",
     "1008": "over a rate limit (RATE_LIMIT_WS_MESSAGES): an error frame came first; "
     "reconnect after its retry time and resume",
-    "1013": "slow consumer: its queue overflowed; reconnect and resume",
+    "1013": "slow consumer (its queue of live events overflowed), or a catch-up could not "
+    "read the change log: reconnect and resume",
     "4401": "token expired, or a message other than auth/ping came first",
     "4403": "credentials refused or revoked",
+    "4410": "resync required: the change log was pruned past the resume position during "
+    "the catch-up; reload, then subscribe without a position",
     "4408": "no auth message within REALTIME_AUTH_TIMEOUT_SECONDS of the upgrade (pings do "
     "not extend it); too many unauthenticated sockets or upgrades from one address are "
     "refused before the upgrade with HTTP 429",
