@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import resource
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -22,6 +23,7 @@ import httpx
 import orjson
 import pytest
 import websockets
+from graphql.execution.collect_fields import CollectedFields
 from tortoise import connections
 
 from db import events as change_log
@@ -387,3 +389,27 @@ async def test_a_catch_up_that_cannot_read_the_log_ends_with_a_reason(server, te
         assert mailbox.closed == hub_module.LOG_UNAVAILABLE
     finally:
         mailbox.close(1000, "done")
+
+
+async def test_a_long_lived_graphql_subscription_holds_nothing_per_event(server, tenant):
+    """graphql-core's per-event executors shared a memo that grew with every event."""
+    after, _ = await seed(tenant, 2_000)
+    url = rt.ws_url(server.base_url, "/graphql")
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        token = TOKENS.mint(tenant.id, "owner")
+        await rt.send(ws, type="connection_init", payload={"Authorization": f"Bearer {token}"})
+        assert (await rt.frame(ws))["type"] == "connection_ack"
+        query = (
+            "subscription ($after: StreamPosition)"
+            " { changes(after: $after) { position customer { name } } }"
+        )
+        await rt.send(
+            ws, type="subscribe", id="1", payload={"query": query, "variables": {"after": after}}
+        )
+        for _ in range(2_000):
+            message = await rt.frame(ws, 60)
+            assert message["type"] == "next", message
+        # The subscription is still open: whatever it keeps per event is alive now.
+        gc.collect()
+        kept = sum(1 for o in gc.get_objects() if type(o) is CollectedFields)
+        assert kept < 100, kept
