@@ -49,44 +49,33 @@ def run(*args: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
-async def main(count: int) -> None:
+SETTINGS = {
+    "DATABASE_URL": DB, "REDIS_URL": REDIS, "AUTO_MIGRATE": "true", "SEED_DEMO": "false",
+    "LOG_LEVEL": "WARNING", "ACCESS_LOG": "false", "ACCESS_TOKEN_TTL_SECONDS": "3600",
+    "RATE_LIMITS_ENABLED": "false",
+}  # fmt: skip
+
+
+async def fresh_database() -> None:
     admin = await asyncpg.connect(f"{PG}/postgres")
     await admin.execute("DROP DATABASE IF EXISTS gateway_catchup WITH (FORCE)")
     await admin.execute("CREATE DATABASE gateway_catchup")
     await admin.close()
-    env = clean_env(
-        DATABASE_URL=DB, REDIS_URL=REDIS, AUTO_MIGRATE="true", SEED_DEMO="false",
-        LOG_LEVEL="WARNING", ACCESS_LOG="false", ACCESS_TOKEN_TTL_SECONDS="3600",
-        RATE_LIMITS_ENABLED="false",
-    )  # fmt: skip
-    run("migrate", env=env)
-    org = run("create-org", "bench", "--name", "Bench", env=env)
-    made = run("create-client", "bench", "catch-up", "--role", "owner", env=env)
-    fields = dict(line.split("=", 1) for line in made.splitlines() if "=" in line)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--workers", "1"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+
+
+async def all_numbered(db: asyncpg.Connection) -> None:
+    for _ in range(100_000):
+        if not await db.fetchval("SELECT count(*) FROM events WHERE position IS NULL"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the relay did not number the events")
+
+
+async def copy_events(count: int) -> tuple[int, int]:
+    """``count`` copies of the newest event, numbered; (position before them, organization)."""
+    db = await asyncpg.connect(DB)
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        token = httpx.post(
-            f"{base}/oauth/token", data={"grant_type": "client_credentials"},
-            auth=(fields["client_id"], fields["client_secret"]),
-        ).json()["access_token"]  # fmt: skip
-        headers = {"Authorization": f"Bearer {token}"}
-        body = {"name": "template", "email": "template@example.com"}
-        assert httpx.post(f"{base}/api/v1/customers", json=body, headers=headers).is_success
-        db = await asyncpg.connect(DB)
-        while await db.fetchval("SELECT count(*) FROM events WHERE position IS NULL"):
-            await asyncio.sleep(0.05)
+        await all_numbered(db)
         after = await db.fetchval("SELECT max(position) FROM events")
         template = await db.fetchval("SELECT max(id) FROM events")
         org_id = await db.fetchval("SELECT organization_id FROM events WHERE id = $1", template)
@@ -96,25 +85,66 @@ async def main(count: int) -> None:
             " created_at FROM events, generate_series(1, $1) WHERE id = $2",
             count, template,
         )  # fmt: skip
-        while await db.fetchval("SELECT count(*) FROM events WHERE position IS NULL"):
-            await asyncio.sleep(0.05)
+        await all_numbered(db)
+        return int(after), int(org_id)
+    finally:
         await db.close()
-        print(f"gateway {base} (pid {server.pid}), org {org.strip()!r}: {count:,} events")
+
+
+def start_gateway(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--workers", "1"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return server, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the gateway did not start")
+
+
+async def replay(base: str, token: str, org_id: int, after: int, count: int, pid: int) -> None:
+    factories.TOKENS.mint = lambda *_, **__: token  # type: ignore[method-assign]
+    fake_server = SimpleNamespace(base_url=base)
+    tenant = SimpleNamespace(id=org_id)
+
+    async def nothing() -> None:
+        return None
+
+    for name, read in TRANSPORTS.items():
+        began = time.perf_counter()
+        got = await read(fake_server, tenant, after, count, nothing)
+        took = time.perf_counter() - began
+        assert got == list(range(after + 1, after + count + 1)), name
+        print(f"  {name:22s} {count / took:9,.0f} events/s  ({took:5.1f} s)"
+              f"  server {memory(pid)}")  # fmt: skip
+
+
+def main(count: int) -> None:
+    asyncio.run(fresh_database())
+    env = clean_env(**SETTINGS)
+    run("migrate", env=env)
+    run("create-org", "bench", "--name", "Bench", env=env)
+    made = run("create-client", "bench", "catch-up", "--role", "owner", env=env)
+    fields = dict(line.split("=", 1) for line in made.splitlines() if "=" in line)
+    server, base = start_gateway(env)
+    try:
+        token = httpx.post(
+            f"{base}/oauth/token", data={"grant_type": "client_credentials"},
+            auth=(fields["client_id"], fields["client_secret"]),
+        ).json()["access_token"]  # fmt: skip
+        headers = {"Authorization": f"Bearer {token}"}
+        body = {"name": "template", "email": "template@example.com"}
+        assert httpx.post(f"{base}/api/v1/customers", json=body, headers=headers).is_success
+        after, org_id = asyncio.run(copy_events(count))
+        print(f"gateway {base} (pid {server.pid}): {count:,} events")
         print(f"  before: {memory(server.pid)}")
-        factories.TOKENS.mint = lambda *_, **__: token  # type: ignore[method-assign]
-        fake_server = SimpleNamespace(base_url=base)
-        tenant = SimpleNamespace(id=org_id)
-
-        async def nothing() -> None:
-            return None
-
-        for name, read in TRANSPORTS.items():
-            began = time.perf_counter()
-            got = await read(fake_server, tenant, after, count, nothing)
-            took = time.perf_counter() - began
-            assert got == list(range(after + 1, after + count + 1)), name
-            print(f"  {name:22s} {count / took:9,.0f} events/s  ({took:5.1f} s)"
-                  f"  server {memory(server.pid)}")  # fmt: skip
+        asyncio.run(replay(base, token, org_id, after, count, server.pid))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -123,4 +153,4 @@ async def main(count: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
-    asyncio.run(main(parser.parse_args().events))
+    main(parser.parse_args().events)
