@@ -30,6 +30,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from gateway.ratelimit import raise_if_cancelled
+
 log = logging.getLogger("gateway.realtime")
 
 BACKOFF_FIRST = 0.05
@@ -88,6 +90,10 @@ class MemoryBackend:
 
 
 class RedisBackend:
+    """Redis pub/sub. Each command is followed by ``raise_if_cancelled``: redis-py
+    finishes a command it was cancelled in and returns normally, and a relay or
+    reader that misses its cancellation that way never stops (SIGTERM hung)."""
+
     def __init__(self, url: str) -> None:
         # Publishing fails fast while Redis is away (the change log keeps the
         # event); the reader reconnects on its own schedule.
@@ -96,6 +102,7 @@ class RedisBackend:
 
     async def connect(self) -> None:
         await self._redis.ping()
+        raise_if_cancelled()
 
     async def disconnect(self) -> None:
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -108,21 +115,25 @@ class RedisBackend:
         await self._redis.ping()
         if channels:
             await self._pubsub.subscribe(*channels)
+        raise_if_cancelled()
 
     async def subscribe(self, channel: str) -> None:
         await self._pubsub.subscribe(channel)
+        raise_if_cancelled()
 
     async def unsubscribe(self, channel: str) -> None:
         await self._pubsub.unsubscribe(channel)
 
     async def publish(self, channel: str, payload: bytes) -> None:
         await self._redis.publish(channel, payload)
+        raise_if_cancelled()
 
     async def publish_many(self, channel: str, payloads: list[bytes]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             for payload in payloads:
                 pipe.publish(channel, payload)
             await pipe.execute()
+        raise_if_cancelled()
 
     async def next_message(self) -> tuple[str, bytes]:
         while True:
@@ -130,6 +141,7 @@ class RedisBackend:
                 await asyncio.sleep(0.05)
                 continue
             message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            raise_if_cancelled()
             if message is not None and message["type"] == "message":
                 channel = message["channel"]
                 return (channel.decode() if isinstance(channel, bytes) else channel), message[

@@ -402,7 +402,8 @@ class Hub:
         subscriber = Subscriber(mailbox, topics, selection(mailbox.principal, topics), ident)
         if not self._ready.is_set():
             try:
-                await asyncio.wait_for(self._ready.wait(), READY_WAIT_SECONDS)
+                async with asyncio.timeout(READY_WAIT_SECONDS):
+                    await self._ready.wait()
             except TimeoutError:
                 raise Unavailable("the change stream is starting; try again shortly") from None
         if after is None:

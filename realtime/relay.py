@@ -172,8 +172,12 @@ class Relay:
             if now - last_beat >= self.heartbeat_seconds:
                 last_beat = now
                 await self._heartbeat(connection)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a
+            # cancellation that lands as the wake-up completes (a NOTIFY at SIGTERM),
+            # and the relay then never stops.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
 
     async def _number(self, connection: asyncpg.Connection | None) -> list[dict[str, Any]]:
         if connection is None:

@@ -119,7 +119,8 @@ async def stream_subscription(
         await response.send(b"--graphql" if multipart else b": connected\n\n")
         while True:
             try:
-                item = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                async with asyncio.timeout(HEARTBEAT_SECONDS):
+                    item = await queue.get()
             except TimeoutError:
                 await response.send(_part({}) if multipart else b": heartbeat\n\n")
                 continue

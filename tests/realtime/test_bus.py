@@ -43,3 +43,27 @@ async def test_other_channels_are_not_delivered(server):
         assert message is not None
         assert message.payload == {"x": 2}
         assert subscription.queue.empty()
+
+
+async def test_a_publish_cancelled_in_flight_is_cancelled_not_completed(server):
+    """redis-py finishes a command it was cancelled in and returns as if nothing had
+    happened; the bus raises the cancellation, so the relay stops when told to (a
+    swallowed one kept a worker from shutting down after SIGTERM)."""
+    bus = server.app.ctx.bus
+    channel = f"test:{uuid.uuid4().hex}"
+    carried_on = cancelled = 0
+    for i in range(200):
+        task = asyncio.create_task(bus.publish_many(channel, [b"{}", b"{}"]))
+        for _ in range(i % 7):  # cancel at different points of the round trip
+            await asyncio.sleep(0)
+        if not task.cancel():
+            await task
+            continue
+        try:
+            await task
+        except asyncio.CancelledError:
+            cancelled += 1
+        else:
+            carried_on += 1
+    assert cancelled > 0
+    assert carried_on == 0
