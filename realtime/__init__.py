@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from sanic import Blueprint
 
 from realtime import channel, sse
 from realtime.asyncapi import add_routes as add_asyncapi
-from realtime.hub import Hub
+from realtime.hub import GOING_AWAY, Hub
 from realtime.relay import Relay
 from realtime.tickets import Tickets
 
@@ -19,6 +20,19 @@ if TYPE_CHECKING:
     from gateway.context import GatewayApp
 
 log = logging.getLogger("gateway.realtime")
+
+STOP_SECONDS = 5.0
+
+
+async def _bounded(step: Coroutine[Any, Any, None], what: str) -> None:
+    """Run a shutdown step for at most ``STOP_SECONDS``; past that, log it and go on."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=STOP_SECONDS)
+    if done:
+        task.result()
+        return
+    task.cancel()
+    log.error("%s did not stop within %s s; shutting down without it", what, STOP_SECONDS)
 
 
 def setup_realtime(app: GatewayApp) -> Hub:
@@ -72,9 +86,12 @@ def setup_realtime(app: GatewayApp) -> Hub:
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starting
+        # Sockets first (1001: reconnect elsewhere and resume), so that nothing
+        # slower below can keep clients waiting; each step then gets a bound.
+        hub.close_all(*GOING_AWAY)
         relay = app.ctx.extras.pop("relay", None)
         if relay is not None:
-            await relay.stop()
-        await hub.stop()
+            await _bounded(relay.stop(), "the change-log relay")
+        await _bounded(hub.stop(), "the change stream")
 
     return hub
