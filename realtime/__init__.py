@@ -13,6 +13,7 @@ from sanic import Blueprint
 from realtime import channel, sse
 from realtime.asyncapi import add_routes as add_asyncapi
 from realtime.hub import GOING_AWAY, Hub
+from realtime.outage import Outage
 from realtime.relay import Relay
 from realtime.tickets import Tickets
 
@@ -55,15 +56,17 @@ def setup_realtime(app: GatewayApp) -> Hub:
     async def start(app: GatewayApp) -> None:
         # Retried in the background: the server may already answer requests, and
         # the database may be briefly away; subscribers wait for the stream.
+        outage = Outage(log, "change stream: starting")
         while True:
             try:
                 await hub.start()
                 break
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("could not start the change stream; retrying", exc_info=True)
+            except Exception as error:
+                outage.failed(error)
                 await asyncio.sleep(1.0)
+        outage.succeeded()
         if settings.relay_enabled:
             relay = Relay(
                 bus,

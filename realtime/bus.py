@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from gateway.ratelimit import raise_if_cancelled
+from realtime.outage import Outage
 
 log = logging.getLogger("gateway.realtime")
 
@@ -182,6 +183,7 @@ class EventBus:
         self._reader: asyncio.Task[None] | None = None
         self._reconnected: list[Callable[[], None]] = []
         self.reconnects = 0
+        self.outage = Outage(log, "event bus (Redis pub/sub)")
 
     async def connect(self) -> None:
         await self._backend.connect()
@@ -230,8 +232,8 @@ class EventBus:
                 channel, raw = await self._backend.next_message()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("event bus lost its backend; reconnecting", exc_info=True)
+            except Exception as error:
+                self.outage.failed(error)
                 await self._reconnect(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
@@ -255,11 +257,12 @@ class EventBus:
                 await self._backend.reconnect(tuple(self._subscribers))
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
+                self.outage.failed(error)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             self.reconnects += 1
-            log.info("event bus reconnected", extra={"reconnects": self.reconnects})
+            self.outage.succeeded()
             for callback in tuple(self._reconnected):
                 callback()
             return

@@ -44,6 +44,7 @@ from db.filtering import Expr, matches
 from db.principal import Principal
 from realtime.bus import EventBus, Message
 from realtime.clock import Clock, SystemClock, Timer
+from realtime.outage import Outage
 from realtime.relay import channel_for, encode
 from realtime.topics import selection
 
@@ -339,6 +340,8 @@ class Hub:
         self._ready = asyncio.Event()
         self._inbox: asyncio.Queue[Message | None] | None = None
         self.channel = ""
+        # Reading the change log (the database): one line when it fails, one when back.
+        self.log_outage = Outage(log, "change stream: reading the change log")
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -475,8 +478,8 @@ class Hub:
             raise
         except DomainError as error:
             self._replay_failed(subscriber, failed, error)
-        except Exception:
-            log.warning("a catch-up could not read the change log", exc_info=True)
+        except Exception as error:
+            self.log_outage.failed(error)
             unavailable = Unavailable("the change log is unavailable: resume from your position")
             self._replay_failed(subscriber, failed, unavailable)
         finally:
@@ -554,8 +557,11 @@ class Hub:
                     await self._handle(message)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.warning("change stream: could not read the log; will retry", exc_info=True)
+                except Exception as error:
+                    self.log_outage.failed(error)
+                else:
+                    if self.log_outage.down:
+                        self.log_outage.succeeded()
 
     async def _handle(self, message: Message) -> None:
         payload = message.payload

@@ -43,6 +43,7 @@ from db.events import (
     prune,
 )
 from realtime.bus import EventBus
+from realtime.outage import Outage
 
 log = logging.getLogger("gateway.realtime")
 
@@ -98,6 +99,9 @@ class Relay:
         self._forget_commit_hook: Callable[[], None] | None = None
         self._last_prune = 0.0
         self.channel = ""
+        # One log line when a dependency fails, one when it is back.
+        self.database_outage = Outage(log, "change-log relay: database")
+        self.bus_outage = Outage(log, "change-log relay: publishing to the bus")
 
     def wake(self) -> None:
         self._wake.set()
@@ -134,8 +138,8 @@ class Relay:
                     await self._lead(None)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("the relay lost its database; retrying", exc_info=True)
+            except Exception as error:
+                self.database_outage.failed(error)
             self.leading = False
             await asyncio.sleep(self.takeover_seconds)
 
@@ -165,6 +169,8 @@ class Relay:
         while True:
             self._wake.clear()
             events = await self._number(connection)
+            if self.database_outage.down:
+                self.database_outage.succeeded()
             await self._publish([encode(event) for event in events])
             if len(events) == BATCH:
                 continue
@@ -187,10 +193,13 @@ class Relay:
     async def _publish(self, payloads: list[bytes]) -> None:
         try:
             await self.bus.publish_many(self.channel, payloads)
-        except Exception:
+        except Exception as error:
             # The event is numbered and kept: workers read it from the log when
             # the next heartbeat (or their reconnect) shows them the gap.
-            log.warning("could not publish change events", exc_info=True)
+            self.bus_outage.failed(error)
+        else:
+            if self.bus_outage.down:
+                self.bus_outage.succeeded()
 
     async def _heartbeat(self, connection: asyncpg.Connection | None) -> None:
         if connection is None:
