@@ -7,7 +7,6 @@ import gc
 import itertools
 import logging
 
-from redis.asyncio import BlockingConnectionPool, Redis
 from sanic import Sanic
 from sanic.config import Config
 
@@ -22,6 +21,7 @@ from gateway.errors import setup_errors
 from gateway.health import setup_health
 from gateway.logs import configure_logging, flush_periodically
 from gateway.observability import setup_sentry
+from gateway.redis_client import redis_client
 from gateway.settings import Settings, load_settings
 from gateway.throttling import Throttle, setup_throttling
 from realtime import setup_realtime
@@ -56,13 +56,8 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     )
     number = next(_names)
     # Built now (it connects lazily), so every component set up below can hold it
-    # from the start instead of waiting for a startup listener. A blocking pool
-    # makes a burst wait for a connection instead of failing past the pool's size.
-    redis = (
-        Redis(connection_pool=BlockingConnectionPool.from_url(settings.redis_url, timeout=5))
-        if settings.redis_url
-        else None
-    )
+    # from the start instead of waiting for a startup listener.
+    redis = redis_client(settings.redis_url) if settings.redis_url else None
     auth = Authenticator(settings)
     app: GatewayApp = Sanic(
         name or ("gateway" if number == 0 else f"gateway_{number}"),
