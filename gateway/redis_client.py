@@ -25,7 +25,8 @@ POOL_WAIT_SECONDS = 5
 
 
 def redis_client(url: str) -> Redis:
-    """A client for ``url`` that connects lazily and reconnects on its own."""
+    """A client for ``url`` that connects lazily and reconnects on its own; closing it
+    closes its connections (it owns its pool)."""
     pool = BlockingConnectionPool.from_url(
         url,
         timeout=POOL_WAIT_SECONDS,
@@ -36,4 +37,4 @@ def redis_client(url: str) -> Redis:
         ),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
-    return Redis(connection_pool=pool)
+    return Redis.from_pool(pool)
