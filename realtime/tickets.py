@@ -8,25 +8,39 @@ its token (``POST /api/v1/events/tickets``) and opens
 when the token behind it expires or is revoked.
 
 Tickets live in Redis when configured (any worker or host can redeem them; ``GETDEL``
-makes redemption single-use across all of them), in this process otherwise.
+makes redemption single-use across all of them), in this process otherwise. While
+Redis does not answer, issuing and redeeming are ``UNAVAILABLE`` (503): try again
+shortly, or send the credential in a header.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from redis.exceptions import RedisError
 
-from db.errors import InvalidToken
+from db.errors import InvalidToken, Unavailable
 from db.principal import Principal
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+log = logging.getLogger("gateway.realtime")
+
 TTL_SECONDS = 60
 PREFIX = "gateway:stream-ticket:"
+
+
+def _unavailable(exc: Exception) -> Unavailable:
+    log.warning("stream tickets: Redis failed (%s: %s)", type(exc).__name__, exc)
+    return Unavailable(
+        "stream tickets are unavailable for a moment (their store does not answer): try "
+        "again shortly, or send Authorization or X-API-Key with the stream request"
+    )
 
 
 def _dump(principal: Principal) -> bytes:
@@ -63,7 +77,10 @@ class Tickets:
         ticket = "gwt_" + secrets.token_urlsafe(24)
         raw = _dump(principal)
         if self.redis is not None:
-            await self.redis.set(PREFIX + ticket, raw, ex=TTL_SECONDS)
+            try:
+                await self.redis.set(PREFIX + ticket, raw, ex=TTL_SECONDS)
+            except (RedisError, OSError) as exc:
+                raise _unavailable(exc) from None
         else:
             now = time.monotonic()
             for key in [k for k, (_, exp) in self._memory.items() if exp < now]:
@@ -75,7 +92,10 @@ class Tickets:
         """The Principal a ticket was issued to; ``InvalidToken`` if unknown, used or expired."""
         raw: bytes | str | None
         if self.redis is not None:
-            raw = await self.redis.getdel(PREFIX + ticket)
+            try:
+                raw = await self.redis.getdel(PREFIX + ticket)
+            except (RedisError, OSError) as exc:
+                raise _unavailable(exc) from None
         else:
             entry = self._memory.pop(ticket, None)
             raw = entry[0] if entry is not None and entry[1] >= time.monotonic() else None
