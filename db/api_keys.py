@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field, field_validator
+from tortoise.transactions import in_transaction
 
 from db.errors import FieldError, InvalidToken, ValidationFailed
 from db.filtering import FilterField
@@ -23,6 +24,7 @@ from db.inputs import Input, Line, Timestamp
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, list_rows
 from db.models import ApiKey, fits
 from db.principal import ALL_SCOPES, SERVICE_ROLE, Principal
+from db.revocations import API_KEY_KEPT_SECONDS, api_key_credential, record_revocation
 
 PREFIX = "gwk_"
 ADMIN_SCOPE = "api-keys:admin"
@@ -106,11 +108,25 @@ async def get_api_key(principal: Principal, ident: int) -> dict[str, Any]:
 
 
 async def revoke_api_key(principal: Principal, ident: int) -> dict[str, Any]:
-    """Revoke a key (idempotent: revoking a revoked key changes nothing)."""
+    """Revoke a key (idempotent: revoking a revoked key changes nothing).
+
+    The key's row and the denylist's (``db.revocations``) change in one transaction,
+    so every worker learns of the revocation from the database even when no notice
+    reaches it; the caller then tells the workers at once (``Denylist.announce``).
+    """
     principal.require(ADMIN_SCOPE)
-    updated = await ApiKey.filter(
-        id=ident, organization_id=principal.organization_id, revoked_at=None
-    ).update(revoked_at=datetime.now(UTC))
+    now = datetime.now(UTC)
+    async with in_transaction():
+        updated = await ApiKey.filter(
+            id=ident, organization_id=principal.organization_id, revoked_at=None
+        ).update(revoked_at=now)
+        if updated:
+            row = await ApiKey.get(id=ident)
+            kept = now.timestamp() + API_KEY_KEPT_SECONDS
+            if row.expires_at is not None:
+                kept = min(kept, row.expires_at.timestamp())
+            if kept > now.timestamp():  # an expired key is refused anyway
+                await record_revocation(api_key_credential(row.key_id), kept)
     if not updated:
         await fetch_row(principal, SPEC, ident)  # NotFound for another organization's key
     return await fetch_row(principal, SPEC, ident)
@@ -135,6 +151,6 @@ async def authenticate_api_key(key: str) -> tuple[Principal, str]:
     principal = Principal(
         subject=f"api-key:{key_id}", organization_id=row.organization_id,  # type: ignore[attr-defined]
         scopes=frozenset(row.scope.split()), roles=frozenset({SERVICE_ROLE}),
-        credential_id=f"key:{key_id}", expires_at=expires,
+        credential_id=api_key_credential(key_id), expires_at=expires,
     )  # fmt: skip
     return principal, key_id

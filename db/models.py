@@ -291,3 +291,21 @@ class ApiKey(Model):
     class Meta:
         table = "api_keys"
         indexes = (("organization_id", "created_at", "id"),)
+
+
+class Revocation(Model):
+    """A revoked credential, denied on every worker and host until ``expires_at``.
+
+    ``credential_id`` is an access token's ``jti`` or ``key:<key_id>`` for an API key.
+    The source of truth of the denylist (gateway/auth/denylist.py): Redis only tells
+    the other workers sooner. Rows past ``expires_at`` are pruned.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    credential_id = fields.CharField(max_length=255)
+    revoked_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "revocations"
+        indexes = (("credential_id",), ("revoked_at",), ("expires_at",))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from db.api_keys import authenticate_api_key
 from db.errors import InvalidToken, Unauthenticated
 from db.principal import Principal
+from db.revocations import API_KEY_KEPT_SECONDS, api_key_credential
 from gateway.auth.denylist import Denylist
 from gateway.auth.keys import RELOAD_SECONDS
 from gateway.auth.tokens import TokenService
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.auth")
 
 API_KEY_CACHE_SECONDS = 30.0
-# A revoked key is denied in memory for longer than it may sit in a cache.
-API_KEY_DENY_SECONDS = 2 * API_KEY_CACHE_SECONDS
 
 
 class Authenticator:
@@ -104,5 +103,6 @@ class Authenticator:
         return principal
 
     async def revoke_api_key(self, key_id: str) -> None:
-        """Make a revocation effective now on every worker (the database already says so)."""
-        await self.denylist.deny(f"key:{key_id}", time.time() + API_KEY_DENY_SECONDS)
+        """Make a revocation effective now on every worker: ``db.api_keys.revoke_api_key``
+        has recorded it; this applies it here and tells the other workers."""
+        self.denylist.announce(api_key_credential(key_id), time.time() + API_KEY_KEPT_SECONDS)

@@ -1,10 +1,21 @@
-"""Revoked access tokens: their ``jti`` is denied until the token would expire.
+"""Revoked credentials (token ``jti``s, ``key:<key_id>``): denied until they would expire.
 
-Every worker keeps the set in memory, so the check on each request costs a dict
-lookup. With Redis, a revocation is also stored there (``SET`` with the token's
-remaining lifetime: a worker that starts later loads it) and published, so every
-worker on every host learns it at once. On the embedded default the set lives in
-this process only.
+The database is the source of truth (``db.revocations``); every worker keeps the
+unexpired revocations in memory, so the check on each request costs a dict
+lookup. Redis, when configured, only makes the news travel fast:
+
+- ``deny`` commits the revocation to the database, applies it here (closing this
+  worker's sockets through the ``on_deny`` callbacks) and queues a notice; a
+  background task publishes the notice, and keeps it while Redis is away, so a
+  revocation never fails because Redis does;
+- every worker follows the notices. Each time its subscription is (re)made, after
+  a Redis restart or a lost connection, it reads from the database what was
+  revoked since its last read, so a notice published while it was not listening
+  is not lost;
+- while no notice can arrive (no Redis, or Redis away) it reads the database every
+  ``POLL_SECONDS_ALONE``; otherwise every ``POLL_SECONDS``, as a safety net. It
+  prunes expired rows every ``PRUNE_SECONDS``;
+- a worker that starts loads every unexpired revocation before it serves.
 """
 
 from __future__ import annotations
@@ -14,91 +25,275 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from db.revocations import prune_revocations, record_revocation, revocations_since
+from gateway.ratelimit import raise_if_cancelled
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
 
 log = logging.getLogger("gateway.auth")
 
-KEY_PREFIX = "gateway:revoked:"
 CHANNEL = "gateway:revocations"
 # Verification accepts a token up to ``tokens.LEEWAY`` (30 s of clock skew) past its
 # ``exp``: a revocation is kept longer than that, or the token would be accepted again.
 KEPT_PAST_EXPIRY = 60.0
+POLL_SECONDS = 30.0
+POLL_SECONDS_ALONE = 2.0
+PRUNE_SECONDS = 600.0
+# A catch-up reads again what was recorded this long before its previous read: a
+# revocation's row carries its worker's clock and commits a moment after it is
+# stamped, so a row stamped before the last read may not have been visible to it.
+CATCH_UP_SLACK = 60.0
+REDIS_RETRY_SECONDS = 1.0
+HEARTBEAT_SECONDS = 5.0
+OUTBOX_LIMIT = 100_000
 
 
 class Denylist:
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._denied: dict[str, float] = {}
-        self._redis: Redis | None = None
-        self._listener: asyncio.Task[None] | None = None
         self._callbacks: list[Callable[[str], None]] = []
+        self._redis: Redis | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._read_at: float | None = None  # when the last catch-up began
+        self._behind = False  # the last catch-up failed: try again soon
+        self._listening = False  # subscribed to the notices right now
+        self._redis_lost = False  # logged that Redis went away (one line per change)
+        self._outbox: dict[str, float] = {}  # notices not published yet
+        self._outbox_ready = asyncio.Event()
+        self._catch_up_now = asyncio.Event()
+        self._resubscribed = asyncio.Event()
 
     def on_deny(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(jti)`` whenever a credential is denied here or on another worker."""
+        """Call ``callback(credential_id)`` whenever a credential is denied, here or on
+        another worker."""
         self._callbacks.append(callback)
 
-    def __contains__(self, jti: str) -> bool:
-        expires = self._denied.get(jti)
+    def __contains__(self, credential_id: str) -> bool:
+        expires = self._denied.get(credential_id)
         if expires is None:
             return False
-        if expires < time.time():
-            self._denied.pop(jti, None)
+        if expires < self._clock():
+            self._denied.pop(credential_id, None)
             return False
         return True
 
-    def _remember(self, jti: str, expires_at: float) -> None:
-        self._denied[jti] = expires_at
+    @property
+    def listening(self) -> bool:
+        """Whether notices from other workers reach this one now (Redis subscribed)."""
+        return self._listening
+
+    def _remember(self, credential_id: str, expires_at: float) -> bool:
+        """Deny ``credential_id`` here; True when that is news (callbacks were called)."""
+        if self._denied.get(credential_id, float("-inf")) >= expires_at:
+            return False
+        self._denied[credential_id] = expires_at
         for callback in self._callbacks:
             try:
-                callback(jti)
+                callback(credential_id)
             except Exception:
                 log.exception("a revocation callback failed")
+        return True
+
+    # -- life cycle -----------------------------------------------------------------
 
     async def start(self, redis: Redis | None) -> None:
-        """Load what Redis holds and follow new revocations (no-op without Redis)."""
+        """Load every unexpired revocation, then follow new ones (notices through
+        ``redis`` when given, the database in any case)."""
         self._redis = redis
-        if redis is None:
-            return
-        pubsub = redis.pubsub()
-        await pubsub.subscribe(CHANNEL)
-        async for key in redis.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
-            ttl = await redis.ttl(key)
-            if ttl > 0:
-                name = key.decode() if isinstance(key, bytes) else key
-                self._remember(name.removeprefix(KEY_PREFIX), time.time() + ttl)
-        self._listener = asyncio.create_task(self._follow(pubsub), name="denylist-follower")
+        await self.catch_up()
+        self._tasks.append(asyncio.create_task(self._sweep(), name="denylist-sweeper"))
+        if redis is not None:
+            self._tasks.append(asyncio.create_task(self._follow(redis), name="denylist-follower"))
+            self._tasks.append(asyncio.create_task(self._publish(redis), name="denylist-notices"))
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+                await task
 
-    async def _follow(self, pubsub: object) -> None:
+    # -- revoking -------------------------------------------------------------------
+
+    async def deny(self, credential_id: str, expires_at: float) -> None:
+        """Deny ``credential_id``, which expires at ``expires_at`` (epoch seconds), on
+        every worker for as long as verification could accept it.
+
+        Returns once the database holds it and this worker applies it; other workers
+        hear of it at once through Redis, or from the database when Redis is away.
+        """
+        expires_at += KEPT_PAST_EXPIRY
+        await record_revocation(credential_id, expires_at)
+        self.announce(credential_id, expires_at)
+
+    def announce(self, credential_id: str, expires_at: float) -> None:
+        """Apply here, and tell every worker, a revocation the database already holds
+        (``db.api_keys.revoke_api_key`` records it in its own transaction)."""
+        self._remember(credential_id, expires_at)
+        if self._redis is None:
+            return
+        self._outbox[credential_id] = expires_at
+        if len(self._outbox) > OUTBOX_LIMIT:  # others still read it from the database
+            del self._outbox[next(iter(self._outbox))]
+        self._outbox_ready.set()
+
+    # -- reading the database -----------------------------------------------------------
+
+    async def catch_up(self) -> int:
+        """Apply what the database holds that this worker may have missed; how many
+        revocations were news here."""
+        began = self._clock()
+        since = None if self._read_at is None else self._read_at - CATCH_UP_SLACK
+        rows = await revocations_since(since, now=began)
+        news = sum(self._remember(credential_id, expires) for credential_id, expires in rows)
+        self._read_at = began
+        return news
+
+    async def _sweep(self) -> None:
+        next_prune = self._clock()
         while True:
+            alone = self._behind or not self._listening
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS_ALONE if alone else POLL_SECONDS):
+                    await self._catch_up_now.wait()
+            self._catch_up_now.clear()
             try:
-                async for message in pubsub.listen():  # type: ignore[attr-defined]
-                    if message.get("type") != "message":
-                        continue
-                    data = message["data"]
-                    jti, _, expires = (
-                        data.decode() if isinstance(data, bytes) else data
-                    ).partition(" ")
-                    self._remember(jti, float(expires))
+                news = await self.catch_up()
+                if self._behind:
+                    self._behind = False
+                    log.warning("revocations are read from the database again")
+                if news:
+                    log.info("applied revocations from the database", extra={"count": news})
+                now = self._clock()
+                if now >= next_prune:
+                    next_prune = now + PRUNE_SECONDS
+                    self._forget_expired(now)
+                    await prune_revocations(now=now)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis went away: retry; revocations also wait in Redis keys
-                log.warning("revocation listener lost Redis; retrying", exc_info=True)
-                await asyncio.sleep(1.0)
+            except Exception as exc:
+                if not self._behind:
+                    self._behind = True
+                    log.warning(
+                        "could not read revocations from the database (%s); retrying every %g s",
+                        type(exc).__name__, POLL_SECONDS_ALONE,
+                    )  # fmt: skip
 
-    async def deny(self, jti: str, expires_at: float) -> None:
-        """Deny ``jti``, a token that expires at ``expires_at`` (epoch seconds), on every
-        worker for as long as verification could accept it."""
-        expires_at += KEPT_PAST_EXPIRY
-        self._remember(jti, expires_at)
-        if self._redis is not None:
-            ttl = max(1, int(expires_at - time.time()) + 1)
-            await self._redis.set(f"{KEY_PREFIX}{jti}", b"1", ex=ttl)
-            await self._redis.publish(CHANNEL, f"{jti} {expires_at}")
+    def _forget_expired(self, now: float) -> None:
+        for credential_id in [c for c, expires in self._denied.items() if expires < now]:
+            del self._denied[credential_id]
+
+    # -- Redis: notices in and out --------------------------------------------------------
+
+    async def _follow(self, redis: Redis) -> None:
+        """Apply notices from other workers. Every (re)subscription, including the ones
+        redis-py makes itself after a lost connection, triggers a catch-up.
+
+        A quiet subscription is pinged every ``HEARTBEAT_SECONDS``: a connection whose
+        far end is gone (a proxy or a container port that keeps it open, a dead peer
+        that never closed it) would otherwise look like one without news, forever.
+        """
+        while True:
+            pubsub: PubSub = redis.pubsub()
+            try:
+                await pubsub.subscribe(CHANNEL)
+                raise_if_cancelled()
+                heard_at = pinged_at = time.monotonic()
+                while True:
+                    message = await pubsub.get_message(timeout=HEARTBEAT_SECONDS)
+                    raise_if_cancelled()
+                    now = time.monotonic()
+                    if message is not None:
+                        heard_at = now
+                        if message.get("type") == "subscribe":
+                            self._heard_from_redis()
+                        elif message.get("type") == "message":
+                            self._apply_notice(message.get("data"))
+                    elif now - heard_at > 2 * HEARTBEAT_SECONDS:
+                        raise RedisConnectionError("no answer to a ping")
+                    if now - max(heard_at, pinged_at) >= HEARTBEAT_SECONDS:
+                        pinged_at = now
+                        await pubsub.ping()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._lost_redis(exc)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(REDIS_RETRY_SECONDS)
+
+    def _heard_from_redis(self) -> None:
+        self._listening = True
+        self._catch_up_now.set()  # what was published while this worker did not listen
+        self._outbox_ready.set()  # what this worker could not publish
+        self._resubscribed.set()
+        if self._redis_lost:
+            self._redis_lost = False
+            log.warning("Redis answers again: revocation notices flow again")
+
+    def _lost_redis(self, exc: BaseException) -> None:
+        self._listening = False
+        if not self._redis_lost:
+            self._redis_lost = True
+            log.warning(
+                "revocation notices lost Redis (%s: %s); reading the database every %g s "
+                "until it answers",
+                type(exc).__name__, exc, POLL_SECONDS_ALONE,
+            )  # fmt: skip
+
+    def _apply_notice(self, data: Any) -> None:
+        text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+        credential_id, _, expires = text.partition(" ")
+        try:
+            self._remember(credential_id, float(expires))
+        except ValueError:
+            log.warning("ignored a malformed revocation notice")
+
+    async def _publish(self, redis: Redis) -> None:
+        """Publish queued notices; while Redis is away, keep them until it answers."""
+        failing = False
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            while self._outbox:
+                batch = dict(self._outbox)
+                try:
+                    async with redis.pipeline(transaction=False) as pipe:
+                        for credential_id, expires in batch.items():
+                            pipe.publish(CHANNEL, f"{credential_id} {expires!r}")
+                        await pipe.execute()
+                    raise_if_cancelled()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if not failing:
+                        failing = True
+                        log.warning(
+                            "could not publish revocation notices (%s: %s); they wait for "
+                            "Redis (the database has the revocations)",
+                            type(exc).__name__, exc,
+                        )  # fmt: skip
+                    await self._until_resubscribed(REDIS_RETRY_SECONDS)
+                    continue
+                for credential_id, expires in batch.items():
+                    if self._outbox.get(credential_id) == expires:
+                        del self._outbox[credential_id]
+                if failing:
+                    failing = False
+                    log.warning("published the revocation notices that waited for Redis")
+
+    async def _until_resubscribed(self, at_most: float) -> None:
+        """Wait until the follower subscribes again (Redis is back), or ``at_most``."""
+        self._resubscribed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(at_most):
+                await self._resubscribed.wait()
