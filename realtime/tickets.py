@@ -35,12 +35,10 @@ TTL_SECONDS = 60
 PREFIX = "gateway:stream-ticket:"
 
 
-def _unavailable(exc: Exception) -> Unavailable:
-    log.warning("stream tickets: Redis failed (%s: %s)", type(exc).__name__, exc)
-    return Unavailable(
-        "stream tickets are unavailable for a moment (their store does not answer): try "
-        "again shortly, or send Authorization or X-API-Key with the stream request"
-    )
+UNAVAILABLE = (
+    "stream tickets are unavailable for a moment (their store does not answer): try "
+    "again shortly, or send Authorization or X-API-Key with the stream request"
+)
 
 
 def _dump(principal: Principal) -> bytes:
@@ -72,6 +70,21 @@ class Tickets:
     def __init__(self, redis: Redis | None = None) -> None:
         self.redis = redis
         self._memory: dict[str, tuple[bytes, float]] = {}
+        self._failing = False  # logged that Redis fails (one line per change, not per call)
+
+    def _unavailable(self, exc: Exception) -> Unavailable:
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "stream tickets: Redis failed (%s: %s); answering 503 until it answers",
+                type(exc).__name__, exc,
+            )  # fmt: skip
+        return Unavailable(UNAVAILABLE)
+
+    def _answered(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.warning("stream tickets: Redis answers again")
 
     async def issue(self, principal: Principal) -> str:
         ticket = "gwt_" + secrets.token_urlsafe(24)
@@ -80,7 +93,8 @@ class Tickets:
             try:
                 await self.redis.set(PREFIX + ticket, raw, ex=TTL_SECONDS)
             except (RedisError, OSError) as exc:
-                raise _unavailable(exc) from None
+                raise self._unavailable(exc) from None
+            self._answered()
         else:
             now = time.monotonic()
             for key in [k for k, (_, exp) in self._memory.items() if exp < now]:
@@ -95,7 +109,8 @@ class Tickets:
             try:
                 raw = await self.redis.getdel(PREFIX + ticket)
             except (RedisError, OSError) as exc:
-                raise _unavailable(exc) from None
+                raise self._unavailable(exc) from None
+            self._answered()
         else:
             entry = self._memory.pop(ticket, None)
             raw = entry[0] if entry is not None and entry[1] >= time.monotonic() else None
