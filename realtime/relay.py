@@ -42,6 +42,7 @@ from db.events import (
     on_commit,
     prune,
 )
+from gateway.ratelimit import raise_if_cancelled
 from realtime.bus import EventBus
 from realtime.outage import Outage
 
@@ -147,6 +148,9 @@ class Relay:
     async def _pg_leadership(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection holding the relay lock (waits, retrying, until it gets it)."""
         connection: asyncpg.Connection = await asyncpg.connect(asyncpg_dsn(self.database_url))
+        # Reached by standbys too: the database is back even if another worker leads.
+        if self.database_outage.down:
+            self.database_outage.succeeded()
         try:
             while True:
                 if await connection.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
@@ -167,6 +171,10 @@ class Relay:
     async def _lead(self, connection: asyncpg.Connection | None) -> None:
         last_beat = 0.0
         while True:
+            # A library that swallows a cancellation (redis-py does, see realtime/bus.py)
+            # must not keep the relay running past stop(): it would hold the lock and
+            # keep its worker from shutting down.
+            raise_if_cancelled()
             self._wake.clear()
             events = await self._number(connection)
             if self.database_outage.down:
@@ -191,6 +199,8 @@ class Relay:
         return numbered([dict(row) for row in await connection.fetch(ASSIGN, BATCH)])
 
     async def _publish(self, payloads: list[bytes]) -> None:
+        if not payloads:  # nothing was tried: says nothing about the bus
+            return
         try:
             await self.bus.publish_many(self.channel, payloads)
         except Exception as error:
