@@ -14,6 +14,7 @@ from db.setup import close_database, open_database
 from gateway.auth import Authenticator
 from gateway.auth.routes import setup_oauth
 from gateway.auth.server import OAuthServer
+from gateway.connections import setup_connections
 from gateway.context import AppContext, GatewayApp
 from gateway.docs_ui import setup_docs_ui
 from gateway.edge import setup_edge
@@ -50,7 +51,6 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
             "CORS": False,
             "ACCESS_LOG": False,
             "MOTD": False,
-            "KEEP_ALIVE_TIMEOUT": 75,
             "FALLBACK_ERROR_FORMAT": "json",
         }
     )
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
         ),
         configure_logging=False,
     )
+    setup_connections(app)
     setup_edge(app)
     setup_throttling(app)
     setup_errors(app)

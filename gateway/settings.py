@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=600)
 
     auth_issuer: str | None = None
     auth_audience: str = "commerce-gateway"
