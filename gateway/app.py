@@ -24,6 +24,7 @@ from gateway.logs import configure_logging, flush_periodically
 from gateway.observability import setup_sentry
 from gateway.redis_client import redis_client
 from gateway.settings import Settings, load_settings
+from gateway.shutdown import Shutdown
 from gateway.throttling import Throttle, setup_throttling
 from realtime import setup_realtime
 from realtime.bus import EventBus
@@ -71,7 +72,10 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
         ),
         configure_logging=False,
     )
-    setup_connections(app)
+    # First, so that its request middleware runs before any other may answer.
+    drain = setup_connections(app)
+    shutdown = Shutdown(settings.shutdown_timeout_seconds, drain)
+    app.ctx.extras["shutdown"] = shutdown
     setup_edge(app)
     setup_throttling(app)
     setup_errors(app)
@@ -106,20 +110,20 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     async def start_log_flusher(app: GatewayApp) -> None:
         app.ctx.extras["log_flusher"] = asyncio.create_task(flush_periodically())
 
-    @app.before_server_stop
-    async def stop_log_flusher(app: GatewayApp) -> None:
+    async def stop_log_flusher() -> None:
         task = app.ctx.extras.pop("log_flusher", None)
         if task is not None:
             task.cancel()
         for handler in logging.getLogger().handlers:
             handler.flush()
 
-    @app.after_server_stop
-    async def close_resources(app: GatewayApp) -> None:
-        await app.ctx.auth.stop()
-        await app.ctx.bus.disconnect()
-        if app.ctx.redis is not None:
-            await app.ctx.redis.aclose()
-        await close_database()
-
+    shutdown.add_step("the log flusher", stop_log_flusher)
+    shutdown.add_close("authentication (the revocation listener)", app.ctx.auth.stop)
+    shutdown.add_close("the event bus", app.ctx.bus.disconnect)
+    if app.ctx.redis is not None:
+        shutdown.add_close("Redis", app.ctx.redis.aclose)
+    shutdown.add_close("the database", close_database)
+    # The only stop listeners: the order of the steps is Shutdown's (gateway/shutdown.py).
+    app.before_server_stop(shutdown.run)
+    app.after_server_stop(shutdown.close)
     return app

@@ -25,8 +25,12 @@ def setup_health(app: GatewayApp) -> None:
 
     @app.route("/readyz", methods=["GET", "HEAD"], name="readyz")
     async def readyz(request: Request) -> HTTPResponse:
-        """Ready: the database (and Redis, when configured) answer within 2 s."""
+        """Ready: not shutting down, and the database (and Redis, when configured)
+        answering within 2 s."""
         checks: dict[str, str] = {}
+        shutdown = app.ctx.extras.get("shutdown")
+        if shutdown is not None and shutdown.started:
+            checks["worker"] = "error: shutting down"
         try:
             await asyncio.wait_for(ping_database(), PROBE_TIMEOUT)
             checks["database"] = "ok"
@@ -41,7 +45,11 @@ def setup_health(app: GatewayApp) -> None:
                 checks["redis"] = f"error: {type(exc).__name__}"
         ready = all(value == "ok" for value in checks.values())
         return json(
-            {"status": "ok" if ready else "unavailable", "checks": checks, **_realtime(app)},
+            {
+                "status": "ok" if ready else "unavailable",
+                "checks": checks,
+                **_realtime(app),
+            },
             status=200 if ready else 503,
         )
 

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=600)
+    # Sanic's manager gives a stopping worker 10 s; the closes after it take up to 2.
+    shutdown_timeout_seconds: float = Field(default=5.0, ge=0.5, le=7.0)
 
     auth_issuer: str | None = None
     auth_audience: str = "commerce-gateway"

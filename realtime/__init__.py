@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sanic import Blueprint
 
@@ -19,21 +18,9 @@ from realtime.tickets import Tickets
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
+    from gateway.shutdown import Shutdown
 
 log = logging.getLogger("gateway.realtime")
-
-STOP_SECONDS = 5.0
-
-
-async def _bounded(step: Coroutine[Any, Any, None], what: str) -> None:
-    """Run a shutdown step for at most ``STOP_SECONDS``; past that, log it and go on."""
-    task = asyncio.ensure_future(step)
-    done, _ = await asyncio.wait({task}, timeout=STOP_SECONDS)
-    if done:
-        task.result()
-        return
-    task.cancel()
-    log.error("%s did not stop within %s s; shutting down without it", what, STOP_SECONDS)
 
 
 def setup_realtime(app: GatewayApp) -> Hub:
@@ -82,19 +69,26 @@ def setup_realtime(app: GatewayApp) -> Hub:
         app.ctx.auth.denylist.on_deny(hub.revoked)
         app.ctx.extras["realtime_start"] = asyncio.create_task(start(app), name="realtime-start")
 
-    @app.before_server_stop
-    async def stop_stream(app: GatewayApp) -> None:
+    async def close_sockets() -> None:
+        # First, so that nothing slower below keeps clients waiting: 1001 tells
+        # them to reconnect (to another worker or host) and resume.
+        hub.close_all(*GOING_AWAY)
         starting = app.ctx.extras.pop("realtime_start", None)
         if starting is not None and not starting.done():
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starting
-        # Sockets first (1001: reconnect elsewhere and resume), so that nothing
-        # slower below can keep clients waiting; each step then gets a bound.
-        hub.close_all(*GOING_AWAY)
+
+    async def stop_relay() -> None:
+        # Closing its connection releases the lock: a standby takes over within
+        # its takeover interval (a second).
         relay = app.ctx.extras.pop("relay", None)
         if relay is not None:
-            await _bounded(relay.stop(), "the change-log relay")
-        await _bounded(hub.stop(), "the change stream")
+            await relay.stop()
+
+    shutdown: Shutdown = app.ctx.extras["shutdown"]
+    shutdown.add_step("closing event streams and sockets (1001)", close_sockets)
+    shutdown.add_step("the change-log relay", stop_relay)
+    shutdown.add_step("the change stream", hub.stop)
 
     return hub

@@ -1,0 +1,180 @@
+"""Process health with real ``gateway serve`` processes: SIGTERM.
+
+Each test runs gateways of its own, on the pass's backend (a SQLite file, or a
+PostgreSQL database of its own), and waits for what the server does (a socket it
+closes, a log line, a readiness answer), never for time to pass: the deadlines
+below are failure guards only.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.served import GUARD, Gateway, gateways, own_database
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
+    with own_database(tmp_path) as database, gateways(tmp_path, database) as start:
+        yield start
+
+
+# -- raw HTTP/1.1 on sockets: the test decides when each byte goes ---------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+    sock.settimeout(GUARD)
+    return sock
+
+
+def read_reply(sock: socket.socket) -> Reply | None:
+    """One response, or None when the server closed the connection first."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return None
+        if not chunk:
+            assert not data, f"the connection closed mid-response: {data!r}"
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *fields = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (f.split(":", 1) for f in fields)}
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed mid-body"
+        body += chunk
+    return Reply(int(status_line.split()[1]), headers, body)
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: gateway.test\r\n\r\n".encode()
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def idle_connection_per_worker(node: Gateway, workers: int) -> list[socket.socket]:
+    """A keep-alive connection, left idle, on each worker (readiness says whose it is)."""
+    held: dict[int, socket.socket] = {}
+    deadline = time.monotonic() + GUARD
+    while len(held) < workers:
+        assert time.monotonic() < deadline, "could not reach every worker"
+        sock = connect(node.port)
+        sock.sendall(get("/readyz"))
+        reply = read_reply(sock)
+        assert reply is not None
+        assert reply.headers["connection"] == "keep-alive"
+        pid = orjson.loads(reply.body)["worker"]["pid"]
+        if pid in held:
+            sock.close()
+        else:
+            held[pid] = sock
+    return list(held.values())
+
+
+class BusyClient(threading.Thread):
+    """Requests back to back on one keep-alive connection until the server ends it."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.sock = connect(port)
+        self.replies: list[tuple[float, str]] = []  # (received at, Connection header)
+        self.first = threading.Event()
+
+    def run(self) -> None:
+        with self.sock:
+            while True:
+                try:
+                    self.sock.sendall(get("/healthz"))
+                except OSError:
+                    return
+                reply = read_reply(self.sock)
+                if reply is None:
+                    return
+                self.replies.append((time.monotonic(), reply.headers["connection"]))
+                self.first.set()
+                if reply.headers["connection"] == "close":
+                    assert closed_by_server(self.sock)
+                    return
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_ends_keep_alive_at_once_finishes_requests_and_exits_cleanly(serve, workers):
+    node = serve(workers=workers)
+    idle = idle_connection_per_worker(node, workers)
+    # A request in flight at SIGTERM: its body arrives only after the drain began.
+    body = b"grant_type=client_credentials"
+    in_flight = connect(node.port)
+    in_flight.sendall(
+        b"POST /oauth/token HTTP/1.1\r\nHost: gateway.test\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:5])
+    )
+    busy = BusyClient(node.port)
+    busy.start()
+    assert busy.first.wait(GUARD)
+
+    node.proc.send_signal(signal.SIGTERM)
+    # Every worker closes its idle keep-alive connections as soon as it starts to stop.
+    for sock in idle:
+        assert closed_by_server(sock), "an idle keep-alive connection stayed open"
+    drained = time.monotonic()
+
+    # The request in flight is finished, and its connection closed after it.
+    in_flight.sendall(body[5:])
+    reply = read_reply(in_flight)
+    assert reply is not None, "the request in flight was cut"
+    assert reply.status in (400, 401)  # a bad client: what matters is that it was answered
+    assert reply.headers["connection"] == "close"
+    assert closed_by_server(in_flight)
+
+    # The busy client got at most the one response already on its way, then "close".
+    busy.join(GUARD)
+    assert not busy.is_alive(), "the busy keep-alive connection was still served"
+    after = [header for at, header in busy.replies if at > drained]
+    assert after.count("keep-alive") <= 1, busy.replies[-10:]
+
+    assert node.exit_code() == 0
+    node.assert_clean_log()
+    assert sum("Stopping worker" in line for line in node.lines()) == workers
+
+
+def test_a_request_that_outlasts_the_bound_is_cut_and_the_worker_still_exits_cleanly(serve):
+    """Sanic's manager gives a stopping worker 10 s; a worker that waited longer for a
+    stuck request (its default wait is 15 s) was abandoned mid-shutdown."""
+    node = serve(workers=2, SHUTDOWN_TIMEOUT_SECONDS="1")
+    stuck = connect(node.port)
+    stuck.sendall(
+        b"POST /oauth/token HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 100\r\n\r\nx"
+    )  # and the other 99 bytes never come
+    node.proc.send_signal(signal.SIGTERM)
+    assert closed_by_server(stuck)
+    assert node.exit_code() == 0
+    node.assert_clean_log()
