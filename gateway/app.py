@@ -26,6 +26,7 @@ from gateway.redis_client import redis_client
 from gateway.settings import Settings, load_settings
 from gateway.shutdown import Shutdown
 from gateway.throttling import Throttle, setup_throttling
+from gateway.workers import setup_workers
 from realtime import setup_realtime
 from realtime.bus import EventBus
 from realtime.sse import OPENAPI_PATHS as SSE_OPENAPI_PATHS
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     setup_throttling(app)
     setup_errors(app)
     setup_health(app)
+    setup_workers(app)
     setup_docs_ui(app)
     oauth = OAuthServer(settings, app.ctx.auth.tokens)
     setup_oauth(app, oauth)

@@ -10,6 +10,7 @@ from sanic import HTTPResponse, Request
 from sanic.response import json
 
 from db.setup import ping_database
+from gateway.workers import read_capacity
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
@@ -25,12 +26,29 @@ def setup_health(app: GatewayApp) -> None:
 
     @app.route("/readyz", methods=["GET", "HEAD"], name="readyz")
     async def readyz(request: Request) -> HTTPResponse:
-        """Ready: not shutting down, and the database (and Redis, when configured)
-        answering within 2 s."""
+        """Ready: not shutting down, every worker of the host serving, and the
+        database (and Redis, when configured) answering within 2 s."""
         checks: dict[str, str] = {}
+        extra: dict[str, Any] = {}
         shutdown = app.ctx.extras.get("shutdown")
         if shutdown is not None and shutdown.started:
             checks["worker"] = "error: shutting down"
+        try:
+            workers = await asyncio.wait_for(read_capacity(app), PROBE_TIMEOUT)
+        except Exception as exc:
+            checks["workers"] = f"error: {type(exc).__name__}"
+        else:
+            if workers is not None:
+                checks["workers"] = (
+                    "ok"
+                    if workers.full
+                    else f"error: {workers.serving} of {workers.expected} serving"
+                )
+                extra["workers"] = {
+                    "expected": workers.expected,
+                    "serving": workers.serving,
+                    "restarts": workers.restarts,
+                }
         try:
             await asyncio.wait_for(ping_database(), PROBE_TIMEOUT)
             checks["database"] = "ok"
@@ -48,6 +66,7 @@ def setup_health(app: GatewayApp) -> None:
             {
                 "status": "ok" if ready else "unavailable",
                 "checks": checks,
+                **extra,
                 **_realtime(app),
             },
             status=200 if ready else 503,

@@ -1,4 +1,4 @@
-"""Process health with real ``gateway serve`` processes: SIGTERM.
+"""Process health with real ``gateway serve`` processes: SIGTERM, and a worker killed.
 
 Each test runs gateways of its own, on the pass's backend (a SQLite file, or a
 PostgreSQL database of its own), and waits for what the server does (a socket it
@@ -8,6 +8,7 @@ below are failure guards only.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -19,7 +20,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.served import GUARD, Gateway, gateways, own_database
+from tests.processes import free_port
+from tests.served import GUARD, Gateway, gateways, own_database, start_redis
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -178,3 +180,37 @@ def test_a_request_that_outlasts_the_bound_is_cut_and_the_worker_still_exits_cle
     assert closed_by_server(stuck)
     assert node.exit_code() == 0
     node.assert_clean_log()
+
+
+def test_a_killed_worker_is_logged_replaced_and_missed_by_readiness(serve, tmp_path):
+    """The replacement cannot finish starting while the (private) Redis is stopped:
+    readiness is read while the host is one worker short, whatever the machine's speed."""
+    redis_port = free_port()
+    redis = start_redis(redis_port, tmp_path)
+    try:
+        node = serve(workers=2, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+        victim = node.readyz().json()["worker"]["pid"]
+        redis.send_signal(signal.SIGSTOP)
+        try:
+            os.kill(victim, signal.SIGKILL)
+            line = node.wait_for_line(f"(pid {victim}) died: killed by SIGKILL")
+            assert orjson.loads(line)["level"] == "error"
+            short = node.readyz()  # answered by the survivor
+            assert short.status_code == 503
+            assert short.json()["checks"]["workers"] == "error: 1 of 2 serving"
+            assert short.json()["workers"]["serving"] == 1
+        finally:
+            redis.send_signal(signal.SIGCONT)
+        node.wait_for_line("serves again (pid ")
+        deadline = time.monotonic() + GUARD
+        while (ready := node.readyz()).status_code != 200:
+            assert time.monotonic() < deadline, ready.text
+            time.sleep(0.05)
+        assert ready.json()["workers"] == {"expected": 2, "serving": 2, "restarts": 1}
+        assert ready.json()["checks"]["workers"] == "ok"
+        node.proc.send_signal(signal.SIGTERM)
+        assert node.exit_code() == 0
+        node.assert_clean_log()
+    finally:
+        redis.kill()
+        redis.wait()
