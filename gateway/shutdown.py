@@ -60,6 +60,8 @@ async def bounded(work: Awaitable[object], what: str, seconds: float) -> bool:
         raise
     if not done:
         task.cancel()
+        # Abandoned: whatever it ends with is not worth a "never retrieved" warning.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
         log.error("shutdown: %s did not finish within %.1f s; going on without it", what, seconds)
         return False
     if task.cancelled():
