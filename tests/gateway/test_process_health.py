@@ -109,22 +109,31 @@ class BusyClient(threading.Thread):
         self.sock = connect(port)
         self.replies: list[tuple[float, str]] = []  # (received at, Connection header)
         self.first = threading.Event()
+        self.error: BaseException | None = None  # what went wrong, for the test to raise
 
     def run(self) -> None:
-        with self.sock:
-            while True:
-                try:
-                    self.sock.sendall(get("/healthz"))
-                except OSError:
-                    return
-                reply = read_reply(self.sock)
-                if reply is None:
-                    return
-                self.replies.append((time.monotonic(), reply.headers["connection"]))
-                self.first.set()
-                if reply.headers["connection"] == "close":
-                    assert closed_by_server(self.sock)
-                    return
+        try:
+            with self.sock:
+                self._requests()
+        except BaseException as error:
+            self.error = error
+        finally:
+            self.first.set()
+
+    def _requests(self) -> None:
+        while True:
+            try:
+                self.sock.sendall(get("/healthz"))
+            except OSError:
+                return
+            reply = read_reply(self.sock)
+            if reply is None:
+                return
+            self.replies.append((time.monotonic(), reply.headers["connection"]))
+            self.first.set()
+            if reply.headers["connection"] == "close":
+                assert closed_by_server(self.sock), "open after Connection: close"
+                return
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -142,6 +151,7 @@ def test_sigterm_ends_keep_alive_at_once_finishes_requests_and_exits_cleanly(ser
     busy = BusyClient(node.port)
     busy.start()
     assert busy.first.wait(GUARD)
+    assert busy.replies, busy.error
 
     node.proc.send_signal(signal.SIGTERM)
     # Every worker closes its idle keep-alive connections as soon as it starts to stop.
@@ -160,6 +170,8 @@ def test_sigterm_ends_keep_alive_at_once_finishes_requests_and_exits_cleanly(ser
     # The busy client got at most the one response already on its way, then "close".
     busy.join(GUARD)
     assert not busy.is_alive(), "the busy keep-alive connection was still served"
+    if busy.error is not None:
+        raise busy.error
     after = [header for at, header in busy.replies if at > drained]
     assert after.count("keep-alive") <= 1, busy.replies[-10:]
 
