@@ -8,6 +8,7 @@ below are failure guards only.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import websockets
 
 from tests.processes import free_port
 from tests.served import GUARD, Gateway, gateways, own_database, start_redis
@@ -226,3 +228,31 @@ def test_a_killed_worker_is_logged_replaced_and_missed_by_readiness(serve, tmp_p
     finally:
         redis.kill()
         redis.wait()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_closed_websockets_give_their_memory_back(serve):
+    """Rounds of 1,000 WebSockets opened and closed: the worker's memory stops growing
+    once warm (two rounds; it grew by about 1 MB over the next four here). Each closed
+    socket used to stay in memory until Sanic's timeout check fired (30 s with this
+    keep-alive): 16 MB a round, still growing at the tenth."""
+    node = serve(KEEP_ALIVE_TIMEOUT_SECONDS="300", REALTIME_UNAUTHENTICATED_PER_ADDRESS="1000")
+    url = f"ws://127.0.0.1:{node.port}/api/v1/realtime"
+    gate = asyncio.Semaphore(50)
+
+    async def open_and_close() -> None:
+        async with gate, websockets.connect(url):
+            pass
+
+    sizes = []
+    for _ in range(6):
+        await asyncio.gather(*(open_and_close() for _ in range(1_000)))
+        sizes.append(rss_mb(node.proc.pid))
+    # The last 3,000 sockets, after two rounds of warm-up.
+    assert sizes[-1] - sizes[2] < 8, sizes
