@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from gateway.ratelimit import raise_if_cancelled
+from gateway.redis_client import redis_client
 from realtime.outage import Outage
 
 log = logging.getLogger("gateway.realtime")
@@ -96,8 +97,12 @@ class RedisBackend:
     reader that misses its cancellation that way never stops (SIGTERM hung)."""
 
     def __init__(self, url: str) -> None:
-        # Publishing fails fast while Redis is away (the change log keeps the
-        # event); the reader reconnects on its own schedule.
+        # Publishing goes through the worker's retrying client, so the first publish
+        # after a Redis restart reconnects instead of failing once; while Redis is
+        # really away it fails within about a second (the change log keeps the event).
+        # The reader has its own client without retries: it reconnects, and
+        # resubscribes, on its own schedule.
+        self._publisher: Redis = redis_client(url)
         self._redis: Redis = Redis.from_url(url, socket_connect_timeout=2.0)
         self._pubsub: PubSub = self._redis.pubsub()
 
@@ -108,6 +113,7 @@ class RedisBackend:
     async def disconnect(self) -> None:
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._redis.aclose()
+        await self._publisher.aclose()
 
     async def reconnect(self, channels: Collection[str]) -> None:
         with contextlib.suppress(Exception):
@@ -126,11 +132,11 @@ class RedisBackend:
         await self._pubsub.unsubscribe(channel)
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        await self._redis.publish(channel, payload)
+        await self._publisher.publish(channel, payload)
         raise_if_cancelled()
 
     async def publish_many(self, channel: str, payloads: list[bytes]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self._publisher.pipeline(transaction=False) as pipe:
             for payload in payloads:
                 pipe.publish(channel, payload)
             await pipe.execute()

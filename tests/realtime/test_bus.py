@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
+
+from realtime.bus import RedisBackend
+from tests.private_redis import private_redis, proxy_to
+
 
 async def subscribed(server, channel: str) -> None:
     """Wait until Redis counts a subscriber of ``channel`` (it confirms a SUBSCRIBE
@@ -67,3 +72,21 @@ async def test_a_publish_cancelled_in_flight_is_cancelled_not_completed(server):
             carried_on += 1
     assert cancelled > 0
     assert carried_on == 0
+
+
+@pytest.mark.postgres_only
+async def test_the_first_publish_after_a_redis_restart_succeeds(tmp_path):
+    """A restart closes the publisher's pooled connections; the proxy (like a container's
+    port) lets the bus find out only from its next command, which then reconnects and
+    is sent again instead of failing once."""
+    with private_redis(tmp_path) as redis, proxy_to(redis) as proxy:
+        backend = RedisBackend(proxy.url)
+        await backend.connect()
+        try:
+            await asyncio.gather(*(backend.publish("test:restart", b"{}") for _ in range(4)))
+            redis.stop()
+            redis.start()
+            await backend.publish("test:restart", b"{}")
+            await backend.publish_many("test:restart", [b"{}", b"{}"])
+        finally:
+            await backend.disconnect()

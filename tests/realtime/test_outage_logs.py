@@ -128,6 +128,10 @@ async def test_a_gateway_logs_a_redis_outage_once_when_it_starts_and_once_when_i
                 redis.wait()
                 await until_async(lambda: _redis_is_down(api), "readiness to see Redis gone")
                 await _write(api, 20)  # writes go on; their events wait in the change log
+                # The relay retries a publish for about a second before it counts an
+                # outage: Redis stays away until every component has said it is.
+                for component in COMPONENTS:
+                    await asyncio.to_thread(node.wait_for_line, f"{component}: unavailable")
                 redis = served.start_redis(redis_port, tmp_path)
                 await until(lambda: len(dashboard.events) >= 23, "the events of the outage")
                 for component in COMPONENTS:  # each says, once, that Redis is back
