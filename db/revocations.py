@@ -8,7 +8,8 @@ starts and reads what is new whenever it may have missed a notice. A row is kept
 until the credential could no longer be accepted anyway, then pruned.
 
 ``credential_id`` is what a ``Principal`` carries: an access token's ``jti``, or
-``key:<key_id>`` for an API key (``api_key_credential``).
+``key:<key_id>`` for an API key (``api_key_credential``). ``client:<client_id>``
+(``client_credential``) denies every access token issued to a deleted client.
 """
 
 from __future__ import annotations
@@ -23,11 +24,21 @@ from db.models import Revocation
 # for longer than this misses it (and still refuses the key on its next lookup).
 API_KEY_KEPT_SECONDS = 86_400.0
 CREDENTIAL_MAX_LENGTH = 255
+# Verification accepts an access token up to 30 s (``gateway.auth.tokens.LEEWAY``, clock
+# skew) past its ``exp``: a revocation is kept longer than that, or the token would be
+# accepted again.
+KEPT_PAST_EXPIRY = 60.0
 
 
 def api_key_credential(key_id: str) -> str:
     """The ``credential_id`` of the API key ``key_id``."""
     return f"key:{key_id}"
+
+
+def client_credential(client_id: str) -> str:
+    """What denies every access token issued to the OAuth client ``client_id`` (their
+    ``client_id`` claim), whichever grant issued it."""
+    return f"client:{client_id}"
 
 
 def _at(epoch: float) -> datetime:

@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from db.revocations import prune_revocations, record_revocation, revocations_since
+from db.revocations import (
+    KEPT_PAST_EXPIRY,
+    prune_revocations,
+    record_revocation,
+    revocations_since,
+)
 from gateway.ratelimit import raise_if_cancelled
 
 if TYPE_CHECKING:
@@ -39,9 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.auth")
 
 CHANNEL = "gateway:revocations"
-# Verification accepts a token up to ``tokens.LEEWAY`` (30 s of clock skew) past its
-# ``exp``: a revocation is kept longer than that, or the token would be accepted again.
-KEPT_PAST_EXPIRY = 60.0
+__all__ = ["CHANNEL", "KEPT_PAST_EXPIRY", "Denylist", "publish_notices"]
 POLL_SECONDS = 30.0
 POLL_SECONDS_ALONE = 2.0
 PRUNE_SECONDS = 600.0
@@ -269,7 +272,7 @@ class Denylist:
                 try:
                     async with redis.pipeline(transaction=False) as pipe:
                         for credential_id, expires in batch.items():
-                            pipe.publish(CHANNEL, f"{credential_id} {expires!r}")
+                            pipe.publish(CHANNEL, _notice(credential_id, expires))
                         await pipe.execute()
                     raise_if_cancelled()
                 except asyncio.CancelledError:
@@ -297,3 +300,17 @@ class Denylist:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(at_most):
                 await self._resubscribed.wait()
+
+
+def _notice(credential_id: str, expires_at: float) -> str:
+    return f"{credential_id} {expires_at!r}"
+
+
+async def publish_notices(redis: Redis, revocations: dict[str, float]) -> None:
+    """Tell every worker at once of revocations the database already holds, from a
+    process that runs no ``Denylist`` (the ``gateway`` command). Without it workers
+    still read them from the database, within ``POLL_SECONDS``."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for credential_id, expires in revocations.items():
+            pipe.publish(CHANNEL, _notice(credential_id, expires))
+        await pipe.execute()

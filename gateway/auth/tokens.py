@@ -6,7 +6,8 @@ claims ``org`` (organization id) and ``roles``.
 
 Verification pins the algorithm to the key's own (so ``none`` and HS256-with-
 the-public-key cannot pass), requires ``typ``, ``iss``, ``aud``, ``exp``, allows
-``LEEWAY`` seconds of clock skew, and denies revoked ``jti``s. A verified token
+``LEEWAY`` seconds of clock skew, and denies revoked ``jti``s and the tokens of
+deleted clients (``client:<client_id>`` on the denylist). A verified token
 is cached until it expires: the signature is checked once per token, not once
 per request (the denylist still is).
 """
@@ -24,6 +25,7 @@ import jwt
 from db.errors import InvalidToken
 from db.organizations import find_organization_id
 from db.principal import ROLE_SCOPES, Principal
+from db.revocations import client_credential
 from gateway.auth.denylist import Denylist
 from gateway.auth.external import ExternalKeys
 from gateway.auth.keys import KeyRing
@@ -34,6 +36,7 @@ log = logging.getLogger("gateway.auth")
 LEEWAY = 30  # seconds of clock skew; a denial outlives exp by more (denylist.KEPT_PAST_EXPIRY)
 TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 CACHE_SIZE = 10_000
+CLIENT_PREFIX = client_credential("")
 
 
 def scope_list(scope: object) -> list[str]:
@@ -58,6 +61,13 @@ class TokenService:
         }
         self._cache: OrderedDict[str, Principal] = OrderedDict()
         self._org_ids: dict[str, int] = {}
+        denylist.on_deny(self._client_denied)
+
+    def _client_denied(self, credential_id: str) -> None:
+        """A deleted client's tokens are refused from now on, cached ones too (the cache
+        is keyed by token, so it is emptied: deleting a client is rare)."""
+        if credential_id.startswith(CLIENT_PREFIX):
+            self._cache.clear()
 
     # --- issuing ----------------------------------------------------------------------
 
@@ -140,6 +150,13 @@ class TokenService:
         jti = claims.get("jti")
         if isinstance(jti, str) and jti in self.denylist:
             raise _rejected("revoked")
+        client_id = claims.get("client_id")
+        if (
+            issuer == self.issuer
+            and isinstance(client_id, str)
+            and client_credential(client_id) in self.denylist
+        ):
+            raise _rejected("client deleted")
         return claims
 
     async def own_claims(self, token: str) -> dict[str, Any] | None:
