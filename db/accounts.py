@@ -12,7 +12,10 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
@@ -20,10 +23,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
-from db.errors import Conflict, InvalidArgument
-from db.models import OAuthClient, User, fits
+from db.errors import Conflict, InvalidArgument, NotFound
+from db.inputs import check_line
+from db.models import AuthorizationCode, OAuthClient, RefreshToken, User, fits
 from db.principal import ALL_SCOPES, USER_ROLES, role_scopes
+from db.revocations import KEPT_PAST_EXPIRY, client_credential, record_revocation
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a miss costs what a wrong password costs.
@@ -36,6 +42,9 @@ MAX_REDIRECT_URI = 2000
 UNSAFE_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "about", "blob"})
 # Printable ASCII that RFC 3986 never allows unescaped in a URI.
 NOT_IN_URIS = frozenset('"<>\\^`{|}')
+# Hosts a plain http redirect URI may name: the device itself (RFC 8252 7.3, 8.3).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+CLIENT_NAME_MAX = 200
 
 
 def hash_password(password: str) -> str:
@@ -111,7 +120,12 @@ def check_client_secret(client: OAuthClient, secret: str) -> bool:
 def check_redirect_uri(uri: str) -> None:
     """Refuse a redirect URI that cannot be compared as a plain string, or that is not
     a place to send a code: OAuth 2.1 wants absolute URIs without a fragment, and
-    exact matching wants one spelling only (percent-encode spaces and non-ASCII)."""
+    exact matching wants one spelling only (percent-encode spaces and non-ASCII).
+
+    Codes travel only over TLS (https), to a native app's loopback listener (http on
+    127.0.0.1, [::1] or localhost: RFC 8252 7.3), or to a native app's private-use
+    scheme, which must be a reverse domain name (``com.example.app:``, RFC 8252 7.1).
+    """
     fix = "use an absolute URI such as https://app.example.com/callback"
     if not uri or len(uri) > MAX_REDIRECT_URI:
         raise InvalidArgument(f"redirect URI: 1 to {MAX_REDIRECT_URI} characters; {fix}")
@@ -120,13 +134,28 @@ def check_redirect_uri(uri: str) -> None:
             f"redirect URI {uri!r}: spaces, control and non-ASCII characters, and "
             f"{' '.join(sorted(NOT_IN_URIS))}, must be percent-encoded"
         )
-    parts = urlsplit(uri)
-    if not parts.scheme or (parts.scheme in ("http", "https") and not parts.hostname):
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018  (raises on a port that is not a number from 0 to 65535)
+    except ValueError:
+        raise InvalidArgument(f"redirect URI {uri!r} is not a valid URI; {fix}") from None
+    scheme = parts.scheme.lower()
+    if not scheme or (scheme in ("http", "https") and not parts.hostname):
         raise InvalidArgument(f"redirect URI {uri!r} is not absolute; {fix}")
-    if parts.scheme.lower() in UNSAFE_SCHEMES:
+    if scheme in UNSAFE_SCHEMES:
         raise InvalidArgument(f"redirect URI {uri!r}: the {parts.scheme} scheme is refused; {fix}")
     if "#" in uri:
         raise InvalidArgument(f"redirect URI {uri!r} may not have a fragment (#)")
+    if scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise InvalidArgument(
+            f"redirect URI {uri!r}: http is only for a native app's loopback listener "
+            "(127.0.0.1, [::1] or localhost); use https"
+        )
+    if scheme not in ("http", "https") and "." not in scheme:
+        raise InvalidArgument(
+            f"redirect URI {uri!r}: use https, http on loopback, or for a native app a "
+            "private-use scheme in reverse domain order (com.example.app:/callback)"
+        )
 
 
 @dataclass(frozen=True)
@@ -167,6 +196,7 @@ async def create_client(
             f"the role {role!r} cannot hold the scope(s) {', '.join(sorted(beyond_role))}: "
             "leave them out or choose a role that grants them"
         )
+    name = check_line(name, what="client name", max_length=CLIENT_NAME_MAX)
     for uri in redirect_uris or []:
         check_redirect_uri(uri)
     if public and "client_credentials" in grant_types:
@@ -181,3 +211,105 @@ async def create_client(
         scopes=sorted(scopes), role=role,
     )  # fmt: skip
     return NewClient(client=client, secret=secret)
+
+
+# --- operators: listing and deleting (the ``gateway`` command) ----------------------------
+
+
+def _email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def list_users(organization_id: int) -> list[dict[str, Any]]:
+    """The organization's users, oldest first (never their password hashes)."""
+    return list(
+        await User.filter(organization_id=organization_id)
+        .order_by("id")
+        .values("id", "email", "role", "disabled", "created_at")
+    )
+
+
+async def delete_user(organization_id: int, email: str) -> tuple[dict[str, Any], dict[str, float]]:
+    """Delete a user of the organization, and revoke what they signed in to: their
+    refresh tokens and authorization codes go with them, and the access tokens those
+    issued are denied (recorded for the caller to announce: ``credential_id ->
+    expires_at``)."""
+    email = _email(email)
+    async with in_transaction():
+        user = (
+            await User.get_or_none(organization_id=organization_id, email=email)
+            if _can_match(User, "email", email)
+            else None
+        )
+        if user is None:
+            raise NotFound(f"no user {email!r} in this organization")
+        revoked: dict[str, float] = {}
+        now = time.time()
+        for jti, expires in await RefreshToken.filter(user_id=user.id).values_list(
+            "access_jti", "access_expires_at"
+        ):
+            until = expires.timestamp() + KEPT_PAST_EXPIRY
+            if until > now:  # verification refuses it anyway past that
+                await record_revocation(str(jti), until)
+                revoked[str(jti)] = until
+        row = {"id": user.id, "email": user.email, "role": user.role}
+        await user.delete()  # its codes and refresh tokens with it (foreign keys)
+    return row, revoked
+
+
+def _client_row(client: OAuthClient) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "type": "confidential" if client.secret_hash else "public",
+        "role": client.role,
+        "grant_types": client.grant_types,
+        "scopes": client.scopes,
+        "redirect_uris": client.redirect_uris,
+        "created_at": client.created_at,
+    }
+
+
+async def list_clients(organization_id: int) -> list[dict[str, Any]]:
+    """The organization's OAuth clients, oldest first (never their secret hashes)."""
+    clients = await OAuthClient.filter(organization_id=organization_id).order_by("id")
+    return [_client_row(client) for client in clients]
+
+
+async def revoke_clients(
+    organization_id: int, client_ids: list[str], access_token_ttl: float
+) -> dict[str, float]:
+    """Revoke everything the clients issued, in the caller's transaction: their refresh
+    tokens and unused codes, and every access token carrying their ``client_id`` (the
+    newest expires within ``access_token_ttl`` seconds). Returns the revocations
+    recorded (``credential_id -> expires_at``)."""
+    now = datetime.now(UTC)
+    until = now.timestamp() + access_token_ttl + KEPT_PAST_EXPIRY
+    revoked: dict[str, float] = {}
+    for client_id in client_ids:
+        await RefreshToken.filter(
+            organization_id=organization_id, client_id=client_id, revoked_at=None
+        ).update(revoked_at=now)
+        await AuthorizationCode.filter(client_id=client_id).delete()
+        await record_revocation(client_credential(client_id), until)
+        revoked[client_credential(client_id)] = until
+    return revoked
+
+
+async def delete_client(
+    organization_id: int, client_id: str, *, access_token_ttl: float
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Delete a client of the organization and revoke every token it issued
+    (``revoke_clients``), in one transaction."""
+    async with in_transaction():
+        client = (
+            await OAuthClient.get_or_none(organization_id=organization_id, client_id=client_id)
+            if _can_match(OAuthClient, "client_id", client_id)
+            else None
+        )
+        if client is None:
+            raise NotFound(f"no client {client_id!r} in this organization")
+        revoked = await revoke_clients(organization_id, [client_id], access_token_ttl)
+        await RefreshToken.filter(client_id=client_id).delete()
+        await client.delete()
+    return _client_row(client), revoked

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from tortoise.transactions import in_transaction
 
-from db.errors import FieldError, InvalidToken, ValidationFailed
+from db.errors import FieldError, InvalidToken, NotFound, ValidationFailed
 from db.filtering import FilterField
 from db.inputs import Input, Line, Timestamp
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, list_rows
@@ -130,6 +130,27 @@ async def revoke_api_key(principal: Principal, ident: int) -> dict[str, Any]:
     if not updated:
         await fetch_row(principal, SPEC, ident)  # NotFound for another organization's key
     return await fetch_row(principal, SPEC, ident)
+
+
+async def organization_api_keys(organization_id: int) -> list[dict[str, Any]]:
+    """Every key of the organization, revoked ones too, oldest first (for operators)."""
+    rows = ApiKey.filter(organization_id=organization_id).order_by("id")
+    return list(await rows.values(*SPEC.columns))
+
+
+async def find_api_key(organization_id: int, key_id: str) -> int:
+    """The row id of the organization's key ``key_id`` (the part after ``gwk_``, or the
+    whole key); ``NotFound`` otherwise."""
+    if key_id.startswith(PREFIX):
+        key_id = key_id.removeprefix(PREFIX).partition("_")[0]
+    row = (
+        await ApiKey.filter(organization_id=organization_id, key_id=key_id).only("id").first()
+        if key_id and fits(ApiKey, "key_id", key_id)
+        else None
+    )
+    if row is None:
+        raise NotFound(f"no API key {key_id!r} in this organization")
+    return int(row.id)
 
 
 async def authenticate_api_key(key: str) -> tuple[Principal, str]:

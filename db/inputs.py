@@ -51,7 +51,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from db.errors import FieldError, ValidationFailed
+from db.errors import FieldError, InvalidArgument, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -205,3 +205,18 @@ def validate_input(model: type[M], data: object, *, at: str) -> M:
     where = ".".join(str(part) for part in first.loc[1:]) or at
     more = f" (and {len(errors) - 1} more; see errors)" if len(errors) > 1 else ""
     raise ValidationFailed(f"the {at} is not valid: {where}: {first.msg}{more}", errors=errors)
+
+
+def check_line(value: str, *, what: str, max_length: int) -> str:
+    """``value`` as one line of text held to the ``Line`` rules, stripped; for callers
+    that take plain arguments (the ``gateway`` command) rather than an input model.
+    ``InvalidArgument`` names ``what`` when it is empty, too long or has a forbidden
+    character."""
+    try:
+        _check(value, _LINE)
+    except PydanticCustomError as exc:
+        raise InvalidArgument(f"{what}: {exc.message()}") from None
+    value = value.strip()
+    if not value or len(value) > max_length:
+        raise InvalidArgument(f"{what}: 1 to {max_length} characters, not only spaces")
+    return value
