@@ -14,7 +14,9 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from db.accounts import create_client, create_user
+from db.errors import Conflict, InvalidArgument
 from db.models import Customer, Order, OrderItem, OrderStatus, Organization, Product
+from db.organizations import check_name, check_slug
 from db.principal import ALL_SCOPES
 
 STATUSES = [s.value for s in OrderStatus]
@@ -24,11 +26,16 @@ BATCH = 2_000
 Progress = Callable[[str, int], None]
 
 
-async def _organization(slug: str, name: str) -> int:
-    org = await Organization.filter(slug=slug).first()
-    if org is None:
-        org = await Organization.create(slug=slug, name=name)
-    return int(org.id)
+# The most rows of each kind one seed inserts (all in one transaction, built in memory).
+LIMITS = {"customers": 1_000_000, "products": 1_000_000, "orders": 1_000_000}
+
+
+def check_counts(**counts: int) -> None:
+    """Each count a whole number from 1 to its ``LIMITS``; ``InvalidArgument`` otherwise."""
+    for label, count in counts.items():
+        high = LIMITS[label]
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= high:
+            raise InvalidArgument(f"{label}: a whole number from 1 to {high:,}, not {count!r}")
 
 
 async def seed_dataset(
@@ -42,14 +49,47 @@ async def seed_dataset(
 ) -> dict[str, Any]:
     """Insert a deterministic data set into organization ``slug`` (created if missing).
 
+    All or nothing: the organization (when it is new) and every row are written in
+    one transaction, so a failure leaves the database as it was. An organization
+    that already holds customers, products or orders is refused (``Conflict``).
+    """
+    check_counts(customers=customers, products=products, orders=orders)
+    check_slug(slug)
+    async with in_transaction():
+        org = await Organization.filter(slug=slug).first()
+        if org is None:
+            org = await Organization.create(slug=slug, name=check_name(name))
+        held = [
+            label
+            for label, model in (("customers", Customer), ("products", Product), ("orders", Order))
+            if await model.filter(organization_id=org.id).exists()
+        ]
+        if held:
+            raise Conflict(
+                f"organization {slug!r} already has {', '.join(held)}: seed a new or empty "
+                f"organization, or delete this one first (gateway delete-org {slug} --force)"
+            )
+        return await _seed(
+            org_id=int(org.id), customers=customers, products=products, orders=orders,
+            progress=progress,
+        )  # fmt: skip
+
+
+async def _seed(
+    *,
+    org_id: int,
+    customers: int,
+    products: int,
+    orders: int,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The rows of ``seed_dataset``, in the caller's transaction.
+
     The arithmetic follows the benchmark yardstick's seed (statuses cycle, 1 to 5
     items per order, products spread by a multiplicative hash), so the same
     counts give comparable rows.
     """
     report = progress or (lambda _label, _n: None)
-    org_id = await _organization(slug, name)
-    if await Customer.filter(organization_id=org_id).exists():
-        raise RuntimeError(f"organization {slug!r} already has data; seed an empty one")
 
     async def insert(model: Any, rows: list[Any], label: str) -> None:
         for start in range(0, len(rows), BATCH):
