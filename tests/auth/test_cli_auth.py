@@ -7,7 +7,9 @@ on an embedded database in a temporary directory (whatever backend the rest of t
 suite uses). A ``gateway serve`` process on that database then issues a token for
 the printed client credentials, signed with the rotated-in key, and accepts the API
 key, each within its scopes. Secrets reach the database only as hashes. Bad input
-ends with exit code 2 and one clear line, never a traceback, and prints no secret.
+ends with exit code 2, a well-formed request that cannot be done (an unknown
+organization, a taken name) with 1; each with one clear line, never a traceback,
+and no secret.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ def run(cwd: Path, *args: str, **env: str) -> tuple[str, str]:
     return result.stdout, result.stderr
 
 
-def fails(cwd: Path, *args: str, **env: str) -> str:
-    """The one line a refused command prints (exit code 2, nothing on stdout)."""
+def fails(cwd: Path, *args: str, code: int = 2, **env: str) -> str:
+    """The one line a refused command prints (exit code ``code``: 2 for bad input, 1
+    for what cannot be done; nothing on stdout)."""
     result = gateway(*args, env=clean_env(SEED_DEMO="false", **env), cwd=cwd)
-    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert result.returncode == code, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr
     assert result.stdout == ""  # no half-made secret
     lines = result.stderr.strip().splitlines()
@@ -83,10 +86,11 @@ def test_cli_credentials_work_against_a_running_server(tmp_path: Path) -> None:
     assert key.startswith("gwk_")
     assert key not in said
     _, said = run(tmp_path, "create-api-key", "globex", "theirs", "--scope", "products:read")
-    _, first = run(tmp_path, "rotate-signing-key")
-    _, second = run(tmp_path, "rotate-signing-key")  # the first key is retired
-    newest = second.split("new signing key ", 1)[1].split(";")[0]
-    assert newest not in first
+    first, _ = run(tmp_path, "rotate-signing-key")
+    printed, said = run(tmp_path, "rotate-signing-key")  # the first key is retired
+    newest = printed.strip()
+    assert f"new signing key {newest};" in said
+    assert newest != first.strip()
 
     stored = database(tmp_path)
     for secret in (client["client_secret"], key, key.split("_", 2)[2], PASSWORD):
@@ -149,18 +153,18 @@ def test_cli_bad_input_is_exit_2_with_one_clear_line(tmp_path: Path) -> None:
         ("create-client", "nope", "app"),
         ("create-api-key", "nope", "k", "--scope", "products:read"),
     ):
-        assert "no organization 'nope'" in fails(tmp_path, *args, GATEWAY_PASSWORD=PASSWORD)
+        assert "no organization 'nope'" in fails(tmp_path, *args, code=1, GATEWAY_PASSWORD=PASSWORD)
 
     # users: a short password, an email taken (in any case)
     assert "at least 12" in fails(
         tmp_path, "create-user", "acme", "y@acme.test", GATEWAY_PASSWORD="short"
     )
     assert "already exists" in fails(
-        tmp_path, "create-user", "acme", "X@Acme.test", GATEWAY_PASSWORD=PASSWORD
+        tmp_path, "create-user", "acme", "X@Acme.test", code=1, GATEWAY_PASSWORD=PASSWORD
     )
 
     # organizations: taken, empty, longer than the column
-    assert "already exists" in fails(tmp_path, "create-org", "acme")
+    assert "already exists" in fails(tmp_path, "create-org", "acme", code=1)
     assert "empty" in fails(tmp_path, "create-org", " ")
     assert "slug" in fails(tmp_path, "create-org", "x" * 100)
 
