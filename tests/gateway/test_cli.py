@@ -622,3 +622,25 @@ def test_deleting_a_client_or_key_revokes_what_it_issued(tmp_path, site):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
+
+
+def test_deleting_a_user_revokes_the_access_tokens_of_their_sign_ins(tmp_path, site):
+    env = {**site, "GATEWAY_PASSWORD": "a long enough password"}
+    ok(tmp_path, env, "create-org", "acme")
+    user = as_json(ok(tmp_path, env, "create-user", "acme", "ana@acme.test", "--json"))
+    org = as_json(ok(tmp_path, env, "list-orgs", "--json"))[0]["id"]
+    later, past = "'2099-01-01 00:00:00+00:00'", "'2000-01-01 00:00:00+00:00'"
+    rows = [("live", later), ("expired", past)]  # what a code redemption and rotations leave
+    inserts = [
+        "INSERT INTO oauth_refresh_tokens (token_hash, family, client_id, user_id, "
+        "organization_id, scope, access_jti, access_expires_at, created_at, expires_at) "
+        f"VALUES ('{jti}-hash', 'f', 'gw-x', {user['id']}, {org}, 'products:read', "
+        f"'{jti}-jti', {expires}, {past}, {later})"
+        for jti, expires in rows
+    ]
+    asyncio.run(execute(env, tmp_path, *inserts))
+    ok(tmp_path, env, "delete-user", "acme", "ana@acme.test")
+    denied = "SELECT count(*) FROM revocations WHERE credential_id = '{}'"
+    assert await_count(env, tmp_path, denied.format("live-jti")) == 1
+    assert await_count(env, tmp_path, denied.format("expired-jti")) == 0  # refused anyway
+    assert await_count(env, tmp_path, "SELECT count(*) FROM oauth_refresh_tokens") == 0
