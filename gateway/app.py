@@ -14,6 +14,7 @@ from db.setup import close_database, open_database
 from gateway.auth import Authenticator
 from gateway.auth.routes import setup_oauth
 from gateway.auth.server import OAuthServer
+from gateway.compression import setup_compression
 from gateway.connections import setup_connections
 from gateway.context import AppContext, GatewayApp
 from gateway.docs_ui import setup_docs_ui
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     shutdown = Shutdown(settings.shutdown_timeout_seconds, drain)
     app.ctx.extras["shutdown"] = shutdown
     setup_edge(app)
+    setup_compression(app)
     setup_throttling(app)
     setup_errors(app)
     setup_health(app)

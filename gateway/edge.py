@@ -1,4 +1,5 @@
-"""Edge middleware: request ids, security headers, the access log, client addresses."""
+"""Edge middleware: request ids, security and caching headers, the access log, client
+addresses and schemes (``TRUSTED_PROXIES``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
+from gateway.caching import apply_default as apply_cache_default
 from gateway.logs import AccessLog, request_id_var
 
 if TYPE_CHECKING:
@@ -20,9 +22,18 @@ if TYPE_CHECKING:
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
-# JSON APIs need little here (OWASP REST cheat sheet): no sniffing. Pages (docs)
-# set their own framing and referrer policy.
-SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+# On every response (OWASP REST and HTTP headers cheat sheets): no sniffing, no
+# referrer, no framing. The CSP here is for what is not a page (JSON, documents,
+# assets): it loads nothing. HTML pages set their own (gateway.csp), which wins.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+)
+# Only on responses to requests that came over https: a browser ignores it over
+# http, and sending it there would claim what the gateway cannot know.
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
 
 # Request ids: a random per-process prefix and a counter, 32 hex digits like a
 # UUID's. Unique across workers and hosts without a getrandom() call per request.
@@ -85,6 +96,39 @@ def client_address(request: Request) -> str:
     return cached
 
 
+def _forwarded_proto(request: Request) -> str | None:
+    """The scheme a proxy says the client used: the last ``X-Forwarded-Proto`` value
+    (the one the proxy next to us wrote), else RFC 7239 ``Forwarded: proto=``."""
+    headers = request.headers
+    value: str | None = headers.get("x-forwarded-proto")
+    if value is not None:
+        return value.rsplit(",", 1)[-1].strip().lower()
+    forwarded: str | None = headers.get("forwarded")
+    if forwarded is None:
+        return None
+    for pair in reversed(forwarded.rsplit(",", 1)[-1].split(";")):
+        key, _, proto = pair.partition("=")
+        if key.strip().lower() == "proto":
+            return str(proto).strip().strip('"').lower()
+    return None
+
+
+def request_is_https(request: Request) -> bool:
+    """Whether the client reached us over https: TLS on our own socket, or a proxy in
+    ``TRUSTED_PROXIES`` says so (a header from anyone else is ignored)."""
+    conn = request.conn_info
+    if conn is not None and conn.ssl:
+        return True
+    trusted = request.app.ctx.settings.trusted_proxies
+    if not trusted:
+        return False
+    proto = _forwarded_proto(request)
+    if proto != "https":
+        return False
+    peer = _address(request.ip or "")
+    return peer is not None and any(peer in net for net in trusted)
+
+
 def _strip_header_value(value: str) -> str:
     """Sanic's header sanitizer, with a fast path for the common case.
 
@@ -135,8 +179,12 @@ def setup_edge(app: GatewayApp) -> None:
         request_id = getattr(request.ctx, "request_id", None)
         if request_id:
             response.headers["X-Request-ID"] = request_id
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+        headers = response.headers
+        for name, value in SECURITY_HEADERS:
+            headers.setdefault(name, value)
+        if request_is_https(request):
+            headers.setdefault(*HSTS)
+        apply_cache_default(request, response)
         decision = getattr(request.ctx, "rate_limit", None)
         if decision is not None:
             for name, value in decision.headers().items():

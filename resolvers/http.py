@@ -97,6 +97,10 @@ def _check(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | No
     return query, variables, name
 
 
+# The same URL answers GraphiQL, JSON or application/graphql-response+json by Accept.
+_VARY_ACCEPT = {"Vary": "Accept"}
+
+
 def setup_graphql(app: GatewayApp, hub: Hub) -> None:
     # Strawberry logs every error at ERROR, client mistakes included; unexpected
     # errors are logged by ``format_error`` instead, with the request id.
@@ -132,7 +136,10 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
             )
         except PersistedQueryNotFound as exc:
             error = {"message": exc.detail, "extensions": {"code": exc.code}}
-            return HTTPResponse(orjson.dumps({"errors": [error]}), content_type="application/json")
+            return HTTPResponse(
+                orjson.dumps({"errors": [error]}), content_type="application/json",
+                headers=_VARY_ACCEPT,
+            )  # fmt: skip
         query, variables, operation_name = _check(params)
         context = Context(
             principal=principal, request_id=request_id_var.get(),
@@ -171,6 +178,7 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
             orjson.dumps(body, option=orjson.OPT_UTC_Z),
             status=status,
             content_type=GRAPHQL_RESPONSE if strict else "application/json",
+            headers=_VARY_ACCEPT,
         )
 
     graphql.is_websocket = True  # type: ignore[attr-defined]  # may return no response

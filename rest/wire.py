@@ -20,6 +20,7 @@ from sanic.response import HTTPResponse
 from db.errors import FieldError, InvalidArgument, NotFound, PreconditionFailed
 from db.inputs import validate_input
 from db.listing import ListQuery, Page
+from gateway.caching import http_date, not_modified_since
 from gateway.errors import MalformedBody, UnsupportedMediaType
 
 if TYPE_CHECKING:
@@ -116,8 +117,16 @@ def single(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTTPResponse:
-    """One resource in the envelope, with its version ETag."""
+    """One resource in the envelope, with its version ETag and its ``Last-Modified``
+    (``updated_at``); ``If-Modified-Since`` answers 304 unless ``If-None-Match`` is sent."""
     etag = version_etag(row["version"], mask) if "version" in row else None
+    updated = row.get("updated_at")
+    if status == 200 and isinstance(updated, datetime):
+        headers = {**(headers or {}), "Last-Modified": http_date(updated)}
+        if not_modified_since(request, updated):
+            if etag is not None:
+                headers["ETag"] = etag
+            return HTTPResponse(status=304, headers=headers)
     data = dumps(apply_mask(row, mask))
     return _respond(request, data, _metadata(request, None), etag, status, headers)
 
