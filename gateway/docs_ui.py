@@ -2,8 +2,9 @@
 
 Every asset is served by the gateway itself (``gateway/static``; the Swagger UI
 build is vendored in ``gateway/static/vendor``, see its README), so the page
-works offline and under a ``script-src 'self'`` Content-Security-Policy: the
-page has no inline script or style and its initialiser is a separate file.
+works offline. The page links its scripts and styles by their content-hashed URLs
+(``gateway.assets``) and carries a Content-Security-Policy built from its own text
+(``gateway.csp``): scripts from the gateway only, its initialiser a separate file.
 
 sanic-ext's own OpenAPI/docs blueprint also claims ``/docs``; apps using this
 module must turn it off with ``app.config.OAS = False`` before the server starts.
@@ -11,41 +12,43 @@ module must turn it off with ``app.config.OAS = False`` before the server starts
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 from typing import Any
 
 from sanic import Request, Sanic
-from sanic.response import HTTPResponse, file
+from sanic.response import HTTPResponse
 
-STATIC_DIR = Path(__file__).parent / "static"
-VENDOR_DIR = STATIC_DIR / "vendor"
+from gateway.assets import STATIC_DIR, VENDOR_DIR, setup_assets
+from gateway.csp import page_headers, page_policy, react_style_hashes
+
+__all__ = ["DOCS_HTML", "DOCS_URI", "STATIC_DIR", "VENDOR_DIR", "setup_docs_ui"]
+
 DOCS_HTML = STATIC_DIR / "docs.html"
 DOCS_INIT_JS = STATIC_DIR / "docs-init.js"
 
 DOCS_URI = "/docs"
 DOCS_INIT_URI = "/docs/docs-init.js"
-VENDOR_URI = "/vendor"
-
-
-async def _docs_page(request: Request) -> HTTPResponse:
-    return await file(
-        DOCS_HTML,
-        mime_type="text/html; charset=utf-8",
-        headers={
-            "X-Frame-Options": "DENY",
-            "Referrer-Policy": "no-referrer",
-            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-            "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
-        },
-    )
-
-
-async def _docs_init_js(request: Request) -> HTTPResponse:
-    return await file(DOCS_INIT_JS, mime_type="text/javascript; charset=utf-8")
 
 
 def setup_docs_ui(app: Sanic[Any, Any]) -> None:
-    """Register ``/docs``, its initialiser script and the ``/vendor`` static assets."""
-    app.static(VENDOR_URI, VENDOR_DIR, name="vendor")
-    app.add_route(_docs_page, DOCS_URI, methods=["GET", "HEAD"], name="docs_ui")
-    app.add_route(_docs_init_js, DOCS_INIT_URI, methods=["GET", "HEAD"], name="docs_ui_init")
+    """Register ``/docs``, the ``/vendor`` and ``/static`` assets (``gateway.assets``)."""
+    assets = setup_assets(app)
+    html = assets.rewrite_urls(
+        DOCS_HTML.read_text(encoding="utf-8").replace(
+            f'"{DOCS_INIT_URI}"', '"/static/docs-init.js"'
+        )
+    )
+    body = html.encode()
+    # The constant <style> elements Swagger UI's React code adds (its logo's), by hash.
+    swagger = [a for a in assets.assets() if re.fullmatch(r"/vendor/swagger-ui/.*\.js", a.url)]
+    styles = [h for a in swagger for h in react_style_hashes(a.body.decode(errors="replace"))]
+    headers = page_headers(page_policy(html, extra_styles=styles))
+
+    async def docs_page(request: Request) -> HTTPResponse:
+        return HTTPResponse(body, headers=headers, content_type="text/html; charset=utf-8")
+
+    async def docs_init_js(request: Request) -> HTTPResponse:  # the old URL, for old pages
+        return assets.response(request, "/static/docs-init.js")
+
+    app.add_route(docs_page, DOCS_URI, methods=["GET", "HEAD"], name="docs_ui")
+    app.add_route(docs_init_js, DOCS_INIT_URI, methods=["GET", "HEAD"], name="docs_ui_init")

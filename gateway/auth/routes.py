@@ -25,6 +25,7 @@ from db import accounts
 from db.models import OAuthClient
 from db.principal import ALL_SCOPES
 from gateway.auth.server import claimed_client_id, request_values
+from gateway.csp import page_policy
 from gateway.edge import client_address
 from gateway.errors import RateLimited
 
@@ -41,14 +42,24 @@ _TEMPLATE = string.Template(
 _ERROR_TEMPLATE = string.Template(
     (Path(__file__).parent / "templates" / "error.html").read_text(encoding="utf-8")
 )
+# no-store: a page holds a CSRF token. Each page's Content-Security-Policy allows its
+# own inline <style> and scripts by hash (gateway.csp), from the page as sent.
 PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
-    ),
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
 }
+
+
+def _html(body: str, status: int) -> HTTPResponse:
+    """A sign-in page: no form-action limit, as a browser applies it to the redirect
+    that follows the form (to the client's redirect URI, any origin)."""
+    headers = {**PAGE_HEADERS, "Content-Security-Policy": page_policy(body, form_action=None)}
+    return HTTPResponse(
+        body, status=status, content_type="text/html; charset=utf-8", headers=headers
+    )
+
+
 FORWARDED = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
     "code_challenge_method",
@@ -78,9 +89,7 @@ def _page(
         ),
         csrf=e(csrf),
     )
-    response = HTTPResponse(body, status=status, content_type="text/html; charset=utf-8")
-    for name, value in PAGE_HEADERS.items():
-        response.headers[name] = value
+    response = _html(body, status)
     response.add_cookie(
         CSRF_COOKIE, csrf, path="/oauth/authorize", httponly=True, samesite="Strict",
         secure=request.scheme == "https",
@@ -93,10 +102,7 @@ def _error_page(message: str, status: int = 400) -> HTTPResponse:
     go back to the client: it names no known client or no registered redirect URI."""
     e = html.escape
     body = _ERROR_TEMPLATE.substitute(title="This sign-in link is not valid", message=e(message))
-    response = HTTPResponse(body, status=status, content_type="text/html; charset=utf-8")
-    for name, value in PAGE_HEADERS.items():
-        response.headers[name] = value
-    return response
+    return _html(body, status)
 
 
 async def _unverified(values: dict[str, list[str]]) -> str | None:

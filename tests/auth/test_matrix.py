@@ -231,6 +231,7 @@ PUBLIC: dict[str, str] = {
     "docs_ui": "API docs page",
     "docs_ui_init": "API docs page script",
     "vendor": "static assets of the docs page",
+    "static": "the docs page's own scripts (content-hashed, like /vendor)",
     "api_v1.openapi": "the OpenAPI document",
     "oauth.jwks": ".well-known JWKS (public keys)",
     "oauth.oauth_metadata": ".well-known authorization server metadata",
