@@ -9,9 +9,10 @@ as they come), WebSocket upgrades, responses that already have a
 ``no-transform``, 206 and bodies under the threshold. Every response of a
 compressible type says ``Vary: Accept-Encoding``, compressed or not.
 
-Dynamic bodies use fast settings (brotli quality 4, gzip level 5): about 50-100 µs
-for a 50-row list (docs/decisions.md has the measurements); bodies over
-``THREAD_BYTES`` are compressed in a thread so the event loop keeps serving.
+Dynamic bodies use fast settings (brotli quality 3, gzip level 3): about 30 µs for
+a 50-row order list of 8.5 KB, to 946 / 1,197 bytes (docs/decisions.md has the
+measurements); bodies over ``THREAD_BYTES`` are compressed in a thread so the event
+loop keeps serving.
 
 Strong ETags get the coding as a suffix (``"v3"`` becomes ``"v3-br"``): a
 compressed body is another representation (RFC 9110 8.8.3). The suffix is taken
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
 
 MIN_BYTES = 1024
 THREAD_BYTES = 256 * 1024
-BROTLI_QUALITY = 4
-GZIP_LEVEL = 5
+BROTLI_QUALITY = 3
+GZIP_LEVEL = 3
 
 _TEXT_TYPES = frozenset(
     {
