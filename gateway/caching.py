@@ -16,6 +16,7 @@ in what is missing, at the cost of one header lookup per response.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
@@ -58,11 +59,12 @@ def add_vary(headers: Header, token: str) -> None:
 
 def http_date(moment: datetime) -> str:
     """RFC 9110 IMF-fixdate of a datetime (naive means UTC): ``Sun, 06 Nov 1994 08:49:37 GMT``."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    t = time.gmtime(int(moment.timestamp()))  # about 4 times faster than astimezone()
     return (
-        f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month]} {moment.year} "
-        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} GMT"
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
     )
 
 

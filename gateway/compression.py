@@ -204,9 +204,7 @@ def _not_modified(request: Request, response: BaseHTTPResponse) -> None:
 
 
 def setup_compression(app: GatewayApp) -> None:
-    async def strip(request: Request) -> None:
-        strip_validator_codings(request)
-
-    app.register_middleware(strip, "request", priority=990)
+    """Register the response middleware (``strip_validator_codings`` runs in the edge's
+    request middleware, ``gateway.edge``)."""
     # Lowest priority: runs after every other response middleware, on the final body.
     app.register_middleware(compress_response, "response", priority=-1000)

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from gateway.caching import apply_default as apply_cache_default
+from gateway.compression import strip_validator_codings
 from gateway.logs import AccessLog, request_id_var
 
 if TYPE_CHECKING:
@@ -174,14 +175,18 @@ def setup_edge(app: GatewayApp) -> None:
         request.ctx.request_id = request_id
         request.ctx.started = time.perf_counter()
         request_id_var.set(request_id)
+        strip_validator_codings(request)  # here rather than a middleware of its own: cheaper
 
     async def finish(request: Request, response: BaseHTTPResponse) -> HTTPResponse | None:
         request_id = getattr(request.ctx, "request_id", None)
         if request_id:
             response.headers["X-Request-ID"] = request_id
         headers = response.headers
-        for name, value in SECURITY_HEADERS:
-            headers.setdefault(name, value)
+        if "content-security-policy" in headers:  # a page (sets its own CSP): keep its own
+            for name, value in SECURITY_HEADERS:
+                headers.setdefault(name, value)
+        else:
+            headers.extend(SECURITY_HEADERS)
         if request_is_https(request):
             headers.setdefault(*HSTS)
         apply_cache_default(request, response)
