@@ -17,6 +17,7 @@ from gateway.auth.server import OAuthServer
 from gateway.compression import setup_compression
 from gateway.connections import setup_connections
 from gateway.context import AppContext, GatewayApp
+from gateway.cors import Cors, setup_cors
 from gateway.docs_ui import setup_docs_ui
 from gateway.edge import setup_edge
 from gateway.errors import setup_errors
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
             auth=auth,
             bus=EventBus(settings.event_bus_url),
             throttle=Throttle(settings, redis, auth),
+            cors=Cors(settings),
             redis=redis,
         ),
         configure_logging=False,
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     shutdown = Shutdown(settings.shutdown_timeout_seconds, drain)
     app.ctx.extras["shutdown"] = shutdown
     setup_edge(app)
+    setup_cors(app)
     setup_compression(app)
     setup_throttling(app)
     setup_errors(app)

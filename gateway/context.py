@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from gateway.auth import Authenticator
+    from gateway.cors import Cors
     from gateway.settings import Settings
     from gateway.throttling import Throttle
     from realtime.bus import EventBus
@@ -23,6 +24,7 @@ class AppContext:
     auth: Authenticator
     bus: EventBus
     throttle: Throttle
+    cors: Cors
     redis: Redis | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 

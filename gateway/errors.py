@@ -44,6 +44,18 @@ class PayloadTooLarge(DomainError):
     title = "Payload too large"
 
 
+class UriTooLong(DomainError):
+    code = "URI_TOO_LONG"
+    status = 414
+    title = "URI too long"
+
+
+class HeadersTooLarge(DomainError):
+    code = "HEADERS_TOO_LARGE"
+    status = 431
+    title = "Request header fields too large"
+
+
 class MethodNotAllowed(DomainError):
     code = "METHOD_NOT_ALLOWED"
     status = 405
@@ -117,13 +129,31 @@ def problem_response(
     )
 
 
-def _translate(exc: Exception) -> DomainError:
+def _head_too_large(request: Request) -> DomainError:
+    """Sanic refuses a request head over ``REQUEST_MAX_HEADER_SIZE`` before it has a
+    request (``method`` is ``NONE``) and calls it a payload too large. Tell the
+    client what was too long: the request line (its URL: 414) when it takes half the
+    limit or more, else the header fields (431)."""
+    limit = request.app.config.REQUEST_MAX_HEADER_SIZE
+    buffer = getattr(request.transport.get_protocol(), "recv_buffer", b"")
+    end = bytes(buffer[:limit]).find(b"\r\n")
+    if end == -1 or end >= limit // 2:
+        return UriTooLong(
+            f"the URL is longer than this API accepts (the request line must stay under "
+            f"{limit // 2} bytes); send long filters in a POST body or page with cursors"
+        )
+    return HeadersTooLarge(f"the request's header fields exceed {limit} bytes")
+
+
+def _translate(exc: Exception, request: Request) -> DomainError:
     if isinstance(exc, DomainError):
         return exc
     if isinstance(exc, sanic_exceptions.NotFound):
         return RouteNotFound("no such endpoint; see /api/v1/openapi.json for the endpoint map")
     if isinstance(exc, sanic_exceptions.MethodNotAllowed):
         return MethodNotAllowed(str(exc))
+    if isinstance(exc, sanic_exceptions.PayloadTooLarge) and request.method == "NONE":
+        return _head_too_large(request)
     if isinstance(exc, sanic_exceptions.PayloadTooLarge):
         return PayloadTooLarge("the request body is larger than this API accepts (MAX_BODY_BYTES)")
     if isinstance(exc, sanic_exceptions.RequestTimeout):
@@ -149,12 +179,26 @@ def _allowed_methods(request: Request) -> str | None:
     return ", ".join(allowed) or None
 
 
+def _options(request: Request, exc: sanic_exceptions.MethodNotAllowed) -> HTTPResponse:
+    """``OPTIONS`` on any route: a CORS preflight (gateway/cors.py) when it is one,
+    else 204 with ``Allow`` (RFC 9110 9.3.7)."""
+    allow = getattr(exc, "headers", {}).get("Allow") or _allowed_methods(request) or ""
+    if "OPTIONS" not in allow:
+        allow = f"{allow}, OPTIONS" if allow else "OPTIONS"
+    if request.headers.get("origin") and request.headers.get("access-control-request-method"):
+        preflight: HTTPResponse = request.app.ctx.cors.preflight(request, allow)
+        return preflight
+    return HTTPResponse(status=204, headers={"Allow": allow})
+
+
 def setup_errors(app: Sanic[Any, Any]) -> None:
     """Install the one error handler for every route."""
 
     @app.exception(Exception)
     async def handle(request: Request, exc: Exception) -> HTTPResponse:
-        error = _translate(exc)
+        if request.method == "OPTIONS" and isinstance(exc, sanic_exceptions.MethodNotAllowed):
+            return _options(request, exc)
+        error = _translate(exc, request)
         request_id = getattr(request.ctx, "request_id", None)
         headers: dict[str, str] = {}
         if error.status >= 500:

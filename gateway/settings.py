@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     public_url: str | None = None
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    # Browser pages on these origins may call every HTTP door and open sockets
+    # (gateway/cors.py); empty: same-origin pages only.
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+    cors_max_age_seconds: int = Field(default=600, ge=0, le=86_400)
 
     graphql_max_depth: int = Field(default=10, ge=2, le=50)
     graphql_max_aliases: int = Field(default=30, ge=1, le=1000)
@@ -168,6 +173,35 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        if "*" in value and len(value) > 1:
+            raise ValueError("use either * or a list of origins, not both")
+        for origin in value:
+            if origin != "*" and not _is_origin(origin):
+                raise ValueError(
+                    f"{origin[:80]!r} is not an origin; write scheme://host[:port], "
+                    "with no path, e.g. https://app.example.com"
+                )
+        return [origin.lower() for origin in value]
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> Settings:
+        if self.cors_allow_credentials and "*" in self.cors_allow_origins:
+            raise ValueError(
+                "CORS_ALLOW_ORIGINS=* cannot be combined with CORS_ALLOW_CREDENTIALS=true; "
+                "list the origins"
+            )
+        return self
 
     @field_validator("redis_url")
     @classmethod
@@ -241,6 +275,22 @@ class Settings(BaseSettings):
         if "maxsize=" not in url:
             url += ("&" if "?" in url else "?") + f"maxsize={self.database_pool_size}"
         return url
+
+
+def _is_origin(text: str) -> bool:
+    """``scheme://host[:port]`` and nothing more (the form of a browser's ``Origin``)."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return False
+    return (
+        parts.scheme in {"http", "https"}
+        and bool(parts.hostname)
+        and not (parts.path or parts.query or parts.fragment or parts.username)
+        and text.lower() == f"{parts.scheme}://{parts.netloc}".lower()
+        and (port is None or 0 < port < 65536)
+    )
 
 
 def _shown(name: str, value: object) -> str:

@@ -46,6 +46,8 @@ PARTNER_AUDIENCE = "api://commerce-gateway"
 PINNED_ISSUER = "https://sso.pinned.test/"
 PINNED_AUDIENCE = "gateway-pinned"
 PINNED_ORGANIZATION = "pinned-partner-org"
+# A browser page on another origin that the test server lets in (tests/gateway/test_cors.py).
+PAGE_ORIGIN = "http://app.example.test:5173"
 
 
 def pytest_report_header() -> str:
@@ -102,6 +104,7 @@ def settings(database_url: str) -> Settings:
         # tests/gateway/test_rate_limits.py tightens them per test, on its own address.
         rate_limit_auth_failures="1000000/hour",
         rate_limit_ws_connect="1000000/hour",
+        cors_allow_origins=[PAGE_ORIGIN],
         external_issuers=[
             ExternalIssuer(
                 issuer=PARTNER_ISSUER,
