@@ -8,7 +8,7 @@ import base64
 import hashlib
 import ipaddress
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -250,3 +250,16 @@ async def test_the_sign_in_and_error_pages_csp(server, tenant, anon):
     d = assert_page_policy(error.headers["content-security-policy"], error.text)
     assert inline_hash(error.text, "style")[0] in d["style-src-elem"]
     assert error.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("offset_hours", [None, 0, 2, -7])
+def test_http_dates_are_gmt_whatever_the_zone(offset_hours):
+    moment = datetime(1994, 11, 6, 8, 49, 37, 123, tzinfo=UTC)
+    if offset_hours is None:
+        moment = moment.replace(tzinfo=None)  # naive: UTC, as SQLite may return it
+    else:
+        moment = moment.astimezone(timezone(timedelta(hours=offset_hours)))
+    assert http_date(moment) == "Sun, 06 Nov 1994 08:49:37 GMT"
+    assert parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT") == moment.replace(
+        microsecond=0, tzinfo=moment.tzinfo or UTC
+    )
