@@ -143,7 +143,9 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": schema}}}
 
 
-_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+# As every REST operation (rest/docs.py ``security``): an OAuth2 token, the same
+# token as a bearer, or an API key.
+_SECURITY: list[dict[str, list[str]]] = [{"oauth2": []}, {"bearer": []}, {"apiKey": []}]
 # The stream's operations for the REST OpenAPI document (``/api/v1/openapi.json``).
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/events": {

@@ -55,6 +55,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         "/customers/{id}/orders",
         summary="List a customer's orders",
         operation_id="list_customer_orders",
+        scope="orders:read",
         tag="customers",
         response=envelope({"type": "array", "items": ref(schemas.Order)}, paginated=True),
         params=[

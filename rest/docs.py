@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from db.principal import ALL_SCOPES
 from rest.schemas import Problem
 
 ERROR_TEXT = {
@@ -95,6 +96,35 @@ IDEMPOTENCY_KEY = {
 }
 
 
+# Words whose first letter's sound is not what its spelling says (for ``a``/``an``).
+_AN_EXCEPTIONS = ("hour", "honest", "heir")
+_A_EXCEPTIONS = ("uni", "use", "user", "one", "eu", "uti")
+
+
+def with_article(noun: str) -> str:
+    """``an order``, ``a customer``, ``a user``, ``an hour``: the indefinite article by
+    the noun's first sound, for summaries generated from resource names."""
+    word = noun.lower()
+    if word.startswith(_AN_EXCEPTIONS):
+        return f"an {noun}"
+    if word.startswith(_A_EXCEPTIONS):
+        return f"a {noun}"
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {noun}"
+
+
+def security(scope: str | None) -> list[dict[str, list[str]]]:
+    """The credentials an operation accepts: an OAuth2 token (client credentials, or
+    code + PKCE) with ``scope``, the same token pasted as a bearer, or an API key.
+    Swagger UI sends what was authorized only to operations that list its scheme."""
+    return [{"oauth2": [scope] if scope else []}, {"bearer": []}, {"apiKey": []}]
+
+
+def scope_description(scope: str) -> str:
+    resource, _, access = scope.partition(":")
+    verb = {"read": "Read", "write": "Create, change and delete", "admin": "Administer"}
+    return f"{verb.get(access, access.capitalize())} {resource.replace('-', ' ')}"
+
+
 def envelope(data_schema: dict[str, Any], paginated: bool = False) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "type": "object",
@@ -163,7 +193,7 @@ class ApiDoc:
             "tags": [tag],
             "parameters": list(params or []),
             "responses": responses,
-            "security": [{"bearer": []}, {"apiKey": []}],
+            "security": security(scope),
         }
         if scope:
             op["description"] = f"Requires the `{scope}` scope."
@@ -176,6 +206,7 @@ class ApiDoc:
         self.paths.setdefault(path, {})[method] = op
 
     def render(self, servers: list[dict[str, str]]) -> dict[str, Any]:
+        scopes = {scope: scope_description(scope) for scope in sorted(ALL_SCOPES)}
         _, schema = models_json_schema(
             [(m, "validation") for m in sorted(self.models, key=lambda m: m.__name__)],
             ref_template="#/components/schemas/{model}",
@@ -192,13 +223,15 @@ class ApiDoc:
                     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                     "oauth2": {
                         "type": "oauth2",
+                        "description": "Client credentials for integrators; authorization "
+                        "code with PKCE (S256) for people signing in through a page.",
                         "flows": {
-                            "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {}},
+                            "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": scopes},
                             "authorizationCode": {
                                 "authorizationUrl": "/oauth/authorize",
                                 "tokenUrl": "/oauth/token",
                                 "refreshUrl": "/oauth/token",
-                                "scopes": {},
+                                "scopes": scopes,
                             },
                         },
                     },

@@ -71,6 +71,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         "/orders:batchGet",
         summary="Get several orders at once (all or nothing)",
         operation_id="batch_get_orders",
+        scope=RESOURCE.read_scope,
         tag="orders",
         response=envelope({"type": "array", "items": ref(schemas.Order)}),
         params=[
@@ -115,6 +116,7 @@ def _add_action(bp: Blueprint, doc: ApiDoc, action: str, summary: str) -> None:
         f"/orders/{{id}}:{action}",
         summary=summary,
         operation_id=f"{action}_order",
+        scope=RESOURCE.write_scope,
         tag="orders",
         response=envelope(ref(schemas.Order)),
         params=[

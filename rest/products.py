@@ -70,6 +70,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         "/products/{id}:undelete",
         summary="Restore a soft-deleted product",
         operation_id="undelete_product",
+        scope=RESOURCE.write_scope,
         tag="products",
         response=envelope(ref(schemas.Product)),
         params=[

@@ -17,7 +17,16 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from db.listing import Page
 from db.principal import Principal
-from rest.docs import ID_PARAM, IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, LIST_PARAMS, envelope, ref
+from rest.docs import (
+    ID_PARAM,
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
+    IF_NONE_MATCH,
+    LIST_PARAMS,
+    envelope,
+    ref,
+    with_article,
+)
 from rest.idempotency import respond_once
 from rest.wire import (
     collection,
@@ -61,6 +70,14 @@ class Resource:
     @property
     def title(self) -> str:
         return self.name.capitalize()
+
+    @property
+    def read_scope(self) -> str:
+        return f"{self.collection}:read"
+
+    @property
+    def write_scope(self) -> str:
+        return f"{self.collection}:write"
 
 
 def page_limits(request: Request) -> dict[str, int]:
@@ -122,6 +139,7 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
         base,
         summary=f"List {res.collection}",
         operation_id=f"list_{res.collection}",
+        scope=res.read_scope,
         tag=tag,
         response=envelope({"type": "array", "items": schema}, paginated=True),
         params=[*LIST_PARAMS, *res.list_params, IF_NONE_MATCH],
@@ -131,8 +149,9 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
     doc.operation(
         "get",
         doc_item,
-        summary=f"Get a {res.name}",
+        summary=f"Get {with_article(res.name)}",
         operation_id=f"get_{res.name}",
+        scope=res.read_scope,
         tag=tag,
         response=envelope(schema),
         errors=(400, 404),
@@ -141,8 +160,9 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
     doc.operation(
         "patch",
         doc_item,
-        summary=f"Update some fields of a {res.name}",
+        summary=f"Update some fields of {with_article(res.name)}",
         operation_id=f"update_{res.name}",
+        scope=res.write_scope,
         tag=tag,
         response=envelope(schema),
         body=res.patch_input,
@@ -152,8 +172,9 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
     doc.operation(
         "put",
         doc_item,
-        summary=f"Replace a {res.name}'s writable fields",
+        summary=f"Replace {with_article(res.name)}'s writable fields",
         operation_id=f"replace_{res.name}",
+        scope=res.write_scope,
         tag=tag,
         response=envelope(schema),
         body=res.replace_input,
@@ -163,8 +184,9 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
     doc.operation(
         "delete",
         doc_item,
-        summary=f"Delete a {res.name}",
+        summary=f"Delete {with_article(res.name)}",
         operation_id=f"delete_{res.name}",
+        scope=res.write_scope,
         tag=tag,
         response=None,
         status=204,
@@ -189,8 +211,9 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
     doc.operation(
         "post",
         base,
-        summary=f"Create a {res.name}",
+        summary=f"Create {with_article(res.name)}",
         operation_id=f"create_{res.name}",
+        scope=res.write_scope,
         tag=tag,
         response=envelope(schema),
         status=201,

@@ -56,6 +56,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         "/stats/sales",
         summary="Order count and revenue per day or hour",
         operation_id="sales_stats",
+        scope="stats:read",
         tag="stats",
         response=envelope({"type": "array", "items": ref(schemas.SalesBucket)}),
         params=[

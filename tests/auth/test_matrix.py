@@ -28,6 +28,7 @@ silently test a different route than the one it names.
 # ruff: noqa: E501  (the matrix reads best as one row per operation)
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -458,3 +459,26 @@ def test_no_api_key_role_can_administer_keys() -> None:
     """The premise of the api-keys rows above: keys act as a role without the admin scope."""
     assert ADMIN not in role_scopes(SERVICE_ROLE)
     assert ADMIN in ALL_SCOPES
+
+
+async def test_the_openapi_document_names_the_scope_each_route_enforces(
+    server: RunningServer, anon: httpx.AsyncClient
+) -> None:
+    """Swagger's Authorize asks for the scopes the document names: they are the ones
+    this matrix proves each route enforces (and nothing else)."""
+    doc = (await anon.get("/api/v1/openapi.json")).json()
+    by_operation_path = {}
+    for (name, method), route in route_operations(server.app).items():
+        row = (name.removeprefix("api_v1."), "GET" if method == "HEAD" else method)
+        if row not in MATRIX:
+            continue
+        path = "/" + str(route.path).removeprefix("api/v1/")
+        path = re.sub(r"<method:\(\?P<method>([^)]+)\)>", r"\1", path)
+        path = re.sub(
+            r"<ident:\(\?P<ident>\[\^/:\]\+\)(:\w+)?>", lambda m: "{id}" + (m[1] or ""), path
+        )
+        by_operation_path[(path, row[1].lower())] = MATRIX[row].scope
+    assert by_operation_path
+    for (path, method), scope in by_operation_path.items():
+        requirements = doc["paths"][path][method]["security"]
+        assert requirements[0] == {"oauth2": [scope]}, (path, method)

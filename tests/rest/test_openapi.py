@@ -6,6 +6,9 @@ import re
 
 from openapi_spec_validator import validate
 
+from rest.docs import with_article
+from tests.factories import TOKENS
+
 
 async def test_openapi_document_is_valid_3_1(anon):
     r = await anon.get("/api/v1/openapi.json")
@@ -54,3 +57,47 @@ async def test_docs_ui_is_served_locally(anon):
         asset = await anon.get(source)
         assert asset.status_code == 200, source
         assert len(asset.content) > 0
+
+
+async def test_every_operation_declares_the_credentials_swagger_sends(anon, tenant):
+    """Swagger UI sends an authorized credential only to operations that list its
+    scheme: each lists OAuth2 (client credentials, code + PKCE) with its scope, bearer
+    and API key, and the scope it names is enough: a token holding only that scope
+    gets through every documented read."""
+    doc = (await anon.get("/api/v1/openapi.json")).json()
+    schemes = doc["components"]["securitySchemes"]
+    assert set(schemes) == {"oauth2", "bearer", "apiKey"}
+    flows = schemes["oauth2"]["flows"]
+    assert set(flows) == {"clientCredentials", "authorizationCode"}
+    assert flows["clientCredentials"]["scopes"] == flows["authorizationCode"]["scopes"]
+    declared_scopes = set(flows["clientCredentials"]["scopes"])
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            names = [next(iter(requirement)) for requirement in op["security"]]
+            assert names == ["oauth2", "bearer", "apiKey"], (path, method)
+            needed = op["security"][0]["oauth2"]
+            assert set(needed) <= declared_scopes, (path, method)
+            if method == "get" and "{" not in path and path != "/events":
+                token = TOKENS.mint(tenant.id, "owner", scopes=needed)
+                reply = await anon.get(
+                    "/api/v1" + path, headers={"Authorization": f"Bearer {token}"}
+                )
+                assert reply.status_code not in (401, 403), (path, needed, reply.text)
+
+
+async def test_generated_summaries_use_the_right_article(anon):
+    doc = (await anon.get("/api/v1/openapi.json")).json()
+    summaries = [op["summary"] for ops in doc["paths"].values() for op in ops.values()]
+    assert "Create an order" in summaries
+    assert "Create a customer" in summaries
+    for summary in summaries:
+        assert not re.search(r"\ba [aeiou]", summary, re.IGNORECASE), summary
+        assert not re.search(r"\ban [bcdfgjklmnpqrstvwxyz]", summary, re.IGNORECASE), summary
+
+
+def test_articles_follow_the_sound_not_the_letter():
+    assert with_article("order") == "an order"
+    assert with_article("product") == "a product"
+    assert with_article("user") == "a user"
+    assert with_article("hour") == "an hour"
+    assert with_article("API key") == "an API key"
