@@ -22,6 +22,9 @@ from db.principal import ALL_SCOPES
 STATUSES = [s.value for s in OrderStatus]
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 BATCH = 2_000
+# The demo's orders cover this many days up to the moment it is seeded.
+DEMO_DAYS = 90
+DEMO_ORDERS = 360
 
 Progress = Callable[[str, int], None]
 
@@ -46,12 +49,18 @@ async def seed_dataset(
     products: int,
     orders: int,
     progress: Progress | None = None,
+    until: datetime | None = None,
 ) -> dict[str, Any]:
     """Insert a deterministic data set into organization ``slug`` (created if missing).
 
     All or nothing: the organization (when it is new) and every row are written in
     one transaction, so a failure leaves the database as it was. An organization
     that already holds customers, products or orders is refused (``Conflict``).
+
+    Rows are dated from 2024-01-01 on (the same data set every time, for
+    benchmarks); with ``until``, orders are spread evenly over the ``DEMO_DAYS``
+    before it instead, customers and products just before them, so the demo's
+    charts are full whenever it is seeded.
     """
     check_counts(customers=customers, products=products, orders=orders)
     check_slug(slug)
@@ -71,7 +80,7 @@ async def seed_dataset(
             )
         return await _seed(
             org_id=int(org.id), customers=customers, products=products, orders=orders,
-            progress=progress,
+            progress=progress, until=until,
         )  # fmt: skip
 
 
@@ -82,6 +91,7 @@ async def _seed(
     products: int,
     orders: int,
     progress: Progress | None = None,
+    until: datetime | None = None,
 ) -> dict[str, Any]:
     """The rows of ``seed_dataset``, in the caller's transaction.
 
@@ -90,6 +100,18 @@ async def _seed(
     counts give comparable rows.
     """
     report = progress or (lambda _label, _n: None)
+    if until is None:
+        origin = EPOCH
+
+        def order_time(g: int) -> datetime:
+            return EPOCH + timedelta(minutes=g * 17)
+    else:
+        first = until - timedelta(days=DEMO_DAYS)
+        origin = first - timedelta(days=60)  # customers and products exist before
+        step = timedelta(days=DEMO_DAYS) / orders
+
+        def order_time(g: int) -> datetime:
+            return first + step * (g - 1) + step / 2
 
     async def insert(model: Any, rows: list[Any], label: str) -> None:
         for start in range(0, len(rows), BATCH):
@@ -105,8 +127,8 @@ async def _seed(
                 organization_id=org_id,
                 name=f"Customer {g}",
                 email=f"customer{g}@example.com",
-                created_at=EPOCH + timedelta(minutes=g),
-                updated_at=EPOCH + timedelta(minutes=g),
+                created_at=origin + timedelta(minutes=g),
+                updated_at=origin + timedelta(minutes=g),
             )
             for g in range(1, customers + 1)
         ],
@@ -125,8 +147,8 @@ async def _seed(
                 name=f"Product {g}",
                 price_cents=prices[g],
                 stock=1_000 + (g * 31) % 500,
-                created_at=EPOCH + timedelta(hours=g),
-                updated_at=EPOCH + timedelta(hours=g),
+                created_at=origin + timedelta(hours=g),
+                updated_at=origin + timedelta(hours=g),
             )
             for g in range(1, products + 1)
         ],
@@ -143,7 +165,7 @@ async def _seed(
             index = (g * 13 + i * 101) % len(product_ids)
             lines.setdefault(index, (1 + (g + i) % 3, prices[index + 1]))
         order_lines.append(lines)
-        when = EPOCH + timedelta(minutes=g * 17)
+        when = order_time(g)
         order_rows.append(
             Order(
                 organization_id=org_id,
@@ -173,25 +195,40 @@ async def _seed(
 
 
 DEMO_CLIENT_ID = "demo-cli"
+# A public client (no secret, PKCE): Swagger UI's "Authorize" at /docs signs in with it.
+DEMO_DOCS_CLIENT_ID = "demo-docs"
 DEMO_USER = "demo@example.com"
 
 
-async def seed_demo() -> dict[str, str] | None:
+async def seed_demo(
+    *, now: datetime | None = None, docs_redirect_uris: list[str] | None = None
+) -> dict[str, str] | None:
     """Seed the ``demo`` organization once; None when it already exists.
 
     Besides data it registers a confidential client ``demo-cli`` (client
-    credentials, every scope) and an owner ``demo@example.com`` for the code
-    flow, and returns their secrets (shown nowhere else).
+    credentials, every scope), a public client ``demo-docs`` for the API docs'
+    authorization code + PKCE flow (when given the docs' redirect URIs) and an owner
+    ``demo@example.com`` to sign in as, and returns their secrets (shown nowhere
+    else). ``now`` dates the orders (the 90 days before it).
     """
     if await Organization.filter(slug="demo").exists():
         return None
-    await seed_dataset(slug="demo", name="Demo Organization", customers=20, products=30, orders=60)
+    await seed_dataset(
+        slug="demo", name="Demo Organization", customers=20, products=30,
+        orders=DEMO_ORDERS, until=now or datetime.now(UTC),
+    )  # fmt: skip
     org = await Organization.get(slug="demo")
     scopes = sorted(ALL_SCOPES)
     client = await create_client(
         org.id, "Demo CLI", grant_types=["client_credentials"], scopes=scopes,
         role="owner", client_id=DEMO_CLIENT_ID,
     )  # fmt: skip
+    if docs_redirect_uris:
+        await create_client(
+            org.id, "Demo API docs", grant_types=["authorization_code", "refresh_token"],
+            scopes=scopes, redirect_uris=docs_redirect_uris, role="owner", public=True,
+            client_id=DEMO_DOCS_CLIENT_ID,
+        )  # fmt: skip
     password = secrets.token_urlsafe(12)
     await create_user(org.id, DEMO_USER, password, "owner")
     return {

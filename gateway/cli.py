@@ -118,7 +118,9 @@ def _prepare(settings: Settings) -> None:
         if settings.should_seed_demo:
             from db.seed import seed_demo
 
-            creds = await _with_database(settings, seed_demo)
+            creds = await _with_database(
+                settings, lambda: seed_demo(docs_redirect_uris=docs_redirect_uris(settings))
+            )
             if creds is not None:
                 path = demo_credentials(settings)
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,6 +155,16 @@ def _banner(settings: Settings) -> str:
             f"{base}/oauth/token."
         )
     return "\n".join(lines)
+
+
+def docs_redirect_uris(settings: Settings) -> list[str]:
+    """Where Swagger UI at ``/docs`` receives the authorization code: under
+    ``PUBLIC_URL``, else this port on loopback (plain http is allowed there only)."""
+    page = "/docs/oauth2-redirect.html"
+    if settings.public_url:  # an http one off loopback could not receive codes
+        uri = settings.public_url.rstrip("/") + page
+        return [uri] if uri.startswith("https://") else []
+    return [f"http://{host}:{settings.port}{page}" for host in ("127.0.0.1", "localhost")]
 
 
 def demo_credentials(settings: Settings) -> Path:

@@ -28,6 +28,10 @@ DOCS_INIT_JS = STATIC_DIR / "docs-init.js"
 
 DOCS_URI = "/docs"
 DOCS_INIT_URI = "/docs/docs-init.js"
+# Swagger UI's OAuth2 redirect page (gateway/static/docs-init.js names it): ours, not
+# a CDN's, with its script in a file.
+REDIRECT_HTML = STATIC_DIR / "oauth2-redirect.html"
+REDIRECT_URI = "/docs/oauth2-redirect.html"
 
 
 def setup_docs_ui(app: Sanic[Any, Any]) -> None:
@@ -50,5 +54,17 @@ def setup_docs_ui(app: Sanic[Any, Any]) -> None:
     async def docs_init_js(request: Request) -> HTTPResponse:  # the old URL, for old pages
         return assets.response(request, "/static/docs-init.js")
 
+    redirect_html = assets.rewrite_urls(REDIRECT_HTML.read_text(encoding="utf-8"))
+    redirect_body = redirect_html.encode()
+    redirect_headers = page_headers(page_policy(redirect_html))
+
+    async def oauth2_redirect(request: Request) -> HTTPResponse:
+        return HTTPResponse(
+            redirect_body, headers=redirect_headers, content_type="text/html; charset=utf-8"
+        )
+
     app.add_route(docs_page, DOCS_URI, methods=["GET", "HEAD"], name="docs_ui")
+    app.add_route(
+        oauth2_redirect, REDIRECT_URI, methods=["GET", "HEAD"], name="docs_oauth2_redirect"
+    )
     app.add_route(docs_init_js, DOCS_INIT_URI, methods=["GET", "HEAD"], name="docs_ui_init")

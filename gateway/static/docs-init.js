@@ -11,7 +11,15 @@ window.addEventListener("load", function () {
     deepLinking: true,
     persistAuthorization: true,
     validatorUrl: null,
+    // The authorization code comes back to our own page (/docs/oauth2-redirect.html).
+    oauth2RedirectUrl: window.location.origin + "/docs/oauth2-redirect.html",
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     layout: "StandaloneLayout",
+  });
+  // "Authorize" signs in with the demo's public client (no secret): code + PKCE.
+  window.ui.initOAuth({
+    clientId: "demo-docs",
+    usePkceWithAuthorizationCodeGrant: true,
+    appName: "Commerce gateway API docs",
   });
 });
