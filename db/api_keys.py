@@ -94,17 +94,30 @@ async def create_api_key(principal: Principal, data: ApiKeyInput) -> tuple[dict[
         name=data.name, scope=" ".join(data.scopes), created_by=principal.subject,
         expires_at=data.expires_at,
     )  # fmt: skip
-    return await fetch_row(principal, SPEC, row.id), key
+    return _shown(await fetch_row(principal, SPEC, row.id)), key
+
+
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    """A key's row as callers see it: ``scopes`` as a list, the name it is written
+    with (the column keeps them space-separated, as a token's ``scope`` claim)."""
+    shown = {name: value for name, value in row.items() if name != "scope"}
+    if "scope" in row:
+        shown["scopes"] = row["scope"].split()
+    return shown
 
 
 async def list_api_keys(principal: Principal, query: ListQuery, **options: Any) -> Page:
+    """A page of keys (never encoded in the database: ``scopes`` is derived)."""
     principal.require(ADMIN_SCOPE)
-    return await list_rows(principal, SPEC, query, **options)
+    options.pop("encoded", None)
+    page = await list_rows(principal, SPEC, query, **options)
+    page.items = [_shown(row) for row in page.items]
+    return page
 
 
 async def get_api_key(principal: Principal, ident: int) -> dict[str, Any]:
     principal.require(ADMIN_SCOPE)
-    return await fetch_row(principal, SPEC, ident)
+    return _shown(await fetch_row(principal, SPEC, ident))
 
 
 async def revoke_api_key(principal: Principal, ident: int) -> dict[str, Any]:
@@ -129,13 +142,13 @@ async def revoke_api_key(principal: Principal, ident: int) -> dict[str, Any]:
                 await record_revocation(api_key_credential(row.key_id), kept)
     if not updated:
         await fetch_row(principal, SPEC, ident)  # NotFound for another organization's key
-    return await fetch_row(principal, SPEC, ident)
+    return _shown(await fetch_row(principal, SPEC, ident))
 
 
 async def organization_api_keys(organization_id: int) -> list[dict[str, Any]]:
     """Every key of the organization, revoked ones too, oldest first (for operators)."""
     rows = ApiKey.filter(organization_id=organization_id).order_by("id")
-    return list(await rows.values(*SPEC.columns))
+    return [_shown(row) for row in await rows.values(*SPEC.columns)]
 
 
 async def find_api_key(organization_id: int, key_id: str) -> int:

@@ -463,7 +463,10 @@ def create_api_key_cmd(settings: Settings, args: argparse.Namespace, out: Output
 
     row, key = _run(settings, work)
     out.result({**row, "key": key}, key)
-    _say(f"created API key {row['key_id']} ({row['scope']}); store it now: it is not shown again")
+    _say(
+        f"created API key {row['key_id']} ({' '.join(row['scopes'])}); "
+        "store it now: it is not shown again"
+    )
 
 
 def list_api_keys_cmd(settings: Settings, args: argparse.Namespace, out: Output) -> None:
@@ -475,7 +478,7 @@ def list_api_keys_cmd(settings: Settings, args: argparse.Namespace, out: Output)
     rows = _run(settings, work)
     out.table(
         rows,
-        ("key_id", "name", "scope", "created_at", "expires_at", "revoked_at", "last_used_at"),
+        ("key_id", "name", "scopes", "created_at", "expires_at", "revoked_at", "last_used_at"),
         f"no API keys in {args.org}",
     )
 

@@ -82,7 +82,7 @@ class ApiKey(BaseModel):
     id: int
     key_id: str = Field(description="public part of the key (gwk_<key_id>_...)")
     name: str
-    scope: str = Field(description="space-separated scopes")
+    scopes: list[str] = Field(description="what the key may do (as written when created)")
     created_by: str
     created_at: datetime
     expires_at: datetime | None

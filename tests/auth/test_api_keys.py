@@ -59,7 +59,7 @@ async def test_the_key_is_shown_once_and_only_its_hash_is_stored(
     assert key.startswith(prefix)
     secret = key.removeprefix(prefix)
     assert len(secret) >= 40  # 256 random bits, URL-safe base64
-    assert created["scope"] == "products:read"
+    assert created["scopes"] == ["products:read"]  # the name and shape it was written with
     assert created["name"] == "sync"
     assert "secret_hash" not in created
 
@@ -67,6 +67,9 @@ async def test_the_key_is_shown_once_and_only_its_hash_is_stored(
     assert r.headers["location"] == f"{PATH}/{created['id']}"
     got = await http.get(r.headers["location"], headers=token(tenant))
     listed = await http.get(PATH, headers=token(tenant))
+    assert got.json()["data"]["scopes"] == ["products:read"]
+    assert {"scopes"} <= set(listed.json()["data"][0])
+    assert "scope" not in listed.json()["data"][0]
     for later in (got, listed):
         assert later.status_code == 200, later.text
         assert secret not in later.text
