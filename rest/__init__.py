@@ -9,6 +9,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from rest import api_keys, customers, orders, products, stats
 from rest.docs import ApiDoc
+from rest.negotiation import check_accept
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
@@ -29,6 +30,7 @@ def setup_rest(app: GatewayApp) -> ApiDoc:
 
     @bp.on_request
     async def authenticate(request: Request) -> None:
+        check_accept(request.headers.get("accept"))
         if request.path not in PUBLIC_PATHS:
             await app.ctx.throttle.authenticate(request)  # and spend a read or a write
 
