@@ -88,6 +88,8 @@ def _page(
             for name in FORWARDED
         ),
         csrf=e(csrf),
+        # What the person typed stays (never the password) after a failed attempt.
+        email=e(str(sent.get("email", ""))[:320]),
     )
     response = _html(body, status)
     response.add_cookie(

@@ -806,10 +806,17 @@ async def test_wrong_password_and_unknown_user_are_indistinguishable(server, ten
         unknown.append(await attempt(fresh_email()))
 
     def scrubbed(r: httpx.Response) -> str:
-        return r.text.replace(hidden_fields(r.text)["csrf_token"], "CSRF")
+        typed = re.search(
+            r'name="email" type="email" autocomplete="username" value="([^"]*)"', r.text
+        )
+        assert typed is not None and typed[1], "the email typed is kept for the next try"
+        text = r.text.replace(hidden_fields(r.text)["csrf_token"], "CSRF")
+        return text.replace(f'value="{typed[1]}"', 'value="EMAIL"')
 
     reference = wrong[0][0]
+    assert f'value="{email}"' in reference.text
     for r, _ in wrong + unknown:
+        assert "wrong password!" not in r.text
         assert r.status_code == reference.status_code == 401
         assert "location" not in r.headers
         assert notice(r.text) == "The email or password is incorrect."
