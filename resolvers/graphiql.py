@@ -28,11 +28,66 @@ _DEFAULT_HEADERS = (
 )
 
 
+# The first thing a newcomer reads: how to get the token the headers editor asks for.
+_WELCOME = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.S)
+_HINT = """const EXAMPLE_QUERY = `# GraphiQL for the commerce gateway
+#
+# Every operation needs a token. Get one, then paste it into the Authorization
+# line of the Headers tab below (GraphiQL keeps it in this browser):
+#
+#   curl -s -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials \\
+#        ${window.location.origin}/oauth/token
+#
+# (the demo's client is in var/demo-credentials.json; any client:
+#  gateway create-client). The schema (Docs, completion) loads as soon as the
+# headers hold a valid token.
+#
+# Run: Ctrl-Enter. Complete: Ctrl-Space.
+
+query FirstOrders {
+  orders(first: 5) {
+    edges { node { id status totalCents } }
+  }
+}
+`;"""
+# A new fetcher makes GraphiQL introspect again: one per settled edit of the headers,
+# so the schema arrives once a token is pasted (not only at page load).
+_FETCHER = "fetcher: fetcher,"
+_FETCHER_PER_HEADERS = "fetcher: schemaFetcher,"
+_EDIT_HEADERS = """function onEditHeaders(newHeaders) {
+          setHeaders(newHeaders);
+        }"""
+_REFETCH_ON_HEADERS = """const [headersVersion, setHeadersVersion] = React.useState(0);
+        const schemaFetcher = React.useMemo(function () {
+          return GraphiQL.createFetcher({
+            url: fetchURL, headers: defaultHeaders, subscriptionUrl,
+          });
+        }, [headersVersion]);
+        const settle = React.useRef(null);
+
+        function onEditHeaders(newHeaders) {
+          setHeaders(newHeaders);
+          clearTimeout(settle.current);
+          settle.current = setTimeout(function () {
+            try { JSON.parse(newHeaders || "{}"); } catch (e) { return; }
+            setHeadersVersion(function (n) { return n + 1; });
+          }, 600);
+        }"""
+
+
 @cache
 def page() -> str:
     html = _UNPKG.sub(lambda m: f"/vendor/{m.group(1)}/", get_graphql_ide_html("graphiql"))
-    if "unpkg.com" in html or _HEADERS_STATE not in html:
+    if (
+        "unpkg.com" in html
+        or _HEADERS_STATE not in html
+        or _FETCHER not in html
+        or _EDIT_HEADERS not in html
+        or not _WELCOME.search(html)
+    ):
         raise RuntimeError("Strawberry's GraphiQL page changed: update resolvers/graphiql.py")
+    html = _WELCOME.sub(lambda _m: _HINT, html, count=1)
+    html = html.replace(_FETCHER, _FETCHER_PER_HEADERS).replace(_EDIT_HEADERS, _REFETCH_ON_HEADERS)
     html = html.replace(_HEADERS_STATE, _DEFAULT_HEADERS).replace(
         "<title>Strawberry GraphiQL</title>", "<title>GraphiQL: commerce gateway</title>"
     )

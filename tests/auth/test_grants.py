@@ -809,7 +809,8 @@ async def test_wrong_password_and_unknown_user_are_indistinguishable(server, ten
         typed = re.search(
             r'name="email" type="email" autocomplete="username" value="([^"]*)"', r.text
         )
-        assert typed is not None and typed[1], "the email typed is kept for the next try"
+        assert typed is not None, "the email typed is kept for the next try"
+        assert typed[1], "the email typed is kept for the next try"
         text = r.text.replace(hidden_fields(r.text)["csrf_token"], "CSRF")
         return text.replace(f'value="{typed[1]}"', 'value="EMAIL"')
 

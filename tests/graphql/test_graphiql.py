@@ -39,3 +39,25 @@ async def test_api_clients_still_get_graphql_on_get(tenant):
 
 def test_the_page_is_built_once():
     assert page() is page()
+
+
+def test_the_page_says_how_to_get_a_token_and_its_first_query_is_valid():
+    from graphql import parse, validate
+
+    from resolvers.schema import schema
+
+    html = page()
+    assert "/oauth/token" in html
+    assert "Headers tab" in html
+    query = re.search(r"query FirstOrders \{.*?\n\}", html, re.S)
+    assert query is not None
+    assert validate(schema._schema, parse(query[0])) == []
+
+
+def test_headers_persist_and_a_settled_edit_introspects_again():
+    html = page()
+    assert "shouldPersistHeaders: true" in html
+    # a new fetcher per settled headers edit makes GraphiQL fetch the schema again
+    assert "fetcher: schemaFetcher," in html
+    assert "[headersVersion]" in html
+    assert "setHeadersVersion" in html.split("function onEditHeaders", 1)[1]
