@@ -23,8 +23,11 @@ from gateway.csp import page_headers, page_policy
 
 _UNPKG = re.compile(r"https://unpkg\.com/((?:@[^/@]+/)?[^/@]+)@[^/]+/")
 _HEADERS_STATE = "React.useState(parameters.headers)"
+# What the headers editor starts with: the URL's, else what this browser kept from its
+# last visit (GraphiQL's own storage key), else a line to put a token in.
 _DEFAULT_HEADERS = (
-    'React.useState(parameters.headers || \'{\\n  "Authorization": "Bearer <access token>"\\n}\')'
+    'React.useState(parameters.headers || window.localStorage.getItem("graphiql:headers")'
+    ' || \'{\\n  "Authorization": "Bearer <access token>"\\n}\')'
 )
 
 
@@ -59,9 +62,20 @@ _EDIT_HEADERS = """function onEditHeaders(newHeaders) {
         }"""
 _REFETCH_ON_HEADERS = """const [headersVersion, setHeadersVersion] = React.useState(0);
         const schemaFetcher = React.useMemo(function () {
-          return GraphiQL.createFetcher({
+          const network = GraphiQL.createFetcher({
             url: fetchURL, headers: defaultHeaders, subscriptionUrl,
           });
+          // Without a token, say how to get one instead of asking for a 401.
+          return function (params, options) {
+            const sent = (options && options.headers) || {};
+            const auth = sent.Authorization || sent.authorization || "";
+            if (!auth || auth.indexOf("<access token>") !== -1) {
+              return Promise.resolve({ errors: [{ message:
+                "Put a token in the Authorization header (Headers, below): "
+                + "the comment at the top of the editor says how to get one." }] });
+            }
+            return network(params, options);
+          };
         }, [headersVersion]);
         const settle = React.useRef(null);
 

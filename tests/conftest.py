@@ -46,8 +46,6 @@ PARTNER_AUDIENCE = "api://commerce-gateway"
 PINNED_ISSUER = "https://sso.pinned.test/"
 PINNED_AUDIENCE = "gateway-pinned"
 PINNED_ORGANIZATION = "pinned-partner-org"
-# A browser page on another origin that the test server lets in (tests/gateway/test_cors.py).
-PAGE_ORIGIN = "http://app.example.test:5173"
 
 
 def pytest_report_header() -> str:
@@ -130,6 +128,10 @@ def _free_port() -> int:
 # Through the environment, so that ``tests.conftest`` imported by a test module (a
 # second module object) agrees with the ``conftest`` pytest loaded.
 PARTNER_JWKS_PORT = int(os.environ.setdefault("GATEWAY_TEST_PARTNER_JWKS_PORT", str(_free_port())))
+# A browser page on another origin (another host name than the server's 127.0.0.1) that
+# the test server lets in: tests/gateway/test_cors.py, and tests/browser serves pages there.
+PAGE_PORT = int(os.environ.setdefault("GATEWAY_TEST_PAGE_PORT", str(_free_port())))
+PAGE_ORIGIN = f"http://localhost:{PAGE_PORT}"
 
 
 @dataclass

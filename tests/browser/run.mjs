@@ -1,0 +1,230 @@
+// Runs one browser scenario in Debian's Chromium through playwright-core and prints
+// one JSON document: {result, console, pageErrors, failedRequests}.
+//
+//   node run.mjs '<json: {"scenario": ..., "page": ..., "api": ..., ...}>'
+//
+// Every console message, uncaught page error and failed request is collected, so
+// the Python side can demand zero of them. The scenarios run in a page on another
+// origin (``page``) against the gateway (``api``), as a frontend would.
+import { chromium } from "playwright-core";
+
+const args = JSON.parse(process.argv[2]);
+const TIMEOUT = 30_000;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+const context = await browser.newContext();
+const page = await context.newPage();
+page.setDefaultTimeout(TIMEOUT);
+const consoleMessages = [];
+const pageErrors = [];
+const failedRequests = [];
+page.on("console", (m) => consoleMessages.push({ type: m.type(), text: m.text() }));
+page.on("pageerror", (e) => pageErrors.push(String(e)));
+page.on("requestfailed", (r) => failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+context.on("page", (popup) => {
+  popup.on("console", (m) => consoleMessages.push({ type: m.type(), text: m.text(), popup: true }));
+  popup.on("pageerror", (e) => pageErrors.push(String(e)));
+});
+
+const scenarios = {
+  // fetch from another origin: REST read and write, GraphQL, the token endpoint.
+  async cors() {
+    await page.goto(args.page + "/index.html");
+    return await page.evaluate(async ({ api, token, clientId, clientSecret }) => {
+      const bearer = { Authorization: `Bearer ${token}` };
+      const list = await fetch(`${api}/api/v1/products`, { headers: bearer });
+      const made = await fetch(`${api}/api/v1/customers`, {
+        method: "POST",
+        headers: { ...bearer, "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() },
+        body: JSON.stringify({ name: "From a page", email: `page-${crypto.randomUUID()}@example.com` }),
+      });
+      const graphql = await fetch(`${api}/graphql`, {
+        method: "POST",
+        headers: { ...bearer, "Content-Type": "application/json" },
+        body: JSON.stringify({ query: "{ customers(first: 1) { totalCount } }" }),
+      });
+      const tokenReply = await fetch(`${api}/oauth/token`, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          grant_type: "client_credentials", client_id: clientId, client_secret: clientSecret,
+        }),
+      });
+      const refused = await fetch(`${api}/api/v1/products`);  // no token: a readable 401
+      return {
+        list: { status: list.status, etag: list.headers.get("ETag"), requestId: list.headers.get("X-Request-ID") },
+        made: { status: made.status, location: made.headers.get("Location"), etag: made.headers.get("ETag") },
+        graphql: { status: graphql.status, body: await graphql.json() },
+        token: { status: tokenReply.status, hasToken: Boolean((await tokenReply.json()).access_token) },
+        refused: { status: refused.status, code: (await refused.json()).code },
+      };
+    }, args);
+  },
+
+  // EventSource with a single-use ticket: an event caused by a write arrives.
+  async eventsource() {
+    await page.goto(args.page + "/index.html");
+    return await page.evaluate(async ({ api, token }) => {
+      const bearer = { Authorization: `Bearer ${token}` };
+      const ticket = await (await fetch(`${api}/api/v1/events/tickets`, { method: "POST", headers: bearer })).json();
+      const source = new EventSource(`${api}/api/v1/events?topics=customers&ticket=${encodeURIComponent(ticket.ticket)}`);
+      const opened = new Promise((resolve, reject) => {
+        source.onopen = resolve;
+        source.onerror = () => reject(new Error("EventSource failed"));
+      });
+      const received = new Promise((resolve) => {
+        source.addEventListener("customer.created", (e) => resolve({ id: e.lastEventId, data: JSON.parse(e.data) }));
+      });
+      await opened;
+      const email = `sse-${crypto.randomUUID()}@example.com`;
+      await fetch(`${api}/api/v1/customers`, {
+        method: "POST", headers: { ...bearer, "Content-Type": "application/json" },
+        body: JSON.stringify({ name: "Streamed", email }),
+      });
+      const event = await received;
+      source.close();
+      return { email, event };
+    }, args);
+  },
+
+  // A GraphQL subscription over graphql-transport-ws, from the page's own socket code.
+  async websocket() {
+    await page.goto(args.page + "/index.html");
+    return await page.evaluate(async ({ api, token }) => {
+      const ws = new WebSocket(api.replace("http", "ws") + "/graphql", "graphql-transport-ws");
+      const frames = [];
+      const next = new Promise((resolve, reject) => {
+        ws.onmessage = (m) => {
+          const frame = JSON.parse(m.data);
+          frames.push(frame.type);
+          if (frame.type === "connection_ack") {
+            ws.send(JSON.stringify({
+              id: "1", type: "subscribe",
+              payload: { query: "subscription { customerEvents { type resource } }" },
+            }));
+            // The server acknowledges a subscription by nothing; a write after a
+            // moment's round trip (a ping) is delivered.
+            ws.send(JSON.stringify({ type: "ping" }));
+          } else if (frame.type === "pong") {
+            fetch(`${api}/api/v1/customers`, {
+              method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+              body: JSON.stringify({ name: "Subscribed", email: `ws-${crypto.randomUUID()}@example.com` }),
+            });
+          } else if (frame.type === "next") {
+            resolve(frame.payload);
+          } else if (frame.type === "error") {
+            reject(new Error(JSON.stringify(frame)));
+          }
+        };
+        ws.onclose = (e) => reject(new Error(`closed ${e.code} ${e.reason}`));
+      });
+      ws.onopen = () => ws.send(JSON.stringify({
+        type: "connection_init", payload: { Authorization: `Bearer ${token}` },
+      }));
+      const payload = await next;
+      ws.onclose = null;
+      ws.close(1000);
+      return { payload, frames };
+    }, args);
+  },
+
+  // GraphiQL opens without a token (a hint, no 401), keeps the headers a person put
+  // in for the next visit, and runs its first query with them.
+  async graphiql() {
+    await page.goto(args.api + "/graphql");
+    await page.waitForSelector(".graphiql-container");
+    await page.evaluate((token) => {
+      window.localStorage.setItem("graphiql:headers", JSON.stringify({ Authorization: `Bearer ${token}` }));
+    }, args.token);
+    const introspected = page.waitForResponse((r) => r.url().endsWith("/graphql")
+      && (r.request().postData() || "").includes("IntrospectionQuery"));
+    await page.reload();
+    await page.waitForSelector(".graphiql-container");
+    const schema = await introspected;
+    const replied = page.waitForResponse((r) => r.url().endsWith("/graphql")
+      && (r.request().postData() || "").includes("FirstOrders"));
+    await page.locator(".graphiql-execute-button").click();
+    const reply = await replied;
+    return { schemaStatus: schema.status(), status: reply.status(), body: await reply.json() };
+  },
+
+  // Swagger UI: Authorize with a bearer token, then Try it out on a list.
+  async swagger() {
+    await page.goto(args.api + "/docs");
+    await page.waitForSelector(".swagger-ui .opblock");
+    await page.locator(".auth-wrapper .authorize").click();
+    const bearer = page.locator("form").filter({ has: page.locator("#auth-bearer-value") });
+    await bearer.locator("#auth-bearer-value").fill(args.token);
+    await bearer.getByRole("button", { name: "Apply credentials" }).click();
+    await page.locator(".btn-done").first().click();
+    const operation = page.locator("#operations-products-list_products");
+    await operation.locator(".opblock-summary").click();
+    await operation.getByRole("button", { name: "Try it out" }).click();
+    const replied = page.waitForResponse((r) => r.url().includes("/api/v1/products"));
+    await operation.getByRole("button", { name: "Execute" }).click();
+    const reply = await replied;
+    return { status: reply.status(), authorization: (await reply.request().allHeaders()).authorization || null };
+  },
+
+  // A single-page app on another origin signs a person in: code + PKCE (S256, with
+  // WebCrypto), the gateway's sign-in page, then the code exchanged by fetch.
+  async signin() {
+    await page.goto(args.page + "/index.html");
+    const start = await page.evaluate(async ({ api, clientId, page: origin }) => {
+      const bytes = crypto.getRandomValues(new Uint8Array(32));
+      const b64 = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+      const verifier = b64(bytes);
+      const challenge = b64(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+      sessionStorage.setItem("verifier", verifier);
+      const query = new URLSearchParams({
+        response_type: "code", client_id: clientId, redirect_uri: `${origin}/callback.html`,
+        scope: "orders:read", state: "s-" + crypto.randomUUID(), code_challenge: challenge,
+        code_challenge_method: "S256",
+      });
+      sessionStorage.setItem("state", query.get("state"));
+      return `${api}/oauth/authorize?${query}`;
+    }, args);
+    await page.goto(start);
+    await page.fill("#email", args.email);
+    await page.fill("#password", "wrong password!");
+    await page.getByRole("button", { name: "Sign in and allow" }).click();
+    const kept = await page.inputValue("#email");
+    await page.fill("#password", args.password);
+    await page.getByRole("button", { name: "Sign in and allow" }).click();
+    await page.waitForURL((url) => url.pathname.endsWith("/callback.html"));
+    return await page.evaluate(async ({ api, clientId, page: origin, kept }) => {
+      const params = new URLSearchParams(location.search);
+      const reply = await fetch(`${api}/oauth/token`, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          grant_type: "authorization_code", code: params.get("code"), client_id: clientId,
+          redirect_uri: `${origin}/callback.html`, code_verifier: sessionStorage.getItem("verifier"),
+        }),
+      });
+      const token = await reply.json();
+      const orders = await fetch(`${api}/api/v1/orders`, { headers: { Authorization: `Bearer ${token.access_token}` } });
+      return {
+        stateMatches: params.get("state") === sessionStorage.getItem("state"),
+        tokenStatus: reply.status, ordersStatus: orders.status, emailKept: kept,
+      };
+    }, { ...args, kept });
+  },
+};
+
+let result = null;
+let failure = null;
+try {
+  result = await scenarios[args.scenario]();
+} catch (error) {
+  failure = String(error && error.stack || error);
+}
+await browser.close();
+process.stdout.write(JSON.stringify({ result, failure, console: consoleMessages, pageErrors, failedRequests }));
