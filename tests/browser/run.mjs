@@ -173,6 +173,37 @@ const scenarios = {
     return { status: reply.status(), authorization: (await reply.request().allHeaders()).authorization || null };
   },
 
+  // Swagger UI's own sign-in: Authorize with authorization code + PKCE (a public
+  // client, as the demo's demo-docs), the sign-in page in a popup, then Try it out.
+  async swaggerPkce() {
+    await page.goto(args.api + "/docs");
+    await page.waitForSelector(".swagger-ui .opblock");
+    await page.locator(".auth-wrapper .authorize").click();
+    const form = page.locator(".auth-container").filter({ has: page.locator("#client_id_authorizationCode") });
+    await form.locator("#client_id_authorizationCode").fill(args.clientId);
+    await form.locator('label[for="orders:read-authorizationCode-checkbox-oauth2"]').click();
+    const popupOpened = context.waitForEvent("page");
+    await form.getByRole("button", { name: "Apply given OAuth2 credentials" }).click();
+    const popup = await popupOpened;
+    await popup.waitForSelector("#email");
+    await popup.fill("#email", args.email);
+    await popup.fill("#password", args.password);
+    const exchanged = page.waitForResponse((r) => r.url().endsWith("/oauth/token"));
+    await popup.getByRole("button", { name: "Sign in and allow" }).click();
+    const token = await exchanged;
+    await page.locator(".btn-done").first().click();
+    const operation = page.locator("#operations-orders-list_orders");
+    await operation.locator(".opblock-summary").click();
+    await operation.getByRole("button", { name: "Try it out" }).click();
+    const replied = page.waitForResponse((r) => r.url().includes("/api/v1/orders"));
+    await operation.getByRole("button", { name: "Execute" }).click();
+    const reply = await replied;
+    return {
+      tokenStatus: token.status(), status: reply.status(),
+      authorization: (await reply.request().allHeaders()).authorization || null,
+    };
+  },
+
   // A single-page app on another origin signs a person in: code + PKCE (S256, with
   // WebCrypto), the gateway's sign-in page, then the code exchanged by fetch.
   async signin() {

@@ -96,6 +96,26 @@ async def test_swagger_authorize_then_try_it_out_returns_200(
     assert_clean(report)
 
 
+async def test_swagger_signs_in_with_code_and_pkce_then_tries_it_out(
+    server: RunningServer, tenant: Tenant, page_server: str
+) -> None:
+    docs = await create_client(
+        tenant.id, f"Docs {uuid.uuid4().hex[:6]}", grant_types=["authorization_code"],
+        scopes=sorted(ALL_SCOPES - {"api-keys:admin"}), role="staff", public=True,
+        redirect_uris=[f"{server.base_url}/docs/oauth2-redirect.html"],
+    )  # fmt: skip
+    email = f"docs-{uuid.uuid4().hex[:10]}@example.com"
+    await create_user(tenant.id, email, PASSWORD, "staff")
+    report = await run_scenario(
+        "swaggerPkce", api=server.base_url, clientId=docs.client.client_id, email=email,
+        password=PASSWORD,
+    )  # fmt: skip
+    assert report["result"]["tokenStatus"] == 200
+    assert report["result"]["status"] == 200
+    assert report["result"]["authorization"].startswith("Bearer ")
+    assert_clean(report)
+
+
 async def test_a_single_page_app_signs_a_person_in_with_code_and_pkce(
     server: RunningServer, tenant: Tenant, page_server: str
 ) -> None:
