@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,6 +30,14 @@ PROBLEM_JSON = "application/problem+json"
 class MalformedBody(InvalidArgument):
     code = "MALFORMED_JSON"
     title = "Malformed JSON body"
+
+
+class MalformedXml(InvalidArgument):
+    """An XML request body we will not read: not well-formed, a DTD or entity, too
+    deep (``rest.xml``); ``errors[].type`` says which."""
+
+    code = "MALFORMED_XML"
+    title = "Malformed XML body"
 
 
 class UnsupportedMediaType(DomainError):
@@ -111,8 +119,17 @@ def problem_type(code: str) -> str:
     return "/problems/" + code.lower().replace("_", "-")
 
 
+# Another representation of a problem (``rest`` registers one for XML): given the
+# request, the renderer to use, or None for problem+json. Looked up on errors only.
+ProblemRenderer = Callable[[dict[str, Any]], tuple[bytes, str]]
+ProblemNegotiator = Callable[["Request"], ProblemRenderer | None]
+
+
 def problem_response(
-    error: DomainError, request_id: str | None, headers: dict[str, str] | None = None
+    error: DomainError,
+    request_id: str | None,
+    headers: dict[str, str] | None = None,
+    render: ProblemRenderer | None = None,
 ) -> HTTPResponse:
     body: dict[str, Any] = {
         "type": problem_type(error.code),
@@ -124,6 +141,11 @@ def problem_response(
     }
     if error.errors:
         body["errors"] = [e.as_dict() for e in error.errors]
+    if render is not None:
+        payload, content_type = render(body)
+        return HTTPResponse(
+            payload, status=error.status, headers=headers, content_type=content_type
+        )
     return HTTPResponse(
         orjson.dumps(body), status=error.status, headers=headers, content_type=PROBLEM_JSON
     )
@@ -231,4 +253,7 @@ def setup_errors(app: Sanic[Any, Any]) -> None:
             headers["Retry-After"] = str(error.retry_after)
         if request_id:
             headers["X-Request-ID"] = request_id
-        return problem_response(error, request_id, headers)
+        extras = getattr(request.app.ctx, "extras", None) or {}
+        negotiate: ProblemNegotiator | None = extras.get("problem_negotiator")
+        render = negotiate(request) if negotiate is not None else None
+        return problem_response(error, request_id, headers, render)

@@ -9,7 +9,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from rest import api_keys, customers, orders, products, stats
 from rest.docs import ApiDoc
-from rest.negotiation import check_accept
+from rest.negotiation import negotiate, problem_renderer
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
@@ -24,13 +24,14 @@ def setup_rest(app: GatewayApp) -> ApiDoc:
     SSE stream) can be added to it before it is first rendered.
     """
     bp = Blueprint("api_v1", url_prefix="/api/v1")
+    app.ctx.extras["problem_negotiator"] = problem_renderer  # XML problems for XML clients
     doc = ApiDoc(title="Commerce gateway REST API", version="1.0.0")
     for module in (orders, customers, products, stats, api_keys):
         module.add_routes(bp, doc)
 
     @bp.on_request
     async def authenticate(request: Request) -> None:
-        check_accept(request.headers.get("accept"))
+        negotiate(request)  # 406 before anything else; sets request.ctx.media
         if request.path not in PUBLIC_PATHS:
             await app.ctx.throttle.authenticate(request)  # and spend a read or a write
 

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 from sanic import Blueprint, HTTPResponse, Request
 
 from db import api_keys
-from rest import schemas
+from rest import csv_export, schemas
 from rest.docs import ID_PARAM, LIST_PARAMS, envelope, ref
+from rest.negotiation import CSV, media_of
 from rest.standard import page_limits
 from rest.wire import collection, list_query, parse_body, parse_id, single
 
@@ -28,10 +29,16 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         headers = {"Location": f"/api/v1/api-keys/{row['id']}", "Cache-Control": "no-store"}
         return single(request, {**row, "key": key}, status=201, headers=headers)
 
-    async def list_keys(request: Request) -> HTTPResponse:
-        page = await api_keys.list_api_keys(
-            request.ctx.principal, list_query(request), encoded=True, **page_limits(request)
-        )
+    async def list_keys(request: Request) -> HTTPResponse | None:
+        principal, limits = request.ctx.principal, page_limits(request)
+        if media_of(request) == CSV:
+            return await csv_export.stream(
+                request, "api-keys", list_query(request),
+                lambda query: api_keys.list_api_keys(principal, query, **limits),
+                fields=tuple(schemas.ApiKey.model_fields), mask=None,
+                page_size=limits["max_page_size"],
+            )  # fmt: skip
+        page = await api_keys.list_api_keys(principal, list_query(request), encoded=True, **limits)
         return collection(request, page)
 
     async def get(request: Request, ident: str) -> HTTPResponse:
@@ -45,7 +52,9 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
 
     item = "/api-keys/<ident:(?P<ident>[^/:]+)>"
     bp.add_route(create, "/api-keys", methods=["POST"], name="api_keys_create")
-    bp.add_route(list_keys, "/api-keys", methods=["GET", "HEAD"], name="api_keys_list")
+    bp.add_route(
+        list_keys, "/api-keys", methods=["GET", "HEAD"], name="api_keys_list", ctx_csv=True
+    )
     bp.add_route(get, item, methods=["GET", "HEAD"], name="api_keys_get")
     bp.add_route(revoke, item, methods=["DELETE"], name="api_keys_revoke")
 

@@ -1,21 +1,45 @@
-"""Which representations a REST client accepts (``Accept``, RFC 9110 12.5.1).
+"""Which representation a REST client gets (``Accept``, RFC 9110 12.5.1).
 
-REST v1 answers JSON (and problem documents as ``application/problem+json``). A
-request whose ``Accept`` admits neither (``Accept: application/xml`` only, or every
-admitted type at ``q=0``) is 406 ``NOT_ACCEPTABLE``, rather than JSON the client said
-it cannot read. No ``Accept``, ``*/*`` and ``application/*`` mean JSON.
+REST v1 serves JSON (the default), XML (``application/xml`` or ``text/xml``, see
+``rest.xml``) and, on list endpoints, CSV exports (``text/csv``, see
+``rest.csv_export``). Problems follow the choice: ``application/problem+xml`` when
+XML was chosen, else ``application/problem+json``.
 
-Parsing is linear in the header (bounded by the request head limit) and cached per
-distinct value in a small LRU, so a busy client costs one dictionary lookup.
+Choice: each supported type gets the q-value of the most specific range in
+``Accept`` that matches it (``application/json`` over ``application/*`` over
+``*/*``); the highest q wins, ties go in the server's order (JSON, XML, CSV), and
+q=0 means "not this one". Nothing acceptable is 406 ``NOT_ACCEPTABLE`` (as
+problem+json) listing what the endpoint serves. No ``Accept`` means JSON.
+
+Cost: no ``Accept``, ``*/*`` and ``application/json`` (nearly every client) are one
+comparison and set nothing; anything else is parsed once per distinct value and
+kept in a small LRU, so a busy client costs one dictionary lookup.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from db.errors import DomainError
+from gateway.errors import ProblemRenderer
+from rest import xml
 
-SUPPORTED = ("application/json", "application/problem+json")
+if TYPE_CHECKING:
+    from sanic import Request
+
+JSON = "application/json"
+XML = "application/xml"
+TEXT_XML = "text/xml"
+CSV = "text/csv"
+PROBLEM_XML = "application/problem+xml"
+
+# In the server's order of preference for equal q-values.
+SERVED = (JSON, XML, TEXT_XML)
+SERVED_LISTS = (*SERVED, CSV)
+_FAST = frozenset({"*/*", JSON, "application/json, */*", "application/json, text/plain, */*"})
+# problem+json stands for JSON: a client that names only it still reads our problems.
+_ALIASES = {JSON: ("application/problem+json",), XML: ("application/problem+xml",)}
 
 
 class NotAcceptable(DomainError):
@@ -24,13 +48,8 @@ class NotAcceptable(DomainError):
     title = "Not acceptable"
 
 
-@lru_cache(maxsize=256)
-def accepts_json(accept: str) -> bool:
-    """Whether the ``Accept`` header value admits ``application/json`` (what every
-    success is; a problem document is sent whatever ``Accept`` says, RFC 9457)."""
-    if not accept.strip():
-        return True
-    best: dict[str, float] = {}
+def _ranges(accept: str) -> dict[str, float]:
+    ranges: dict[str, float] = {}
     for part in accept.split(","):
         media, *params = part.split(";")
         media = media.strip().lower()
@@ -41,22 +60,81 @@ def accepts_json(accept: str) -> bool:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
                 try:
-                    q = float(value.strip())
+                    q = min(max(float(value.strip()), 0.0), 1.0)
                 except ValueError:
+                    q = 0.0  # an unreadable weight admits nothing
+                if q != q:  # NaN
                     q = 0.0
-        # The most specific range decides (RFC 9110 12.5.1): remember each one's q.
-        best[media] = q
-    for candidate in ("application/json", "application/*", "*/*"):
-        if candidate in best:  # the most specific range present decides
-            return best[candidate] > 0
-    return False
+        ranges[media] = max(q, ranges.get(media, 0.0)) if media in ranges else q
+    return ranges
 
 
-def check_accept(accept: str | None) -> None:
-    """Raise ``NotAcceptable`` unless ``accept`` admits JSON."""
-    if accept is None or accept == "application/json" or accept == "*/*":
+def _quality(media: str, ranges: dict[str, float]) -> float:
+    for name in (media, *_ALIASES.get(media, ())):
+        if name in ranges:
+            return ranges[name]
+    family = media.split("/")[0] + "/*"
+    if family in ranges:
+        return ranges[family]
+    return ranges.get("*/*", 0.0)
+
+
+@lru_cache(maxsize=256)
+def choose(accept: str, lists: bool = False) -> str | None:
+    """The media type to answer with, or None when ``accept`` admits none we serve."""
+    if not accept.strip():
+        return JSON
+    ranges = _ranges(accept)
+    best, best_q = None, 0.0
+    for media in SERVED_LISTS if lists else SERVED:
+        q = _quality(media, ranges)
+        if q > best_q:
+            best, best_q = media, q
+    return best
+
+
+def accepts_json(accept: str) -> bool:
+    """Whether ``accept`` lets a non-list endpoint answer JSON (kept for callers)."""
+    return choose(accept) == JSON
+
+
+def negotiate(request: Request) -> None:
+    """Pick the representation for a REST request (``request.ctx.media``, absent for
+    JSON), or raise 406. Called for every REST request, before authentication."""
+    accept = request.headers.get("accept")
+    if accept is None or accept in _FAST:
         return
-    if not accepts_json(accept):
+    lists = bool(getattr(request.route.ctx, "csv", False)) if request.route else False
+    media = choose(accept, lists)
+    if media is None:
+        served = SERVED_LISTS if lists else SERVED
         raise NotAcceptable(
-            f"this API answers {' or '.join(SUPPORTED)}; the Accept header admits neither",
+            f"this endpoint serves {', '.join(served)} (problems as application/problem+json "
+            f"or application/problem+xml); the Accept header admits none of them",
         )
+    if media != JSON:
+        request.ctx.media = media
+
+
+def media_of(request: Request) -> str:
+    """The representation chosen for ``request`` (JSON unless ``negotiate`` said else)."""
+    media: str = getattr(request.ctx, "media", JSON)
+    return media
+
+
+def _xml_problem(body: dict[str, Any]) -> tuple[bytes, str]:
+    return xml.problem(body), PROBLEM_XML
+
+
+def problem_renderer(request: Request) -> ProblemRenderer | None:
+    """For the error handler: XML problems for REST requests whose ``Accept`` prefers
+    XML (also for errors raised before a route ran, e.g. 404, 405, 413, 415)."""
+    if not request.path.startswith("/api/v1"):
+        return None
+    media = getattr(request.ctx, "media", None)
+    if media is None:
+        accept = request.headers.get("accept")
+        if accept is None or accept in _FAST:
+            return None
+        media = choose(accept)
+    return _xml_problem if media in (XML, TEXT_XML) else None

@@ -29,6 +29,7 @@ RESOURCE = Resource(
     create=orders.place_order,
     update=orders.update_order,
     delete=orders.delete_order,
+    computed=("items",),
 )
 
 ACTIONS = {

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
-from db.listing import Page
+from db.listing import ListQuery, Page
 from db.principal import Principal
+from rest import csv_export
 from rest.docs import (
     ID_PARAM,
     IDEMPOTENCY_KEY,
@@ -28,6 +29,7 @@ from rest.docs import (
     with_article,
 )
 from rest.idempotency import respond_once
+from rest.negotiation import CSV, media_of
 from rest.wire import (
     collection,
     if_match_versions,
@@ -62,6 +64,8 @@ class Resource:
     create: Callable[[Principal, Any], Awaitable[Row]] | None = None
     list_options: Callable[[Request], dict[str, Any]] = lambda _request: {}
     list_params: list[dict[str, Any]] = field(default_factory=list)
+    # Fields a list shows only with view=full (computed, like an order's items).
+    computed: tuple[str, ...] = ()
 
     @cached_property
     def fields(self) -> tuple[str, ...]:
@@ -92,14 +96,35 @@ def location(request: Request, res: Resource, ident: int) -> str:
     return f"/api/v1/{res.collection}/{ident}"
 
 
+async def export_csv(
+    request: Request, res: Resource, mask: frozenset[str] | None
+) -> HTTPResponse | None:
+    """The whole list as CSV (``Accept: text/csv``), page by page."""
+    principal, options, limits = (
+        request.ctx.principal,
+        res.list_options(request),
+        page_limits(request),
+    )
+
+    def fetch(query: ListQuery) -> Awaitable[Page]:
+        return res.list_rows(principal, query, fields=mask, encoded=True, **options, **limits)
+
+    return await csv_export.stream(
+        request, res.collection, list_query(request), fetch, fields=res.fields, mask=mask,
+        page_size=limits["max_page_size"], computed=res.computed,
+    )  # fmt: skip
+
+
 def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
     base = f"/{res.collection}"
     item = f"/{res.collection}/<ident:(?P<ident>[^/:]+)>"
     doc_item = f"{base}/{{id}}"
     tag = res.collection
 
-    async def list_handler(request: Request) -> HTTPResponse:
+    async def list_handler(request: Request) -> HTTPResponse | None:
         mask = parse_mask(request, res.fields)
+        if media_of(request) == CSV:
+            return await export_csv(request, res, mask)
         page = await res.list_rows(
             request.ctx.principal,
             list_query(request),
@@ -128,7 +153,9 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
         await res.delete(request.ctx.principal, oid, expected_versions=if_match_versions(request))
         return HTTPResponse(status=204)
 
-    bp.add_route(list_handler, base, methods=["GET", "HEAD"], name=f"{res.collection}_list")
+    bp.add_route(
+        list_handler, base, methods=["GET", "HEAD"], name=f"{res.collection}_list", ctx_csv=True
+    )
     bp.add_route(get_handler, item, methods=["GET", "HEAD"], name=f"{res.collection}_get")
     bp.add_route(update_handler, item, methods=["PATCH", "PUT"], name=f"{res.collection}_update")
     bp.add_route(delete_handler, item, methods=["DELETE"], name=f"{res.collection}_delete")

@@ -22,6 +22,7 @@ from db.inputs import validate_input
 from db.listing import ListQuery, Page
 from gateway.caching import http_date, not_modified_since
 from gateway.errors import MalformedBody, UnsupportedMediaType
+from rest import xml
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 
 JSON = "application/json"
+XML_TYPES = frozenset({"application/xml", "text/xml"})
 _DUMP = orjson.OPT_UTC_Z
 MAX_ID = 2**31 - 1
 
@@ -63,12 +65,27 @@ def _respond(
     request: Request, data: bytes, meta: bytes, etag: str | None, status: int,
     headers: dict[str, str] | None,
 ) -> HTTPResponse:  # fmt: skip
-    out = dict(headers or {})
+    out = {**headers, "Vary": "Accept"} if headers else {"Vary": "Accept"}
+    media = getattr(request.ctx, "media", None)  # set only when not JSON (rest.negotiation)
     if etag is not None:
+        if media is not None:
+            etag = representation_etag(etag, media)
         out["ETag"] = etag
         if status == 200 and request.method in ("GET", "HEAD") and _not_modified(request, etag):
             return HTTPResponse(status=304, headers=out)
+    if media is not None:
+        body = xml.dumps(orjson.loads(_envelope(data, meta)))
+        content_type = f"{media}; charset=utf-8"
+        return HTTPResponse(body, status=status, headers=out, content_type=content_type)
     return HTTPResponse(_envelope(data, meta), status=status, headers=out, content_type=JSON)
+
+
+def representation_etag(etag: str, media: str | None) -> str:
+    """The ETag of the XML representation: the JSON one with ``-xml`` inside the
+    quotes (another representation needs another strong validator, RFC 9110 8.8.3)."""
+    if media is None or media == JSON:
+        return etag
+    return f'{etag[:-1]}-xml"'
 
 
 def version_etag(version: int, mask: Collection[str] | None = None) -> str:
@@ -124,8 +141,9 @@ def single(
     if status == 200 and isinstance(updated, datetime):
         headers = {**(headers or {}), "Last-Modified": http_date(updated)}
         if not_modified_since(request, updated):
+            headers["Vary"] = "Accept"
             if etag is not None:
-                headers["ETag"] = etag
+                headers["ETag"] = representation_etag(etag, getattr(request.ctx, "media", None))
             return HTTPResponse(status=304, headers=headers)
     data = dumps(apply_mask(row, mask))
     return _respond(request, data, _metadata(request, None), etag, status, headers)
@@ -223,14 +241,18 @@ def parse_id(raw: str, resource: str) -> int:
 
 
 def parse_body(request: Request, model: type[M]) -> M:
-    """The JSON body validated against ``model``: 415, 400 or 422 when it is not.
+    """The JSON (or XML, ``rest.xml``) body validated against ``model``: 415, 400 or
+    422 when it is not.
 
     The 422 is ``db.inputs.validate_input``'s, the same GraphQL gives for the same input.
     """
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if ctype != JSON and not ctype.endswith("+json"):
+        if ctype in XML_TYPES or ctype.endswith("+xml"):
+            return validate_input(model, xml.loads(request.body or b"", model), at="body")
         raise UnsupportedMediaType(
-            f"send the body as application/json (got {ctype or 'no Content-Type'})"
+            f"send the body as application/json or application/xml "
+            f"(got {ctype or 'no Content-Type'})"
         )
     try:
         payload = orjson.loads(request.body or b"")
@@ -253,7 +275,7 @@ def if_match_versions(request: Request) -> list[int] | None:
         return None
     versions: list[int] = []
     for tag in header.split(","):
-        tag = tag.strip()
+        tag = tag.strip().replace('-xml"', '"')  # the XML representation's tag
         if tag.startswith('"v') and tag.endswith('"') and tag[2:-1].isdigit():
             versions.append(int(tag[2:-1]))
     if not versions:
