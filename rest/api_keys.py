@@ -69,6 +69,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         "get", "/api-keys", summary="List API keys", operation_id="list_api_keys", tag=tag,
         response=envelope({"type": "array", "items": ref(schemas.ApiKey)}, paginated=True),
         params=list(LIST_PARAMS), errors=(400,), scope=scope, models=(schemas.ApiKey,),
+        csv=True,
     )  # fmt: skip
     doc.operation(
         "get", "/api-keys/{id}", summary="Get an API key", operation_id="get_api_key", tag=tag,

@@ -17,14 +17,15 @@ from db.principal import ALL_SCOPES
 from rest.schemas import Problem
 
 ERROR_TEXT = {
-    400: "Invalid argument (query parameter, filter, page token, id) or malformed JSON",
+    400: "Invalid argument (query parameter, filter, page token, id) or malformed JSON or XML",
     401: "Missing or invalid credentials",
     403: "The credential lacks the scope this operation needs",
     404: "No such resource in your organization",
+    406: "Accept admits none of the types this operation serves",
     409: "Conflict with the current state (duplicate, invalid transition, stock)",
     412: "If-Match does not match the current ETag",
     413: "Body larger than MAX_BODY_BYTES",
-    415: "Body is not application/json",
+    415: "Body is neither JSON nor XML",
     422: "Body failed validation, or an Idempotency-Key was reused with another body",
 }
 
@@ -169,23 +170,33 @@ class ApiDoc:
         errors: tuple[int, ...] = (),
         scope: str | None = None,
         models: tuple[type[BaseModel], ...] = (),
+        csv: bool = False,
     ) -> None:
-        """Record one operation; ``path`` is in OpenAPI form (``/customers/{id}``)."""
+        """Record one operation; ``path`` is in OpenAPI form (``/customers/{id}``).
+
+        Every operation also answers XML (``rest.xml``'s mapping of the same schema);
+        ``csv`` marks a list that exports as ``text/csv`` (``rest.csv_export``)."""
         self.models.update(models)
         responses: dict[str, Any] = {}
         if response is None:
             responses[str(status)] = {"description": "Done"}
         else:
-            responses[str(status)] = {
-                "description": "Success",
-                "content": {"application/json": {"schema": response}},
+            content: dict[str, Any] = {
+                "application/json": {"schema": response},
+                "application/xml": {"schema": response},
             }
+            if csv:
+                content["text/csv"] = {"schema": {"type": "string"}}
+            responses[str(status)] = {"description": "Success", "content": content}
         if method == "get":
             responses["304"] = {"description": "Not modified (If-None-Match)"}
-        for code in sorted({401, 403, *errors}):
+        for code in sorted({401, 403, 406, *errors}):
             responses[str(code)] = {
                 "description": ERROR_TEXT.get(code, "Error"),
-                "content": {"application/problem+json": {"schema": ref(Problem)}},
+                "content": {
+                    "application/problem+json": {"schema": ref(Problem)},
+                    "application/problem+xml": {"schema": ref(Problem)},
+                },
             }
         op: dict[str, Any] = {
             "summary": summary,
@@ -201,7 +212,10 @@ class ApiDoc:
             self.models.add(body)
             op["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": ref(body)}},
+                "content": {
+                    "application/json": {"schema": ref(body)},
+                    "application/xml": {"schema": ref(body)},
+                },
             }
         self.paths.setdefault(path, {})[method] = op
 

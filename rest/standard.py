@@ -172,6 +172,7 @@ def add_standard_methods(bp: Blueprint, doc: ApiDoc, res: Resource) -> None:
         params=[*LIST_PARAMS, *res.list_params, IF_NONE_MATCH],
         errors=(400,),
         models=(res.schema,),
+        csv=True,
     )
     doc.operation(
         "get",
