@@ -12,7 +12,7 @@ string                text, no ``type`` (``<name>Widget</name>``)
 integer               ``<stock type="integer">12</stock>``
 other number          ``<rate type="number">0.5</rate>``
 true / false          ``<active type="boolean">true</active>``
-null                  ``<description xsi:nil="true"/>``
+null                  ``<description xsi:nil="true"/>`` (input: ``nil="true"`` too)
 object                child elements, one per key, in order (an empty object:
                       ``type="object"``); a key that is not an XML name is an
                       ``<e key="...">`` element
@@ -232,7 +232,7 @@ def _value(
     node: _Node, schema: dict[str, Any] | None, defs: dict[str, Any], loc: tuple[str | int, ...]
 ) -> Any:
     schema = _kind(schema, defs)
-    if node.attrs.get(_NIL) in ("true", "1"):
+    if (node.attrs.get(_NIL) or node.attrs.get("nil")) in ("true", "1"):
         if node.children or "".join(node.text).strip():
             raise _refuse("xml_structure", "a nil element must be empty", loc)
         return None

@@ -260,6 +260,35 @@ async def test_api_keys_round_trip_through_xml(tenant):
     assert {k: v for k, v in key.items() if k != "key"} == shown
 
 
+async def test_hand_written_xml_needs_no_attributes(tenant):
+    made = await tenant.client.post(
+        f"{API}/products",
+        content=(
+            b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<new:product xmlns:new="urn:x">\n'
+            b"  <sku>  123  </sku>\n  <name>Caf\xe9</name>\n  <price_cents> 250 </price_cents>\n"
+            b"</new:product>\n"
+        ),
+        headers={"Content-Type": "text/xml; charset=iso-8859-1"},
+    )
+    assert made.status_code == 201, made.text
+    product = made.json()["data"]  # JSON back: Accept was not sent
+    assert (product["sku"], product["name"], product["price_cents"]) == ("123", "Café", 250)
+    patched = await tenant.client.patch(
+        f"{API}/products/{product['id']}",
+        content=b'<p><description nil="true"/></p>',
+        headers={"Content-Type": "application/xml"},
+    )
+    problem = assert_problem(patched, 422, "VALIDATION_ERROR")  # not nullable: strict as JSON
+    assert problem["errors"][0]["type"] == "null_not_allowed"
+    wrong = await tenant.client.post(
+        f"{API}/products",
+        content=b"<p><sku>S</sku><name>N</name><price_cents>12.5</price_cents></p>",
+        headers={"Content-Type": "application/xml"},
+    )
+    problem = assert_problem(wrong, 422, "VALIDATION_ERROR")
+    assert [e["loc"] for e in problem["errors"]] == [["body", "price_cents"]]
+
+
 async def test_xml_null_numbers_and_booleans_round_trip_exactly():
     value = {
         "a": None, "b": 0, "c": -12, "d": 1.5, "e": True, "f": False, "g": "", "h": [],
@@ -364,6 +393,9 @@ async def test_csv_exports_every_page_in_the_json_order(tenant, catalogue):
         f"{API}/products", params={**params, "page_size": 3, "page_token": "ignored"}, headers=CSV
     )
     assert reply.headers["content-disposition"] == 'attachment; filename="products.csv"'
+    assert reply.headers["cache-control"] == "private, no-cache"
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    assert "content-encoding" not in reply.headers
     assert "content-length" not in reply.headers  # streamed, page by page
     assert reply.headers["transfer-encoding"] == "chunked"
     rows = csv_rows(reply)
