@@ -478,3 +478,17 @@ async def test_csv_of_api_keys_writes_scopes_as_json(tenant):
 )  # fmt: skip
 def test_cell_values(value, text):
     assert cell(value) == text
+
+
+async def test_an_idempotent_replay_answers_in_the_representation_asked_for(tenant):
+    body = b"<c><name>Once</name><email>once@example.com</email></c>"
+    headers = {**XML_BODY, "Idempotency-Key": "xml-once"}
+    first = await tenant.client.post(f"{API}/customers", content=body, headers=headers)
+    again = await tenant.client.post(f"{API}/customers", content=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert xml_data(again) == xml_data(first)
+    as_json = await tenant.client.post(
+        f"{API}/customers", content=body, headers={**headers, "Accept": "application/json"}
+    )
+    assert as_json.json()["data"] == xml_data(first)
