@@ -338,6 +338,7 @@ XXE = b"""<?xml version="1.0"?>
 EXTERNAL_DTD = b"""<?xml version="1.0"?>
 <!DOCTYPE customer SYSTEM "http://127.0.0.1:9/evil.dtd">
 <customer><name>x</name><email>a@example.com</email></customer>"""
+MANY = b"<c>" + b"<i/>" * 10_001 + b"</c>"
 DEEP = b"<a>" * 9_000 + b"</a>" * 9_000  # under MAX_BODY_BYTES (64 KiB here)
 
 
@@ -348,6 +349,7 @@ DEEP = b"<a>" * 9_000 + b"</a>" * 9_000  # under MAX_BODY_BYTES (64 KiB here)
         (XXE, "xml_dtd_forbidden", 400),
         (EXTERNAL_DTD, "xml_dtd_forbidden", 400),
         (DEEP, "xml_too_deep", 400),
+        (MANY, "xml_too_large", 400),
         (b"<customer><name>x</name>", "xml_syntax", 400),
         (b"<customer><name>&nbsp;</name></customer>", "xml_syntax", 400),
         (b"", "xml_syntax", 400),
