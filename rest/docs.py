@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from db.principal import ALL_SCOPES
+from db.principal import ALL_SCOPES, SERVICE_ROLE, role_scopes
 from rest.schemas import Problem
 
 ERROR_TEXT = {
@@ -113,11 +113,20 @@ def with_article(noun: str) -> str:
     return f"{'an' if word[:1] in 'aeiou' else 'a'} {noun}"
 
 
+# The scopes an API key can hold (its role's): an operation needing another one is
+# not open to API keys, so its ``security`` does not offer them.
+_API_KEY_SCOPES = role_scopes(SERVICE_ROLE)
+
+
 def security(scope: str | None) -> list[dict[str, list[str]]]:
     """The credentials an operation accepts: an OAuth2 token (client credentials, or
-    code + PKCE) with ``scope``, the same token pasted as a bearer, or an API key.
-    Swagger UI sends what was authorized only to operations that list its scheme."""
-    return [{"oauth2": [scope] if scope else []}, {"bearer": []}, {"apiKey": []}]
+    code + PKCE) with ``scope``, the same token pasted as a bearer, or an API key when
+    a key can hold ``scope``. Swagger UI sends what was authorized only to operations
+    that list its scheme; ``[]`` (no credential) is for ``PUBLIC_OPERATIONS`` alone."""
+    accepted: list[dict[str, list[str]]] = [{"oauth2": [scope] if scope else []}, {"bearer": []}]
+    if scope is None or scope in _API_KEY_SCOPES:
+        accepted.append({"apiKey": []})
+    return accepted
 
 
 def scope_description(scope: str) -> str:
@@ -146,6 +155,109 @@ def envelope(data_schema: dict[str, Any], paginated: bool = False) -> dict[str, 
 
 def ref(model: type[BaseModel]) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json_reply(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_OAUTH_ERROR = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+    "required": ["error"],
+}
+_STATUS = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+_TOKEN_FORM = {
+    "type": "object",
+    "required": ["grant_type"],
+    "properties": {
+        "grant_type": {
+            "type": "string",
+            "enum": ["client_credentials", "authorization_code", "refresh_token"],
+        },
+        "scope": {"type": "string", "description": "Space-separated scopes (optional)."},
+        "client_id": {"type": "string", "description": "Without `Authorization: Basic`."},
+        "client_secret": {"type": "string", "description": "Without `Authorization: Basic`."},
+        "code": {"type": "string"},
+        "redirect_uri": {"type": "string"},
+        "code_verifier": {"type": "string", "description": "PKCE: the code's verifier."},
+        "refresh_token": {"type": "string"},
+    },
+}
+_TOKEN = {
+    "type": "object",
+    "required": ["access_token", "token_type", "expires_in"],
+    "properties": {
+        "access_token": {"type": "string"},
+        "token_type": {"type": "string", "enum": ["Bearer"]},
+        "expires_in": {"type": "integer"},
+        "scope": {"type": "string"},
+        "refresh_token": {"type": "string"},
+    },
+}
+
+# Operations anyone may call: ``security: []``. Those outside ``/api/v1`` carry their
+# own ``servers`` (the gateway's root, per operation) when rendered; ``/openapi.json``, the document
+# itself (``rest.PUBLIC_PATHS``), is under it.
+PUBLIC_OPERATIONS: dict[str, dict[str, Any]] = {
+    "/openapi.json": {
+        "get": {
+            "summary": "This OpenAPI document",
+            "operationId": "get_openapi_document",
+            "tags": ["public"],
+            "responses": {"200": _json_reply("OpenAPI 3.1", {"type": "object"})},
+            "security": [],
+        }
+    },
+    "/healthz": {
+        "get": {
+            "summary": "Liveness: the worker answers (touches no dependency)",
+            "operationId": "get_liveness",
+            "tags": ["public"],
+            "responses": {"200": _json_reply("Alive", _STATUS)},
+            "security": [],
+        }
+    },
+    "/readyz": {
+        "get": {
+            "summary": "Readiness: the database, Redis and every worker answer",
+            "operationId": "get_readiness",
+            "tags": ["public"],
+            "responses": {
+                "200": _json_reply("Ready", {**_STATUS, "additionalProperties": True}),
+                "503": _json_reply("Not ready", {**_STATUS, "additionalProperties": True}),
+            },
+            "security": [],
+        }
+    },
+    "/oauth/token": {
+        "post": {
+            "summary": "Get an access token (OAuth2 token endpoint)",
+            "description": "The client authenticates itself (`Authorization: Basic` with "
+            "its id and secret, or `client_id` and `client_secret` in the form; a public "
+            "client sends only `client_id` and the PKCE `code_verifier`), so the "
+            "operation needs no token. **Authorize** above runs these grants for you.",
+            "operationId": "get_token",
+            "tags": ["public"],
+            "requestBody": {
+                "required": True,
+                "content": {"application/x-www-form-urlencoded": {"schema": _TOKEN_FORM}},
+            },
+            "responses": {
+                "200": _json_reply("An access token (and, for sign-ins, a refresh token)", _TOKEN),
+                "400": _json_reply("The grant was refused (OAuth2 error)", _OAUTH_ERROR),
+                "401": _json_reply("The client failed to authenticate", _OAUTH_ERROR),
+                "429": {
+                    "description": "Too many requests from this client",
+                    "content": {"application/problem+json": {"schema": ref(Problem)}},
+                },
+            },
+            "security": [],
+        }
+    },
+}
+API_BASE = "/api/v1"
+_UNDER_API_BASE = frozenset({"/openapi.json"})
 
 
 @dataclass
@@ -225,11 +337,19 @@ class ApiDoc:
             [(m, "validation") for m in sorted(self.models, key=lambda m: m.__name__)],
             ref_template="#/components/schemas/{model}",
         )
+        # The gateway's root, for the public operations outside the API's base path.
+        root = {"url": servers[0]["url"].removesuffix(API_BASE) or "/"}
+        public = {
+            path: ops
+            if path in _UNDER_API_BASE
+            else {method: {**op, "servers": [root]} for method, op in ops.items()}
+            for path, ops in PUBLIC_OPERATIONS.items()
+        }
         return {
             "openapi": "3.1.0",
             "info": {"title": self.title, "version": self.version},
             "servers": servers,
-            "paths": self.paths,
+            "paths": {**self.paths, **public},
             "components": {
                 "schemas": schema.get("$defs", {}),
                 "securitySchemes": {

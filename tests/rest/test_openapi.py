@@ -18,12 +18,17 @@ async def test_openapi_document_is_valid_3_1(anon):
     validate(doc)
 
 
-NOT_OPERATIONS = {"api/v1/openapi.json", "api/v1/asyncapi.json", "api/v1/realtime"}
+NOT_OPERATIONS = {"api/v1/asyncapi.json", "api/v1/realtime"}
 
 
 async def test_every_route_is_documented_with_summary_and_errors(anon, server):
     doc = (await anon.get("/api/v1/openapi.json")).json()
-    documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
+    documented = {
+        (path, method)
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+        if "servers" not in op  # the public operations outside /api/v1, below
+    }
     routed = set()
     for route in server.app.router.routes:
         # The documents themselves, and the WebSocket channel (in the AsyncAPI document).
@@ -41,6 +46,8 @@ async def test_every_route_is_documented_with_summary_and_errors(anon, server):
     assert routed == documented
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
+            if op["security"] == []:
+                continue
             assert op["summary"], (path, method)
             assert "401" in op["responses"], (path, method)
             assert "403" in op["responses"], (path, method)
@@ -73,8 +80,12 @@ async def test_every_operation_declares_the_credentials_swagger_sends(anon, tena
     declared_scopes = set(flows["clientCredentials"]["scopes"])
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
+            if op["security"] == []:
+                continue  # public: test_public_operations_declare_no_security
             names = [next(iter(requirement)) for requirement in op["security"]]
-            assert names == ["oauth2", "bearer", "apiKey"], (path, method)
+            # API keys never hold api-keys:admin, so those operations do not offer them.
+            admin = op["security"][0]["oauth2"] == ["api-keys:admin"]
+            assert names == ["oauth2", "bearer"] + ([] if admin else ["apiKey"]), (path, method)
             needed = op["security"][0]["oauth2"]
             assert set(needed) <= declared_scopes, (path, method)
             if method == "get" and "{" not in path and path != "/events":
@@ -101,3 +112,51 @@ def test_articles_follow_the_sound_not_the_letter():
     assert with_article("user") == "a user"
     assert with_article("hour") == "an hour"
     assert with_article("API key") == "an API key"
+
+
+async def test_public_operations_declare_no_security(anon, server):
+    """Health, the token endpoint and the document itself declare ``security: []`` and
+    answer without a credential at the URL their servers give; every other operation
+    is refused without one."""
+    doc = (await anon.get("/api/v1/openapi.json")).json()
+    public = {
+        (path, method): op.get("servers", doc["servers"])[0]["url"].rstrip("/") + path
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+        if op["security"] == []
+    }
+    assert set(public) == {
+        ("/openapi.json", "get"), ("/healthz", "get"), ("/readyz", "get"),
+        ("/oauth/token", "post"),
+    }  # fmt: skip
+    assert public[("/healthz", "get")] == "/healthz"
+    assert public[("/openapi.json", "get")] == "/api/v1/openapi.json"
+    for (_path, method), url in public.items():
+        if method == "get":
+            assert (await anon.get(url)).status_code == 200, url
+    # The token endpoint authenticates the client, not a token: a client with a bad
+    # secret is refused with OAuth2's own error, not a bearer challenge.
+    refused = await anon.post(
+        "/oauth/token", auth=("gw-nosuchclient", "x"), data={"grant_type": "client_credentials"}
+    )
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"
+    protected = [
+        (path, method)
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+        if op["security"] != []
+    ]
+    assert protected
+    for path, method in protected:
+        if method == "get" and "{" not in path:
+            reply = await anon.get("/api/v1" + path)
+            assert reply.status_code == 401, path
+
+
+def test_behind_a_public_url_public_operations_point_at_its_root():
+    from rest.docs import ApiDoc
+
+    doc = ApiDoc(title="t", version="1").render([{"url": "https://api.example.com/api/v1"}])
+    assert doc["paths"]["/healthz"]["get"]["servers"] == [{"url": "https://api.example.com"}]
+    assert "servers" not in doc["paths"]["/openapi.json"]["get"]
