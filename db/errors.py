@@ -26,7 +26,11 @@ from typing import Any, ClassVar
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
-    """One problem with one input field: ``loc`` is the path to it."""
+    """One problem with one input field: ``loc`` is the path to it, in one shape for
+    every door. Its first element says where the value came from, as in a REST
+    request: ``body`` (a GraphQL mutation's ``input``), ``query`` (a list's
+    parameters; GraphQL: the field's arguments), ``path`` or ``header``; then field
+    names and list indexes (``["body", "items", 0, "product_id"]``)."""
 
     loc: tuple[str | int, ...]
     msg: str

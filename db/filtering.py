@@ -104,7 +104,8 @@ class Not(Expr):
 
 def _fail(msg: str) -> NoReturn:
     raise InvalidArgument(
-        f"filter: {msg}", errors=[FieldError(loc=("filter",), msg=msg, type="invalid_filter")]
+        f"filter: {msg}",
+        errors=[FieldError(loc=("query", "filter"), msg=msg, type="invalid_filter")],
     )
 
 

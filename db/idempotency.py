@@ -35,7 +35,7 @@ def check_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise InvalidArgument(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
-            errors=[FieldError(("Idempotency-Key",), "invalid key", "invalid_header")],
+            errors=[FieldError(("header", "Idempotency-Key"), "invalid key", "invalid_header")],
         )
     return key
 

@@ -173,7 +173,8 @@ class Page:
 
 def _invalid(param: str, msg: str) -> InvalidArgument:
     return InvalidArgument(
-        f"{param}: {msg}", errors=[FieldError(loc=(param,), msg=msg, type=f"invalid_{param}")]
+        f"{param}: {msg}",
+        errors=[FieldError(loc=("query", param), msg=msg, type=f"invalid_{param}")],
     )
 
 

@@ -173,7 +173,9 @@ async def place_order(principal: Principal, data: OrderInput) -> dict[str, Any]:
         if not await Customer.filter(id=data.customer_id, organization_id=org).exists():
             raise ValidationFailed(
                 f"customer {data.customer_id} does not exist",
-                errors=[FieldError(("customer_id",), "customer does not exist", "not_found")],
+                errors=[
+                    FieldError(("body", "customer_id"), "customer does not exist", "not_found")
+                ],
             )
         products = {
             p["id"]: p
@@ -182,7 +184,7 @@ async def place_order(principal: Principal, data: OrderInput) -> dict[str, Any]:
             ).values("id", "price_cents")
         }
         missing = [
-            FieldError(("items", i, "product_id"), "product does not exist", "not_found")
+            FieldError(("body", "items", i, "product_id"), "product does not exist", "not_found")
             for i, item in enumerate(data.items)
             if item.product_id not in products
         ]
@@ -192,7 +194,7 @@ async def place_order(principal: Principal, data: OrderInput) -> dict[str, Any]:
         if total > MAX_TOTAL_CENTS:
             raise ValidationFailed(
                 f"the order total {total} exceeds {MAX_TOTAL_CENTS} cents; split the order",
-                errors=[FieldError(("items",), "order total too large", "total_too_large")],
+                errors=[FieldError(("body", "items"), "order total too large", "total_too_large")],
             )
         for product_id, quantity in quantities.items():
             reserved = await Product.filter(

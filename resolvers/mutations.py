@@ -33,7 +33,7 @@ Row = dict[str, Any]
 
 def _input(model: type[M], data: dict[str, Any]) -> M:
     """A ``db`` input model from GraphQL input, with REST's validation errors."""
-    return validate_input(model, data, at="input")
+    return validate_input(model, data, at="body")
 
 
 def _set(obj: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def _time_arg(request: Request, name: str) -> datetime | None:
         raise InvalidArgument(
             f"{name}: expected an RFC 3339 time with a zone between {EARLIEST:%Y-%m-%d} and "
             f"{LATEST:%Y-%m-%d}, e.g. 2024-01-01T00:00:00Z, got {raw!r}",
-            errors=[FieldError((name,), "expected an RFC 3339 time", "datetime_parsing")],
+            errors=[FieldError(("query", name), "expected an RFC 3339 time", "datetime_parsing")],
         )
     return value.astimezone(UTC)
 

@@ -121,7 +121,9 @@ def parse_mask(request: Request, allowed: Collection[str]) -> frozenset[str] | N
     if unknown:
         raise InvalidArgument(
             f"fields: unknown field(s) {', '.join(unknown)}; available: {', '.join(allowed)}",
-            errors=[FieldError(("fields",), f"unknown field(s): {unknown}", "invalid_fields")],
+            errors=[
+                FieldError(("query", "fields"), f"unknown field(s): {unknown}", "invalid_fields")
+            ],
         )
     return mask
 
@@ -203,7 +205,7 @@ def _int_arg(request: Request, name: str) -> int | None:
     except ValueError:
         raise InvalidArgument(
             f"{name}: expected an integer, got {raw!r}",
-            errors=[FieldError((name,), "expected an integer", "int_parsing")],
+            errors=[FieldError(("query", name), "expected an integer", "int_parsing")],
         ) from None
 
 

@@ -203,7 +203,7 @@ def test_errors_name_the_position(text: str, position: int, fragment: str) -> No
     assert f"position {position}" in detail
     assert fragment in detail
     [error] = info.value.errors
-    assert error.loc == ("filter",)
+    assert error.loc == ("query", "filter")
     assert error.type == "invalid_filter"
     assert error.msg == detail.removeprefix("filter: ")
 

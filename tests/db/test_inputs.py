@@ -49,8 +49,8 @@ def test_null_is_refused_where_a_field_is_not_nullable():
         (ApiKeyInput, "scopes"),
     ):
         data = {**PRODUCT, field: None} if model is ProductInput else {field: None}
-        errors = errors_of(model, data, at="input")
-        assert ((("input", field), "null_not_allowed")) in errors, (model, field, errors)
+        errors = errors_of(model, data, at="body")
+        assert ((("body", field), "null_not_allowed")) in errors, (model, field, errors)
     assert errors_of(OrderInput, {"customer_id": 1, "items": [None]}) == [
         (("body", "items", 0), "null_not_allowed")
     ]

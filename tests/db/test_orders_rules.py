@@ -143,7 +143,7 @@ async def test_unknown_customer_is_a_validation_error_on_customer_id(tenant, oth
         with pytest.raises(ValidationFailed) as exc:
             await make_order(p, customer_id, [(product["id"], 1)])
         assert exc.value.code == "VALIDATION_ERROR"
-        assert [e.loc for e in exc.value.errors] == [("customer_id",)]
+        assert [e.loc for e in exc.value.errors] == [("body", "customer_id")]
         assert exc.value.errors[0].type == "not_found"
 
     assert await db_state(tenant.id) == before
@@ -171,9 +171,9 @@ async def test_deleted_unknown_or_foreign_products_are_validation_errors_per_lin
         )
 
     assert [e.loc for e in exc.value.errors] == [
-        ("items", 1, "product_id"),
-        ("items", 2, "product_id"),
-        ("items", 3, "product_id"),
+        ("body", "items", 1, "product_id"),
+        ("body", "items", 2, "product_id"),
+        ("body", "items", 3, "product_id"),
     ]
     assert {e.type for e in exc.value.errors} == {"not_found"}
     assert await db_state(tenant.id) == before
@@ -208,7 +208,7 @@ async def test_total_beyond_the_column_range_is_a_validation_error(tenant):
     before = await db_state(tenant.id)
     with pytest.raises(ValidationFailed) as exc:
         await make_order(p, customer["id"], [(dear["id"], 22)])  # 2.2e9 > 2**31 - 1
-    assert [e.loc for e in exc.value.errors] == [("items",)]
+    assert [e.loc for e in exc.value.errors] == [("body", "items")]
     assert await db_state(tenant.id) == before
     row = await make_order(p, customer["id"], [(dear["id"], 21)])  # 2.1e9 fits
     assert row["total_cents"] == 2_100_000_000

@@ -609,7 +609,7 @@ async def test_bad_query_parameters_are_400(tenant, seeded):
         r = await tenant.client.get(f"{API}/{path}", params=params)
         body = assert_problem(r, 400, "INVALID_ARGUMENT")
         if loc is not None:
-            assert (loc,) in error_locs(body), (path, params, body)
+            assert ("query", loc) in error_locs(body), (path, params, body)
     await unchanged(tenant, seeded)
 
 

@@ -153,7 +153,7 @@ async def test_page_token_is_bound_to_filter_and_order(tenant, catalogue):
     ):
         r = await c.get(f"{API}/products", params={"page_size": 3, "page_token": token, **params})
         body = assert_problem(r, 400, "INVALID_ARGUMENT")
-        assert body["errors"][0]["loc"] == ["page_token"]
+        assert body["errors"][0]["loc"] == ["query", "page_token"]
 
     # The page size may change between pages; the filter and order may not.
     r = await c.get(
@@ -192,7 +192,7 @@ async def test_garbage_page_tokens_are_400(tenant, catalogue):
     for token in tokens:
         r = await c.get(f"{API}/products", params={"order_by": "id", "page_token": token})
         body = assert_problem(r, 400, "INVALID_ARGUMENT")
-        assert body["errors"][0]["loc"] == ["page_token"], (token, body)
+        assert body["errors"][0]["loc"] == ["query", "page_token"], (token, body)
     assert (await c.get(f"{API}/products", params={"page_size": 100})).json()["data"] == before
 
 
@@ -285,7 +285,7 @@ async def test_bad_page_size(tenant, value):
         assert r.status_code == 200  # empty means "not given"
         return
     body = assert_problem(r, 400, "INVALID_ARGUMENT")
-    assert body["errors"][0]["loc"] == ["page_size"]
+    assert body["errors"][0]["loc"] == ["query", "page_size"]
 
 
 # --- offset pagination ------------------------------------------------------------------
@@ -402,7 +402,7 @@ async def test_filter_errors_name_the_position(tenant, text, position):
     body = assert_problem(r, 400, "INVALID_ARGUMENT")
     assert f"position {position}" in body["detail"], body["detail"]
     assert body["detail"].startswith("filter:")
-    assert body["errors"][0]["loc"] == ["filter"]
+    assert body["errors"][0]["loc"] == ["query", "filter"]
 
 
 async def test_filter_limits(tenant):
@@ -426,4 +426,4 @@ async def test_filter_limits(tenant):
 async def test_bad_order_by(tenant, order_by):
     r = await tenant.client.get(f"{API}/products", params={"order_by": order_by})
     body = assert_problem(r, 400, "INVALID_ARGUMENT")
-    assert body["errors"][0]["loc"] == ["order_by"]
+    assert body["errors"][0]["loc"] == ["query", "order_by"]

@@ -296,13 +296,13 @@ async def test_order_rule_errors(tenant):
         json={"customer_id": 999999, "items": [{"product_id": 888888, "quantity": 1}]},
     )
     body = assert_problem(r, 422, "VALIDATION_ERROR")
-    assert [e["loc"] for e in body["errors"]] == [["customer_id"]]
+    assert [e["loc"] for e in body["errors"]] == [["body", "customer_id"]]
     r = await c.post(
         f"{API}/orders",
         json={"customer_id": customer["id"], "items": [{"product_id": 888888, "quantity": 1}]},
     )
     body = assert_problem(r, 422, "VALIDATION_ERROR")
-    assert [e["loc"] for e in body["errors"]] == [["items", 0, "product_id"]]
+    assert [e["loc"] for e in body["errors"]] == [["body", "items", 0, "product_id"]]
     r = await c.post(f"{API}/orders", json={"customer_id": customer["id"], "items": []})
     body = assert_problem(r, 422, "VALIDATION_ERROR")
     assert [e["loc"] for e in body["errors"]] == [["body", "items"]]
@@ -388,7 +388,7 @@ async def test_field_mask_on_get_and_list(tenant):
             await c.get(path, params={"fields": "id,password"}), 400, "INVALID_ARGUMENT"
         )
         assert "password" in body["detail"]
-        assert body["errors"][0]["loc"] == ["fields"]
+        assert body["errors"][0]["loc"] == ["query", "fields"]
 
 
 # --- stats ------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ async def test_they_cannot_be_referenced_in_our_writes(tenant, other_tenant, the
               "items": [{"product_id": mine["product"]["id"], "quantity": 1}]},
     )  # fmt: skip
     assert [e["loc"] for e in assert_problem(r, 422, "VALIDATION_ERROR")["errors"]] == [
-        ["customer_id"]
+        ["body", "customer_id"]
     ]
     r = await c.post(
         f"{API}/orders",
@@ -146,7 +146,7 @@ async def test_they_cannot_be_referenced_in_our_writes(tenant, other_tenant, the
               "items": [{"product_id": theirs["product"]["id"], "quantity": 1}]},
     )  # fmt: skip
     assert [e["loc"] for e in assert_problem(r, 422, "VALIDATION_ERROR")["errors"]] == [
-        ["items", 0, "product_id"]
+        ["body", "items", 0, "product_id"]
     ]
     await assert_untouched(other_tenant, theirs)
 
