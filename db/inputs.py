@@ -194,8 +194,9 @@ def _field_error(at: str, error: ErrorDetails) -> FieldError:
 def validate_input(model: type[M], data: object, *, at: str) -> M:
     """``data`` (a decoded JSON body, a GraphQL input) as ``model``, or ``ValidationFailed``.
 
-    ``at`` starts every error's ``loc``: ``"body"`` for REST, ``"input"`` for GraphQL,
-    so the two doors report the same errors at the same paths below it.
+    ``at`` starts every error's ``loc`` (``db.errors.FieldError``'s one shape):
+    ``"body"`` for a REST body, an XML one included, and for a GraphQL mutation's
+    input alike, so the two doors report the same errors at the same paths.
     """
     try:
         return model.model_validate(data)
