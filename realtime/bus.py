@@ -111,13 +111,13 @@ class RedisBackend:
         raise_if_cancelled()
 
     async def disconnect(self) -> None:
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._pubsub.aclose()
         await self._redis.aclose()
         await self._publisher.aclose()
 
     async def reconnect(self, channels: Collection[str]) -> None:
         with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()
         self._pubsub = self._redis.pubsub()
         await self._redis.ping()
         if channels:

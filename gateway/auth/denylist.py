@@ -231,7 +231,7 @@ class Denylist:
                 self._lost_redis(exc)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await asyncio.sleep(REDIS_RETRY_SECONDS)
 
     def _heard_from_redis(self) -> None:
