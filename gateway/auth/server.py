@@ -589,13 +589,17 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         revokes nothing: the code was never theirs to use.
         """
         code_hash = _digest(code)
+        row = await AuthorizationCode.get_or_none(code_hash=code_hash, client_id=client_id)
+        if row is None:
+            return None
+        # The row is read before the claim: a concurrent reuse deletes it (below), and
+        # the winner must still hold what it claimed.
         claimed = await AuthorizationCode.filter(
-            code_hash=code_hash, client_id=client_id, used=False,
-            expires_at__gt=datetime.now(UTC),
+            id=row.id, used=False, expires_at__gt=datetime.now(UTC)
         ).update(used=True)  # fmt: skip
         if claimed:
-            row = await AuthorizationCode.get_or_none(code_hash=code_hash)
-            return Code(row) if row is not None else None
+            row.used = True
+            return Code(row)
         used = await AuthorizationCode.get_or_none(
             code_hash=code_hash, client_id=client_id, used=True
         )
