@@ -1,16 +1,19 @@
-// Runs one browser scenario in Debian's Chromium through playwright-core and prints
-// one JSON document: {result, console, pageErrors, failedRequests}.
+// Drives Debian's Chromium through playwright-core for tests/browser: one browser for
+// the whole pytest session, a new context (fresh storage) for each scenario.
 //
-//   node run.mjs '<json: {"scenario": ..., "page": ..., "api": ..., ...}>'
+//   node run.mjs     then one JSON request a line on stdin: {"id", "scenario", ...args}
 //
-// Every console message, uncaught page error and failed request is collected, so
-// the Python side can demand zero of them. The scenarios run in a page on another
-// origin (``page``) against the gateway (``api``), as a frontend would.
+// For each request it prints one JSON line on stdout:
+// {id, result, failure, console, pageErrors, failedRequests}. Every console message,
+// uncaught page error and failed request of the scenario's pages (popups too) is
+// collected, so the Python side can demand zero of them. The scenarios run in a page
+// on another origin (``page``) against the gateway (``api``), as a frontend would.
+import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
-const args = JSON.parse(process.argv[2]);
 const TIMEOUT = 30_000;
 
+// playwright-core gives the browser a fresh, empty --user-data-dir of its own.
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
@@ -19,23 +22,11 @@ const browser = await chromium.launch({
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
   ],
 });
-const context = await browser.newContext();
-const page = await context.newPage();
-page.setDefaultTimeout(TIMEOUT);
-const consoleMessages = [];
-const pageErrors = [];
-const failedRequests = [];
-page.on("console", (m) => consoleMessages.push({ type: m.type(), text: m.text() }));
-page.on("pageerror", (e) => pageErrors.push(String(e)));
-page.on("requestfailed", (r) => failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
-context.on("page", (popup) => {
-  popup.on("console", (m) => consoleMessages.push({ type: m.type(), text: m.text(), popup: true }));
-  popup.on("pageerror", (e) => pageErrors.push(String(e)));
-});
 
 const scenarios = {
+  // Each scenario: ({ page, context, args }) => result (JSON).
   // fetch from another origin: REST read and write, GraphQL, the token endpoint.
-  async cors() {
+  async cors({ page, context, args }) {
     await page.goto(args.page + "/index.html");
     return await page.evaluate(async ({ api, token, clientId, clientSecret }) => {
       const bearer = { Authorization: `Bearer ${token}` };
@@ -60,7 +51,10 @@ const scenarios = {
       const refused = await fetch(`${api}/api/v1/products`);  // no token: a readable 401
       return {
         list: { status: list.status, etag: list.headers.get("ETag"), requestId: list.headers.get("X-Request-ID") },
-        made: { status: made.status, location: made.headers.get("Location"), etag: made.headers.get("ETag") },
+        made: {
+          status: made.status, location: made.headers.get("Location"), etag: made.headers.get("ETag"),
+          requestId: made.headers.get("X-Request-ID"),
+        },
         graphql: { status: graphql.status, body: await graphql.json() },
         token: { status: tokenReply.status, hasToken: Boolean((await tokenReply.json()).access_token) },
         refused: { status: refused.status, code: (await refused.json()).code },
@@ -69,7 +63,7 @@ const scenarios = {
   },
 
   // EventSource with a single-use ticket: an event caused by a write arrives.
-  async eventsource() {
+  async eventsource({ page, context, args }) {
     await page.goto(args.page + "/index.html");
     return await page.evaluate(async ({ api, token }) => {
       const bearer = { Authorization: `Bearer ${token}` };
@@ -95,7 +89,7 @@ const scenarios = {
   },
 
   // A GraphQL subscription over graphql-transport-ws, from the page's own socket code.
-  async websocket() {
+  async websocket({ page, context, args }) {
     await page.goto(args.page + "/index.html");
     return await page.evaluate(async ({ api, token }) => {
       const ws = new WebSocket(api.replace("http", "ws") + "/graphql", "graphql-transport-ws");
@@ -137,7 +131,7 @@ const scenarios = {
 
   // GraphiQL opens without a token (a hint, no 401), keeps the headers a person put
   // in for the next visit, and runs its first query with them.
-  async graphiql() {
+  async graphiql({ page, context, args }) {
     await page.goto(args.api + "/graphql");
     await page.waitForSelector(".graphiql-container");
     await page.evaluate((token) => {
@@ -152,11 +146,22 @@ const scenarios = {
       && (r.request().postData() || "").includes("FirstOrders"));
     await page.locator(".graphiql-execute-button").click();
     const reply = await replied;
-    return { schemaStatus: schema.status(), status: reply.status(), body: await reply.json() };
+    // Docs: the explorer shows the schema's root types, and a root type's fields.
+    await page.getByRole("button", { name: "Show Documentation Explorer" }).click();
+    const explorer = page.locator(".graphiql-doc-explorer");
+    await explorer.locator(".graphiql-doc-explorer-root-type").first().waitFor();
+    const rootTypes = await explorer.locator(".graphiql-doc-explorer-root-type").allInnerTexts();
+    await explorer.locator(".graphiql-doc-explorer-type-name", { hasText: /^Query$/ }).first().click();
+    await explorer.locator(".graphiql-doc-explorer-field-name").first().waitFor();
+    const queryFields = await explorer.locator(".graphiql-doc-explorer-field-name").allInnerTexts();
+    return {
+      schemaStatus: schema.status(), status: reply.status(), body: await reply.json(),
+      rootTypes, queryFields,
+    };
   },
 
   // Swagger UI: Authorize with a bearer token, then Try it out on a list.
-  async swagger() {
+  async swagger({ page, context, args }) {
     await page.goto(args.api + "/docs");
     await page.waitForSelector(".swagger-ui .opblock");
     await page.locator(".auth-wrapper .authorize").click();
@@ -173,9 +178,9 @@ const scenarios = {
     return { status: reply.status(), authorization: (await reply.request().allHeaders()).authorization || null };
   },
 
-  // Swagger UI's own sign-in: Authorize with authorization code + PKCE (a public
-  // client, as the demo's demo-docs), the sign-in page in a popup, then Try it out.
-  async swaggerPkce() {
+  // Swagger UI's own sign-in: Authorize with authorization code + PKCE as the demo's
+  // public client (demo-docs), the sign-in page in a popup, then Try it out.
+  async swaggerPkce({ page, context, args }) {
     await page.goto(args.api + "/docs");
     await page.waitForSelector(".swagger-ui .opblock");
     await page.locator(".auth-wrapper .authorize").click();
@@ -206,7 +211,7 @@ const scenarios = {
 
   // A single-page app on another origin signs a person in: code + PKCE (S256, with
   // WebCrypto), the gateway's sign-in page, then the code exchanged by fetch.
-  async signin() {
+  async signin({ page, context, args }) {
     await page.goto(args.page + "/index.html");
     const start = await page.evaluate(async ({ api, clientId, page: origin }) => {
       const bytes = crypto.getRandomValues(new Uint8Array(32));
@@ -250,12 +255,36 @@ const scenarios = {
   },
 };
 
-let result = null;
-let failure = null;
-try {
-  result = await scenarios[args.scenario]();
-} catch (error) {
-  failure = String(error && error.stack || error);
+async function run(request) {
+  const context = await browser.newContext();
+  const consoleMessages = [];
+  const pageErrors = [];
+  const failedRequests = [];
+  const watch = (p, popup) => {
+    p.setDefaultTimeout(TIMEOUT);
+    p.on("console", (m) => consoleMessages.push({ type: m.type(), text: m.text(), url: p.url(), popup }));
+    p.on("pageerror", (e) => pageErrors.push(String(e)));
+    p.on("requestfailed", (r) => failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+  };
+  const page = await context.newPage();
+  watch(page, false);
+  context.on("page", (popup) => watch(popup, true));
+  let result = null;
+  let failure = null;
+  try {
+    const scenario = scenarios[request.scenario];
+    if (!scenario) throw new Error(`no scenario ${request.scenario}`);
+    result = await scenario({ page, context, args: request });
+  } catch (error) {
+    failure = String((error && error.stack) || error);
+  }
+  await context.close();
+  return { id: request.id, result, failure, console: consoleMessages, pageErrors, failedRequests };
+}
+
+// One request at a time, in order: pytest waits for each answer.
+for await (const line of createInterface({ input: process.stdin })) {
+  if (!line.trim()) continue;
+  process.stdout.write(JSON.stringify(await run(JSON.parse(line))) + "\n");
 }
 await browser.close();
-process.stdout.write(JSON.stringify({ result, failure, console: consoleMessages, pageErrors, failedRequests }));

@@ -6,31 +6,15 @@ with zero console errors or warnings, page errors or failed requests.
 
 from __future__ import annotations
 
-import uuid
-
-from db.accounts import create_client, create_user
-from db.principal import ALL_SCOPES
-from tests.browser.conftest import assert_clean, run_scenario
-from tests.conftest import RunningServer, Tenant
-from tests.factories import TOKENS
-
-PASSWORD = "a long enough password"
+from tests.browser.conftest import Browser, Served, assert_clean
 
 
-def _token(tenant: Tenant) -> str:
-    return TOKENS.mint(tenant.id, "owner")
-
-
-async def test_a_page_on_another_origin_calls_rest_graphql_and_the_token_endpoint(
-    server: RunningServer, tenant: Tenant, page_server: str
+def test_a_page_on_another_origin_calls_rest_graphql_and_the_token_endpoint(
+    served: Served, browser: Browser
 ) -> None:
-    machine = await create_client(
-        tenant.id, f"Page app {uuid.uuid4().hex[:6]}", grant_types=["client_credentials"],
-        scopes=["products:read"], role="staff",
-    )  # fmt: skip
-    report = await run_scenario(
-        "cors", page=page_server, api=server.base_url, token=_token(tenant),
-        clientId=machine.client.client_id, clientSecret=machine.secret,
+    report = browser.run(
+        "cors", page=served.page, api=served.api, token=served.token(),
+        clientId=served.demo["client_id"], clientSecret=served.demo["client_secret"],
     )  # fmt: skip
     result = report["result"]
     assert result["list"]["status"] == 200
@@ -39,6 +23,7 @@ async def test_a_page_on_another_origin_calls_rest_graphql_and_the_token_endpoin
     assert result["made"]["status"] == 201
     assert result["made"]["location"].startswith("/api/v1/customers/")
     assert result["made"]["etag"]
+    assert result["made"]["requestId"]
     assert result["graphql"]["status"] == 200
     assert "errors" not in result["graphql"]["body"], result["graphql"]
     assert result["token"] == {"status": 200, "hasToken": True}
@@ -48,12 +33,8 @@ async def test_a_page_on_another_origin_calls_rest_graphql_and_the_token_endpoin
     assert_clean(report)
 
 
-async def test_an_event_source_with_a_ticket_receives_a_write(
-    server: RunningServer, tenant: Tenant, page_server: str
-) -> None:
-    report = await run_scenario(
-        "eventsource", page=page_server, api=server.base_url, token=_token(tenant)
-    )
+def test_an_event_source_with_a_ticket_receives_a_write(served: Served, browser: Browser) -> None:
+    report = browser.run("eventsource", page=served.page, api=served.api, token=served.token())
     # Closing the stream at the end aborts its request: that one is expected.
     report["failedRequests"] = [
         r for r in report["failedRequests"] if not ("/api/v1/events?" in r and "ERR_ABORTED" in r)
@@ -65,50 +46,43 @@ async def test_an_event_source_with_a_ticket_receives_a_write(
     assert_clean(report)
 
 
-async def test_a_websocket_subscription_from_a_page_receives_a_write(
-    server: RunningServer, tenant: Tenant, page_server: str
+def test_a_websocket_subscription_from_a_page_receives_a_write(
+    served: Served, browser: Browser
 ) -> None:
-    report = await run_scenario(
-        "websocket", page=page_server, api=server.base_url, token=_token(tenant)
-    )
+    report = browser.run("websocket", page=served.page, api=served.api, token=served.token())
     payload = report["result"]["payload"]
     assert payload["data"]["customerEvents"] == {"type": "customer.created", "resource": "customer"}
     assert_clean(report)
 
 
-async def test_graphiql_takes_a_token_and_runs_its_first_query(
-    server: RunningServer, tenant: Tenant, page_server: str
+def test_graphiql_takes_a_token_runs_its_first_query_and_shows_the_schema(
+    served: Served, browser: Browser
 ) -> None:
-    report = await run_scenario("graphiql", api=server.base_url, token=_token(tenant))
-    assert report["result"]["schemaStatus"] == 200
-    assert report["result"]["status"] == 200
-    assert "errors" not in report["result"]["body"], report["result"]
-    assert "orders" in report["result"]["body"]["data"]
+    report = browser.run("graphiql", api=served.api, token=served.token())
+    result = report["result"]
+    assert result["schemaStatus"] == 200
+    assert result["status"] == 200
+    assert "errors" not in result["body"], result
+    assert "orders" in result["body"]["data"]
+    assert {"query", "mutation", "subscription"} <= set(result["rootTypes"]), result
+    assert {"orders", "customers", "products"} <= set(result["queryFields"]), result
     assert_clean(report)
 
 
-async def test_swagger_authorize_then_try_it_out_returns_200(
-    server: RunningServer, tenant: Tenant, page_server: str
-) -> None:
-    report = await run_scenario("swagger", api=server.base_url, token=_token(tenant))
+def test_swagger_authorize_then_try_it_out_returns_200(served: Served, browser: Browser) -> None:
+    token = served.token()
+    report = browser.run("swagger", api=served.api, token=token)
     assert report["result"]["status"] == 200
-    assert report["result"]["authorization"].startswith("Bearer ")
+    assert report["result"]["authorization"] == f"Bearer {token}"
     assert_clean(report)
 
 
-async def test_swagger_signs_in_with_code_and_pkce_then_tries_it_out(
-    server: RunningServer, tenant: Tenant, page_server: str
+def test_swagger_signs_in_as_the_demo_docs_client_with_code_and_pkce(
+    served: Served, browser: Browser
 ) -> None:
-    docs = await create_client(
-        tenant.id, f"Docs {uuid.uuid4().hex[:6]}", grant_types=["authorization_code"],
-        scopes=sorted(ALL_SCOPES - {"api-keys:admin"}), role="staff", public=True,
-        redirect_uris=[f"{server.base_url}/docs/oauth2-redirect.html"],
-    )  # fmt: skip
-    email = f"docs-{uuid.uuid4().hex[:10]}@example.com"
-    await create_user(tenant.id, email, PASSWORD, "staff")
-    report = await run_scenario(
-        "swaggerPkce", api=server.base_url, clientId=docs.client.client_id, email=email,
-        password=PASSWORD,
+    report = browser.run(
+        "swaggerPkce", api=served.api, clientId="demo-docs", email=served.demo["user"],
+        password=served.demo["password"],
     )  # fmt: skip
     assert report["result"]["tokenStatus"] == 200
     assert report["result"]["status"] == 200
@@ -116,22 +90,16 @@ async def test_swagger_signs_in_with_code_and_pkce_then_tries_it_out(
     assert_clean(report)
 
 
-async def test_a_single_page_app_signs_a_person_in_with_code_and_pkce(
-    server: RunningServer, tenant: Tenant, page_server: str
+def test_a_single_page_app_signs_a_person_in_with_code_and_pkce(
+    served: Served, browser: Browser
 ) -> None:
-    app = await create_client(
-        tenant.id, f"SPA {uuid.uuid4().hex[:6]}", grant_types=["authorization_code"],
-        scopes=sorted(ALL_SCOPES - {"api-keys:admin"}), role="staff", public=True,
-        redirect_uris=[f"{page_server}/callback.html"],
-    )  # fmt: skip
-    email = f"spa-{uuid.uuid4().hex[:10]}@example.com"
-    await create_user(tenant.id, email, PASSWORD, "staff")
-    report = await run_scenario(
-        "signin", page=page_server, api=server.base_url, clientId=app.client.client_id,
-        email=email, password=PASSWORD,
+    report = browser.run(
+        "signin", page=served.page, api=served.api, clientId=served.spa_client_id,
+        email=served.demo["user"], password=served.demo["password"],
     )  # fmt: skip
     assert report["result"] == {
-        "stateMatches": True, "tokenStatus": 200, "ordersStatus": 200, "emailKept": email,
+        "stateMatches": True, "tokenStatus": 200, "ordersStatus": 200,
+        "emailKept": served.demo["user"],
     }  # fmt: skip
     # The failed attempt's page answers 401 (a failed resource load in the console).
     report["console"] = [m for m in report["console"] if "401" not in m["text"]]
