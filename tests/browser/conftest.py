@@ -201,3 +201,14 @@ def assert_clean(report: dict[str, Any]) -> None:
     assert not noisy, noisy
     assert not report["pageErrors"], report["pageErrors"]
     assert not report["failedRequests"], report["failedRequests"]
+
+
+UNAUTHORIZED = "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
+
+
+def expect_console(report: dict[str, Any], text: str, count: int = 1) -> None:
+    """Take out the ``count`` console messages a scenario causes on purpose (a browser
+    logs every 4xx answer as an error), demanding exactly that many."""
+    expected = [m for m in report["console"] if m["text"] == text]
+    assert len(expected) == count, report["console"]
+    report["console"] = [m for m in report["console"] if m["text"] != text]

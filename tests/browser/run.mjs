@@ -93,26 +93,34 @@ const scenarios = {
     await page.goto(args.page + "/index.html");
     return await page.evaluate(async ({ api, token }) => {
       const ws = new WebSocket(api.replace("http", "ws") + "/graphql", "graphql-transport-ws");
+      const email = `ws-${crypto.randomUUID()}@example.com`;
       const frames = [];
       const next = new Promise((resolve, reject) => {
         ws.onmessage = (m) => {
           const frame = JSON.parse(m.data);
           frames.push(frame.type);
           if (frame.type === "connection_ack") {
+            // The protocol acknowledges a subscription by nothing, so it resumes
+            // from the log's start (after: 0): the write's event arrives whether
+            // the subscription was live before the write or not. The write waits
+            // for a round trip (a ping) so that it is usually delivered live.
             ws.send(JSON.stringify({
               id: "1", type: "subscribe",
-              payload: { query: "subscription { customerEvents { type resource } }" },
+              payload: {
+                query: "subscription ($after: StreamPosition) { customerEvents(after: $after) { type resource customer { email } } }",
+                variables: { after: 0 },
+              },
             }));
-            // The server acknowledges a subscription by nothing; a write after a
-            // moment's round trip (a ping) is delivered.
             ws.send(JSON.stringify({ type: "ping" }));
           } else if (frame.type === "pong") {
             fetch(`${api}/api/v1/customers`, {
               method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-              body: JSON.stringify({ name: "Subscribed", email: `ws-${crypto.randomUUID()}@example.com` }),
+              body: JSON.stringify({ name: "Subscribed", email }),
             });
           } else if (frame.type === "next") {
-            resolve(frame.payload);
+            // Earlier scenarios' customers come first from the log: wait for ours.
+            const event = frame.payload.data && frame.payload.data.customerEvents;
+            if (!event || event.customer?.email === email) resolve(frame.payload);
           } else if (frame.type === "error") {
             reject(new Error(JSON.stringify(frame)));
           }
@@ -125,7 +133,7 @@ const scenarios = {
       const payload = await next;
       ws.onclose = null;
       ws.close(1000);
-      return { payload, frames };
+      return { payload, frames, email };
     }, args);
   },
 

@@ -6,7 +6,7 @@ with zero console errors or warnings, page errors or failed requests.
 
 from __future__ import annotations
 
-from tests.browser.conftest import Browser, Served, assert_clean
+from tests.browser.conftest import UNAUTHORIZED, Browser, Served, assert_clean, expect_console
 
 
 def test_a_page_on_another_origin_calls_rest_graphql_and_the_token_endpoint(
@@ -28,8 +28,7 @@ def test_a_page_on_another_origin_calls_rest_graphql_and_the_token_endpoint(
     assert "errors" not in result["graphql"]["body"], result["graphql"]
     assert result["token"] == {"status": 200, "hasToken": True}
     assert result["refused"] == {"status": 401, "code": "UNAUTHENTICATED"}
-    # The 401 is a failed resource load in the console, as a browser reports any 4xx.
-    report["console"] = [m for m in report["console"] if "401" not in m["text"]]
+    expect_console(report, UNAUTHORIZED)  # the refused call
     assert_clean(report)
 
 
@@ -50,8 +49,11 @@ def test_a_websocket_subscription_from_a_page_receives_a_write(
     served: Served, browser: Browser
 ) -> None:
     report = browser.run("websocket", page=served.page, api=served.api, token=served.token())
-    payload = report["result"]["payload"]
-    assert payload["data"]["customerEvents"] == {"type": "customer.created", "resource": "customer"}
+    result = report["result"]
+    assert result["payload"]["data"]["customerEvents"] == {
+        "type": "customer.created", "resource": "customer", "customer": {"email": result["email"]},
+    }  # fmt: skip
+    assert result["frames"][0] == "connection_ack", result["frames"]
     assert_clean(report)
 
 
@@ -101,6 +103,5 @@ def test_a_single_page_app_signs_a_person_in_with_code_and_pkce(
         "stateMatches": True, "tokenStatus": 200, "ordersStatus": 200,
         "emailKept": served.demo["user"],
     }  # fmt: skip
-    # The failed attempt's page answers 401 (a failed resource load in the console).
-    report["console"] = [m for m in report["console"] if "401" not in m["text"]]
+    expect_console(report, UNAUTHORIZED)  # the failed attempt's page answers 401
     assert_clean(report)
