@@ -7,8 +7,9 @@ with Redis on the services backend), the demo seeded at start (``SEED_DEMO``: th
 and ``CORS_ALLOW_ORIGINS`` naming the page server's origin, ``http://localhost:<port>``
 (the gateway listens on ``127.0.0.1``, so every call from a page is cross-origin).
 
-One Chromium serves the whole session (``node run.mjs``, one JSON request a line);
-each scenario gets a new browser context. ``ops/scripts/install`` installs both. In
+One Chromium serves the whole module (``node run.mjs``, one JSON request a line);
+each scenario gets a new browser context. Module-scoped, so that neither the gateway
+nor the browser outlives these tests in a whole-suite run. ``ops/scripts/install`` installs both. In
 CI (``CI`` or ``REQUIRE_SERVICES`` set) a missing browser fails these tests; elsewhere
 they are skipped with the reason.
 """
@@ -53,7 +54,7 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_ready() -> None:
     missing = _missing()
     if missing is not None:
@@ -67,7 +68,7 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def page_origin(browser_ready: None) -> Iterator[str]:
     """The other origin: tests/browser/pages, served as ``http://localhost:<port>``."""
     handler = functools.partial(_Quiet, directory=str(HERE / "pages"))
@@ -106,7 +107,7 @@ class Served:
         return str(reply.json()["access_token"])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def served(page_origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("browser")
     with own_database(tmp) as database, gateways(tmp, database) as start:
@@ -184,7 +185,7 @@ class Browser:
         self.proc.stdout.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     log_path = tmp_path_factory.mktemp("chromium") / "driver.log"
     with log_path.open("wb") as log:
