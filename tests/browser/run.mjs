@@ -186,6 +186,32 @@ const scenarios = {
     return { status: reply.status(), authorization: (await reply.request().allHeaders()).authorization || null };
   },
 
+  // Swagger UI: Authorize with client credentials (Swagger UI asks /oauth/token for
+  // the token itself), then Try it out on a list.
+  async swaggerClient({ page, context, args }) {
+    await page.goto(args.api + "/docs");
+    await page.waitForSelector(".swagger-ui .opblock");
+    await page.locator(".auth-wrapper .authorize").click();
+    const form = page.locator(".auth-container").filter({ has: page.locator("#client_id_clientCredentials") });
+    await form.locator("#client_id_clientCredentials").fill(args.clientId);
+    await form.locator("#client_secret_clientCredentials").fill(args.clientSecret);
+    await form.locator('label[for="products:read-clientCredentials-checkbox-oauth2"]').click();
+    const exchanged = page.waitForResponse((r) => r.url().endsWith("/oauth/token"));
+    await form.getByRole("button", { name: "Apply given OAuth2 credentials" }).click();
+    const token = await exchanged;
+    await page.locator(".btn-done").first().click();
+    const operation = page.locator("#operations-products-list_products");
+    await operation.locator(".opblock-summary").click();
+    await operation.getByRole("button", { name: "Try it out" }).click();
+    const replied = page.waitForResponse((r) => r.url().includes("/api/v1/products"));
+    await operation.getByRole("button", { name: "Execute" }).click();
+    const reply = await replied;
+    return {
+      tokenStatus: token.status(), accessToken: (await token.json()).access_token, status: reply.status(),
+      authorization: (await reply.request().allHeaders()).authorization || null,
+    };
+  },
+
   // Swagger UI's own sign-in: Authorize with authorization code + PKCE as the demo's
   // public client (demo-docs), the sign-in page in a popup, then Try it out.
   async swaggerPkce({ page, context, args }) {

@@ -79,6 +79,19 @@ def test_swagger_authorize_then_try_it_out_returns_200(served: Served, browser: 
     assert_clean(report)
 
 
+def test_swagger_authorizes_with_client_credentials_then_tries_it_out(
+    served: Served, browser: Browser
+) -> None:
+    report = browser.run(
+        "swaggerClient", api=served.api, clientId=served.demo["client_id"],
+        clientSecret=served.demo["client_secret"],
+    )  # fmt: skip
+    assert report["result"]["tokenStatus"] == 200
+    assert report["result"]["status"] == 200
+    assert report["result"]["authorization"] == f"Bearer {report['result']['accessToken']}"
+    assert_clean(report)
+
+
 def test_swagger_signs_in_as_the_demo_docs_client_with_code_and_pkce(
     served: Served, browser: Browser
 ) -> None:
