@@ -127,7 +127,7 @@ def served(page_origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         made = gateway(
             "create-client", "demo", "A single-page app", "--json", "--public",
             "--grant", "authorization_code", "--scope", "orders:read",
-            "--redirect-uri", f"{page_origin}/callback.html",
+            "--redirect-uri", f"{page_origin}/spa.html",
             env=clean_env(**database), cwd=tmp,
         )  # fmt: skip
         assert made.returncode == 0, made.stderr

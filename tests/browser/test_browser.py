@@ -112,8 +112,11 @@ def test_a_single_page_app_signs_a_person_in_with_code_and_pkce(
         "signin", page=served.page, api=served.api, clientId=served.spa_client_id,
         email=served.demo["user"], password=served.demo["password"],
     )  # fmt: skip
-    assert report["result"] == {
-        "stateMatches": True, "tokenStatus": 200, "ordersStatus": 200,
+    result = report["result"]
+    assert result["address"] == f"{served.page}/spa.html"  # the app took the code out of it
+    assert result["orderCount"] > 0, result  # the demo's orders, read with the token
+    assert {k: v for k, v in result.items() if k not in ("address", "orderCount")} == {
+        "stateMatches": True, "tokenStatus": 200, "tokenType": "Bearer", "ordersStatus": 200,
         "emailKept": served.demo["user"],
     }  # fmt: skip
     expect_console(report, UNAUTHORIZED)  # the failed attempt's page answers 401
