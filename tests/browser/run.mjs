@@ -62,6 +62,27 @@ const scenarios = {
     }, args);
   },
 
+  // A page on an origin the gateway does not name: the browser keeps the answers
+  // from it, and the socket handshake is refused.
+  async stranger({ page, context, args }) {
+    await page.goto(args.stranger + "/index.html");
+    return await page.evaluate(async ({ api, token }) => {
+      let read;
+      try {
+        const reply = await fetch(`${api}/api/v1/products`, { headers: { Authorization: `Bearer ${token}` } });
+        read = `read ${reply.status}`;
+      } catch (error) {
+        read = error.name;
+      }
+      const socket = await new Promise((resolve) => {
+        const ws = new WebSocket(api.replace("http", "ws") + "/graphql", "graphql-transport-ws");
+        ws.onopen = () => { ws.close(); resolve("opened"); };
+        ws.onclose = (e) => resolve(`closed ${e.code}`);
+      });
+      return { read, socket };
+    }, args);
+  },
+
   // EventSource with a single-use ticket: an event caused by a write arrives.
   async eventsource({ page, context, args }) {
     await page.goto(args.page + "/index.html");

@@ -32,6 +32,23 @@ def test_a_page_on_another_origin_calls_rest_graphql_and_the_token_endpoint(
     assert_clean(report)
 
 
+def test_a_page_on_an_origin_not_named_can_neither_read_nor_open_a_socket(
+    served: Served, browser: Browser
+) -> None:
+    # The same page server under its other name: another origin, not in CORS_ALLOW_ORIGINS.
+    stranger = served.page.replace("//localhost:", "//127.0.0.1:")
+    report = browser.run("stranger", stranger=stranger, api=served.api, token=served.token())
+    assert report["result"] == {"read": "TypeError", "socket": "closed 1006"}
+    # What the browser says is exactly that, and nothing else.
+    texts = sorted(m["text"] for m in report["console"])
+    assert len(texts) == 3, texts
+    assert "blocked by CORS policy" in texts[0], texts
+    assert texts[1] == "Failed to load resource: net::ERR_FAILED", texts
+    assert texts[2].endswith("Unexpected response code: 403"), texts
+    assert report["failedRequests"] == [f"GET {served.api}/api/v1/products: net::ERR_FAILED"]
+    assert not report["pageErrors"], report["pageErrors"]
+
+
 def test_an_event_source_with_a_ticket_receives_a_write(served: Served, browser: Browser) -> None:
     report = browser.run("eventsource", page=served.page, api=served.api, token=served.token())
     # Closing the stream at the end aborts its request: that one is expected.
