@@ -158,23 +158,32 @@ const scenarios = {
     }, args);
   },
 
-  // GraphiQL opens without a token (a hint, no 401), keeps the headers a person put
-  // in for the next visit, and runs its first query with them.
+  // GraphiQL opens without a token (a hint, no 401); a token pasted into Headers
+  // fetches the schema without a reload, and the first query runs with it; the next
+  // visit keeps the headers.
   async graphiql({ page, context, args }) {
+    const introspection = (r) => r.url().endsWith("/graphql")
+      && (r.request().postData() || "").includes("IntrospectionQuery");
     await page.goto(args.api + "/graphql");
     await page.waitForSelector(".graphiql-container");
-    await page.evaluate((token) => {
-      window.localStorage.setItem("graphiql:headers", JSON.stringify({ Authorization: `Bearer ${token}` }));
-    }, args.token);
-    const introspected = page.waitForResponse((r) => r.url().endsWith("/graphql")
-      && (r.request().postData() || "").includes("IntrospectionQuery"));
-    await page.reload();
-    await page.waitForSelector(".graphiql-container");
+    await page.getByRole("button", { name: "Headers" }).click();
+    const headers = page.locator(".graphiql-editor-tool .CodeMirror").last();
+    await headers.click();
+    await page.keyboard.press("Control+A");
+    const introspected = page.waitForResponse(introspection);
+    // insertText is a paste: no keystrokes for the editor to auto-close.
+    await page.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${args.token}` }, null, 2));
     const schema = await introspected;
+    const sent = (await schema.request().allHeaders()).authorization || null;
     const replied = page.waitForResponse((r) => r.url().endsWith("/graphql")
       && (r.request().postData() || "").includes("FirstOrders"));
     await page.locator(".graphiql-execute-button").click();
     const reply = await replied;
+    const body = await reply.json();  // before the reload discards it
+    const revisited = page.waitForResponse(introspection);
+    await page.reload();
+    const kept = await revisited;
+    await page.waitForSelector(".graphiql-container");
     // Docs: the explorer shows the schema's root types, and a root type's fields.
     await page.getByRole("button", { name: "Show Documentation Explorer" }).click();
     const explorer = page.locator(".graphiql-doc-explorer");
@@ -184,8 +193,8 @@ const scenarios = {
     await explorer.locator(".graphiql-doc-explorer-field-name").first().waitFor();
     const queryFields = await explorer.locator(".graphiql-doc-explorer-field-name").allInnerTexts();
     return {
-      schemaStatus: schema.status(), status: reply.status(), body: await reply.json(),
-      rootTypes, queryFields,
+      schemaStatus: schema.status(), schemaAuthorization: sent, status: reply.status(),
+      body, keptStatus: kept.status(), rootTypes, queryFields,
     };
   },
 

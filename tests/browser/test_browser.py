@@ -77,9 +77,12 @@ def test_a_websocket_subscription_from_a_page_receives_a_write(
 def test_graphiql_takes_a_token_runs_its_first_query_and_shows_the_schema(
     served: Served, browser: Browser
 ) -> None:
-    report = browser.run("graphiql", api=served.api, token=served.token())
+    token = served.token()
+    report = browser.run("graphiql", api=served.api, token=token)
     result = report["result"]
     assert result["schemaStatus"] == 200
+    assert result["schemaAuthorization"] == f"Bearer {token}"  # the pasted header, at once
+    assert result["keptStatus"] == 200  # the next visit kept the headers
     assert result["status"] == 200
     assert "errors" not in result["body"], result
     assert "orders" in result["body"]["data"]
