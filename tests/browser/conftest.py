@@ -136,7 +136,7 @@ def served(page_origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 class Browser:
-    """The session's ``node run.mjs``: one Chromium, a new context per scenario."""
+    """The module's ``node run.mjs``: one Chromium, a new context per scenario."""
 
     def __init__(self, log: IO[bytes], log_path: Path) -> None:
         self.log_path = log_path
