@@ -48,10 +48,31 @@ class Customer(Model):
         indexes = (("organization_id", "created_at", "id"),)
 
 
+class Supplier(Model):
+    id = fields.IntField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name=False, on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=200)
+    email = fields.CharField(max_length=254)
+    country = fields.CharField(max_length=2)
+    version = fields.IntField(default=1)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "suppliers"
+        unique_together = (("organization", "email"),)
+        indexes = (("organization_id", "created_at", "id"),)
+
+
 class Product(Model):
     id = fields.IntField(primary_key=True)
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "models.Organization", related_name=False, on_delete=fields.CASCADE
+    )
+    supplier: fields.ForeignKeyNullableRelation[Supplier] = fields.ForeignKeyField(
+        "models.Supplier", related_name=False, null=True, on_delete=fields.RESTRICT
     )
     sku = fields.CharField(max_length=64)
     name = fields.CharField(max_length=200)
@@ -66,7 +87,7 @@ class Product(Model):
     class Meta:
         table = "products"
         unique_together = (("organization", "sku"),)
-        indexes = (("organization_id", "created_at", "id"),)
+        indexes = (("organization_id", "created_at", "id"), ("organization_id", "supplier_id"))
 
 
 class Order(Model):
