@@ -21,7 +21,7 @@ from db.errors import DomainError, InvalidArgument
 from gateway.errors import MethodNotAllowed, UnsupportedMediaType
 from gateway.logs import request_id_var
 from resolvers.context import Context
-from resolvers.execute import Runner, WrongOperationType
+from resolvers.engine import Runner, WrongOperationType
 from resolvers.graphiql import graphiql_response, wants_graphiql
 from resolvers.persisted import PersistedQueries, PersistedQueryNotFound
 from resolvers.streaming import stream_subscription

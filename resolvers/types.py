@@ -26,7 +26,7 @@ from strawberry.types.scalar import ScalarDefinition
 from db.errors import InvalidArgument, NotFound
 from db.orders import MAX_ID
 from resolvers.context import Context
-from resolvers.fastexec import NOT_LOADED, fast_field
+from resolvers.engine.hints import NOT_LOADED, fast_field
 
 # ``metadata`` key of a resolver field: the row columns it reads (resolvers.prefetch
 # fetches only the columns a document's fields need; undeclared means all of them).
@@ -112,7 +112,7 @@ def _from_row(cls: type[T], row: dict[str, Any], owned: bool) -> T:
 # for the whole page (no awaitable per object, see resolvers/prefetch.py), and only
 # fall back to the request's DataLoader (returning its awaitable) when nothing was.
 # ``fast_field`` hands the executor the same read without the resolver call
-# (resolvers/fastexec.py); it gives ``NOT_LOADED`` when the loader is needed.
+# (resolvers/engine/fastexec.py); it gives ``NOT_LOADED`` when the loader is needed.
 
 
 async def _load(loader: DataLoader[int, Any], key: int, make: Callable[[Any], T]) -> T | None:

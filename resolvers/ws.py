@@ -24,16 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import ExecutionResult as CoreResult
-from graphql import GraphQLError, GraphQLSyntaxError, OperationType, get_operation_ast, subscribe
-from graphql.execution.executor import Executor
-from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
+from graphql import GraphQLError, GraphQLSyntaxError, OperationType, get_operation_ast
 from sanic import Request
 from sanic.exceptions import WebsocketClosed
 from sanic.server.websockets.impl import WebsocketImplProtocol
@@ -59,7 +57,7 @@ from gateway.throttling import MessageBudget
 from realtime.admission import PendingSocket, unauthenticated_sockets
 from realtime.hub import Hub, Mailbox, MailboxClosed
 from resolvers.context import Context
-from resolvers.execute import Runner
+from resolvers.engine import Prepared, Runner
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
@@ -200,22 +198,6 @@ def shape(errors: list[GraphQLError] | tuple[GraphQLError, ...] | None) -> list[
     ]
 
 
-class EventExecutor(ExecutorThrowingOnIncremental):
-    """graphql-core's subscription executor, with a memo of its own per event.
-
-    graphql-core 3.3 runs each event on a shallow copy of the subscription's
-    executor, and the copy shares the memo of collected subfields, keyed by the
-    id of a list made anew per event: it grew by about a kilobyte per event for as
-    long as the subscription lived (a dashboard open for a day held hundreds of
-    megabytes). The memo is only useful within one event, so each gets a fresh one.
-    """
-
-    def build_per_event_executor(self, payload: Any) -> Executor[Any]:
-        executor = super().build_per_event_executor(payload)
-        executor._relevant_sub_fields = {}
-        return executor
-
-
 class SocketOperations:
     """The "schema" the protocol handlers call: runs operations as ``/graphql`` does."""
 
@@ -288,23 +270,11 @@ class SocketOperations:
         variables: dict[str, Any] | None,
         operation_name: str | None,
         context: Context,
+        prepared: Prepared | None = None,
     ) -> AsyncGenerator[CoreResult, None] | list[GraphQLError]:
-        """A subscription's results, or the errors that stopped it before it started."""
-        document, errors, _, memo, _ = self.runner.prepare(query)
-        if document is None:
-            return shape(errors)
-        context.memo = memo
-        source: Any = subscribe(
-            self.runner.schema._schema, document, context_value=context,
-            variable_values=variables, operation_name=operation_name,
-            hide_suggestions=self.runner.hide_suggestions, executor_class=EventExecutor,
-        )  # fmt: skip
-        if not isinstance(source, CoreResult | AsyncIterator):
-            source = await source
-        if isinstance(source, CoreResult):
-            return shape(source.errors)
-        stream: AsyncGenerator[CoreResult, None] = source
-        return stream
+        """A subscription's results, or the errors (shaped) that stopped it before it started."""
+        opened = await self.runner.open_stream(query, variables, operation_name, context, prepared)
+        return shape(opened) if isinstance(opened, list) else opened
 
     async def _results(
         self,
@@ -339,7 +309,7 @@ class SocketOperations:
             result = await self.runner.run(query, variables, operation_name, context, _ALL)
             yield ExecutionResult(data=result.data, errors=shape(result.errors))
             return
-        source = await self.open_stream(query, variables, operation_name, context)
+        source = await self.open_stream(query, variables, operation_name, context, prepared)
         if isinstance(source, list):
             yield PreExecutionError(data=None, errors=source)
             return

@@ -5,7 +5,7 @@
 import time
 
 from gateway.settings import Settings
-from resolvers.execute import Runner
+from resolvers.engine import Runner
 from tests.graphql.test_hostile_documents import HOSTILE, fan_out
 
 settings = Settings(environment="test")

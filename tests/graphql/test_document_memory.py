@@ -16,7 +16,7 @@ import pytest
 from graphql import get_introspection_query
 
 from gateway.settings import Settings
-from resolvers.execute import MAX_CACHED_CHARACTERS, PreparedCache, Runner
+from resolvers.engine import MAX_CACHED_CHARACTERS, PreparedCache, Runner
 from resolvers.persisted import (
     ENTRY_OVERHEAD,
     MAX_DOCUMENT_BYTES,

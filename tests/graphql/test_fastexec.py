@@ -1,7 +1,7 @@
 """``FastExecutor`` gives exactly what graphql-core's standard executor gives.
 
 The same documents run through both executors (Strawberry's standard execution
-context and ``resolvers.fastexec.FastExecutor``) and the results must be equal:
+context and ``resolvers.engine.fastexec.FastExecutor``) and the results must be equal:
 data, and every error's message, path and locations. A small schema made for
 this covers what the plain path must get right (null propagation through
 non-null fields and list items, scalar coercion errors, enums, fallbacks to the
@@ -23,8 +23,9 @@ import strawberry
 from graphql import ExecutionResult, execute, parse, validate
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from resolvers.execute import Runner
-from resolvers.fastexec import NOT_LOADED, FastExecutor, fast_field
+from resolvers.engine import NOT_LOADED, Runner, fast_field
+from resolvers.engine.fast import FastExecution
+from resolvers.engine.fastexec import FastExecutor
 from resolvers.types import global_id
 from tests.factories import make_customer, make_order, make_product
 
@@ -260,13 +261,14 @@ async def test_the_documents_cover_fallbacks_and_errors() -> None:
 
 
 @pytest.fixture
-def runner(server: Any) -> Runner:
-    found: Runner = server.app.ctx.extras["graphql"]
-    return found
+def fast(server: Any) -> FastExecution:
+    runner: Runner = server.app.ctx.extras["graphql"]
+    assert isinstance(runner.execution, FastExecution)
+    return runner.execution
 
 
 async def both(
-    runner: Runner, client: httpx.AsyncClient, query: str, variables: dict[str, Any]
+    fast: FastExecution, client: httpx.AsyncClient, query: str, variables: dict[str, Any]
 ) -> dict[str, Any]:
     """The standard path (Strawberry's resolver wrappers, graphql-core's executor) and ours.
 
@@ -280,13 +282,13 @@ async def both(
         (FastExecutor, True),
     )
     for executor, direct in runs:
-        runner.executor_class = executor
-        runner.direct.use(direct=direct)
+        fast.executor_class = executor
+        fast.direct.use(direct=direct)
         try:
             r = await client.post("/graphql", json={"query": query, "variables": variables})
         finally:
-            runner.executor_class = FastExecutor
-            runner.direct.use(direct=True)
+            fast.executor_class = FastExecutor
+            fast.direct.use(direct=True)
         assert r.status_code == 200, r.text
         bodies.append(r.json())
     standard, fast, again = bodies
@@ -346,7 +348,7 @@ GATEWAY_DOCUMENTS: list[Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]] 
 
 @pytest.mark.parametrize("document", range(len(GATEWAY_DOCUMENTS)))
 async def test_the_gateway_schema_reads_the_same_through_both_executors(
-    tenant: Any, runner: Runner, document: int
+    tenant: Any, fast: FastExecution, document: int
 ) -> None:
     customer = await make_customer(tenant.owner)
     products = [await make_product(tenant.owner) for _ in range(3)]
@@ -362,16 +364,18 @@ async def test_the_gateway_schema_reads_the_same_through_both_executors(
         "order_gid": global_id("Order", order["id"]),
     }
     query, variables = GATEWAY_DOCUMENTS[document](w)
-    body = await both(runner, tenant.client, query, variables)
+    body = await both(fast, tenant.client, query, variables)
     assert body.get("data") is not None or body.get("errors"), body
 
 
-def test_the_root_fields_that_skip_strawberrys_wrapper(runner: Runner) -> None:
+def test_the_root_fields_that_skip_strawberrys_wrapper(fast: FastExecution) -> None:
     # Mutations (input objects) and fields with enum or list arguments keep the wrapper.
-    assert set(runner.direct.names) >= {"order", "orders", "customer", "customers", "node"}
+    assert set(fast.direct.names) >= {"order", "orders", "customer", "customers", "node"}
 
 
-async def test_a_document_planned_once_serves_other_variables(tenant: Any, runner: Runner) -> None:
+async def test_a_document_planned_once_serves_other_variables(
+    tenant: Any, fast: FastExecution
+) -> None:
     customer = await make_customer(tenant.owner)
     product = await make_product(tenant.owner)
     for n in range(3):
@@ -380,7 +384,7 @@ async def test_a_document_planned_once_serves_other_variables(tenant: Any, runne
         "query($n: Int!, $after: String) { orders(first: $n, after: $after) { "
         "pageInfo { endCursor } nodes { databaseId items { quantity product { name } } } } }"
     )
-    first = await both(runner, tenant.client, query, {"n": 1, "after": None})
+    first = await both(fast, tenant.client, query, {"n": 1, "after": None})
     cursor = first["data"]["orders"]["pageInfo"]["endCursor"]
     for variables in ({"n": 3, "after": None}, {"n": 2, "after": cursor}, {"n": 0}):
-        await both(runner, tenant.client, query, variables)
+        await both(fast, tenant.client, query, variables)

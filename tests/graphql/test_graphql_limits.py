@@ -174,7 +174,7 @@ async def test_an_oversized_body_is_413(tenant, settings):
 async def test_suggestions_name_schema_fields_only_outside_production(query, variables):
     principal = Principal(subject="t", organization_id=1, scopes=frozenset({"*"}),
                           roles=frozenset({"owner"}))  # fmt: skip
-    from resolvers.execute import Runner
+    from resolvers.engine import Runner
 
     messages = {}
     for environment in ("development", "production"):

@@ -17,7 +17,7 @@ import pytest
 from graphql import get_introspection_query
 
 from gateway.settings import Settings
-from resolvers.execute import Prepared, Runner
+from resolvers.engine import Prepared, Runner
 from resolvers.limits import MAX_FRAGMENT_NESTING
 
 # Calls for the worst document within the default limits (2,000 tokens, 64 KiB):

@@ -14,9 +14,10 @@ the source object:
 - a field with no resolver, no arguments and no field extensions (what Strawberry
   itself calls a basic field: ``getattr`` on the source);
 - a field whose resolver declares an equivalent pure getter with
-  ``fast_field(getter)`` in its ``metadata`` (the relations that hand back what
-  ``resolvers/prefetch.py`` fetched, and ``Node.id``); a getter returns
-  ``NOT_LOADED`` when it has nothing, and the real resolver runs instead;
+  ``fast_field(getter)`` in its ``metadata`` (``resolvers.engine.hints``: the
+  relations that hand back what ``resolvers/prefetch.py`` fetched, and
+  ``Node.id``); a getter returns ``NOT_LOADED`` when it has nothing, and the
+  real resolver runs instead;
 - ``__typename``;
 
 whose type is a scalar or enum, an object type, or a list of either (each
@@ -75,10 +76,10 @@ from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
-# Marks a resolver field's equivalent pure getter (``metadata=fast_field(getter)``).
-FAST_GETTER = "gateway.fast_getter"
+from resolvers.engine.hints import FAST_GETTER, NOT_LOADED
+
+# Where Strawberry keeps its field and type definitions in graphql-core's extensions.
 STRAWBERRY_FIELD = STRAWBERRY_DEFINITION = "strawberry-definition"
-NOT_LOADED: Any = type("NotLoaded", (), {"__repr__": lambda self: "NOT_LOADED"})()
 
 _NODE = attrgetter("node")
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
@@ -86,15 +87,6 @@ _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _AS_IS: dict[GraphQLScalarType, type] = {
     GraphQLString: str, GraphQLID: str, GraphQLInt: int, GraphQLBoolean: bool,
 }  # fmt: skip
-
-
-def fast_field(getter: Callable[[Any], Any]) -> dict[str, Any]:
-    """``metadata`` for a resolver field whose result is ``getter(source)``.
-
-    The getter must be pure and cheap, and return ``NOT_LOADED`` whenever the
-    resolver would have to do more (load something, check something).
-    """
-    return {FAST_GETTER: getter}
 
 
 class _Fallback(Exception):

@@ -1,22 +1,25 @@
-"""Running a document: parse and validate once per distinct text, then graphql-core.
+"""Running a document: parse, measure and validate once per distinct text, then execute.
 
-The handler runs documents with graphql-core's executor on the Strawberry schema
-directly (``resolvers.fastexec.FastExecutor``; resolvers still get Strawberry's
-``Info``) instead of ``strawberry.Schema.execute``: that path wraps every
-operation in its extension runner, context managers and error processing, a
-fixed cost that was most of a small query's time (see ops/bench/RESULTS.md).
-What those extensions did here is done once per document instead: parsing with
-the size and token limits, measuring against the other limits in linear time
+Every document, whichever engine runs it, is first prepared here: parsed with
+the size and token limits, measured against the other limits in linear time
 (``resolvers.limits``) before graphql-core's standard rules validate it, cached
-together by query text, within a memory budget, with what execution and
-look-ahead work out for the document.
+by query text within a memory budget. A refused document is refused here, with
+the same errors and codes for both engines.
+
+What then executes it is chosen once, when the runner is built
+(``GRAPHQL_ENGINE``): ``fast`` (``resolvers.engine.fast``: graphql-core's
+executor on the Strawberry schema, plain fields read directly, plans and
+look-ahead kept with the document) or ``standard`` (``resolvers.engine.standard``:
+Strawberry's own ``Schema.execute`` and ``Schema.subscribe``). Both give the same
+results; the fast one leans on private Strawberry and graphql-core APIs
+(``tests/graphql/test_engine_upstream.py`` lists them), the standard one does not.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection
-from typing import Any, NamedTuple
+from collections.abc import AsyncGenerator, Collection
+from typing import Any, NamedTuple, Protocol
 
 from graphql import (
     DocumentNode,
@@ -29,12 +32,10 @@ from graphql import (
     specified_rules,
     validate,
 )
-from graphql.execution.executor import Executor
-from strawberry.execution.is_awaitable import optimized_is_awaitable
 
 from gateway.settings import Settings
-from resolvers.direct import DirectRootFields
-from resolvers.fastexec import FastExecutor, SharedPlans
+from resolvers.engine.fast import FastExecution
+from resolvers.engine.fastexec import SharedPlans
 from resolvers.limits import DocumentLimits, measure
 from resolvers.schema import build_schema
 
@@ -124,10 +125,33 @@ def _tokens(document: DocumentNode) -> int:
     return count
 
 
+class Execution(Protocol):
+    """How an engine executes a prepared (accepted) document."""
+
+    async def execute(
+        self,
+        query: str,
+        prepared: Prepared,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+    ) -> ExecutionResult: ...
+
+    async def subscribe(
+        self,
+        query: str,
+        prepared: Prepared,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+    ) -> AsyncGenerator[ExecutionResult, None] | list[GraphQLError]: ...
+
+
 class Runner:
+    """The schema built for ``settings``, its prepared documents, and the engine that runs them."""
+
     def __init__(self, settings: Settings) -> None:
         self.schema = build_schema(settings)
-        self.direct = DirectRootFields(self.schema)
         self._graphql_schema = self.schema._schema
         self.limits = DocumentLimits.from_settings(settings)
         self._rules = (
@@ -137,11 +161,11 @@ class Runner:
         )
         # "Did you mean ...?" names fields a caller may not know about.
         self.hide_suggestions = settings.environment == "production"
-        if any(map(self._graphql_schema.get_directive, ("defer", "stream"))):
-            raise RuntimeError("run() does not serve @defer/@stream results")
         self.cache = PreparedCache(settings.graphql_cache_bytes)
-        # Tests run the same documents through graphql-core's standard executor.
-        self.executor_class: type[Executor[Any]] = FastExecutor
+        self.execution: Execution = FastExecution(self.schema, self.hide_suggestions)
+        # Bound once: running a document costs no choice per request.
+        self._execute = self.execution.execute
+        self._subscribe = self.execution.subscribe
 
     def prepare(self, query: str) -> Prepared:
         """``query`` parsed, measured and validated: from the cache, or now."""
@@ -200,30 +224,31 @@ class Runner:
         allowed: Collection[OperationType],
         prepared: Prepared | None = None,
     ) -> ExecutionResult:
-        """Run ``query`` (``prepared`` when the caller has prepared it already)."""
-        document, errors, plans, memo, _ = prepared or self.prepare(query)
+        """Run ``query`` (``prepared`` when the caller has prepared it already).
+
+        Raises ``WrongOperationType`` when its operation is not one of ``allowed``.
+        """
+        if prepared is None:
+            prepared = self.prepare(query)
+        document = prepared.document
         if document is None:
-            return ExecutionResult(data=None, errors=list(errors))
+            return ExecutionResult(data=None, errors=list(prepared.errors))
         operation = get_operation_ast(document, operation_name)
         if operation is not None and operation.operation not in allowed:
             raise WrongOperationType(operation.operation.value)
-        context.memo = memo
-        options: dict[str, Any] = (
-            {"shared_plans": plans} if self.executor_class is FastExecutor else {}
-        )
-        # graphql-core's ``execute`` minus its checks for @defer/@stream, which this
-        # schema does not have (asserted in __init__).
-        executor = self.executor_class.build(
-            self._graphql_schema, document, context_value=context,
-            raw_variable_values=variables, operation_name=operation_name,
-            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-            hide_suggestions=self.hide_suggestions, **options,
-        )  # fmt: skip
-        if isinstance(executor, list):
-            return ExecutionResult(data=None, errors=executor)
-        result: Any = executor.execute_operation()
-        if not isinstance(result, ExecutionResult):
-            result = await result
-        if not isinstance(result, ExecutionResult):  # incremental delivery: never enabled
-            raise TypeError("this schema does not deliver results incrementally")
-        return result
+        return await self._execute(query, prepared, variables, operation_name, context)
+
+    async def open_stream(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+        prepared: Prepared | None = None,
+    ) -> AsyncGenerator[ExecutionResult, None] | list[GraphQLError]:
+        """A subscription's results, or the errors that stopped it before it started."""
+        if prepared is None:
+            prepared = self.prepare(query)
+        if prepared.document is None:
+            return list(prepared.errors)
+        return await self._subscribe(query, prepared, variables, operation_name, context)
