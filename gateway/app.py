@@ -15,7 +15,7 @@ from gateway.auth import Authenticator
 from gateway.auth.routes import setup_oauth
 from gateway.auth.server import OAuthServer
 from gateway.compression import setup_compression
-from gateway.connections import setup_connections
+from gateway.connections import Drain, setup_connections
 from gateway.context import AppContext, GatewayApp
 from gateway.cors import Cors, setup_cors
 from gateway.docs_ui import setup_docs_ui
@@ -30,7 +30,9 @@ from gateway.shutdown import Shutdown
 from gateway.throttling import Throttle, setup_throttling
 from gateway.workers import setup_workers
 from realtime import setup_realtime
+from realtime.admission import UnauthenticatedSockets
 from realtime.bus import EventBus
+from realtime.hub import Hub
 from realtime.sse import OPENAPI_PATHS as SSE_OPENAPI_PATHS
 from resolvers.http import setup_graphql
 from rest import setup_rest
@@ -63,23 +65,26 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     # from the start instead of waiting for a startup listener.
     redis = redis_client(settings.redis_url) if settings.redis_url else None
     auth = Authenticator(settings)
+    bus = EventBus(settings.event_bus_url)
+    shutdown = Shutdown(settings.shutdown_timeout_seconds, Drain())
     app: GatewayApp = Sanic(
         name or ("gateway" if number == 0 else f"gateway_{number}"),
         config=config,
         ctx=AppContext(
             settings=settings,
             auth=auth,
-            bus=EventBus(settings.event_bus_url),
+            bus=bus,
             throttle=Throttle(settings, redis, auth),
             cors=Cors(settings),
+            shutdown=shutdown,
+            hub=Hub(bus, mailbox_limit=settings.realtime_queue_limit),
+            unauthenticated_sockets=UnauthenticatedSockets(settings),
             redis=redis,
         ),
         configure_logging=False,
     )
     # First, so that its request middleware runs before any other may answer.
-    drain = setup_connections(app)
-    shutdown = Shutdown(settings.shutdown_timeout_seconds, drain)
-    app.ctx.extras["shutdown"] = shutdown
+    setup_connections(app)
     setup_edge(app)
     setup_cors(app)
     setup_compression(app)
@@ -115,10 +120,10 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
 
     @app.after_server_start
     async def start_log_flusher(app: GatewayApp) -> None:
-        app.ctx.extras["log_flusher"] = asyncio.create_task(flush_periodically())
+        app.ctx.log_flusher = asyncio.create_task(flush_periodically())
 
     async def stop_log_flusher() -> None:
-        task = app.ctx.extras.pop("log_flusher", None)
+        task, app.ctx.log_flusher = app.ctx.log_flusher, None
         if task is not None:
             task.cancel()
         for handler in logging.getLogger().handlers:

@@ -82,11 +82,10 @@ def _stop_timeout_checks(request: Request) -> None:
         protocol._callback_check_timeouts = None
 
 
-def setup_connections(app: GatewayApp) -> Drain:
-    """Keep-alive timeout, WebSocket memory and the drain (``app.ctx.extras["drain"]``)."""
+def setup_connections(app: GatewayApp) -> None:
+    """Keep-alive timeout, WebSocket memory and the drain (``app.ctx.shutdown.drain``)."""
     app.config.KEEP_ALIVE_TIMEOUT = app.ctx.settings.keep_alive_timeout_seconds
-    drain = Drain()
-    app.ctx.extras["drain"] = drain
+    drain = app.ctx.shutdown.drain
 
     # First of the request middleware, so that a response made by a later one
     # (a 429, a 401) also says Connection: close while draining.
@@ -95,5 +94,3 @@ def setup_connections(app: GatewayApp) -> Drain:
     @app.signal("websocket.handler.before")
     async def free_at_close(request: Request, websocket: WebsocketImplProtocol) -> None:
         _stop_timeout_checks(request)
-
-    return drain

@@ -253,7 +253,6 @@ def setup_errors(app: Sanic[Any, Any]) -> None:
             headers["Retry-After"] = str(error.retry_after)
         if request_id:
             headers["X-Request-ID"] = request_id
-        extras = getattr(request.app.ctx, "extras", None) or {}
-        negotiate: ProblemNegotiator | None = extras.get("problem_negotiator")
+        negotiate: ProblemNegotiator | None = getattr(request.app.ctx, "problem_negotiator", None)
         render = negotiate(request) if negotiate is not None else None
         return problem_response(error, request_id, headers, render)

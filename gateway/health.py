@@ -30,8 +30,7 @@ def setup_health(app: GatewayApp) -> None:
         database (and Redis, when configured) answering within 2 s."""
         checks: dict[str, str] = {}
         extra: dict[str, Any] = {}
-        shutdown = app.ctx.extras.get("shutdown")
-        if shutdown is not None and shutdown.started:
+        if app.ctx.shutdown.started:
             checks["worker"] = "error: shutting down"
         try:
             workers = await asyncio.wait_for(read_capacity(app), PROBE_TIMEOUT)
@@ -75,9 +74,7 @@ def setup_health(app: GatewayApp) -> None:
 
 def _realtime(app: GatewayApp) -> dict[str, Any]:
     """This worker's part in the change stream (information, not a check)."""
-    hub, relay = app.ctx.extras.get("hub"), app.ctx.extras.get("relay")
-    if hub is None:
-        return {}
+    hub, relay = app.ctx.hub, app.ctx.relay
     return {
         "worker": {"pid": os.getpid()},
         "realtime": {

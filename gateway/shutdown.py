@@ -75,7 +75,7 @@ async def bounded(work: Awaitable[object], what: str, seconds: float) -> bool:
 
 
 class Shutdown:
-    """The ordered, bounded stop of one worker (``app.ctx.extras["shutdown"]``)."""
+    """The ordered, bounded stop of one worker (``app.ctx.shutdown``)."""
 
     def __init__(
         self, timeout: float, drain: Drain, *, clock: Callable[[], float] = time.monotonic

@@ -177,12 +177,11 @@ def setup_workers(app: GatewayApp) -> None:
 
     @app.main_process_ready
     async def watch_workers(app: GatewayApp) -> None:
-        watch = WorkerWatch(app.manager)
-        app.ctx.extras["worker_watch"] = watch
+        watch = app.ctx.worker_watch = WorkerWatch(app.manager)
         watch.start()
 
     @app.main_process_stop
     async def stop_watching(app: GatewayApp) -> None:
-        watch = app.ctx.extras.pop("worker_watch", None)
+        watch, app.ctx.worker_watch = app.ctx.worker_watch, None
         if watch is not None:
             watch.stop()

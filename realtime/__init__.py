@@ -18,7 +18,6 @@ from realtime.tickets import Tickets
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
-    from gateway.shutdown import Shutdown
 
 log = logging.getLogger("gateway.realtime")
 
@@ -31,9 +30,8 @@ def setup_realtime(app: GatewayApp) -> Hub:
     """
     settings = app.ctx.settings
     bus = app.ctx.bus
-    hub = Hub(bus, mailbox_limit=settings.realtime_queue_limit)
+    hub = app.ctx.hub
     tickets = Tickets()
-    app.ctx.extras["hub"] = hub
     bp = Blueprint("realtime", url_prefix="/api/v1")
     sse.add_routes(bp, app, hub, tickets)
     channel.add_routes(bp, app, hub)
@@ -60,20 +58,20 @@ def setup_realtime(app: GatewayApp) -> Hub:
                 database_url=settings.database_url,
                 retention_seconds=settings.change_log_retention_seconds,
             )
-            app.ctx.extras["relay"] = relay
+            app.ctx.relay = relay
             await relay.start()
 
     @app.after_server_start
     async def start_stream(app: GatewayApp) -> None:
         tickets.redis = app.ctx.redis
         app.ctx.auth.denylist.on_deny(hub.revoked)
-        app.ctx.extras["realtime_start"] = asyncio.create_task(start(app), name="realtime-start")
+        app.ctx.realtime_start = asyncio.create_task(start(app), name="realtime-start")
 
     async def close_sockets() -> None:
         # First, so that nothing slower below keeps clients waiting: 1001 tells
         # them to reconnect (to another worker or host) and resume.
         hub.close_all(*GOING_AWAY)
-        starting = app.ctx.extras.pop("realtime_start", None)
+        starting, app.ctx.realtime_start = app.ctx.realtime_start, None
         if starting is not None and not starting.done():
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -82,11 +80,11 @@ def setup_realtime(app: GatewayApp) -> Hub:
     async def stop_relay() -> None:
         # Closing its connection releases the lock: a standby takes over within
         # its takeover interval (a second).
-        relay = app.ctx.extras.pop("relay", None)
+        relay, app.ctx.relay = app.ctx.relay, None
         if relay is not None:
             await relay.stop()
 
-    shutdown: Shutdown = app.ctx.extras["shutdown"]
+    shutdown = app.ctx.shutdown
     shutdown.add_step("closing event streams and sockets (1001)", close_sockets)
     shutdown.add_step("the change-log relay", stop_relay)
     shutdown.add_step("the change stream", hub.stop)

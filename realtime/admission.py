@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from gateway.settings import Settings
 
 AUTH_TIMEOUT_CODE = 4408
-_EXTRAS_KEY = "unauthenticated_sockets"
 
 SocketHandler = Callable[["Request", "WebsocketImplProtocol"], Awaitable[None]]
 
@@ -164,7 +163,4 @@ class UnauthenticatedSockets:
 
 def unauthenticated_sockets(app: GatewayApp) -> UnauthenticatedSockets:
     """The app's registry of pending sockets (one per worker, shared by every door)."""
-    sockets: UnauthenticatedSockets | None = app.ctx.extras.get(_EXTRAS_KEY)
-    if sockets is None:
-        sockets = app.ctx.extras[_EXTRAS_KEY] = UnauthenticatedSockets(app.ctx.settings)
-    return sockets
+    return app.ctx.unauthenticated_sockets

@@ -24,7 +24,7 @@ def setup_rest(app: GatewayApp) -> ApiDoc:
     SSE stream) can be added to it before it is first rendered.
     """
     bp = Blueprint("api_v1", url_prefix="/api/v1")
-    app.ctx.extras["problem_negotiator"] = problem_renderer  # XML problems for XML clients
+    app.ctx.problem_negotiator = problem_renderer  # XML problems for XML clients
     doc = ApiDoc(title="Commerce gateway REST API", version="1.0.0")
     for module in (orders, customers, products, stats, api_keys):
         module.add_routes(bp, doc)

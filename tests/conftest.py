@@ -153,7 +153,8 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
     await srv.startup()
     await srv.before_start()
     await srv.after_start()
-    await app.ctx.extras["realtime_start"]  # the change stream and relay are running
+    assert app.ctx.realtime_start is not None
+    await app.ctx.realtime_start  # the change stream and relay are running
     try:
         factories.TOKENS.mint = partial(_mint, app)
         yield RunningServer(app=app, base_url=f"http://127.0.0.1:{port}")

@@ -22,7 +22,7 @@ def clock(server) -> Iterator[ManualClock]:
     Covers what starts during the test (a socket's deadline and a mailbox's expiry are
     scheduled when they begin); the system clock is back afterwards.
     """
-    hub = server.app.ctx.extras["hub"]
+    hub = server.app.ctx.hub
     sockets = unauthenticated_sockets(server.app)
     manual = ManualClock()
     saved = hub.clock, sockets.clock

@@ -53,7 +53,7 @@ async def test_a_rolled_back_write_is_never_numbered_or_published(server, tenant
 
 
 async def test_the_relay_wakes_on_commit_not_on_its_poll(server, tenant):
-    relay = server.app.ctx.extras["relay"]
+    relay = server.app.ctx.relay
     await settled(server)
     start = await change_log.head_position()
     async with rt.realtime(server.base_url, tenant_token(tenant)) as ws:
@@ -80,7 +80,7 @@ async def test_events_after_keeps_to_the_organization_and_resources(server, tena
 
 
 async def test_pruning_keeps_the_newest_event_and_resume_before_it_asks_for_resync(server, tenant):
-    hub = server.app.ctx.extras["hub"]
+    hub = server.app.ctx.hub
     await make_customer(tenant.owner)
     head = await settled(server)
     removed = await change_log.prune(datetime.now(UTC) + timedelta(days=1))
@@ -148,7 +148,7 @@ async def test_pruning_cuts_by_position_so_an_older_time_after_a_newer_one_leave
     assert count == newest - oldest + 1  # no hole
     # everything created at or after the cut is kept
     assert not await Event.filter(created_at__gte=before, position__lt=oldest).exists()
-    hub = server.app.ctx.extras["hub"]
+    hub = server.app.ctx.hub
     mailbox = hub.mailbox(tenant.principal("owner"))
     try:
         with pytest.raises(ResyncRequired):

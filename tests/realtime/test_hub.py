@@ -13,7 +13,7 @@ from tests.factories import make_customer
 
 
 async def test_a_slow_consumer_is_closed_and_the_others_go_on(server, tenant):
-    hub = server.app.ctx.extras["hub"]
+    hub = server.app.ctx.hub
     slow = hub.mailbox(tenant.principal("owner"))
     fast = hub.mailbox(tenant.principal("owner"))
     slow.limit = 3
@@ -37,8 +37,8 @@ async def test_a_slow_consumer_is_closed_and_the_others_go_on(server, tenant):
 
 async def test_a_missed_message_is_read_from_the_log(server, tenant):
     """The relay's message for a position never arrives; the next one shows the gap."""
-    hub = server.app.ctx.extras["hub"]
-    relay = server.app.ctx.extras["relay"]
+    hub = server.app.ctx.hub
+    relay = server.app.ctx.relay
     mailbox = hub.mailbox(tenant.principal("owner"))
     try:
         await hub.subscribe(mailbox, {"customers": None})
@@ -63,7 +63,7 @@ async def test_a_missed_message_is_read_from_the_log(server, tenant):
 
 async def test_another_installation_on_the_same_redis_is_not_our_stream(server, tenant):
     """Two gateways on different databases share a Redis: their positions never mix."""
-    hub = server.app.ctx.extras["hub"]
+    hub = server.app.ctx.hub
     assert hub.channel.startswith("gateway:events:")
     foreign = {
         "position": hub.head + 1000, "type": "customer.created", "resource": "customer",

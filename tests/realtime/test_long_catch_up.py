@@ -290,7 +290,7 @@ async def test_live_events_dropped_while_catching_up_are_read_from_the_log(
 ):
     """More live events than a mailbox's limit arrive while the client is not reading."""
     monkeypatch.setattr(hub_module, "CATCH_UP_BATCH", 50)
-    hub = server.app.ctx.extras["hub"]
+    hub = server.app.ctx.hub
     after, _ = await seed(tenant, 300)
     mailbox = hub.mailbox(tenant.owner)
     mailbox.limit = 5
@@ -320,7 +320,7 @@ async def test_live_events_dropped_while_catching_up_are_read_from_the_log(
 
 async def test_a_prune_racing_a_catch_up_ends_it_with_resync(server, tenant, monkeypatch):
     monkeypatch.setattr(hub_module, "CATCH_UP_BATCH", 50)
-    hub = server.app.ctx.extras["hub"]
+    hub = server.app.ctx.hub
     after, _ = await seed(tenant, 200)
     prune_before_page(monkeypatch, tenant, page=2, below=after + 120)
     mailbox = hub.mailbox(tenant.owner)
@@ -375,7 +375,7 @@ async def test_a_prune_racing_an_sse_catch_up_closes_the_stream_with_resync(
 
 
 async def test_a_catch_up_that_cannot_read_the_log_ends_with_a_reason(server, tenant, monkeypatch):
-    hub = server.app.ctx.extras["hub"]
+    hub = server.app.ctx.hub
     after, _ = await seed(tenant, 10)
 
     async def broken(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
