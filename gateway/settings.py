@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     graphql_persisted_query_bytes: int = Field(default=2 * 1024 * 1024, ge=0)
     graphql_persisted_query_ttl_seconds: int = Field(default=7 * 86_400, ge=60)
     graphql_introspection: bool | None = None
+    # What executes GraphQL documents (resolvers/engine): "fast", or "standard"
+    # (Strawberry's own execution: the fallback when an upgrade breaks the fast one).
+    graphql_engine: Literal["fast", "standard"] = "fast"
 
     change_log_retention_seconds: int = Field(default=86_400, ge=60)
     relay_enabled: bool = True

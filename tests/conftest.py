@@ -7,6 +7,9 @@
 - ``services``: a fresh PostgreSQL database on ``TEST_POSTGRES_URL`` and Redis on
   ``TEST_REDIS_URL``. Unreachable services fail the run; they are never skipped.
 
+``GATEWAY_TEST_GRAPHQL_ENGINE`` (``fast``, the default, or ``standard``) picks the
+GraphQL engine the same way; tests of the fast engine's internals skip under ``standard``.
+
 Each test gets its own organization, so tests are isolated by tenancy itself
 and commit for real (no rollback tricks that would hide transaction bugs).
 """
@@ -35,6 +38,12 @@ from gateway.settings import ExternalIssuer, Settings
 from tests import factories
 
 BACKEND = os.environ.get("GATEWAY_TEST_BACKEND", "embedded")
+# The GraphQL engine (resolvers/engine): "fast", or "standard" for CI's second pass. Also
+# exported as GRAPHQL_ENGINE, so every Settings a test builds (and every server it
+# starts) runs the same engine.
+GRAPHQL_ENGINE = os.environ["GRAPHQL_ENGINE"] = os.environ.get(
+    "GATEWAY_TEST_GRAPHQL_ENGINE", "fast"
+)
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 _slugs = itertools.count()
@@ -49,7 +58,7 @@ PINNED_ORGANIZATION = "pinned-partner-org"
 
 
 def pytest_report_header() -> str:
-    return f"gateway backend: {BACKEND}"
+    return f"gateway backend: {BACKEND}, GraphQL engine: {GRAPHQL_ENGINE}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -88,6 +97,7 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
 def settings(database_url: str) -> Settings:
     return Settings(
         environment="test",
+        graphql_engine=GRAPHQL_ENGINE,
         database_url=database_url,
         redis_url=REDIS_URL if BACKEND == "services" else None,
         log_format="console",

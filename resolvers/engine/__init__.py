@@ -23,6 +23,7 @@ from resolvers.engine.hints import NOT_LOADED, fast_field
 
 if TYPE_CHECKING:
     from resolvers.engine.runner import (
+        ENGINES,
         MAX_CACHED_CHARACTERS,
         Prepared,
         PreparedCache,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ENGINES",
     "MAX_CACHED_CHARACTERS",
     "NOT_LOADED",
     "Prepared",

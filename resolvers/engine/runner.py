@@ -18,9 +18,10 @@ results; the fast one leans on private Strawberry and graphql-core APIs
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Collection
+from collections.abc import AsyncGenerator, Callable, Collection
 from typing import Any, NamedTuple, Protocol
 
+import strawberry
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -36,6 +37,7 @@ from graphql import (
 from gateway.settings import Settings
 from resolvers.engine.fast import FastExecution
 from resolvers.engine.fastexec import SharedPlans
+from resolvers.engine.standard import StandardExecution
 from resolvers.limits import DocumentLimits, measure
 from resolvers.schema import build_schema
 
@@ -147,6 +149,14 @@ class Execution(Protocol):
     ) -> AsyncGenerator[ExecutionResult, None] | list[GraphQLError]: ...
 
 
+# The engines, by their ``GRAPHQL_ENGINE`` name.
+EXECUTIONS: dict[str, Callable[[strawberry.Schema, bool], Execution]] = {
+    "fast": FastExecution,
+    "standard": StandardExecution,
+}
+ENGINES = tuple(EXECUTIONS)
+
+
 class Runner:
     """The schema built for ``settings``, its prepared documents, and the engine that runs them."""
 
@@ -162,7 +172,8 @@ class Runner:
         # "Did you mean ...?" names fields a caller may not know about.
         self.hide_suggestions = settings.environment == "production"
         self.cache = PreparedCache(settings.graphql_cache_bytes)
-        self.execution: Execution = FastExecution(self.schema, self.hide_suggestions)
+        self.engine = settings.graphql_engine
+        self.execution = EXECUTIONS[self.engine](self.schema, self.hide_suggestions)
         # Bound once: running a document costs no choice per request.
         self._execute = self.execution.execute
         self._subscribe = self.execution.subscribe

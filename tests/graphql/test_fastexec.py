@@ -27,7 +27,13 @@ from resolvers.engine import NOT_LOADED, Runner, fast_field
 from resolvers.engine.fast import FastExecution
 from resolvers.engine.fastexec import FastExecutor
 from resolvers.types import global_id
+from tests.conftest import GRAPHQL_ENGINE
 from tests.factories import make_customer, make_order, make_product
+
+pytestmark = pytest.mark.skipif(
+    GRAPHQL_ENGINE != "fast",
+    reason="the fast engine's internals; this pass runs the standard engine",
+)
 
 
 class Counting(FastExecutor):
