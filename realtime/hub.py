@@ -324,7 +324,7 @@ class Subscriber:
 
 class Hub:
     """This worker's change stream. ``clock`` schedules token expiry (tests pass a
-    ``realtime.clock.ManualClock`` to expire tokens without waiting)."""
+    clock of their own, ``tests/clocks.py``, to expire tokens without waiting)."""
 
     def __init__(
         self, bus: EventBus, *, mailbox_limit: int = 1_000, clock: Clock | None = None

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from realtime.admission import unauthenticated_sockets
-from realtime.clock import ManualClock
+from tests.clocks import ManualClock
 
 _addresses = itertools.count(1)
 
