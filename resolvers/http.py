@@ -1,10 +1,11 @@
 """``POST /graphql`` and ``GET /graphql`` (queries only), per GraphQL over HTTP.
 
-A thin Sanic handler around ``schema.execute``: the same ``gateway.auth`` turns
-the credentials into a Principal (missing or bad credentials are REST's 401
-problem), parsed and validated documents are cached, and errors are shaped once
-here: a ``db`` error carries REST's ``code`` in ``extensions.code``; anything
-unexpected is masked (``INTERNAL``, with the request id) and logged.
+A thin Sanic handler around the engine (``resolvers.engine.Runner``): the same
+``gateway.auth`` turns the credentials into a Principal (missing or bad
+credentials are REST's 401 problem), parsed and validated documents are cached,
+and errors are shaped once (``resolvers.errors``): a ``db`` error carries REST's
+``code`` in ``extensions.code``; anything unexpected is masked (``INTERNAL``,
+with the request id) and logged.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from graphql import GraphQLError, OperationType
+from graphql import OperationType
 from sanic import HTTPResponse, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
-from db.errors import DomainError, InvalidArgument
+from db.errors import InvalidArgument
 from gateway.errors import MethodNotAllowed, UnsupportedMediaType
 from gateway.logs import request_id_var
 from resolvers.context import Context
 from resolvers.engine import Runner, WrongOperationType
+from resolvers.errors import format_error
 from resolvers.graphiql import graphiql_response, wants_graphiql
 from resolvers.persisted import PersistedQueries, PersistedQueryNotFound
 from resolvers.streaming import stream_subscription
@@ -31,32 +33,9 @@ if TYPE_CHECKING:
     from gateway.context import GatewayApp
     from realtime.hub import Hub
 
-log = logging.getLogger("gateway.graphql")
-
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 QUERIES_ONLY = {OperationType.QUERY}
 ALL_OPERATIONS = {OperationType.QUERY, OperationType.MUTATION}
-
-
-def format_error(error: GraphQLError) -> dict[str, Any]:
-    out: dict[str, Any] = {"message": error.message}
-    if error.locations:
-        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
-    if error.path:
-        out["path"] = error.path
-    original = error.original_error
-    if isinstance(original, DomainError):
-        out["message"] = original.detail
-        out["extensions"] = {"code": original.code}
-        if original.errors:
-            out["extensions"]["errors"] = [e.as_dict() for e in original.errors]
-    elif original is None:  # parse and validation errors, limits included
-        out["extensions"] = {"code": "GRAPHQL_VALIDATION_FAILED", **(error.extensions or {})}
-    else:
-        log.error("unhandled error in a resolver", exc_info=original)
-        out["message"] = "Unexpected error."
-        out["extensions"] = {"code": "INTERNAL", "request_id": request_id_var.get()}
-    return out
 
 
 def _params(request: Request) -> dict[str, Any]:
@@ -103,7 +82,7 @@ _VARY_ACCEPT = {"Vary": "Accept"}
 
 def setup_graphql(app: GatewayApp, hub: Hub) -> None:
     # Strawberry logs every error at ERROR, client mistakes included; unexpected
-    # errors are logged by ``format_error`` instead, with the request id.
+    # errors are logged by ``resolvers.errors.format_error`` instead, with the request id.
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
     settings = app.ctx.settings
     runner = app.ctx.extras["graphql"] = Runner(settings)
@@ -137,30 +116,42 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
         except PersistedQueryNotFound as exc:
             error = {"message": exc.detail, "extensions": {"code": exc.code}}
             return HTTPResponse(
-                orjson.dumps({"errors": [error]}), content_type="application/json",
+                orjson.dumps({"errors": [error]}),
+                content_type="application/json",
                 headers=_VARY_ACCEPT,
-            )  # fmt: skip
+            )
         query, variables, operation_name = _check(params)
         context = Context(
-            principal=principal, request_id=request_id_var.get(),
-            page_size_default=settings.page_size_default, page_size_max=settings.page_size_max,
+            principal=principal,
+            request_id=request_id_var.get(),
+            page_size_default=settings.page_size_default,
+            page_size_max=settings.page_size_max,
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
-        )  # fmt: skip
+        )
         prepared = runner.prepare(query)
         # A refused document costs 1: its estimate is what it would have cost to run.
         cost = max(1, prepared.cost(operation_name)) if prepared.document is not None else 1
         await throttle.charge_caller(request, "graphql", principal, cost=cost)
         try:
             result = await runner.run(
-                query, variables, operation_name, context,
-                QUERIES_ONLY if request.method == "GET" else ALL_OPERATIONS, prepared,
-            )  # fmt: skip
+                query,
+                variables,
+                operation_name,
+                context,
+                QUERIES_ONLY if request.method == "GET" else ALL_OPERATIONS,
+                prepared,
+            )
         except WrongOperationType as wrong:
             if str(wrong) == "subscription":
                 return await stream_subscription(
-                    request, sockets, query, variables, operation_name, principal,
+                    request,
+                    sockets,
+                    query,
+                    variables,
+                    operation_name,
+                    principal,
                     request_id_var.get(),
-                )  # fmt: skip
+                )
             raise MethodNotAllowed(
                 "GET runs queries only: send mutations with POST", allow="POST"
             ) from None

@@ -3,7 +3,7 @@
 Queries read through the list/get functions REST uses (same AIP-160 ``filter``
 grammar, ``orderBy``, keyset cursors: an edge's ``cursor`` is a REST
 ``page_token``); mutations call the same writes. Expected failures carry REST's
-``code`` in ``extensions.code`` (see ``resolvers.http.format_error``). Mutations
+``code`` in ``extensions.code`` (see ``resolvers.errors.format_error``). Mutations
 are in ``resolvers.mutations``.
 """
 

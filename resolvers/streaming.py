@@ -30,7 +30,8 @@ from sanic import HTTPResponse, Request
 from db.errors import DomainError
 from db.principal import Principal
 from realtime.hub import close_name
-from resolvers.ws import SocketOperations, shape
+from resolvers.errors import shape
+from resolvers.ws import SocketOperations
 
 SSE = "text/event-stream"
 MULTIPART = "multipart/mixed"

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import ExecutionResult as CoreResult
-from graphql import GraphQLError, GraphQLSyntaxError, OperationType, get_operation_ast
+from graphql import GraphQLError, OperationType, get_operation_ast
 from sanic import Request
 from sanic.exceptions import WebsocketClosed
 from sanic.server.websockets.impl import WebsocketImplProtocol
@@ -58,6 +58,7 @@ from realtime.admission import PendingSocket, unauthenticated_sockets
 from realtime.hub import Hub, Mailbox, MailboxClosed
 from resolvers.context import Context
 from resolvers.engine import Prepared, Runner
+from resolvers.errors import shape
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
@@ -173,31 +174,6 @@ def _credentials(params: Mapping[str, Any]) -> tuple[str | None, str | None]:
     )
 
 
-class _Shaped(GraphQLError):
-    """An error whose wire form is ``format_error``'s (codes, masking), as over HTTP."""
-
-    def __init__(self, error: GraphQLError, shaped: dict[str, Any]) -> None:
-        super().__init__(
-            error.message, error.nodes, error.source, error.positions, error.path,
-            error.original_error, error.extensions,
-        )  # fmt: skip
-        self._shaped = shaped
-
-    @property
-    def formatted(self) -> Any:
-        return self._shaped
-
-
-def shape(errors: list[GraphQLError] | tuple[GraphQLError, ...] | None) -> list[GraphQLError]:
-    """Errors whose ``formatted`` is ``/graphql``'s wire form (syntax errors stay as they are)."""
-    from resolvers.http import format_error
-
-    return [
-        error if isinstance(error, GraphQLSyntaxError) else _Shaped(error, format_error(error))
-        for error in errors or ()
-    ]
-
-
 class SocketOperations:
     """The "schema" the protocol handlers call: runs operations as ``/graphql`` does."""
 
@@ -256,10 +232,12 @@ class SocketOperations:
         """A fresh context per operation; ``socket.close(code, reason)`` ends the transport."""
         settings = self.app.ctx.settings
         context = Context(
-            principal=principal, request_id=request_id,
-            page_size_default=settings.page_size_default, page_size_max=settings.page_size_max,
+            principal=principal,
+            request_id=request_id,
+            page_size_default=settings.page_size_default,
+            page_size_max=settings.page_size_max,
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
-        )  # fmt: skip
+        )
         context.hub = self.hub
         context.socket = socket
         return context
@@ -343,18 +321,27 @@ async def serve(
     handler: BaseGraphQLTransportWSHandler[Any, Any] | BaseGraphQLWSHandler[Any, Any]
     if ws.subprotocol == LEGACY_WS:
         handler = BaseGraphQLWSHandler(
-            operations, socket, session, None, operations,  # type: ignore[arg-type]
-            keep_alive=True, keep_alive_interval=LEGACY_KEEP_ALIVE_SECONDS,
+            operations,  # type: ignore[arg-type]  # the "view" Strawberry's handlers call
+            socket,
+            session,
+            None,
+            operations,  # type: ignore[arg-type]
+            keep_alive=True,
+            keep_alive_interval=LEGACY_KEEP_ALIVE_SECONDS,
             max_subscriptions_per_connection=settings.realtime_subscriptions_per_connection,
-        )  # fmt: skip
+        )
     else:
         handler = BaseGraphQLTransportWSHandler(
-            operations, socket, session, None, operations,  # type: ignore[arg-type]
+            operations,  # type: ignore[arg-type]  # the "view" Strawberry's handlers call
+            socket,
+            session,
+            None,
+            operations,  # type: ignore[arg-type]
             # Strawberry's own init timeout, a backstop: the socket's deadline (from the
             # upgrade, not from here) is the same length and runs out first.
             timedelta(seconds=settings.realtime_auth_timeout_seconds),
             max_subscriptions_per_connection=settings.realtime_subscriptions_per_connection,
-        )  # fmt: skip
+        )
     try:
         await handler.handle()
     finally:

@@ -204,9 +204,11 @@ class Runner:
             )
         try:
             document = parse(
-                query, max_lexical_tokens=limits.max_tokens, max_comments=limits.max_tokens,
+                query,
+                max_lexical_tokens=limits.max_tokens,
+                max_comments=limits.max_tokens,
                 max_source_length=limits.max_bytes,
-            )  # fmt: skip
+            )
         except GraphQLError as error:
             if "more than" in error.message:  # a parser limit, not a syntax error
                 error.extensions = {"code": "QUERY_TOO_LARGE", "limit": limits.max_tokens}
