@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from realtime.bus import EventBus
     from realtime.hub import Hub
     from realtime.relay import Relay
+    from resolvers.engine import Runner
 
 
 @dataclass
@@ -53,6 +54,8 @@ class AppContext:
     log_flusher: asyncio.Task[None] | None = None
     # The manager process's watch over its workers; None in a worker (gateway/workers.py).
     worker_watch: WorkerWatch | None = None
+    # What runs GraphQL documents: their cache and the engine (resolvers/http.py).
+    graphql: Runner | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

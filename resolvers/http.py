@@ -85,7 +85,7 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
     # errors are logged by ``resolvers.errors.format_error`` instead, with the request id.
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
     settings = app.ctx.settings
-    runner = app.ctx.extras["graphql"] = Runner(settings)
+    runner = app.ctx.graphql = Runner(settings)
     persisted = PersistedQueries(
         app.ctx.redis,
         budget_bytes=settings.graphql_persisted_query_bytes,

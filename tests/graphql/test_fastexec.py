@@ -268,7 +268,8 @@ async def test_the_documents_cover_fallbacks_and_errors() -> None:
 
 @pytest.fixture
 def fast(server: Any) -> FastExecution:
-    runner: Runner = server.app.ctx.extras["graphql"]
+    runner: Runner | None = server.app.ctx.graphql
+    assert runner is not None
     assert isinstance(runner.execution, FastExecution)
     return runner.execution
 
