@@ -134,7 +134,7 @@ def numbered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def assign_positions(limit: int) -> list[dict[str, Any]]:
     """Number up to ``limit`` committed, unnumbered events through Tortoise; their envelopes."""
     async with in_transaction():
-        rows = await select(ASSIGN, [limit], counted=False)
+        rows = await select(ASSIGN, [limit])
     return numbered(rows)
 
 
@@ -160,14 +160,13 @@ async def events_after(
         param.values,
         datetimes=("created_at",),
         json=("snapshot",),
-        counted=False,
     )
     return [envelope(row) for row in rows]
 
 
 async def installation_key() -> str:
     """This installation's key (one per database, made by its migration)."""
-    rows = await select("SELECT key FROM installation WHERE id = 1", counted=False)
+    rows = await select("SELECT key FROM installation WHERE id = 1")
     if not rows:
         raise RuntimeError("the installation table is empty: run `gateway migrate`")
     key: str = rows[0]["key"]
@@ -176,7 +175,7 @@ async def installation_key() -> str:
 
 async def head_position() -> int:
     """The newest position (0 before the first event)."""
-    rows = await select("SELECT coalesce(max(position), 0) AS head FROM events", counted=False)
+    rows = await select("SELECT coalesce(max(position), 0) AS head FROM events")
     return int(rows[0]["head"])
 
 
@@ -185,7 +184,7 @@ async def oldest_position() -> int:
 
     Resuming after ``p`` is possible while ``p >= oldest - 1``.
     """
-    rows = await select("SELECT coalesce(min(position), 0) AS oldest FROM events", counted=False)
+    rows = await select("SELECT coalesce(min(position), 0) AS oldest FROM events")
     return int(rows[0]["oldest"])
 
 

@@ -26,12 +26,6 @@ from db.pg import GatewayAsyncpgClient
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
-class StatementCount:
-    """How many read statements this process has run (tests prove "no N+1" with it)."""
-
-    value = 0
-
-
 class Params:
     """Collects bind values; calling it with a value returns its placeholder."""
 
@@ -117,11 +111,9 @@ async def select_json(sql: str, params: Sequence[Any] = ()) -> list[str] | None:
     """
     conn = connections.get("default")
     if isinstance(conn, GatewayAsyncpgClient) and conn.ready:
-        StatementCount.value += 1
         return await conn.fetch_column(sql, params)
     if conn.capabilities.dialect != "postgres":
         return None
-    StatementCount.value += 1
     _, records = await conn.execute_query(sql, list(params))
     return [record[0] for record in records]
 
@@ -132,15 +124,8 @@ async def select(
     *,
     datetimes: Collection[str] = (),
     json: Collection[str] = (),
-    counted: bool = True,
 ) -> list[dict[str, Any]]:
-    """Run a SELECT and return dict rows, decoding ``datetimes`` and ``json`` columns.
-
-    ``counted=False`` keeps background reads (the change stream's) out of
-    ``StatementCount``, which counts the statements requests run.
-    """
-    if counted:
-        StatementCount.value += 1
+    """Run a SELECT and return dict rows, decoding ``datetimes`` and ``json`` columns."""
     pinned = _PINNED.get()
     if pinned is not None:
         return _decode(list(map(dict, await pinned.fetch(sql, *params))), json)

@@ -6,7 +6,8 @@ import pytest
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from db.sql import StatementCount, one_connection, select
+from db.sql import one_connection, select
+from tests.statements import counting_reads
 
 PID = "SELECT pg_backend_pid() AS pid"
 
@@ -42,8 +43,8 @@ async def test_a_transaction_keeps_its_own_connection(server):
 
 
 async def test_reads_count_and_work_on_every_backend(server):
-    before = StatementCount.value
-    async with one_connection():
-        rows = await select("SELECT 1 AS one")
+    with counting_reads() as reads:
+        async with one_connection():
+            rows = await select("SELECT 1 AS one")
     assert rows == [{"one": 1}]
-    assert StatementCount.value == before + 1
+    assert reads.statements == ["SELECT 1 AS one"]

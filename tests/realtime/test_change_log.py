@@ -102,7 +102,6 @@ async def kept_window() -> tuple[int, int, int]:
     rows = await change_log.select(
         "SELECT coalesce(min(position), 0) AS lo, coalesce(max(position), 0) AS hi,"
         " count(position) AS n FROM events",
-        counted=False,
     )
     return int(rows[0]["lo"]), int(rows[0]["hi"]), int(rows[0]["n"])
 
