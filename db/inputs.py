@@ -45,6 +45,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     EmailStr,
+    Field,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -135,6 +136,8 @@ Line = Annotated[str, TextRule(multiline=False)]
 Text = Annotated[str, TextRule(multiline=True)]
 Email = Annotated[EmailStr, TextRule(multiline=False)]
 Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def _multiline(annotation: Any, metadata: Iterable[Any] = ()) -> bool:

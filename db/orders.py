@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from functools import partial
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import MISSING, Field
+from pydantic import MISSING, BaseModel, Field
 from tortoise.expressions import F
 
+from db import models
+from db.declare import Action, Relation, Resource, list_spec
 from db.errors import (
     Conflict,
     FieldError,
@@ -28,10 +32,9 @@ from db.errors import (
     ValidationFailed,
 )
 from db.events import record_event, writing
-from db.filtering import FilterField
-from db.inputs import Input, Text
-from db.listing import ListQuery, Page, ResourceSpec, fetch_row, fetch_rows, list_rows
-from db.models import Customer, Order, OrderItem, OrderStatus, Product
+from db.inputs import MAX_ID, Input, Text
+from db.listing import ListQuery, Page, fetch_row, fetch_rows, list_rows
+from db.models import OrderStatus
 from db.principal import Principal
 from db.products import SPEC as PRODUCT_SPEC
 from db.rows import change_row, now, stale, update_versioned
@@ -51,44 +54,69 @@ ITEMS_JSON = {
     ),
 }
 
-SPEC = ResourceSpec(
-    name="order",
-    model=Order,
-    columns=(
-        "id",
-        "customer_id",
-        "status",
-        "total_cents",
-        "note",
-        "version",
-        "created_at",
-        "updated_at",
-    ),
-    filterable={
-        "id": FilterField("int"),
-        "customer_id": FilterField("int"),
-        "status": FilterField("enum", choices=frozenset(s.value for s in OrderStatus)),
-        "total_cents": FilterField("int"),
-        "created_at": FilterField("datetime"),
-        "updated_at": FilterField("datetime"),
-    },
-    sortable=("id", "customer_id", "status", "total_cents", "created_at", "updated_at"),
+
+class OrderItem(BaseModel):
+    id: int
+    product_id: int
+    quantity: int
+    unit_price_cents: int = Field(description="The product's price when the order was placed.")
+
+
+class Order(BaseModel):
+    id: int
+    customer_id: int
+    status: OrderStatus
+    total_cents: int
+    note: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    items: list[OrderItem] = Field(
+        default_factory=list,
+        description="The order's lines: in the full view (get, batchGet, lists with "
+        "`view=full` or `fields` naming `items`).",
+    )
+
+
+SPEC = list_spec(
+    "order",
+    models.Order,
+    Order,
+    filter=("id", "customer_id", "status", "total_cents", "created_at", "updated_at"),
+    sort=("id", "customer_id", "status", "total_cents", "created_at", "updated_at"),
     computed={"items": ITEMS_JSON},
 )
 
 MAX_BATCH_GET = 100
-MAX_ID = 2**31 - 1  # ids and totals are 32-bit integer columns
+ITEMS_PER_ORDER = 10  # what the GraphQL cost limit counts for an order's items
 MAX_TOTAL_CENTS = 2**31 - 1
 
-Action = Literal["pay", "ship", "deliver", "cancel"]
-TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus, str]] = {
-    "pay": (frozenset({OrderStatus.PENDING}), OrderStatus.PAID, "order.paid"),
-    "ship": (frozenset({OrderStatus.PAID}), OrderStatus.SHIPPED, "order.shipped"),
-    "deliver": (frozenset({OrderStatus.SHIPPED}), OrderStatus.DELIVERED, "order.delivered"),
+ActionName = Literal["pay", "ship", "deliver", "cancel"]
+# action -> (from statuses, to status, event type, what it does)
+TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus, str, str]] = {
+    "pay": (
+        frozenset({OrderStatus.PENDING}),
+        OrderStatus.PAID,
+        "order.paid",
+        "Mark a pending order as paid",
+    ),
+    "ship": (
+        frozenset({OrderStatus.PAID}),
+        OrderStatus.SHIPPED,
+        "order.shipped",
+        "Mark a paid order as shipped",
+    ),
+    "deliver": (
+        frozenset({OrderStatus.SHIPPED}),
+        OrderStatus.DELIVERED,
+        "order.delivered",
+        "Mark a shipped order as delivered",
+    ),
     "cancel": (
         frozenset({OrderStatus.PENDING, OrderStatus.PAID}),
         OrderStatus.CANCELLED,
         "order.cancelled",
+        "Cancel a pending or paid order and return its stock",
     ),
 }
 
@@ -121,18 +149,9 @@ class OrderPatch(Input):
     note: Note | MISSING = MISSING
 
 
-async def list_orders(
-    principal: Principal, query: ListQuery, *, customer_id: int | None = None, **options: Any
-) -> Page:
+async def list_orders(principal: Principal, query: ListQuery, **options: Any) -> Page:
     principal.require("orders:read")
-    where = None
-    if customer_id is not None:
-        if not await Customer.filter(
-            id=customer_id, organization_id=principal.organization_id
-        ).exists():
-            raise NotFound.for_resource("customer", customer_id)
-        where = {"customer_id": customer_id}
-    return await list_rows(principal, SPEC, query, where=where, **options)
+    return await list_rows(principal, SPEC, query, **options)
 
 
 async def get_order(
@@ -140,6 +159,14 @@ async def get_order(
 ) -> dict[str, Any]:
     principal.require("orders:read")
     return await fetch_row(principal, SPEC, order_id, fields)
+
+
+async def orders_by_ids(
+    principal: Principal, ids: Sequence[int], fields: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """The caller's orders with these ids (missing or foreign ones are left out)."""
+    principal.require("orders:read")
+    return await fetch_rows(principal, SPEC, ids, fields)
 
 
 async def batch_get_orders(principal: Principal, ids: Iterable[int]) -> list[dict[str, Any]]:
@@ -170,7 +197,7 @@ async def place_order(principal: Principal, data: OrderInput) -> dict[str, Any]:
     org = principal.organization_id
     quantities = _merge_lines(data.items)
     async with writing():
-        if not await Customer.filter(id=data.customer_id, organization_id=org).exists():
+        if not await models.Customer.filter(id=data.customer_id, organization_id=org).exists():
             raise ValidationFailed(
                 f"customer {data.customer_id} does not exist",
                 errors=[
@@ -179,7 +206,7 @@ async def place_order(principal: Principal, data: OrderInput) -> dict[str, Any]:
             )
         products = {
             p["id"]: p
-            for p in await Product.filter(
+            for p in await models.Product.filter(
                 id__in=list(quantities), organization_id=org, deleted_at__isnull=True
             ).values("id", "price_cents")
         }
@@ -197,19 +224,19 @@ async def place_order(principal: Principal, data: OrderInput) -> dict[str, Any]:
                 errors=[FieldError(("body", "items"), "order total too large", "total_too_large")],
             )
         for product_id, quantity in quantities.items():
-            reserved = await Product.filter(
+            reserved = await models.Product.filter(
                 id=product_id, organization_id=org, stock__gte=quantity
             ).update(stock=F("stock") - quantity, version=F("version") + 1, updated_at=now())
             if not reserved:
                 raise InsufficientStock(
                     f"product {product_id} has fewer than {quantity} units in stock"
                 )
-        order = await Order.create(
+        order = await models.Order.create(
             organization_id=org, customer_id=data.customer_id, total_cents=total, note=data.note
         )
-        await OrderItem.bulk_create(
+        await models.OrderItem.bulk_create(
             [
-                OrderItem(
+                models.OrderItem(
                     order_id=order.id,
                     product_id=pid,
                     quantity=q,
@@ -241,7 +268,7 @@ async def _record_stock_changes(principal: Principal, product_ids: Iterable[int]
 async def transition_order(
     principal: Principal,
     order_id: int,
-    action: Action,
+    action: ActionName,
     *,
     expected_versions: Collection[int] | None = None,
 ) -> dict[str, Any]:
@@ -249,7 +276,7 @@ async def transition_order(
     principal.require("orders:write")
     if action not in TRANSITIONS:
         raise InvalidArgument(f"unknown order action {action!r}")
-    allowed, target, event_type = TRANSITIONS[action]
+    allowed, target, event_type, _ = TRANSITIONS[action]
     async with writing():
         matched = await update_versioned(
             principal,
@@ -270,7 +297,7 @@ async def transition_order(
         row = await fetch_row(principal, SPEC, order_id)
         if action == "cancel":
             for item in row["items"]:
-                await Product.filter(id=item["product_id"]).update(
+                await models.Product.filter(id=item["product_id"]).update(
                     stock=F("stock") + item["quantity"],
                     version=F("version") + 1,
                     updated_at=now(),
@@ -307,7 +334,7 @@ async def delete_order(
             raise Conflict(
                 f"order {order_id} is {row['status']}; only cancelled orders can be deleted"
             )
-        await Order.filter(id=order_id, organization_id=principal.organization_id).delete()
+        await models.Order.filter(id=order_id, organization_id=principal.organization_id).delete()
         await record_event(
             principal, type="order.deleted", resource="order", resource_id=order_id, snapshot=row
         )
@@ -355,3 +382,33 @@ async def orders_of_customers(
     for row in rows:
         found[row["customer_id"]].append(row)
     return found
+
+
+RESOURCE = Resource(
+    name="order",
+    plural="orders",
+    description="A customer's order: placed with stock reserved, then moved by its actions.",
+    shape=Order,
+    spec=SPEC,
+    list_rows=list_orders,
+    get=get_order,
+    by_ids=orders_by_ids,
+    create=place_order,
+    update=update_order,
+    delete=delete_order,
+    create_input=OrderInput,
+    replace_input=OrderUpdate,
+    patch_input=OrderPatch,
+    relations=(
+        Relation("customer", target="customer", key="customer_id", description="Who ordered."),
+    ),
+    actions=tuple(
+        Action(name, summary, partial(transition_order, action=cast("ActionName", name)))
+        for name, (_, _, _, summary) in TRANSITIONS.items()
+    ),
+    computed={"items": ITEMS_PER_ORDER},
+    create_verb="place",
+    example={"customer_id": 1, "items": [{"product_id": 1, "quantity": 1}]},
+    special="REST: GET /orders:batchGet (rest/orders.py). GraphQL: Order.items with "
+    "OrderItem.product (resolvers/types.py).",
+)

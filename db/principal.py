@@ -6,43 +6,34 @@ from dataclasses import dataclass, field
 
 from db.errors import PermissionDenied
 
-# Roles grant scope sets. A credential's own scopes narrow these further.
+# Roles grant scopes by pattern: ``*:read`` is the read scope of every declared
+# resource (db/catalog.py) and of the other readable things (stats, events), so a
+# new resource needs no entry here. ``PRIVILEGED`` scopes are never granted by a
+# pattern: only a role naming them (or the owner's ``*``) holds them. A credential's
+# own scopes narrow a role's further.
+PRIVILEGED: frozenset[str] = frozenset({"api-keys:admin", "audit:read"})
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "owner": frozenset({"*"}),
-    "admin": frozenset(
-        {
-            "customers:read", "customers:write",
-            "products:read", "products:write",
-            "orders:read", "orders:write",
-            "stats:read", "events:read", "api-keys:admin",
-        }
-    ),
-    "staff": frozenset(
-        {
-            "customers:read", "customers:write",
-            "products:read", "products:write",
-            "orders:read", "orders:write",
-            "stats:read", "events:read",
-        }
-    ),
-    "viewer": frozenset(
-        {"customers:read", "products:read", "orders:read", "stats:read", "events:read"}
-    ),
-}  # fmt: skip
-
-ALL_SCOPES: frozenset[str] = frozenset().union(*ROLE_SCOPES.values()) - {"*"}
+    "admin": frozenset({"*:read", "*:write", "api-keys:admin"}),
+    "staff": frozenset({"*:read", "*:write"}),
+    "viewer": frozenset({"*:read"}),
+}
 USER_ROLES: tuple[str, ...] = tuple(ROLE_SCOPES)
 
-# Credentials that act for no person (API keys) hold this role: it grants every
-# scope but ``api-keys:admin``, and the key's own scopes narrow it.
+# Credentials that act for no person (API keys) hold this role: every scope but the
+# privileged ones, narrowed by the key's own scopes.
 SERVICE_ROLE = "service"
-ROLE_SCOPES[SERVICE_ROLE] = ALL_SCOPES - {"api-keys:admin"}
+ROLE_SCOPES[SERVICE_ROLE] = frozenset({"*:read", "*:write"})
 
 
-def role_scopes(role: str) -> frozenset[str]:
-    """The concrete scopes a role grants (``*`` expanded)."""
-    granted = ROLE_SCOPES.get(role, frozenset())
-    return ALL_SCOPES if "*" in granted else granted
+def role_grants(role: str, scope: str) -> bool:
+    """Whether ``role`` grants ``scope`` (see ``ROLE_SCOPES``)."""
+    granted = ROLE_SCOPES.get(role)
+    if not granted:
+        return False
+    if scope in granted or "*" in granted:
+        return True
+    return scope not in PRIVILEGED and f"*:{scope.rpartition(':')[2]}" in granted
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +56,9 @@ class Principal:
     expires_at: float | None = None
 
     def can(self, scope: str) -> bool:
-        granted_by_roles = any(
-            scope in ROLE_SCOPES.get(role, ()) or "*" in ROLE_SCOPES.get(role, ())
-            for role in self.roles
+        return (scope in self.scopes or "*" in self.scopes) and any(
+            role_grants(role, scope) for role in self.roles
         )
-        return granted_by_roles and (scope in self.scopes or "*" in self.scopes)
 
     def require(self, scope: str) -> None:
         """Raise ``PermissionDenied`` unless this caller holds ``scope``."""

@@ -2,47 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import MISSING, Field
+from pydantic import MISSING, BaseModel, Field
 from tortoise.exceptions import IntegrityError
 
+from db import models, suppliers
+from db.crud import Reference, check_references
+from db.declare import Action, ListOption, Relation, Resource, list_spec
 from db.errors import Conflict
-from db.filtering import FilterField
-from db.inputs import Input, Line, Text
-from db.listing import ListQuery, Page, ResourceSpec, fetch_row, fetch_rows, list_rows
-from db.models import Product
+from db.inputs import Id, Input, Line, Text
+from db.listing import ListQuery, Page, fetch_row, fetch_rows, list_rows
 from db.principal import Principal
 from db.rows import change_row, create_row, now, stale
-
-SPEC = ResourceSpec(
-    name="product",
-    model=Product,
-    columns=(
-        "id",
-        "sku",
-        "name",
-        "description",
-        "price_cents",
-        "stock",
-        "version",
-        "created_at",
-        "updated_at",
-        "deleted_at",
-    ),
-    filterable={
-        "id": FilterField("int"),
-        "sku": FilterField("str"),
-        "name": FilterField("str"),
-        "price_cents": FilterField("int"),
-        "stock": FilterField("int"),
-        "created_at": FilterField("datetime"),
-        "updated_at": FilterField("datetime"),
-        "deleted_at": FilterField("datetime"),
-    },
-    sortable=("id", "sku", "name", "price_cents", "stock", "created_at", "updated_at"),
-)
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
@@ -54,6 +28,40 @@ PriceCents = Annotated[int, Field(ge=0, le=100_000_000, description="Unit price 
 Stock = Annotated[int, Field(ge=0, le=1_000_000_000)]
 
 
+class Product(BaseModel):
+    id: int
+    sku: str = Field(description="Unique per organization.")
+    name: str
+    description: str
+    price_cents: int = Field(description="Unit price in cents.")
+    stock: int = Field(description="Units in stock; orders reserve them.")
+    supplier_id: int | None = Field(description="Who the product is bought from (expand=supplier).")
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = Field(description="Set while the product is soft-deleted.")
+
+
+SPEC = list_spec(
+    "product",
+    models.Product,
+    Product,
+    filter=(
+        "id",
+        "sku",
+        "name",
+        "price_cents",
+        "stock",
+        "supplier_id",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+    ),
+    sort=("id", "sku", "name", "price_cents", "stock", "created_at", "updated_at"),
+)
+REFERENCES = (Reference("supplier_id", suppliers.SPEC),)
+
+
 class ProductInput(Input):
     """A product as clients write it (create and full replace)."""
 
@@ -62,6 +70,7 @@ class ProductInput(Input):
     description: Description = ""
     price_cents: PriceCents
     stock: Stock = 0
+    supplier_id: Id | None = None
 
 
 class ProductPatch(Input):
@@ -72,6 +81,7 @@ class ProductPatch(Input):
     description: Description | MISSING = MISSING
     price_cents: PriceCents | MISSING = MISSING
     stock: Stock | MISSING = MISSING
+    supplier_id: Id | MISSING | None = MISSING
 
 
 def _sku_taken(sku: object) -> Conflict:
@@ -79,23 +89,32 @@ def _sku_taken(sku: object) -> Conflict:
 
 
 async def list_products(
-    principal: Principal, query: ListQuery, *, show_deleted: bool = False, **options: Any
+    principal: Principal,
+    query: ListQuery,
+    *,
+    show_deleted: bool = False,
+    where: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> Page:
     principal.require("products:read")
-    where = None if show_deleted else {"deleted_at": None}
+    where = {**(where or {}), **({} if show_deleted else {"deleted_at": None})}
     return await list_rows(principal, SPEC, query, where=where, **options)
 
 
-async def get_product(principal: Principal, product_id: int) -> dict[str, Any]:
+async def get_product(
+    principal: Principal, product_id: int, fields: Collection[str] | None = None
+) -> dict[str, Any]:
     """A product, also when soft-deleted (its ``deleted_at`` is then set)."""
     principal.require("products:read")
-    return await fetch_row(principal, SPEC, product_id)
+    return await fetch_row(principal, SPEC, product_id, fields)
 
 
 async def create_product(principal: Principal, data: ProductInput) -> dict[str, Any]:
     principal.require("products:write")
+    values = data.model_dump()
+    await check_references(principal, REFERENCES, values)
     try:
-        return await create_row(principal, SPEC, data.model_dump())
+        return await create_row(principal, SPEC, values)
     except IntegrityError:
         raise _sku_taken(data.sku) from None
 
@@ -110,6 +129,7 @@ async def update_product(
     """PATCH (a ``ProductPatch``) or PUT (a ``ProductInput``) a product that is not deleted."""
     principal.require("products:write")
     values = changes.model_dump()  # a patch leaves out the fields not sent
+    await check_references(principal, REFERENCES, values)
     try:
         return await change_row(
             principal,
@@ -175,3 +195,35 @@ async def products_by_ids(
     """The caller's products with these ids, soft-deleted ones included (orders keep them)."""
     principal.require("products:read")
     return await fetch_rows(principal, SPEC, ids, fields)
+
+
+RESOURCE = Resource(
+    name="product",
+    plural="products",
+    description="Something the organization sells; soft-deleted so order history keeps it.",
+    shape=Product,
+    spec=SPEC,
+    list_rows=list_products,
+    get=get_product,
+    by_ids=products_by_ids,
+    create=create_product,
+    update=update_product,
+    delete=delete_product,
+    create_input=ProductInput,
+    replace_input=ProductInput,
+    patch_input=ProductPatch,
+    relations=(
+        Relation(
+            "supplier",
+            target="supplier",
+            key="supplier_id",
+            description="Who the product is bought from.",
+        ),
+    ),
+    actions=(Action("undelete", "Restore a soft-deleted product", undelete_product),),
+    list_options=(ListOption("show_deleted", "Include soft-deleted products."),),
+    soft_delete=True,
+    unique=("sku",),
+    example={"sku": "MUG-01", "name": "Mug", "price_cents": 1200, "stock": 10},
+    special="GraphQL: Product.sales (stats) in resolvers/types.py.",
+)

@@ -14,10 +14,10 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from db.accounts import create_client, create_user
+from db.catalog import ALL_SCOPES
 from db.errors import Conflict, InvalidArgument
-from db.models import Customer, Order, OrderItem, OrderStatus, Organization, Product
+from db.models import Customer, Order, OrderItem, OrderStatus, Organization, Product, Supplier
 from db.organizations import check_name, check_slug
-from db.principal import ALL_SCOPES
 
 STATUSES = [s.value for s in OrderStatus]
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -157,6 +157,8 @@ async def _seed(
     product_ids = list(
         await Product.filter(organization_id=org_id).order_by("id").values_list("id", flat=True)
     )
+    if until is not None:  # the demo: products come from a few suppliers
+        await _demo_suppliers(org_id, product_ids, origin)
     order_rows: list[Order] = []
     order_lines: list[dict[int, tuple[int, int]]] = []
     for g in range(1, orders + 1):
@@ -192,6 +194,31 @@ async def _seed(
         "orders": orders,
         "items": len(item_rows),
     }
+
+
+DEMO_SUPPLIERS = (
+    ("Northwind Traders", "DE"),
+    ("Contoso Wholesale", "US"),
+    ("Fabrikam Supplies", "FR"),
+)
+
+
+async def _demo_suppliers(org_id: int, product_ids: list[Any], origin: datetime) -> None:
+    """A few suppliers, each product from one of them (round robin)."""
+    async with in_transaction():
+        made = [
+            await Supplier.create(
+                organization_id=org_id,
+                name=name,
+                country=country,
+                email=f"orders@{name.split()[0].lower()}.example",
+                created_at=origin,
+                updated_at=origin,
+            )
+            for name, country in DEMO_SUPPLIERS
+        ]
+        for n, supplier in enumerate(made):
+            await Product.filter(id__in=product_ids[n :: len(made)]).update(supplier_id=supplier.id)
 
 
 DEMO_CLIENT_ID = "demo-cli"
