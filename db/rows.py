@@ -16,8 +16,9 @@ from tortoise.models import Model
 
 from db.errors import NotFound, PreconditionFailed
 from db.events import record_event, writing
-from db.listing import ResourceSpec, fetch_row
+from db.listing import fetch_row
 from db.principal import Principal
+from db.spec import ResourceSpec
 
 
 def now() -> datetime:
