@@ -16,7 +16,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from db.errors import DomainError, FieldError, IdempotencyKeyReused, InvalidArgument
-from db.events import writing
+from db.events import to_snapshot, writing
 from db.models import IdempotencyRecord
 from db.principal import Principal
 from db.rows import now
@@ -95,3 +95,43 @@ async def run_idempotent(
             raise
         return winner
     return outcome
+
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a write done once answers: its status, the row (on a replay, as the first
+    call stored it: JSON types, times as text), its headers, and whether it is a replay."""
+
+    status: int
+    row: Row
+    headers: dict[str, str]
+    replayed: bool
+
+
+async def write_once(
+    principal: Principal,
+    key: str | None,
+    fingerprint: str,
+    write: Callable[[], Awaitable[tuple[int, Row, dict[str, str]]]],
+    *,
+    ttl_seconds: int,
+) -> Written:
+    """Every door's idempotent write: without a key ``write`` just runs; with one, a retry
+    with the same fingerprint answers what the first call answered, and nothing is written
+    twice (``run_idempotent``). REST and GraphQL share the store and this answer."""
+    if key is None:
+        status, row, headers = await write()
+        return Written(status, row, headers, replayed=False)
+    fresh: list[Row] = []
+
+    async def operation() -> Outcome:
+        status, row, headers = await write()
+        fresh.append(row)
+        return Outcome(status=status, result={"data": to_snapshot(row), "headers": headers})
+
+    outcome = await run_idempotent(principal, key, fingerprint, operation, ttl_seconds=ttl_seconds)
+    row = fresh[0] if fresh and not outcome.replayed else outcome.result["data"]
+    return Written(outcome.status, row, dict(outcome.result["headers"]), outcome.replayed)

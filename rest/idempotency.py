@@ -6,8 +6,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from db.events import to_snapshot
-from db.idempotency import Outcome, run_idempotent
+from db.idempotency import write_once
 from rest.wire import single
 
 if TYPE_CHECKING:
@@ -26,23 +25,14 @@ def _fingerprint(request: Request) -> str:
 
 async def respond_once(request: Request, run: Callable[[], Awaitable[Result]]) -> HTTPResponse:
     """Run a POST's write, once per ``Idempotency-Key`` when the client sends one."""
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        status, row, headers = await run()
-        return single(request, row, status=status, headers=headers)
-
-    async def operation() -> Outcome:
-        status, row, headers = await run()
-        return Outcome(status=status, result={"data": to_snapshot(row), "headers": headers})
-
-    outcome = await run_idempotent(
+    written = await write_once(
         request.ctx.principal,
-        key,
+        request.headers.get("idempotency-key"),
         _fingerprint(request),
-        operation,
+        run,
         ttl_seconds=request.app.ctx.settings.idempotency_ttl_seconds,
     )
-    headers = dict(outcome.result["headers"])
-    if outcome.replayed:
+    headers = written.headers
+    if written.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return single(request, outcome.result["data"], status=outcome.status, headers=headers)
+    return single(request, written.row, status=written.status, headers=headers)
