@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 import orjson
 from sanic import Blueprint, HTTPResponse, Request
 
-from rest import api_keys, customers, orders, products, stats
+from db.catalog import CATALOG
+from rest import api_keys, orders, stats
 from rest.docs import ApiDoc
 from rest.negotiation import negotiate, problem_renderer
+from rest.standard import add_resources
 
 if TYPE_CHECKING:
     from gateway.context import GatewayApp
@@ -26,7 +28,9 @@ def setup_rest(app: GatewayApp) -> ApiDoc:
     bp = Blueprint("api_v1", url_prefix="/api/v1")
     app.ctx.problem_negotiator = problem_renderer  # XML problems for XML clients
     doc = ApiDoc(title="Commerce gateway REST API", version="1.0.0")
-    for module in (orders, customers, products, stats, api_keys):
+    orders.add_routes(bp, doc)  # before the standard routes: ``orders:batchGet``
+    add_resources(bp, doc, CATALOG)
+    for module in (stats, api_keys):
         module.add_routes(bp, doc)
 
     @bp.on_request

@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from db.principal import ALL_SCOPES, SERVICE_ROLE, role_scopes
+from db.catalog import ALL_SCOPES, role_scopes
+from db.principal import SERVICE_ROLE
 from rest.schemas import Problem
 
 ERROR_TEXT = {
@@ -95,22 +96,6 @@ IDEMPOTENCY_KEY = {
     "description": "Retry-safe POST: a repeat with the same key and body "
     "returns the first response without a second write.",
 }
-
-
-# Words whose first letter's sound is not what its spelling says (for ``a``/``an``).
-_AN_EXCEPTIONS = ("hour", "honest", "heir")
-_A_EXCEPTIONS = ("uni", "use", "user", "one", "eu", "uti")
-
-
-def with_article(noun: str) -> str:
-    """``an order``, ``a customer``, ``a user``, ``an hour``: the indefinite article by
-    the noun's first sound, for summaries generated from resource names."""
-    word = noun.lower()
-    if word.startswith(_AN_EXCEPTIONS):
-        return f"an {noun}"
-    if word.startswith(_A_EXCEPTIONS):
-        return f"a {noun}"
-    return f"{'an' if word[:1] in 'aeiou' else 'a'} {noun}"
 
 
 # The scopes an API key can hold (its role's): an operation needing another one is

@@ -1,43 +1,20 @@
-"""/api/v1/orders: standard methods, :pay/:ship/:deliver/:cancel and :batchGet."""
+"""/api/v1/orders:batchGet: what orders add by hand to their declared routes (db/orders.py)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from sanic import Blueprint, HTTPResponse, Request
 
 from db import orders
 from db.errors import InvalidArgument
-from rest import schemas
-from rest.docs import ID_PARAM, IDEMPOTENCY_KEY, IF_MATCH, envelope, ref
-from rest.idempotency import Result, respond_once
-from rest.standard import Resource, add_standard_methods
-from rest.wire import if_match_versions, list_data, parse_id, parse_mask
+from rest.docs import envelope, ref
+from rest.wire import list_data, parse_id, parse_mask
 
 if TYPE_CHECKING:
     from rest.docs import ApiDoc
 
-RESOURCE = Resource(
-    collection="orders",
-    name="order",
-    schema=schemas.Order,
-    create_input=orders.OrderInput,
-    replace_input=orders.OrderUpdate,
-    patch_input=orders.OrderPatch,
-    list_rows=orders.list_orders,
-    get=orders.get_order,
-    create=orders.place_order,
-    update=orders.update_order,
-    delete=orders.delete_order,
-    computed=("items",),
-)
-
-ACTIONS = {
-    "pay": "Mark a pending order as paid",
-    "ship": "Mark a paid order as shipped",
-    "deliver": "Mark a shipped order as delivered",
-    "cancel": "Cancel a pending or paid order and return its stock",
-}
+RESOURCE = orders.RESOURCE
 
 
 def _parse_ids(raw: str) -> list[int]:
@@ -50,7 +27,6 @@ def _parse_ids(raw: str) -> list[int]:
 
 
 def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
-    # Registered before the standard methods so `orders:batchGet` is not read as an id.
     async def batch_get(request: Request, method: str) -> HTTPResponse:
         mask = parse_mask(request, RESOURCE.fields)
         raw = ",".join(request.args.getlist("ids", []))
@@ -74,56 +50,15 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         operation_id="batch_get_orders",
         scope=RESOURCE.read_scope,
         tag="orders",
-        response=envelope({"type": "array", "items": ref(schemas.Order)}),
+        response=envelope({"type": "array", "items": ref(RESOURCE.shape)}),
         params=[
             {
                 "name": "ids",
                 "in": "query",
                 "required": True,
                 "schema": {"type": "string"},
-                "description": "Comma-separated order ids (at most 100).",
+                "description": f"Comma-separated order ids (at most {orders.MAX_BATCH_GET}).",
             },
         ],
         errors=(400, 404),
-    )
-
-    add_standard_methods(bp, doc, RESOURCE)
-
-    for action, summary in ACTIONS.items():
-        _add_action(bp, doc, action, summary)
-
-
-def _add_action(bp: Blueprint, doc: ApiDoc, action: str, summary: str) -> None:
-    async def handler(request: Request, ident: str) -> HTTPResponse:
-        order_id, versions = parse_id(ident, "order"), if_match_versions(request)
-
-        async def run() -> Result:
-            row = await orders.transition_order(
-                request.ctx.principal, order_id, cast("orders.Action", action),
-                expected_versions=versions,
-            )  # fmt: skip
-            return 200, row, {}
-
-        return await respond_once(request, run)
-
-    bp.add_route(
-        handler,
-        f"/orders/<ident:(?P<ident>[^/:]+):{action}>",
-        methods=["POST"],
-        name=f"orders_{action}",
-    )
-    doc.operation(
-        "post",
-        f"/orders/{{id}}:{action}",
-        summary=summary,
-        operation_id=f"{action}_order",
-        scope=RESOURCE.write_scope,
-        tag="orders",
-        response=envelope(ref(schemas.Order)),
-        params=[
-            ID_PARAM,
-            IF_MATCH,
-            IDEMPOTENCY_KEY,
-        ],
-        errors=(400, 404, 409, 412, 422),
     )

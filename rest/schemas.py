@@ -6,53 +6,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from db.models import OrderStatus
-
-
-class Customer(BaseModel):
-    id: int
-    name: str
-    email: str
-    version: int
-    created_at: datetime
-    updated_at: datetime
-
-
-class Product(BaseModel):
-    id: int
-    sku: str
-    name: str
-    description: str
-    price_cents: int
-    stock: int
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None
-
-
-class OrderItem(BaseModel):
-    id: int
-    product_id: int
-    quantity: int
-    unit_price_cents: int
-
-
-class Order(BaseModel):
-    id: int
-    customer_id: int
-    status: OrderStatus
-    total_cents: int
-    note: str
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    items: list[OrderItem] = Field(
-        default_factory=list,
-        description="The order's lines: in the full view (get, batchGet, lists with "
-        "`view=full` or `fields` naming `items`).",
-    )
-
 
 class SalesBucket(BaseModel):
     start: datetime
