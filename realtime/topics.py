@@ -2,7 +2,7 @@
 
 A topic's events are the change-log rows of that resource; reading them needs
 the resource's read scope, and filters use the resource's REST filter fields.
-Adding a resource to the real-time channels is one entry here.
+Every declared resource (``db/catalog.py``) is a topic.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from db import customers, orders, products
+from db.catalog import CATALOG
 from db.errors import InvalidArgument
 from db.filtering import Expr, Filterable, parse_filter
 from db.principal import Principal
@@ -25,12 +25,8 @@ class Topic:
 
 
 TOPICS: dict[str, Topic] = {
-    topic.name: topic
-    for topic in (
-        Topic("customers", "customer", "customers:read", customers.SPEC.filterable),
-        Topic("products", "product", "products:read", products.SPEC.filterable),
-        Topic("orders", "order", "orders:read", orders.SPEC.filterable),
-    )
+    res.topic: Topic(res.topic, res.name, res.read_scope, res.spec.filterable)
+    for res in CATALOG.resources
 }
 BY_RESOURCE: dict[str, Topic] = {topic.resource: topic for topic in TOPICS.values()}
 

@@ -1,5 +1,5 @@
 """``python -m resolvers``: print the GraphQL schema (SDL); ``schema.graphql`` is its output."""
 
-from resolvers.schema import schema
+from resolvers.schema import build_schema
 
-print(schema.as_str())
+print(build_schema().as_str())

@@ -14,7 +14,9 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from db import customers, orders, products, stats
+from db import orders, stats
+from db.catalog import CATALOG
+from db.crud import children_of
 from db.errors import InvalidArgument
 from db.principal import Principal
 
@@ -34,15 +36,34 @@ def _by_id(
 @dataclass
 class Loaders:
     principal: Principal
-    _orders_of_customer: dict[int, DataLoader[int, list[Row]]] = field(default_factory=dict)
+    _by_id: dict[str, DataLoader[int, Row | None]] = field(default_factory=dict)
+    _children: dict[tuple[str, str, int], DataLoader[int, list[Row]]] = field(default_factory=dict)
 
-    @cached_property
-    def customer(self) -> DataLoader[int, Row | None]:
-        return _by_id(customers.customers_by_ids, self.principal)
+    def by_id(self, resource: str) -> DataLoader[int, Row | None]:
+        """The declared resource's rows by id (its ``by_ids``: its scope and organization)."""
+        loader = self._by_id.get(resource)
+        if loader is None:
+            loader = self._by_id[resource] = _by_id(
+                CATALOG.by_name[resource].by_ids, self.principal
+            )
+        return loader
 
-    @cached_property
-    def product(self) -> DataLoader[int, Row | None]:
-        return _by_id(products.products_by_ids, self.principal)
+    def children(self, resource: str, key: str, first: int) -> DataLoader[int, list[Row]]:
+        """Rows of ``resource`` whose ``key`` is a parent's id, newest ``first`` per parent:
+        one loader per page size, so parents asked with the same ``first`` share a query."""
+        if not 1 <= first <= 100:
+            raise InvalidArgument(f"first: must be between 1 and 100, got {first}")
+        loader = self._children.get((resource, key, first))
+        if loader is None:
+            principal, target = self.principal, CATALOG.by_name[resource]
+
+            async def load(parent_ids: list[int]) -> list[list[Row]]:
+                principal.require(target.read_scope)
+                found = await children_of(principal, target.spec, key, parent_ids, limit=first)
+                return [found.get(i, []) for i in parent_ids]
+
+            loader = self._children[(resource, key, first)] = DataLoader(load_fn=load)
+        return loader
 
     @cached_property
     def sales(self) -> DataLoader[int, Row | None]:
@@ -63,21 +84,6 @@ class Loaders:
             return [found.get(i, []) for i in order_ids]
 
         return DataLoader(load_fn=load)
-
-    def orders_of_customer(self, first: int) -> DataLoader[int, list[Row]]:
-        """One loader per page size, so customers asked with the same ``first`` share a query."""
-        if not 1 <= first <= 100:
-            raise InvalidArgument(f"first: must be between 1 and 100, got {first}")
-        loader = self._orders_of_customer.get(first)
-        if loader is None:
-            principal = self.principal
-
-            async def load(customer_ids: list[int]) -> list[list[Row]]:
-                found = await orders.orders_of_customers(principal, customer_ids, limit=first)
-                return [found.get(i, []) for i in customer_ids]
-
-            loader = self._orders_of_customer[first] = DataLoader(load_fn=load)
-        return loader
 
 
 @dataclass

@@ -22,7 +22,7 @@ sees a document whose worst case is large:
   does; cost estimates how many objects a document can make the server build:
   every field costs 1, and a list multiplies its selection by its page size
   (``first``, or the maximum page size when ``first`` is a variable or missing).
-  Order items count as ``ITEMS_PER_ORDER`` each.
+  Computed lists (an order's items) count as their declared weight.
 
 Every refusal carries ``extensions.code``: ``QUERY_TOO_LARGE`` (bytes, tokens),
 ``QUERY_TOO_COMPLEX`` (depth, aliases, fields, spreads, fragment nesting) or
@@ -47,12 +47,22 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
+from strawberry.utils.str_converters import to_camel_case
+
+from db.catalog import CATALOG
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
-LIST_FIELDS = {"customers", "products", "orders"}
-ITEMS_PER_ORDER = 10
+# Fields that return a page (their ``first``, else the maximum page size, multiplies
+# their selection): every declared resource's connection and to-many relations.
+LIST_FIELDS = frozenset(
+    {to_camel_case(r.plural) for r in CATALOG.resources}
+    | {to_camel_case(rel.name) for r in CATALOG.resources for rel in r.relations if rel.many}
+    | {"auditEvents"}
+)
+# Lists without ``first`` whose size the declaration bounds (an order's items).
+COMPUTED_LISTS = {to_camel_case(n): w for r in CATALOG.resources for n, w in r.computed.items()}
 CEILING = 10**9  # totals saturate here: a fan-out's true count exceeds any integer type
 # Fragments spreading fragments spreading fragments...: graphql-core's cycle and
 # variable rules follow such chains by recursion, so a chain is refused long before
@@ -230,8 +240,9 @@ class DocumentMeasure:
 
     def multiplier(self, field: FieldNode) -> int:
         name = field.name.value
-        if name == "items":
-            return ITEMS_PER_ORDER
+        weight = COMPUTED_LISTS.get(name)
+        if weight is not None:
+            return weight
         if name not in LIST_FIELDS:
             return 1
         for arg in field.arguments or ():

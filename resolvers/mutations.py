@@ -1,31 +1,32 @@
-"""GraphQL mutations: the same ``db/`` writes as REST, with REST's options as arguments.
+"""GraphQL mutations, derived from each declared resource (``db/declare.py``).
 
-Most resources have the same three writes, so they are generated from one
-description (``Writes``): ``create<Type>(input, idempotencyKey)``,
-``update<Type>(id, input, expectedVersion)`` and ``delete<Type>(id,
-expectedVersion)``. A new resource adds one ``Writes`` entry to ``STANDARD``;
-only actions beyond these (the order workflow, undeleting a product) are written
-by hand below. ``expectedVersion`` is REST's ``If-Match``; ``idempotencyKey`` is
+For a resource ``Thing``: ``createThing(input, idempotencyKey)`` (``placeOrder``
+for orders: the declaration's ``create_verb``), ``updateThing(id, input,
+expectedVersion)``, ``deleteThing(id, expectedVersion)`` and one
+``<action>Thing(id, expectedVersion)`` per declared action. Inputs are the
+declaration's input models as GraphQL input types. They call the same ``db``
+writes as REST: ``expectedVersion`` is REST's ``If-Match``, ``idempotencyKey`` is
 REST's ``Idempotency-Key``, in the same store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import types
+import typing
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
 import strawberry
-from pydantic import BaseModel
-from strawberry.tools import merge_types
+from pydantic import MISSING, BaseModel
 
-from db import customers, orders, products
-from db.idempotency import Outcome, run_idempotent
+from db.catalog import CATALOG, Catalog
+from db.declare import Action, Resource, unwrap, with_article
+from db.idempotency import write_once
 from db.inputs import validate_input
-from db.principal import Principal
-from resolvers.types import Customer, Info, Order, Product, parse_global_id
+from resolvers.types import TYPES, Info, from_snapshot, parse_global_id
 
 M = TypeVar("M", bound=BaseModel)
 Row = dict[str, Any]
@@ -36,125 +37,32 @@ def _input(model: type[M], data: dict[str, Any]) -> M:
     return validate_input(model, data, at="body")
 
 
-def _set(obj: Any) -> dict[str, Any]:
-    """The fields a client sent in an input object (unset ones left out)."""
-    return {k: v for k, v in vars(obj).items() if v is not strawberry.UNSET}
-
-
 async def _once(
     info: Info,
+    res: Resource,
     key: str | None,
     request: list[Any],
-    run: Callable[[], Awaitable[dict[str, Any]]],
-    refetch: Callable[[Principal, int], Awaitable[dict[str, Any]]],
-) -> dict[str, Any]:
-    """Run a create once per ``idempotencyKey`` (REST's ``Idempotency-Key``, same store).
+    run: Callable[[], Awaitable[Row]],
+) -> Row:
+    """Run a create once per ``idempotencyKey`` (REST's ``Idempotency-Key``: the same
+    store, the same answer). A retry with the same key and input answers what the first
+    call answered; the same key with other input is ``IDEMPOTENCY_KEY_REUSED``."""
 
-    A retry with the same key and input returns the object the first call created
-    (as it is now); the same key with other input is ``IDEMPOTENCY_KEY_REUSED``.
-    """
-    if key is None:
-        return await run()
-    ctx = info.context
-    created: list[dict[str, Any]] = []
-
-    async def operation() -> Outcome:
-        row = await run()
-        created.append(row)
-        return Outcome(status=201, result={"graphql": True, "id": row["id"]})
+    async def write() -> tuple[int, Row, dict[str, str]]:
+        return 201, await run(), {}
 
     fingerprint = hashlib.sha256(
         orjson.dumps(["graphql", *request], option=orjson.OPT_SORT_KEYS)
     ).hexdigest()
-    outcome = await run_idempotent(
-        ctx.principal, key, fingerprint, operation, ttl_seconds=ctx.idempotency_ttl_seconds
+    ctx = info.context
+    written = await write_once(
+        ctx.principal, key, fingerprint, write, ttl_seconds=ctx.idempotency_ttl_seconds
     )
-    if created and not outcome.replayed:
-        return created[0]
-    return await refetch(ctx.principal, int(outcome.result["id"]))
+    return from_snapshot(res, written.row) if written.replayed else written.row
 
 
 def _versions(expected_version: int | None) -> list[int] | None:
     return None if expected_version is None else [expected_version]
-
-
-@strawberry.input
-class CustomerInput:
-    name: str
-    email: str
-
-
-@strawberry.input
-class CustomerPatch:
-    name: str | None = strawberry.UNSET
-    email: str | None = strawberry.UNSET
-
-
-@strawberry.input
-class ProductInput:
-    sku: str
-    name: str
-    price_cents: int
-    stock: int
-    description: str = ""
-
-
-@strawberry.input
-class ProductPatch:
-    sku: str | None = strawberry.UNSET
-    name: str | None = strawberry.UNSET
-    price_cents: int | None = strawberry.UNSET
-    stock: int | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-
-
-@strawberry.input
-class OrderPatch:
-    note: str | None = strawberry.UNSET
-
-
-@strawberry.input
-class OrderItemInput:
-    product_id: int
-    quantity: int
-
-
-@strawberry.input
-class OrderInput:
-    customer_id: int
-    items: list[OrderItemInput]
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Writes:
-    """A resource's standard writes, as its ``db`` module offers them."""
-
-    type_: Any  # the GraphQL type (with ``from_row``); its name names the mutations
-    create: Callable[[Principal, Any], Awaitable[Row]]
-    create_model: type[BaseModel]
-    create_input: type
-    update: Callable[..., Awaitable[Row]]  # (principal, id, data, *, expected_versions)
-    patch_model: type[BaseModel]
-    patch_input: type
-    delete: Callable[..., Awaitable[Row | None]]  # (principal, id, *, expected_versions)
-    get: Callable[[Principal, int], Awaitable[Row]]  # for idempotent replays
-    # A soft delete answers with the object; a hard delete with the deleted id.
-    delete_returns_object: bool = False
-
-
-STANDARD = [
-    Writes(
-        Customer, customers.create_customer, customers.CustomerInput, CustomerInput,
-        customers.update_customer, customers.CustomerPatch, CustomerPatch,
-        customers.delete_customer, customers.get_customer,
-    ),
-    Writes(
-        Product, products.create_product, products.ProductInput, ProductInput,
-        products.update_product, products.ProductPatch, ProductPatch,
-        products.delete_product, products.get_product, delete_returns_object=True,
-    ),
-]  # fmt: skip
 
 
 def _typed(function: Callable[..., Any], **annotations: Any) -> Callable[..., Any]:
@@ -163,154 +71,169 @@ def _typed(function: Callable[..., Any], **annotations: Any) -> Callable[..., An
     return function
 
 
-def standard_mutations(writes: Writes) -> dict[str, Any]:
-    """``create_<type>``, ``update_<type>`` and ``delete_<type>`` fields for ``writes``."""
-    name = writes.type_.__name__
-    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-    make = writes.type_.from_row
+def _plain(value: Any) -> Any:
+    """GraphQL input objects as the dicts a ``db`` input model validates (unset left out)."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "__strawberry_definition__"):
+        return {k: _plain(v) for k, v in vars(value).items() if v is not strawberry.UNSET}
+    return value
 
-    async def create(info: Info, input: Any, idempotency_key: str | None = None) -> Any:
-        values = _set(input)
-        data = _input(writes.create_model, values)
-        row = await _once(
-            info, idempotency_key, [f"create{name}", values],
-            lambda: writes.create(info.context.principal, data), writes.get,
-        )  # fmt: skip
-        return make(row)
+
+_INPUTS: dict[tuple[type[BaseModel], bool], type] = {}
+
+
+def _input_annotation(annotation: Any, patch: bool) -> Any:
+    inner, nullable = unwrap(_without_missing(annotation))
+    if typing.get_origin(inner) is list:
+        (item,) = typing.get_args(inner)
+        inner = list[_input_annotation(item, patch=False)]  # type: ignore[misc]
+    elif isinstance(inner, type) and issubclass(inner, BaseModel):
+        inner = input_type(inner)
+    elif not (isinstance(inner, type) and inner in (int, str, bool, datetime)):
+        inner = str  # constrained text (an e-mail address, ...): validated by the model
+    return inner | None if nullable or patch else inner
+
+
+def _without_missing(annotation: Any) -> Any:
+    """``X | MISSING`` -> ``X`` (a patch's "not sent" is GraphQL's unset)."""
+    origin = typing.get_origin(annotation)
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(annotation) if a is not MISSING]
+        out = args[0]
+        for arg in args[1:]:
+            out = out | arg
+        return out
+    return annotation
+
+
+def input_type(model: type[BaseModel], patch: bool = False) -> type:
+    """The GraphQL input type of a ``db`` input model: same name, fields and defaults;
+    in a patch every field may be left out (unset)."""
+    found = _INPUTS.get((model, patch))
+    if found is not None:
+        return found
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__module__": __name__}
+    for name, info in model.model_fields.items():
+        annotations[name] = _input_annotation(info.annotation, patch)
+        if patch:
+            namespace[name] = strawberry.UNSET
+        elif not info.is_required():
+            namespace[name] = info.get_default(call_default_factory=True)
+    namespace["__annotations__"] = annotations
+    made = strawberry.input(type(model.__name__, (), namespace), description=model.__doc__)
+    _INPUTS[(model, patch)] = made
+    return made
+
+
+def resource_mutations(res: Resource) -> dict[str, Any]:
+    """The mutations of one declared resource."""
+    name, node_type = res.type_name, TYPES[res.name]
+    snake = res.name
+    make = node_type.from_row
+    fields: dict[str, Any] = {}
+    optional_int, optional_str = int | None, str | None
+
+    create, create_input = res.create, res.create_input
+    if create is not None and create_input is not None:
+        verb = res.create_verb
+
+        async def create_resolver(
+            info: Info, input: Any, idempotency_key: str | None = None
+        ) -> Any:
+            values = _plain(input)
+            data = _input(create_input, values)
+            row = await _once(
+                info,
+                res,
+                idempotency_key,
+                [f"{verb}{name}", values],
+                lambda: create(info.context.principal, data),
+            )
+            return make(row)
+
+        fields[f"{verb}_{snake}"] = strawberry.mutation(
+            resolver=_typed(
+                create_resolver,
+                info=Info,
+                input=input_type(create_input),
+                idempotency_key=optional_str,
+                **{"return": node_type},
+            ),
+            description=f"{verb.capitalize()} {with_article(res.name)} "
+            "(REST: POST; idempotencyKey as Idempotency-Key).",
+        )
 
     async def update(
         info: Info, id: strawberry.ID, input: Any, expected_version: int | None = None
     ) -> Any:
         _, ident = parse_global_id(id, name)
-        data = _input(writes.patch_model, _set(input))
-        row = await writes.update(
+        data = _input(res.patch_input, _plain(input))
+        row = await res.update(
             info.context.principal, ident, data, expected_versions=_versions(expected_version)
         )
         return make(row)
 
     async def delete(info: Info, id: strawberry.ID, expected_version: int | None = None) -> Any:
         _, ident = parse_global_id(id, name)
-        row = await writes.delete(
+        row = await res.delete(
             info.context.principal, ident, expected_versions=_versions(expected_version)
         )
-        return make(row) if writes.delete_returns_object else id
+        return make(row) if res.soft_delete else id
 
-    optional_int, optional_str = int | None, str | None
-    deleted = writes.type_ if writes.delete_returns_object else strawberry.ID
-    return {
-        f"create_{snake}": strawberry.mutation(
-            resolver=_typed(
-                create, info=Info, input=writes.create_input, idempotency_key=optional_str,
-                **{"return": writes.type_},
-            ),
-            description=f"Create a {name} (REST: POST; idempotencyKey as Idempotency-Key).",
+    fields[f"update_{snake}"] = strawberry.mutation(
+        resolver=_typed(
+            update,
+            info=Info,
+            id=strawberry.ID,
+            input=input_type(res.patch_input, patch=True),
+            expected_version=optional_int,
+            **{"return": node_type},
         ),
-        f"update_{snake}": strawberry.mutation(
-            resolver=_typed(
-                update, info=Info, id=strawberry.ID, input=writes.patch_input,
-                expected_version=optional_int, **{"return": writes.type_},
-            ),
-            description=f"Change some fields of a {name} (expectedVersion as If-Match).",
-        ),
-        f"delete_{snake}": strawberry.mutation(
-            resolver=_typed(
-                delete, info=Info, id=strawberry.ID, expected_version=optional_int,
-                **{"return": deleted},
-            ),
-            description=f"Delete a {name} (expectedVersion as If-Match).",
-        ),
-    }  # fmt: skip
-
-
-@strawberry.type
-class ProductMutations:
-    @strawberry.mutation
-    async def undelete_product(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> Product:
-        _, ident = parse_global_id(id, "Product")
-        row = await products.undelete_product(
-            info.context.principal, ident, expected_versions=_versions(expected_version)
-        )
-        return Product.from_row(row)
-
-
-@strawberry.type
-class OrderMutations:
-    @strawberry.mutation
-    async def place_order(
-        self, info: Info, input: OrderInput, idempotency_key: str | None = None
-    ) -> Order:
-        values = {**_set(input), "items": [_set(item) for item in input.items]}
-        data = _input(orders.OrderInput, values)
-        row = await _once(
-            info, idempotency_key, ["placeOrder", values],
-            lambda: orders.place_order(info.context.principal, data),
-            orders.get_order,
-        )  # fmt: skip
-        return Order.from_row(row)
-
-    async def _transition(
-        self, info: Info, id: strawberry.ID, action: orders.Action, expected_version: int | None
-    ) -> Order:
-        _, ident = parse_global_id(id, "Order")
-        row = await orders.transition_order(
-            info.context.principal, ident, action, expected_versions=_versions(expected_version)
-        )
-        return Order.from_row(row)
-
-    @strawberry.mutation
-    async def pay_order(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> Order:
-        return await OrderMutations._transition(self, info, id, "pay", expected_version)
-
-    @strawberry.mutation
-    async def ship_order(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> Order:
-        return await OrderMutations._transition(self, info, id, "ship", expected_version)
-
-    @strawberry.mutation
-    async def deliver_order(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> Order:
-        return await OrderMutations._transition(self, info, id, "deliver", expected_version)
-
-    @strawberry.mutation
-    async def cancel_order(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> Order:
-        return await OrderMutations._transition(self, info, id, "cancel", expected_version)
-
-    @strawberry.mutation
-    async def update_order(
-        self, info: Info, id: strawberry.ID, input: OrderPatch,
-        expected_version: int | None = None,
-    ) -> Order:  # fmt: skip
-        _, ident = parse_global_id(id, "Order")
-        data = _input(orders.OrderPatch, _set(input))
-        row = await orders.update_order(
-            info.context.principal, ident, data, expected_versions=_versions(expected_version)
-        )
-        return Order.from_row(row)
-
-    @strawberry.mutation(description="Delete a cancelled order.")  # type: ignore[untyped-decorator]
-    async def delete_order(
-        self, info: Info, id: strawberry.ID, expected_version: int | None = None
-    ) -> strawberry.ID:
-        _, ident = parse_global_id(id, "Order")
-        await orders.delete_order(
-            info.context.principal, ident, expected_versions=_versions(expected_version)
-        )
-        return id
-
-
-Standard = strawberry.type(
-    type(
-        "StandardMutations",
-        (),
-        {k: v for writes in STANDARD for k, v in standard_mutations(writes).items()},
+        description=f"Change some fields of {with_article(res.name)} "
+        "(expectedVersion as If-Match).",
     )
-)
-Mutation = merge_types("Mutation", (Standard, ProductMutations, OrderMutations))
+    fields[f"delete_{snake}"] = strawberry.mutation(
+        resolver=_typed(
+            delete,
+            info=Info,
+            id=strawberry.ID,
+            expected_version=optional_int,
+            **{"return": node_type if res.soft_delete else strawberry.ID},
+        ),
+        description=f"Delete {with_article(res.name)} (expectedVersion as If-Match).",
+    )
+    for action in res.actions:
+        fields[f"{action.name}_{snake}"] = _action_mutation(res, action)
+    return fields
+
+
+def _action_mutation(res: Resource, action: Action) -> Any:
+    node_type = TYPES[res.name]
+
+    async def run(info: Info, id: strawberry.ID, expected_version: int | None = None) -> Any:
+        _, ident = parse_global_id(id, res.type_name)
+        row = await action.run(
+            info.context.principal, ident, expected_versions=_versions(expected_version)
+        )
+        return node_type.from_row(row)
+
+    return strawberry.mutation(
+        resolver=_typed(
+            run,
+            info=Info,
+            id=strawberry.ID,
+            expected_version=int | None,
+            **{"return": node_type},
+        ),
+        description=f"{action.summary} (expectedVersion as If-Match).",
+    )
+
+
+def derive_mutation(catalog: Catalog) -> type:
+    fields = {k: v for res in catalog.resources for k, v in resource_mutations(res).items()}
+    return strawberry.type(type("Mutation", (), fields))
+
+
+Mutation = derive_mutation(CATALOG)

@@ -25,20 +25,26 @@ from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, Selec
 from strawberry.types.base import get_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
-from db import customers, orders, products, stats
+from db import orders, stats
+from db.catalog import CATALOG
 from db.principal import Principal
-from resolvers.types import COLUMNS, Customer, Info, Order, OrderItem, Product, ProductSales
+from resolvers.types import COLUMNS, TYPES, Info, OrderItem, ProductSales
 
 T = TypeVar("T")
 Fragments = dict[str, FragmentDefinitionNode]
 Fields = dict[str, list[FieldNode]]
 
+Order, Product = TYPES["order"], TYPES["product"]
+
 # The relations a root resolver prefetches: type -> GraphQL field -> the related type.
+# Declared to-one relations, plus what resources add by hand (``Resource.special``).
 RELATIONS: dict[type, dict[str, type]] = {
-    Order: {"customer": Customer, "items": OrderItem},
-    OrderItem: {"product": Product},
-    Product: {"sales": ProductSales},
+    TYPES[res.name]: {r.name: TYPES[r.target] for r in res.relations if not r.many}
+    for res in CATALOG.resources
 }
+RELATIONS[Order]["items"] = OrderItem
+RELATIONS[OrderItem] = {"product": Product}
+RELATIONS[Product]["sales"] = ProductSales
 
 
 def selected(selections: Iterable[SelectionNode], fragments: Fragments) -> Fields:
@@ -151,44 +157,66 @@ def look_ahead(
         return value
 
 
-async def prefetch_orders(principal: Principal, page: Sequence[Order], asked: Ask) -> None:
-    """Attach the relations ``asked`` names to a page of orders, in at most 4 queries."""
+async def prefetch(principal: Principal, cls: Any, page: Sequence[Any], asked: Ask) -> None:
+    """Attach the relations ``asked`` names to a page of ``cls`` objects: one query per
+    relation and level, whatever the page size."""
     if not page:
         return
-    customer = asked.relations.get("customer")
-    if customer is not None:
-        ids = sorted({o.customer_id for o in page})
-        rows = await customers.customers_by_ids(principal, ids, customer.columns)
-        found = {r["id"]: Customer.from_row(r, owned=True) for r in rows}
-        for order in page:
-            order.prefetched_customer = found.get(order.customer_id)
+    res = CATALOG.by_type.get(cls.__name__)
+    for rel in res.relations if res is not None else ():
+        sub = asked.relations.get(rel.name)
+        if rel.many or sub is None:
+            continue
+        target = CATALOG.by_name[rel.target]
+        make = TYPES[rel.target].from_row
+        ids = sorted({k for obj in page if (k := getattr(obj, rel.key)) is not None})
+        rows = await target.by_ids(principal, ids, sub.columns) if ids else []
+        found = {r["id"]: make(r, owned=True) for r in rows}
+        await prefetch(principal, TYPES[rel.target], list(found.values()), sub)
+        attribute = f"prefetched_{rel.name}"
+        for obj in page:
+            key = getattr(obj, rel.key)
+            obj.__dict__[attribute] = None if key is None else found.get(key)
+    special = SPECIAL.get(cls)
+    if special is not None:
+        await special(principal, page, asked)
+
+
+async def _order_items(principal: Principal, page: Sequence[Any], asked: Ask) -> None:
     items_asked = asked.relations.get("items")
-    if items_asked is not None:
-        by_order = await orders.items_of_orders(principal, [o.database_id for o in page])
-        make_item = OrderItem.from_row
-        items = {
-            o.database_id: [make_item(r, owned=True) for r in by_order.get(o.database_id, [])]
-            for o in page
-        }
-        product = items_asked.relations.get("product")
-        if product is not None:
-            ids = sorted({i.product_id for lines in items.values() for i in lines})
-            rows = await products.products_by_ids(principal, ids, product.columns)
-            found_p: dict[int, Any] = {r["id"]: Product.from_row(r, owned=True) for r in rows}
-            await prefetch_products(principal, list(found_p.values()), product)
-            for lines in items.values():
-                for item in lines:
-                    item.prefetched_product = found_p.get(item.product_id)
-        for order in page:
-            order.prefetched_items = items[order.database_id]
+    if items_asked is None:
+        return
+    by_order = await orders.items_of_orders(principal, [o.database_id for o in page])
+    make_item = OrderItem.from_row
+    items = {
+        o.database_id: [make_item(r, owned=True) for r in by_order.get(o.database_id, [])]
+        for o in page
+    }
+    product = items_asked.relations.get("product")
+    if product is not None:
+        ids = sorted({i.product_id for lines in items.values() for i in lines})
+        rows = await CATALOG.by_name["product"].by_ids(principal, ids, product.columns)
+        found: dict[int, Any] = {r["id"]: Product.from_row(r, owned=True) for r in rows}
+        await prefetch(principal, Product, list(found.values()), product)
+        for lines in items.values():
+            for item in lines:
+                item.prefetched_product = found.get(item.product_id)
+    for order in page:
+        order.prefetched_items = items[order.database_id]
 
 
-async def prefetch_products(principal: Principal, page: Sequence[Product], asked: Ask) -> None:
-    """Attach what ``asked`` names to a page of products: their sales, in one query."""
-    if not page or "sales" not in asked.relations:
+async def _product_sales(principal: Principal, page: Sequence[Any], asked: Ask) -> None:
+    if "sales" not in asked.relations:
         return
     if not principal.can("stats:read"):
         return  # each ``sales`` field then says PERMISSION_DENIED itself (its loader)
     sales = await stats.sales_of_products(principal, [p.database_id for p in page])
     for product in page:
         product.prefetched_sales = ProductSales.from_row(sales[product.database_id])
+
+
+# What resources add by hand to the prefetch of their declared relations.
+SPECIAL: dict[Any, Callable[[Principal, Sequence[Any], Ask], Any]] = {
+    Order: _order_items,
+    Product: _product_sales,
+}

@@ -9,7 +9,8 @@ are in ``resolvers.mutations``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import inspect
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime
 from functools import partial
@@ -23,34 +24,26 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
-from db import customers, orders, products, stats
+from db import stats
+from db.catalog import CATALOG, Catalog
+from db.declare import Resource
 from db.errors import NotFound
-from db.listing import ListQuery, Page
-from db.principal import Principal
+from db.listing import ListQuery
 from db.sql import one_connection
 from gateway.settings import Settings
 from resolvers.limits import DocumentLimits, limits_rule
 from resolvers.mutations import Mutation
-from resolvers.prefetch import (
-    Ask,
-    ask,
-    connection_ask,
-    look_ahead,
-    prefetch_orders,
-    prefetch_products,
-)
+from resolvers.prefetch import ask, connection_ask, look_ahead, prefetch
 from resolvers.subscriptions import STREAM_POSITION, StreamPosition, Subscription
 from resolvers.types import (
     SCALARS,
-    Customer,
+    TYPES,
     Info,
     Node,
-    Order,
     OrderItem,
-    OrderStatus,
     PageInfo,
-    Product,
     SalesBucket,
     parse_global_id,
 )
@@ -76,28 +69,31 @@ class Connection(Generic[T]):
 
 async def _connection(
     info: Info,
-    list_fn: Callable[..., Awaitable[Page]],
-    node_type: Any,
+    res: Resource,
     first: int | None,
     after: str | None,
     filter: str | None,
     order_by: str | None,
-    prefetch: Callable[[Principal, list[T], Ask], Awaitable[None]] | None = None,
     **options: Any,
-) -> Connection[T]:
+) -> Connection[Any]:
     ctx = info.context
+    node_type = TYPES[res.name]
     asked = look_ahead(info, (node_type, "connection"), partial(connection_ask, node_type))
     query = ListQuery(filter=filter, order_by=order_by, page_size=first, page_token=after)
     async with one_connection():  # the page and what is prefetched for it: one connection
-        page = await list_fn(
-            ctx.principal, query, default_page_size=ctx.page_size_default,
-            max_page_size=ctx.page_size_max, cursors=True,
-            with_total=asked.with_total, fields=asked.nodes.columns, **options,
-        )  # fmt: skip
+        page = await res.list_rows(
+            ctx.principal,
+            query,
+            default_page_size=ctx.page_size_default,
+            max_page_size=ctx.page_size_max,
+            cursors=True,
+            with_total=asked.with_total,
+            fields=asked.nodes.columns,
+            **options,
+        )
         make = node_type.from_row
-        nodes: list[T] = [make(row, owned=True) for row in page.items]
-        if prefetch is not None:
-            await prefetch(ctx.principal, nodes, asked.nodes)
+        nodes = [make(row, owned=True) for row in page.items]
+        await prefetch(ctx.principal, node_type, nodes, asked.nodes)
     cursors = page.cursors or []
     return Connection(
         edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
@@ -110,76 +106,90 @@ async def _connection(
     )
 
 
-@strawberry.type
-class Query:
-    @strawberry.field
-    async def customer(self, info: Info, id: strawberry.ID) -> Customer:
-        _, ident = parse_global_id(id, "Customer")
-        return Customer.from_row(await customers.get_customer(info.context.principal, ident))
+def _typed(function: Callable[..., Any], **annotations: Any) -> Callable[..., Any]:
+    """Strawberry reads argument types from annotations: give generated resolvers real ones."""
+    function.__annotations__ = annotations
+    return function
 
-    @strawberry.field
-    async def product(self, info: Info, id: strawberry.ID) -> Product:
-        _, ident = parse_global_id(id, "Product")
-        return Product.from_row(await products.get_product(info.context.principal, ident))
 
-    @strawberry.field
-    async def order(self, info: Info, id: strawberry.ID) -> Order:
-        _, ident = parse_global_id(id, "Order")
-        asked = look_ahead(info, Order, partial(ask, Order))
+def _get_field(res: Resource) -> Any:
+    node_type = TYPES[res.name]
+
+    async def get(info: Info, id: strawberry.ID) -> Any:
+        _, ident = parse_global_id(id, res.type_name)
+        asked = look_ahead(info, node_type, partial(ask, node_type))
         principal = info.context.principal
         # One read needs no connection held for the next (there is none).
         async with one_connection() if asked.relations else nullcontext():
-            row = await orders.get_order(principal, ident, asked.columns)
-            order = Order.from_row(row, owned=True)
-            await prefetch_orders(principal, [order], asked)
-        return order
+            row = await res.get(principal, ident, asked.columns)
+            obj = node_type.from_row(row, owned=True)
+            await prefetch(principal, node_type, [obj], asked)
+        return obj
 
+    return strawberry.field(
+        resolver=_typed(get, info=Info, id=strawberry.ID, **{"return": node_type}),
+        description=f"One {res.name} by its global id (or its databaseId).",
+    )
+
+
+def _list_field(res: Resource) -> Any:
+    options = {o.name: bool for o in res.list_options}
+
+    async def resolve(
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: str | None = None,
+        order_by: str | None = None,
+        **flags: bool,
+    ) -> Connection[Any]:
+        return await _connection(info, res, first, after, filter, order_by, **flags)
+
+    # Strawberry reads the arguments from the signature: the list options join it.
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [
+        inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info),
+        inspect.Parameter("first", keyword, default=None, annotation=int | None),
+        inspect.Parameter("after", keyword, default=None, annotation=str | None),
+        inspect.Parameter("filter", keyword, default=None, annotation=str | None),
+        inspect.Parameter("order_by", keyword, default=None, annotation=str | None),
+        *(inspect.Parameter(n, keyword, default=False, annotation=bool) for n in options),
+    ]
+    returns = Connection[TYPES[res.name]]  # type: ignore[valid-type, name-defined]
+    resolve.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
+    resolve.__annotations__ = {p.name: p.annotation for p in params} | {"return": returns}
+    return strawberry.field(
+        resolver=resolve,
+        description=f"{res.plural.capitalize()}: AIP-160 filter, orderBy, keyset pages.",
+    )
+
+
+def _query_fields(catalog: Catalog) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for res in catalog.resources:
+        fields[res.name] = _get_field(res)
+        fields[res.plural] = _list_field(res)
+    return fields
+
+
+@strawberry.type
+class BaseQuery:
     @strawberry.field
     async def node(self, info: Info, id: strawberry.ID) -> Node:
         type_name, ident = parse_global_id(id)
-        principal = info.context.principal
-        if type_name == "Customer":
-            return Customer.from_row(await customers.get_customer(principal, ident))
-        if type_name == "Product":
-            return Product.from_row(await products.get_product(principal, ident))
-        if type_name == "Order":
-            return Order.from_row(await orders.get_order(principal, ident))
-        raise NotFound(f"no object with id {id!r}")
-
-    @strawberry.field
-    async def customers(
-        self, info: Info, first: int | None = None, after: str | None = None,
-        filter: str | None = None, order_by: str | None = None,
-    ) -> Connection[Customer]:  # fmt: skip
-        return await _connection(
-            info, customers.list_customers, Customer, first, after, filter, order_by
-        )
-
-    @strawberry.field
-    async def products(
-        self, info: Info, first: int | None = None, after: str | None = None,
-        filter: str | None = None, order_by: str | None = None, show_deleted: bool = False,
-    ) -> Connection[Product]:  # fmt: skip
-        return await _connection(
-            info, products.list_products, Product, first, after, filter, order_by,
-            prefetch=prefetch_products, show_deleted=show_deleted,
-        )  # fmt: skip
-
-    @strawberry.field
-    async def orders(
-        self, info: Info, first: int | None = None, after: str | None = None,
-        filter: str | None = None, order_by: str | None = None,
-    ) -> Connection[Order]:  # fmt: skip
-        return await _connection(
-            info, orders.list_orders, Order, first, after, filter, order_by,
-            prefetch=prefetch_orders,
-        )  # fmt: skip
+        res = CATALOG.by_type.get(type_name)
+        if res is None:
+            raise NotFound(f"no object with id {id!r}")
+        return TYPES[res.name].from_row(await res.get(info.context.principal, ident))  # type: ignore[no-any-return]
 
     @strawberry.field
     async def sales_stats(
-        self, info: Info, start: datetime | None = None, end: datetime | None = None,
+        self,
+        info: Info,
+        start: datetime | None = None,
+        end: datetime | None = None,
         granularity: str = "day",
-    ) -> list[SalesBucket]:  # fmt: skip
+    ) -> list[SalesBucket]:
         rows = await stats.sales_stats(
             info.context.principal, start=start, end=end, granularity=granularity
         )
@@ -189,6 +199,12 @@ class Query:
             )
             for r in rows
         ]
+
+
+Query = merge_types(
+    "Query",
+    (strawberry.type(type("ResourceQuery", (), _query_fields(CATALOG))), BaseQuery),
+)
 
 
 def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
@@ -219,10 +235,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[OrderItem, OrderStatus],
+        types=[OrderItem],
         config=StrawberryConfig(scalar_map={**SCALARS, StreamPosition: STREAM_POSITION}),
         extensions=extensions,
     )
-
-
-schema = build_schema()

@@ -1,7 +1,7 @@
 """GraphQL subscriptions: the change stream, typed, over WebSocket (``resolvers/ws.py``).
 
-``orderEvents``, ``productEvents`` and ``customerEvents`` follow one resource,
-``changes`` several. Each takes ``after`` (resume after a stream position: the
+``<resource>Events`` (one per declared resource: ``orderEvents``, ...) follows
+one resource, ``changes`` several. Each takes ``after`` (resume after a stream position: the
 events missed since then come first, then live ones) and, for one resource,
 ``filter`` (the REST filter grammar, on the event's snapshot). An event carries
 its ``position`` and the resource as it was after the change, typed, so
@@ -12,18 +12,20 @@ resume and backpressure rules.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated, Any, NewType
 
 import strawberry
 from strawberry.types import Info
 
+from db.catalog import CATALOG, Catalog
+from db.declare import Resource
 from db.errors import InvalidArgument
 from db.events import parse_position
 from realtime.hub import Hub, Mailbox, MailboxClosed, StreamEvent
 from realtime.topics import TOPICS
-from resolvers.types import Customer, Order, Product
+from resolvers.types import TYPES, from_snapshot
 
 
 def _parse_position(value: object) -> int:
@@ -45,51 +47,52 @@ STREAM_POSITION = strawberry.scalar(
     parse_value=_parse_position,
 )
 
-_TIMES = ("created_at", "updated_at", "deleted_at")
-_TYPES: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "order": Order.from_row,
-    "product": Product.from_row,
-    "customer": Customer.from_row,
-}
 
+class ChangeEventBase:
+    """The fields every change has (``derive_change_event`` adds one per resource)."""
 
-def _typed(resource: str, snapshot: dict[str, Any]) -> Any:
-    row = dict(snapshot)
-    for column in _TIMES:
-        value = row.get(column)
-        if isinstance(value, str):
-            row[column] = _time(value)
-    return _TYPES[resource](row)
-
-
-@strawberry.type(description="A committed change, in stream order.")
-class ChangeEvent:
     position: StreamPosition
     type: str = strawberry.field(description="e.g. order.created, order.paid, product.deleted")
-    resource: str = strawberry.field(description="order, product or customer")
+    resource: str = strawberry.field(description="The resource changed: order, product, ...")
     occurred_at: datetime
     actor: str = strawberry.field(description="who made the change")
-    order: Order | None = strawberry.field(description="The order after the change.")
-    product: Product | None = strawberry.field(description="The product after the change.")
-    customer: Customer | None = strawberry.field(description="The customer after the change.")
 
     @classmethod
-    def of(cls, event: StreamEvent) -> ChangeEvent:
-        typed = _typed(event.resource, event.data)
+    def of(cls, event: StreamEvent) -> Any:
         occurred = event.occurred_at
-        return cls(
+        values: dict[str, Any] = dict.fromkeys(CATALOG.by_name)
+        res = CATALOG.by_name[event.resource]
+        values[event.resource] = TYPES[res.name].from_row(from_snapshot(res, event.data))
+        return cls(  # type: ignore[call-arg]
             position=StreamPosition(event.position),
             type=event.type,
             resource=event.resource,
             occurred_at=_time(occurred) if isinstance(occurred, str) else occurred,
             actor=event.actor,
-            order=typed if event.resource == "order" else None,
-            product=typed if event.resource == "product" else None,
-            customer=typed if event.resource == "customer" else None,
+            **values,
         )
 
 
-async def _stream(info: Info, mailbox: Mailbox) -> AsyncGenerator[ChangeEvent, None]:
+def derive_change_event(catalog: Catalog) -> Any:
+    """``ChangeEvent``: the stream's fields and one field per declared resource (the
+    object after the change; null for the other resources)."""
+    annotations = dict(ChangeEventBase.__annotations__)
+    namespace: dict[str, Any] = {
+        k: v for k, v in vars(ChangeEventBase).items() if not k.startswith("__")
+    }
+    namespace["__module__"] = __name__
+    for res in catalog.resources:
+        annotations[res.name] = TYPES[res.name] | None
+        namespace[res.name] = strawberry.field(description=f"The {res.name} after the change.")
+    namespace["__annotations__"] = annotations
+    cls = type("ChangeEvent", (), namespace)
+    return strawberry.type(cls, description="A committed change, in stream order.")
+
+
+ChangeEvent = derive_change_event(CATALOG)
+
+
+async def _stream(info: Info, mailbox: Mailbox) -> AsyncGenerator[Any, None]:
     context = info.context
     try:
         while True:
@@ -115,7 +118,7 @@ async def _stream(info: Info, mailbox: Mailbox) -> AsyncGenerator[ChangeEvent, N
 
 async def _subscribe(
     info: Info, topics: dict[str, str | None], after: int | None
-) -> AsyncGenerator[ChangeEvent, None]:
+) -> AsyncGenerator[Any, None]:
     hub: Hub | None = getattr(info.context, "hub", None)
     if hub is None:
         raise InvalidArgument("subscriptions run over WebSocket at /graphql (graphql-transport-ws)")
@@ -137,34 +140,42 @@ After = Annotated[
 ]
 
 
-@strawberry.type
-class Subscription:
-    @strawberry.subscription(description="Changes to orders.")  # type: ignore[untyped-decorator]
-    async def order_events(
-        self, info: Info, filter: Filter = None, after: After = None
-    ) -> AsyncGenerator[ChangeEvent, None]:
-        return await _subscribe(info, {"orders": filter}, after)
+def _resource_subscription(res: Resource) -> Any:
+    async def events(
+        info: Info, filter: str | None = None, after: int | None = None
+    ) -> AsyncGenerator[Any, None]:
+        return await _subscribe(info, {res.topic: filter}, after)
 
-    @strawberry.subscription(description="Changes to products.")  # type: ignore[untyped-decorator]
-    async def product_events(
-        self, info: Info, filter: Filter = None, after: After = None
-    ) -> AsyncGenerator[ChangeEvent, None]:
-        return await _subscribe(info, {"products": filter}, after)
+    events.__annotations__ = {
+        "info": Info,
+        "filter": Filter,
+        "after": After,
+        "return": AsyncGenerator[ChangeEvent, None],  # type: ignore[valid-type]
+    }
+    return strawberry.subscription(resolver=events, description=f"Changes to {res.plural}.")
 
-    @strawberry.subscription(description="Changes to customers.")  # type: ignore[untyped-decorator]
-    async def customer_events(
-        self, info: Info, filter: Filter = None, after: After = None
-    ) -> AsyncGenerator[ChangeEvent, None]:
-        return await _subscribe(info, {"customers": filter}, after)
 
+class BaseSubscription:
     @strawberry.subscription(  # type: ignore[untyped-decorator]
         description="Changes to several resources in one ordered stream"
-        " (topics: orders, products, customers; all you may read when omitted)."
+        " (topics: the resources' plural names; all you may read when omitted)."
     )
     async def changes(
         self, info: Info, resources: list[str] | None = None, after: After = None
-    ) -> AsyncGenerator[ChangeEvent, None]:
+    ) -> AsyncGenerator[ChangeEvent, None]:  # type: ignore[valid-type]
         if resources is None:
             principal = info.context.principal
             resources = [name for name, topic in TOPICS.items() if principal.can(topic.scope)]
         return await _subscribe(info, dict.fromkeys(resources), after)
+
+
+def derive_subscription(catalog: Catalog) -> Any:
+    namespace: dict[str, Any] = {
+        f"{res.name}_events": _resource_subscription(res) for res in catalog.resources
+    }
+    namespace["changes"] = BaseSubscription.__dict__["changes"]
+    namespace["__module__"] = __name__
+    return strawberry.type(type("Subscription", (), namespace))
+
+
+Subscription = derive_subscription(CATALOG)

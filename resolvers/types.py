@@ -17,14 +17,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
 from operator import attrgetter
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
 import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types.scalar import ScalarDefinition
 
+from db.catalog import CATALOG, Catalog
+from db.declare import Relation, Resource, scalar_fields
 from db.errors import InvalidArgument, NotFound
-from db.orders import MAX_ID
+from db.inputs import MAX_ID
 from resolvers.context import Context
 from resolvers.engine.hints import NOT_LOADED, fast_field
 
@@ -69,6 +71,17 @@ def parse_global_id(value: str, expected: str | None = None) -> tuple[str, int]:
     if not 1 <= number <= MAX_ID:
         raise InvalidArgument(f"id: {value!r} is out of range")
     return type_name, number
+
+
+def from_snapshot(res: Resource, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A row from its JSON snapshot (a change event's data, a stored idempotent answer):
+    the declared time fields parsed back."""
+    row = dict(snapshot)
+    for column in res.datetime_fields:
+        value = row.get(column)
+        if isinstance(value, str):
+            row[column] = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return row
 
 
 def _serialize_time(value: datetime) -> str:
@@ -124,20 +137,8 @@ async def _load_many(loader: DataLoader[int, Any], key: int, make: Callable[[Any
     return [make(row) for row in await loader.load(key)]
 
 
-@strawberry.enum
-class OrderStatus(Enum):
-    PENDING = "pending"
-    PAID = "paid"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
-
-
 def _node_id(obj: Any) -> strawberry.ID:
     return strawberry.ID(global_id(type(obj).__name__, obj.database_id))
-
-
-_STATUSES = {member.value: member for member in OrderStatus}
 
 
 @strawberry.interface(description="An object with a global id (Relay).")
@@ -150,27 +151,6 @@ class Node:
         return _node_id(self)
 
 
-@strawberry.type
-class Customer(Node):
-    database_id: int
-    name: str
-    email: str
-    version: int
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any], owned: bool = False) -> Customer:
-        return _from_row(cls, row, owned)
-
-    @strawberry.field(description="The customer's newest orders.", metadata=needs("id"))  # type: ignore[untyped-decorator]
-    async def orders(
-        self, info: Info, first: Annotated[int, strawberry.argument(description="at most 100")] = 20
-    ) -> list[Order]:
-        rows = await info.context.loaders.orders_of_customer(first).load(self.database_id)
-        return [Order.from_row(row) for row in rows]
-
-
 @strawberry.type(description="What a product sold, over paid (paid, shipped, delivered) orders.")
 class ProductSales:
     units_sold: int
@@ -180,28 +160,16 @@ class ProductSales:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ProductSales:
         return cls(
-            units_sold=row["units_sold"], revenue_cents=row["revenue_cents"],
+            units_sold=row["units_sold"],
+            revenue_cents=row["revenue_cents"],
             order_count=row["order_count"],
-        )  # fmt: skip
+        )
 
 
-@strawberry.type
-class Product(Node):
-    database_id: int
-    sku: str
-    name: str
-    description: str
-    price_cents: int
-    stock: int
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None
+# -- what some resources add by hand to their derived type (``Resource.special``) -------------
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any], owned: bool = False) -> Product:
-        return _from_row(cls, row, owned)
 
+class ProductExtras:
     # Set by ``resolvers.prefetch`` when the document asks for it (else loaded on demand).
     prefetched_sales: strawberry.Private[Any] = NOT_LOADED
 
@@ -212,15 +180,17 @@ class Product(Node):
     def sales(self, info: Info) -> ProductSales | None:
         if self.prefetched_sales is not NOT_LOADED:
             return self.prefetched_sales  # type: ignore[no-any-return]
-        return _load(info.context.loaders.sales, self.database_id, ProductSales.from_row)  # type: ignore[return-value]
+        return _load(info.context.loaders.sales, self.database_id, ProductSales.from_row)  # type: ignore[attr-defined, return-value]
 
 
-@strawberry.type
+@strawberry.type(description="One line of an order.")
 class OrderItem:
     database_id: int
     product_id: int
     quantity: int
-    unit_price_cents: int
+    unit_price_cents: int = strawberry.field(
+        description="The product's price when the order was placed."
+    )
 
     @classmethod
     def from_row(cls, row: dict[str, Any], owned: bool = False) -> OrderItem:
@@ -230,45 +200,139 @@ class OrderItem:
     prefetched_product: strawberry.Private[Any] = NOT_LOADED
 
     @strawberry.field(metadata=prefetched("prefetched_product", "product_id"))  # type: ignore[untyped-decorator]
-    def product(self, info: Info) -> Product | None:
+    def product(self, info: Info) -> Product | None:  # type: ignore[name-defined]  # noqa: F821
         if self.prefetched_product is not NOT_LOADED:
-            return self.prefetched_product  # type: ignore[no-any-return]
-        return _load(info.context.loaders.product, self.product_id, Product.from_row)  # type: ignore[return-value]
+            return self.prefetched_product
+        make = TYPES["product"].from_row
+        return _load(info.context.loaders.by_id("product"), self.product_id, make)
 
 
-@strawberry.type
-class Order(Node):
-    database_id: int
-    customer_id: int
-    status: OrderStatus
-    total_cents: int
-    note: str
-    version: int
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any], owned: bool = False) -> Order:
-        order = _from_row(cls, row, owned)
-        if "status" in order.__dict__:
-            order.status = _STATUSES[order.__dict__["status"]]
-        return order
-
+class OrderExtras:
     # Set by ``resolvers.prefetch`` when the document asks for them (else loaded on demand).
-    prefetched_customer: strawberry.Private[Any] = NOT_LOADED
     prefetched_items: strawberry.Private[Any] = NOT_LOADED
-
-    @strawberry.field(metadata=prefetched("prefetched_customer", "customer_id"))  # type: ignore[untyped-decorator]
-    def customer(self, info: Info) -> Customer | None:
-        if self.prefetched_customer is not NOT_LOADED:
-            return self.prefetched_customer  # type: ignore[no-any-return]
-        return _load(info.context.loaders.customer, self.customer_id, Customer.from_row)  # type: ignore[return-value]
 
     @strawberry.field(metadata=prefetched("prefetched_items", "id"))  # type: ignore[untyped-decorator]
     def items(self, info: Info) -> list[OrderItem]:
         if self.prefetched_items is not NOT_LOADED:
             return self.prefetched_items  # type: ignore[no-any-return]
-        return _load_many(info.context.loaders.items, self.database_id, OrderItem.from_row)  # type: ignore[return-value]
+        loader = info.context.loaders.items
+        return _load_many(loader, self.database_id, OrderItem.from_row)  # type: ignore[attr-defined, return-value]
+
+
+EXTRAS: dict[str, type] = {"product": ProductExtras, "order": OrderExtras}
+
+
+# -- types derived from the declarations ---------------------------------------------------
+
+
+def _enum(kind: type[Enum]) -> type[Enum]:
+    """The GraphQL enum of a declared Python enum (a copy: ``db`` stays Strawberry-free)."""
+    found = _ENUMS.get(kind)
+    if found is None:
+        copy = Enum(kind.__name__, {m.name: m.value for m in kind})  # type: ignore[misc]
+        found = _ENUMS[kind] = strawberry.enum(copy)
+    return found
+
+
+_ENUMS: dict[type[Enum], type[Enum]] = {}
+
+
+def _graphql_type(kind: type) -> Any:
+    return _enum(kind) if issubclass(kind, Enum) else kind
+
+
+def _to_one(rel: Relation, target: Resource) -> Any:
+    attribute = f"prefetched_{rel.name}"
+
+    def resolve(self: Any, info: Info) -> Any:
+        found = self.__dict__.get(attribute, NOT_LOADED)
+        if found is not NOT_LOADED:
+            return found
+        key = getattr(self, rel.key)
+        if key is None:
+            return None
+        make = TYPES[target.name].from_row
+        return _load(info.context.loaders.by_id(target.name), key, make)
+
+    resolve.__annotations__ = {"info": Info, "return": f"{target.type_name} | None"}
+
+    def fast(obj: Any) -> Any:
+        return obj.__dict__.get(attribute, NOT_LOADED)
+
+    return strawberry.field(
+        resolver=resolve,
+        description=rel.description or None,
+        metadata={**fast_field(fast), **needs(rel.key)},
+    )
+
+
+def _to_many(rel: Relation, target: Resource) -> Any:
+    async def resolve(self: Any, info: Info, first: int = 20) -> list[Any]:
+        loader = info.context.loaders.children(target.name, rel.key, first)
+        make = TYPES[target.name].from_row
+        return [make(row) for row in await loader.load(self.database_id)]
+
+    resolve.__annotations__ = {
+        "info": Info,
+        "first": Annotated[int, strawberry.argument(description="at most 100")],
+        "return": f"list[{target.type_name}]",
+    }
+    return strawberry.field(
+        resolver=resolve, description=rel.description or None, metadata=needs("id")
+    )
+
+
+def derive_type(res: Resource, catalog: Catalog, extras: type | None = None) -> type:
+    """The GraphQL object type of ``res``: its shape's scalar fields (``id`` as Node id and
+    ``databaseId``), one field per relation, and what ``extras`` adds."""
+    annotations: dict[str, Any] = {"database_id": int}
+    namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": res.type_name}
+    enums: dict[str, type[Enum]] = {}
+    for name, (kind, nullable) in scalar_fields(res.shape).items():
+        if name == "id":
+            continue
+        gql = _graphql_type(kind)
+        if issubclass(kind, Enum):
+            enums[name] = gql
+        annotations[name] = Optional[gql] if nullable else gql  # noqa: UP045
+        described = res.shape.model_fields[name].description
+        if described:
+            namespace[name] = strawberry.field(description=described)
+    for rel in res.relations:
+        target = catalog.by_name[rel.target]
+        if rel.many:
+            namespace[rel.name] = _to_many(rel, target)
+        else:
+            annotations[f"prefetched_{rel.name}"] = strawberry.Private[Any]  # type: ignore[misc]
+            namespace[f"prefetched_{rel.name}"] = NOT_LOADED
+            namespace[rel.name] = _to_one(rel, target)
+    if extras is not None:
+        annotations.update(extras.__annotations__)
+        namespace.update({k: v for k, v in vars(extras).items() if not k.startswith("__")})
+    namespace["__annotations__"] = annotations
+
+    def from_row(cls: type, row: dict[str, Any], owned: bool = False) -> Any:
+        obj: Any = _from_row(cls, row, owned)
+        values = obj.__dict__
+        for name, kind in enums.items():
+            if name in values:
+                values[name] = kind(values[name])
+        return obj
+
+    namespace["from_row"] = classmethod(from_row)
+    cls = type(res.type_name, (Node,), namespace)
+    return strawberry.type(cls, description=res.description or None)
+
+
+def derive_types(catalog: Catalog) -> dict[str, Any]:
+    """Every declared resource's type, by resource name; also set in this module, where
+    their annotations (``Product | None``, ``list[Order]``) are resolved."""
+    made = {res.name: derive_type(res, catalog, EXTRAS.get(res.name)) for res in catalog.resources}
+    globals().update({cls.__name__: cls for cls in made.values()})
+    return made
+
+
+TYPES: dict[str, Any] = derive_types(CATALOG)
 
 
 @strawberry.type
