@@ -32,7 +32,9 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
         out["extensions"] = {"code": original.code}
         if original.errors:
             out["extensions"]["errors"] = [e.as_dict() for e in original.errors]
-    elif original is None:  # parse and validation errors, limits included
+    elif original is None or isinstance(original, GraphQLError):
+        # Parse and validation errors (limits included), and variables that do not fit
+        # their types (graphql-core wraps the coercion's own error): the client's input.
         out["extensions"] = {"code": "GRAPHQL_VALIDATION_FAILED", **(error.extensions or {})}
     else:
         log.error("unhandled error in a resolver", exc_info=original)

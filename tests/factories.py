@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from db import customers, orders, products
+from db.declare import Resource
 from db.models import Customer, Event, Order, OrderItem, Product
 from db.principal import Principal
 
@@ -29,6 +30,28 @@ _seq = itertools.count(1)
 def unique(prefix: str) -> str:
     """A name no other call in this process returns."""
     return f"{prefix}{next(_seq)}"
+
+
+def sample(res: Resource) -> dict[str, Any]:
+    """A valid create body for a declared resource: its example, unique fields made unique."""
+
+    def fresh(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if "@" in value:
+            local, _, domain = value.partition("@")
+            return f"{local}.{unique('u')}@{domain}"
+        return f"{value}-{unique('u')}"
+
+    return {k: fresh(v) if k in res.unique else v for k, v in res.example.items()}
+
+
+async def make_row(principal: Principal, res: Resource) -> dict[str, Any]:
+    """A new row of a declared resource through its ``db`` create (its example)."""
+    create, model = res.create, res.create_input
+    assert create is not None, res.name
+    assert model is not None, res.name
+    return await create(principal, model.model_validate(sample(res)))
 
 
 # --- service layer ----------------------------------------------------------------------

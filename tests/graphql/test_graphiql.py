@@ -44,7 +44,9 @@ def test_the_page_is_built_once():
 def test_the_page_says_how_to_get_a_token_and_its_first_query_is_valid():
     from graphql import parse, validate
 
-    from resolvers.schema import schema
+    from resolvers.schema import build_schema
+
+    schema = build_schema()
 
     html = page()
     assert "/oauth/token" in html

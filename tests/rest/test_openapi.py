@@ -6,7 +6,8 @@ import re
 
 from openapi_spec_validator import validate
 
-from rest.docs import with_article
+from db.declare import with_article
+from db.principal import PRIVILEGED
 from tests.factories import TOKENS
 
 

@@ -23,7 +23,7 @@ ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 CUSTOMER_FIELDS = {"id", "name", "email", "version", "created_at", "updated_at"}
 PRODUCT_FIELDS = {
-    "id", "sku", "name", "description", "price_cents", "stock", "version",
+    "id", "sku", "name", "description", "price_cents", "stock", "supplier_id", "version",
     "created_at", "updated_at", "deleted_at",
 }  # fmt: skip
 ORDER_FIELDS = {
