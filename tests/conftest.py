@@ -29,8 +29,9 @@ import asyncpg
 import httpx
 import pytest
 
+from db.catalog import role_scopes
 from db.organizations import create_organization
-from db.principal import Principal, role_scopes
+from db.principal import Principal
 from db.setup import apply_migrations
 from gateway.app import create_app
 from gateway.context import GatewayApp

@@ -71,7 +71,7 @@ from sanic import HTTPResponse, Request
 
 from db import accounts
 from db.models import AuthorizationCode, OAuthClient, RefreshToken, User
-from db.principal import role_scopes
+from db.catalog import role_scopes
 from gateway.auth.tokens import LEEWAY, TokenService, scope_list
 from gateway.settings import Settings
 

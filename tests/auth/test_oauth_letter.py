@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from db.accounts import create_client, create_user, secret_digest
 from db.errors import InvalidArgument
 from db.models import AuthorizationCode, OAuthClient
-from db.principal import ALL_SCOPES, role_scopes
+from db.catalog import ALL_SCOPES, role_scopes
 from gateway.auth.routes import PAGE_HEADERS
 from tests.auth.test_grants import (
     OTHER_REDIRECT,
