@@ -218,7 +218,7 @@ def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with the limits of ``settings`` (defaults when None), for
-    ``schema.execute`` (the HTTP handler runs documents through ``resolvers.execute``)."""
+    ``schema.execute`` (the doors run documents through ``resolvers.engine``)."""
     settings = settings or Settings()
     rules = limit_rules(settings)
 
