@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from pydantic.json_schema import models_json_schema
 from sanic import HTTPResponse, Request
 
+from db.catalog import CATALOG
 from realtime.topics import TOPICS
 
 if TYPE_CHECKING:
@@ -36,8 +38,22 @@ CHANGE_EVENT = _object(
     organization_id={"type": "integer"},
     actor={"type": "string", "description": "who made the change"},
     occurred_at={"type": "string", "format": "date-time"},
-    data={"type": "object", "description": "the resource as REST returns it after the change"},
+    data={
+        "description": "the resource as REST returns it after the change",
+        "oneOf": [{"$ref": f"#/components/schemas/{r.shape.__name__}"} for r in CATALOG.resources],
+    },
 )
+
+
+def _resource_schemas() -> dict[str, Any]:
+    """Each declared resource's shape, as the ``data`` of its events."""
+    _, schema = models_json_schema(
+        [(r.shape, "serialization") for r in CATALOG.resources],
+        ref_template="#/components/schemas/{model}",
+    )
+    return dict(schema.get("$defs", {}))
+
+
 ERROR = _object(
     ["type", "code", "message"],
     type={"const": "error"},
@@ -137,7 +153,8 @@ def document(server_url: str) -> dict[str, Any]:
             "title": "Commerce gateway real-time channels",
             "version": "1.0.0",
             "description": (
-                "Change events of customers, products and orders, in commit order with a "
+                f"Change events of {', '.join(r.plural for r in CATALOG.resources)}, "
+                "in commit order with a "
                 "gap-free stream position. Resume after a position to miss nothing. "
                 "Close codes of the WebSocket channel: "
                 + "; ".join(f"{code} {text}" for code, text in CLOSE_CODES.items())
@@ -196,9 +213,10 @@ def document(server_url: str) -> dict[str, Any]:
             },
         },
         "components": {
+            "schemas": _resource_schemas(),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-            }
+            },
         },
     }
 

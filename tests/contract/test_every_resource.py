@@ -354,8 +354,12 @@ def test_every_resource_is_in_the_schema_openapi_and_asyncapi(repo_root: Any) ->
         assert f"type {res.type_name} implements Node" in sdl
         assert f"{to_camel_case(res.name)}Events(" in sdl
     document = asyncapi("http://localhost")
+    message = document["channels"]["realtime"]["messages"]["subscribe"]["payload"]
+    topics = message["properties"]["topics"]["items"]["enum"]
+    schemas = document["components"]["schemas"]
     for res in RESOURCES:
-        assert res.topic in str(document), res.topic
+        assert res.topic in topics, res.topic
+        assert set(schemas[res.shape.__name__]["properties"]) == set(res.fields), res.name
 
 
 @per_resource
