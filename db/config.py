@@ -12,10 +12,11 @@ MIGRATIONS_MODULE = "db.migrations"
 
 def tortoise_config(db_url: str) -> dict[str, Any]:
     """The Tortoise config dict for ``db_url`` (already in Tortoise's URL form)."""
-    connection: str | dict[str, Any] = db_url
+    connection = expand_db_url(db_url)
     if db_url.startswith("asyncpg://"):
-        connection = expand_db_url(db_url)
         connection["engine"] = "db.pg"
+    elif db_url.startswith("sqlite://"):
+        connection["engine"] = "db.sqlite"
     return {
         "connections": {"default": connection},
         "apps": {

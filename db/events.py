@@ -1,10 +1,11 @@
 """The change log: one event row per committed write, in the same transaction.
 
 Writes open their transaction with :func:`writing` and append with
-:func:`record_event`; the relay (``realtime/relay.py``) gives committed rows
-their stream position with :data:`ASSIGN` (through Tortoise with
-:func:`assign_positions`, or on the relay's own PostgreSQL connection), and subscribers catch up
-with :func:`events_after`.
+:func:`record_event`; once it has committed, :func:`writing` tells the database
+client's ``Commits`` (``db.commits``), which wakes this process's relay. The relay
+(``realtime/relay.py``) gives committed rows their stream position with
+:data:`ASSIGN` (through Tortoise with :func:`assign_positions`, or on the relay's
+own PostgreSQL connection), and subscribers catch up with :func:`events_after`.
 
 A position is a gap-free, increasing number per installation: one relay at a
 time numbers the committed rows it has not numbered yet, in id order, in one
@@ -13,21 +14,21 @@ statement, so a reader that sees position ``n`` also sees every position below.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
 import orjson
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from db.commits import Commits
 from db.models import Event
+from db.pg import GatewayAsyncpgClient
 from db.principal import Principal
 from db.sql import Params, select
-
-_DEPTH: ContextVar[int] = ContextVar("gateway_write_depth", default=0)
-_committed: list[Callable[[], None]] = []
+from db.sqlite import GatewaySqliteClient
 
 EVENT_COLUMNS = (
     "position, type, resource, resource_id, organization_id, actor, snapshot, created_at"
@@ -54,29 +55,26 @@ def to_snapshot(row: dict[str, Any]) -> Any:
     return orjson.loads(orjson.dumps(row, option=orjson.OPT_UTC_Z))
 
 
-def on_commit(callback: Callable[[], None]) -> Callable[[], None]:
-    """Call ``callback`` after each outermost :func:`writing` block commits.
-
-    Returns a function that removes it. The relay uses this to wake at once
-    instead of waiting for its next poll.
-    """
-    _committed.append(callback)
-    return lambda: _committed.remove(callback) if callback in _committed else None
+def local_commits() -> Commits | None:
+    """The ``Commits`` of this process's database client (None on a client without one)."""
+    client = connections.get("default")
+    if isinstance(client, GatewayAsyncpgClient | GatewaySqliteClient):
+        return client.commits
+    return None
 
 
 @asynccontextmanager
 async def writing() -> AsyncIterator[None]:
-    """A write transaction (``in_transaction``) that announces its commit."""
-    depth = _DEPTH.get()
-    token = _DEPTH.set(depth + 1)
-    try:
-        async with in_transaction():
-            yield
-    finally:
-        _DEPTH.reset(token)
-    if depth == 0:
-        for callback in tuple(_committed):
-            callback()
+    """A write transaction (``in_transaction``) that tells its commit.
+
+    Inside another transaction (a nested ``writing``, say) nothing has committed
+    when it ends: the client is then the outer transaction's, which tells nothing.
+    """
+    async with in_transaction():
+        yield
+    commits = local_commits()
+    if commits is not None:
+        commits.notify()
 
 
 async def record_event(

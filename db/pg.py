@@ -25,6 +25,8 @@ from typing import Any
 import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 
+from db.commits import Commits
+
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """Nothing to reset: see the module docstring."""
@@ -42,6 +44,10 @@ class GatewayAsyncpgClient(AsyncpgDBClient):
     _gate: asyncio.Semaphore | None = None
     _kept: list[Any]
     _keep_at_most = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commits = Commits()  # told in process; other processes hear the NOTIFY
 
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
         size = int(kwargs.get("max_size") or 10)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sanic import Blueprint
 
+from db.events import local_commits
 from realtime import channel, sse
 from realtime.asyncapi import add_routes as add_asyncapi
 from realtime.hub import GOING_AWAY, Hub
@@ -57,6 +58,7 @@ def setup_realtime(app: GatewayApp) -> Hub:
                 bus,
                 database_url=settings.database_url,
                 retention_seconds=settings.change_log_retention_seconds,
+                commits=local_commits(),
             )
             app.ctx.relay = relay
             await relay.start()

@@ -7,7 +7,8 @@ its own; the holder numbers and publishes, the others retry every
 PostgreSQL releases the lock and another worker takes over within that
 interval. The holder also ``LISTEN``s: a trigger on the events table notifies
 at commit, so a write in any process wakes it within milliseconds. In this
-process the write path wakes it directly (``db.events.on_commit``).
+process the write path wakes it directly: the factory hands the relay the
+database client's ``Commits`` (``db.commits``), which ``db.events.writing`` tells.
 
 On SQLite (the embedded default, one host) the relay works through Tortoise;
 the database's write lock and the unique index on ``position`` keep numbering
@@ -25,13 +26,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import orjson
 
+from db.commits import Commits
 from db.events import (
     ASSIGN,
     PRUNE,
@@ -39,7 +41,6 @@ from db.events import (
     head_position,
     installation_key,
     numbered,
-    on_commit,
     prune,
 )
 from gateway.ratelimit import raise_if_cancelled
@@ -87,6 +88,7 @@ class Relay:
         takeover_seconds: float = 1.0,
         heartbeat_seconds: float = 1.0,
         poll_seconds: float = 1.0,
+        commits: Commits | None = None,
     ) -> None:
         self.bus = bus
         self.database_url = database_url
@@ -97,7 +99,7 @@ class Relay:
         self.leading = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._forget_commit_hook: Callable[[], None] | None = None
+        self.commits = commits
         self._last_prune = 0.0
         self.channel = ""
         # One log line when a dependency fails, one when it is back.
@@ -109,13 +111,9 @@ class Relay:
 
     async def start(self) -> None:
         """Start working (or standing by) in the background; never fails for a database outage."""
-        self._forget_commit_hook = on_commit(self.wake)
         self._task = asyncio.create_task(self._run(), name="change-log-relay")
 
     async def stop(self) -> None:
-        if self._forget_commit_hook is not None:
-            self._forget_commit_hook()
-            self._forget_commit_hook = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -127,6 +125,10 @@ class Relay:
         return self.database_url.startswith(("postgres://", "postgresql://"))
 
     async def _run(self) -> None:
+        with self.commits.watching(self._wake) if self.commits else contextlib.nullcontext():
+            await self._work()
+
+    async def _work(self) -> None:
         while True:
             try:
                 if not self.channel:
