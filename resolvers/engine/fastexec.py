@@ -85,8 +85,11 @@ _NODE = attrgetter("node")
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 # Values these scalars return unchanged from ``coerce_output_value`` (checked by exact type).
 _AS_IS: dict[GraphQLScalarType, type] = {
-    GraphQLString: str, GraphQLID: str, GraphQLInt: int, GraphQLBoolean: bool,
-}  # fmt: skip
+    GraphQLString: str,
+    GraphQLID: str,
+    GraphQLInt: int,
+    GraphQLBoolean: bool,
+}
 
 
 class _Fallback(Exception):
@@ -334,9 +337,12 @@ class FastExecutor(Executor[Any]):
                         result = Undefined
                 if result is Undefined:
                     result = self.execute_field(
-                        parent_type, source_value, step.details,
-                        Path(path, name, parent_type.name), None,
-                    )  # fmt: skip
+                        parent_type,
+                        source_value,
+                        step.details,
+                        Path(path, name, parent_type.name),
+                        None,
+                    )
                     if result is Undefined:
                         continue
                 results[name] = result
