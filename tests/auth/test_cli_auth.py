@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from db.catalog import ALL_SCOPES
+from db.principal import PRIVILEGED
 from tests.processes import clean_env, free_port, gateway, start_serving
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -208,8 +210,10 @@ def test_cli_client_scopes_default_to_what_the_role_holds(tmp_path: Path) -> Non
         run(tmp_path, "create-client", "acme", f"{role} app", "--role", role)
     with sqlite3.connect(tmp_path / "var" / "gateway.sqlite3") as db:
         rows = dict(db.execute("SELECT role, scopes FROM oauth_clients").fetchall())
-    read = ["customers:read", "events:read", "orders:read", "products:read", "stats:read"]
-    write = ["customers:write", "orders:write", "products:write"]
+    read = sorted(s for s in ALL_SCOPES if s.endswith(":read") and s not in PRIVILEGED)
+    write = sorted(s for s in ALL_SCOPES if s.endswith(":write"))
+    assert "suppliers:read" in read  # every declared resource's scopes
     assert json.loads(rows["viewer"]) == read
     assert json.loads(rows["staff"]) == sorted(read + write)
-    assert json.loads(rows["owner"]) == sorted(read + write)  # api-keys:admin only when asked
+    # the privileged scopes (api-keys:admin, audit:read) only when asked
+    assert json.loads(rows["owner"]) == sorted(read + write)
