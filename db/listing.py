@@ -135,9 +135,13 @@ async def list_rows(
         texts = await spec.json_rows(where_sql, p, tail, fields) if encoded else None
         rows = [] if texts is not None else await spec.rows(where_sql, p, tail, fields)
         return Page(
-            items=rows, page_size=per_page, total_size=total, page=page,
-            per_page=per_page, items_json=None if texts is None else _json_array(texts),
-        )  # fmt: skip
+            items=rows,
+            page_size=per_page,
+            total_size=total,
+            page=page,
+            per_page=per_page,
+            items_json=None if texts is None else _json_array(texts),
+        )
 
     size = clamp_page_size(
         query.page_size, default=default_page_size, maximum=max_page_size, param="page_size"
@@ -152,11 +156,13 @@ async def list_rows(
     if texts is not None:
         last_json = texts[size - 1] if len(texts) > size else None
         return Page(
-            items=[], page_size=size, items_json=_json_array(texts[:size]),
-            next_page_token=None if last_json is None else encode_token(
-                _keys(spec, order, orjson.loads(last_json)), fingerprint
-            ),
-        )  # fmt: skip
+            items=[],
+            page_size=size,
+            items_json=_json_array(texts[:size]),
+            next_page_token=None
+            if last_json is None
+            else encode_token(_keys(spec, order, orjson.loads(last_json)), fingerprint),
+        )
     rows = await spec.rows(where_sql, p, tail, fields)
     next_token = None
     if len(rows) > size:

@@ -376,9 +376,11 @@ async def orders_of_customers(
         f"AND {p.among('o.customer_id', customer_ids)}) ranked WHERE n <= {p(limit)})"
     )
     rows = await SPEC.rows(
-        f"t.organization_id = $1 AND {newest}", p, "ORDER BY t.created_at DESC, t.id DESC",
+        f"t.organization_id = $1 AND {newest}",
+        p,
+        "ORDER BY t.created_at DESC, t.id DESC",
         SPEC.columns,
-    )  # fmt: skip
+    )
     for row in rows:
         found[row["customer_id"]].append(row)
     return found

@@ -149,8 +149,15 @@ async def delete_organization(
         await OrderItem.filter(order_id__in=orders).delete()
         # Children before parents: orders hold customers, order items hold products.
         for model in (
-            Order, Customer, Product, Event, IdempotencyRecord, ApiKey, RefreshToken, OAuthClient,
-        ):  # fmt: skip
+            Order,
+            Customer,
+            Product,
+            Event,
+            IdempotencyRecord,
+            ApiKey,
+            RefreshToken,
+            OAuthClient,
+        ):
             await model.filter(organization_id=org.id).delete()
         await User.filter(organization_id=org.id).delete()  # their codes and refresh tokens
         await Organization.filter(id=org.id).delete()

@@ -79,9 +79,13 @@ async def seed_dataset(
                 f"organization, or delete this one first (gateway delete-org {slug} --force)"
             )
         return await _seed(
-            org_id=int(org.id), customers=customers, products=products, orders=orders,
-            progress=progress, until=until,
-        )  # fmt: skip
+            org_id=int(org.id),
+            customers=customers,
+            products=products,
+            orders=orders,
+            progress=progress,
+            until=until,
+        )
 
 
 async def _seed(
@@ -241,21 +245,34 @@ async def seed_demo(
     if await Organization.filter(slug="demo").exists():
         return None
     await seed_dataset(
-        slug="demo", name="Demo Organization", customers=20, products=30,
-        orders=DEMO_ORDERS, until=now or datetime.now(UTC),
-    )  # fmt: skip
+        slug="demo",
+        name="Demo Organization",
+        customers=20,
+        products=30,
+        orders=DEMO_ORDERS,
+        until=now or datetime.now(UTC),
+    )
     org = await Organization.get(slug="demo")
     scopes = sorted(ALL_SCOPES)
     client = await create_client(
-        org.id, "Demo CLI", grant_types=["client_credentials"], scopes=scopes,
-        role="owner", client_id=DEMO_CLIENT_ID,
-    )  # fmt: skip
+        org.id,
+        "Demo CLI",
+        grant_types=["client_credentials"],
+        scopes=scopes,
+        role="owner",
+        client_id=DEMO_CLIENT_ID,
+    )
     if docs_redirect_uris:
         await create_client(
-            org.id, "Demo API docs", grant_types=["authorization_code", "refresh_token"],
-            scopes=scopes, redirect_uris=docs_redirect_uris, role="owner", public=True,
+            org.id,
+            "Demo API docs",
+            grant_types=["authorization_code", "refresh_token"],
+            scopes=scopes,
+            redirect_uris=docs_redirect_uris,
+            role="owner",
+            public=True,
             client_id=DEMO_DOCS_CLIENT_ID,
-        )  # fmt: skip
+        )
     password = secrets.token_urlsafe(12)
     await create_user(org.id, DEMO_USER, password, "owner")
     return {

@@ -120,9 +120,14 @@ class Assets:
                 url = prefix + path.relative_to(root).as_posix()
                 content_type = _content_type(path)
                 asset = Asset(
-                    path, url, _hashed(url, digest), digest, content_type, body,
+                    path,
+                    url,
+                    _hashed(url, digest),
+                    digest,
+                    content_type,
+                    body,
                     compressible(content_type) and len(body) >= PRECOMPRESS_MIN_BYTES,
-                )  # fmt: skip
+                )
                 for coding in _CODINGS if asset.precompress else ():
                     with contextlib.suppress(OSError):
                         asset.variants[coding] = asset.cache_file(coding, cache_dir).read_bytes()

@@ -86,14 +86,15 @@ def page_policy(
         "style-src-elem " + " ".join(elem),
         "style-src-attr " + ("'unsafe-inline'" if style_attributes else "'none'"),
         # Browsers without the CSP 3 split directives fall back to style-src.
-        "style-src 'self' 'unsafe-inline'" if runtime_styles or style_attributes
+        "style-src 'self' 'unsafe-inline'"
+        if runtime_styles or style_attributes
         else "style-src " + " ".join(["'self'", *styles]),
         "img-src 'self' data:",
         "font-src 'self' data:",
         f"connect-src {connect}",
         "base-uri 'none'",
         "frame-ancestors 'none'",
-    ]  # fmt: skip
+    ]
     if form_action is not None:
         parts.append(f"form-action {form_action}")
     return "; ".join(parts)

@@ -189,9 +189,10 @@ class Throttle:
         raise RateLimited(
             "too many refused credentials from this address; try again later",
             retry_after=until - now,
-            headers=Decision(False, "auth-failures", rate.limit, rate.period, 0, 0.0,
-                             until - now).headers(),
-        )  # fmt: skip
+            headers=Decision(
+                False, "auth-failures", rate.limit, rate.period, 0, 0.0, until - now
+            ).headers(),
+        )
 
     async def credential_refused(self, request: Request) -> None:
         """Count a refused credential against the client's address (then the 401 goes

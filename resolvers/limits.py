@@ -301,9 +301,11 @@ class DocumentMeasure:
                 per_operation.append(
                     too_complex(
                         f"{label} exceeds maximum operation depth of {limits.max_depth}",
-                        operation, depth=totals.depth, limit=limits.max_depth,
+                        operation,
+                        depth=totals.depth,
+                        limit=limits.max_depth,
                     )
-                )  # fmt: skip
+                )
             if totals.cost > limits.max_cost:
                 per_operation.append(
                     GraphQLError(
@@ -311,26 +313,31 @@ class DocumentMeasure:
                         f"{limits.max_cost}: ask for smaller pages (first) or fewer nested lists",
                         operation,
                         extensions={
-                            "code": "QUERY_TOO_COSTLY", "cost": totals.cost,
+                            "code": "QUERY_TOO_COSTLY",
+                            "cost": totals.cost,
                             "limit": limits.max_cost,
                         },
                     )
-                )  # fmt: skip
+                )
         if spreads > limits.max_spreads:
             errors.append(
                 too_complex(
                     f"the document spreads fragments {spreads} times once they are inlined, "
                     f"more than the limit of {limits.max_spreads}",
-                    None, spreads=spreads, limit=limits.max_spreads,
+                    None,
+                    spreads=spreads,
+                    limit=limits.max_spreads,
                 )
-            )  # fmt: skip
+            )
         if aliases > limits.max_aliases:
             errors.append(
                 too_complex(
                     f"{aliases} aliases found. Allowed: {limits.max_aliases}",
-                    None, aliases=aliases, limit=limits.max_aliases,
+                    None,
+                    aliases=aliases,
+                    limit=limits.max_aliases,
                 )
-            )  # fmt: skip
+            )
         errors.extend(per_operation)
         if not errors:
             # Only now, with spreads and plain fields known to be within the limits,
@@ -343,9 +350,11 @@ class DocumentMeasure:
                         f"the document selects {fields} fields once its fragments are inlined "
                         f"(a field selected n times at one place counts n*n), more than the "
                         f"limit of {limits.max_fields}",
-                        None, fields=fields, limit=limits.max_fields,
+                        None,
+                        fields=fields,
+                        limit=limits.max_fields,
                     )
-                )  # fmt: skip
+                )
         return Measured(errors, costs, self.visits)
 
 

@@ -99,9 +99,11 @@ def _parse_time(value: object) -> datetime:
 
 
 DateTime = strawberry.scalar(
-    name="DateTime", description="ISO 8601 time in UTC, e.g. 2030-01-01T00:00:00Z",
-    serialize=_serialize_time, parse_value=_parse_time,
-)  # fmt: skip
+    name="DateTime",
+    description="ISO 8601 time in UTC, e.g. 2030-01-01T00:00:00Z",
+    serialize=_serialize_time,
+    parse_value=_parse_time,
+)
 SCALARS: dict[object, ScalarDefinition] = {datetime: DateTime}
 
 

@@ -71,9 +71,11 @@ def _rows(page: Page) -> list[dict[str, Any]]:
 
 
 def _columns(
-    first: list[dict[str, Any]], fields: Sequence[str], mask: Collection[str] | None,
+    first: list[dict[str, Any]],
+    fields: Sequence[str],
+    mask: Collection[str] | None,
     basic_only: Collection[str],
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     if mask:
         return [name for name in fields if name in mask]
     if first:

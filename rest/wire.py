@@ -62,9 +62,13 @@ def _not_modified(request: Request, etag: str) -> bool:
 
 
 def _respond(
-    request: Request, data: bytes, meta: bytes, etag: str | None, status: int,
+    request: Request,
+    data: bytes,
+    meta: bytes,
+    etag: str | None,
+    status: int,
     headers: dict[str, str] | None,
-) -> HTTPResponse:  # fmt: skip
+) -> HTTPResponse:
     out = {**headers, "Vary": "Accept"} if headers else {"Vary": "Accept"}
     media = getattr(request.ctx, "media", None)  # set only when not JSON (rest.negotiation)
     if etag is not None:
