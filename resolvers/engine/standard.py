@@ -10,14 +10,14 @@ are the same as with the fast engine (``tests/graphql`` runs both ways in CI);
 it is slower (ops/bench/RESULTS.md), and each request gets a look-ahead memo of
 its own, since Strawberry parses every request anew.
 
-What it uses beyond Strawberry's documented surface: in production, an execution
-context class that asks graphql-core to leave "Did you mean ...?" out of request
-errors (``Executor.build(hide_suggestions=...)``, public in graphql-core), and a
-schema extension whose ``on_execute`` tells a subscription's opener that its
-source stream exists, so that errors stopping it before it starts are told apart
-from a stream still waiting for its first event. graphql-core's per-event
-executors keep their memo of collected fields under this engine (the fast one
-gives each event its own: see ``resolvers.engine.fast.EventExecutor``).
+What it uses beyond Strawberry's documented surface: an execution context class
+(Strawberry's, subclassed) that in production asks graphql-core to leave "Did you
+mean ...?" out of request errors (``Executor.build(hide_suggestions=...)``, public
+in graphql-core) and gives each subscription event a fresh memo when graphql-core
+still keeps one the old way (guarded: it never fails on a change); and a schema
+extension whose ``on_execute`` tells a subscription's opener that its source
+stream exists, so that errors stopping it before it starts are told apart from a
+stream still waiting for its first event.
 """
 
 from __future__ import annotations
@@ -44,13 +44,35 @@ if TYPE_CHECKING:
     from resolvers.engine.runner import Prepared
 
 
-class _WithoutSuggestions(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's execution context, with suggestions left out of request errors."""
+class _StandardContext(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's execution context, with a fresh memo for each subscription event.
+
+    graphql-core 3.3 builds each event's executor as a shallow copy of the
+    subscription's, sharing its memo of collected subfields, which then grows with
+    every event for as long as the subscription lives (``resolvers.engine.fast``'s
+    ``EventExecutor``). The memo is replaced only if it is still there, as the dict
+    it was: should graphql-core change it, this does nothing rather than fail.
+    """
+
+    hide_every_suggestion = False
 
     @classmethod
     def build(cls, *args: Any, **kwargs: Any) -> Any:
-        kwargs["hide_suggestions"] = True
+        if cls.hide_every_suggestion:
+            kwargs["hide_suggestions"] = True
         return super().build(*args, **kwargs)
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        if isinstance(vars(executor).get("_relevant_sub_fields"), dict):
+            executor._relevant_sub_fields = {}
+        return executor
+
+
+class _ProductionContext(_StandardContext):
+    """In production, suggestions ("Did you mean ...?") are left out of request errors."""
+
+    hide_every_suggestion = True
 
 
 def _no_operation(document: DocumentNode, operation_name: str | None) -> GraphQLError:
@@ -84,8 +106,9 @@ class StandardExecution:
                     future.set_result(None)
 
         schema.extensions = (*schema.extensions, SourceStreamOpened)
-        if hide_suggestions:
-            schema.execution_context_class = _WithoutSuggestions
+        schema.execution_context_class = (
+            _ProductionContext if hide_suggestions else _StandardContext
+        )
 
     async def execute(
         self,

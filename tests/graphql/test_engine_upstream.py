@@ -57,7 +57,7 @@ from resolvers.engine.fast import EventExecutor, FastExecution
 from resolvers.engine.fastexec import FastExecutor
 from resolvers.engine.hints import fast_field
 from resolvers.engine.runner import Prepared
-from resolvers.engine.standard import StandardExecution, _no_operation
+from resolvers.engine.standard import StandardExecution, _no_operation, _StandardContext
 
 PYPROJECT = FilePath(__file__).resolve().parents[2] / "pyproject.toml"
 PINNED = ("strawberry-graphql", "graphql-core", "sanic")
@@ -269,9 +269,11 @@ def _per_event_executor() -> None:
         f"{api}: per-event executors no longer share the memo; EventExecutor's fix "
         "(resolvers/engine/fast.py) may be unneeded now"
     )
-    ours = EventExecutor.build(schema, parse("subscription { ticks(n: 1) }"))
-    assert isinstance(ours, EventExecutor)
-    assert ours.build_per_event_executor(1)._relevant_sub_fields is not ours._relevant_sub_fields
+    for executor_class in (EventExecutor, _StandardContext):  # the fast and standard engines'
+        ours = executor_class.build(schema, parse("subscription { ticks(n: 1) }"))
+        assert isinstance(ours, executor_class)
+        per_event = ours.build_per_event_executor(1)
+        assert per_event._relevant_sub_fields is not ours._relevant_sub_fields
 
 
 @relies_on("graphql-core subscribe(..., executor_class=, hide_suggestions=)")
