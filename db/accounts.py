@@ -29,7 +29,7 @@ from db.errors import Conflict, InvalidArgument, NotFound
 from db.inputs import check_line
 from db.models import AuthorizationCode, OAuthClient, RefreshToken, User, fits
 from db.principal import ALL_SCOPES, USER_ROLES, role_scopes
-from db.revocations import KEPT_PAST_EXPIRY, client_credential, record_revocation
+from db.revocations import KEPT_PAST_EXPIRY, Notices, client_credential, record_revocation
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a miss costs what a wrong password costs.
@@ -229,11 +229,10 @@ async def list_users(organization_id: int) -> list[dict[str, Any]]:
     )
 
 
-async def delete_user(organization_id: int, email: str) -> tuple[dict[str, Any], dict[str, float]]:
+async def delete_user(organization_id: int, email: str, *, notices: Notices) -> dict[str, Any]:
     """Delete a user of the organization, and revoke what they signed in to: their
     refresh tokens and authorization codes go with them, and the access tokens those
-    issued are denied (recorded for the caller to announce: ``credential_id ->
-    expires_at``)."""
+    issued are denied (``notices`` tells the running workers once it commits)."""
     email = _email(email)
     async with in_transaction():
         user = (
@@ -254,7 +253,13 @@ async def delete_user(organization_id: int, email: str) -> tuple[dict[str, Any],
                 revoked[str(jti)] = until
         row = {"id": user.id, "email": user.email, "role": user.role}
         await user.delete()  # its codes and refresh tokens with it (foreign keys)
-    return row, revoked
+    _announce(notices, revoked)
+    return row
+
+
+def _announce(notices: Notices, revoked: dict[str, float]) -> None:
+    for credential_id, expires_at in revoked.items():
+        notices.announce(credential_id, expires_at)
 
 
 def _client_row(client: OAuthClient) -> dict[str, Any]:
@@ -297,10 +302,11 @@ async def revoke_clients(
 
 
 async def delete_client(
-    organization_id: int, client_id: str, *, access_token_ttl: float
-) -> tuple[dict[str, Any], dict[str, float]]:
+    organization_id: int, client_id: str, *, access_token_ttl: float, notices: Notices
+) -> dict[str, Any]:
     """Delete a client of the organization and revoke every token it issued
-    (``revoke_clients``), in one transaction."""
+    (``revoke_clients``), in one transaction; ``notices`` tells the running workers once
+    it commits."""
     async with in_transaction():
         client = (
             await OAuthClient.get_or_none(organization_id=organization_id, client_id=client_id)
@@ -312,4 +318,5 @@ async def delete_client(
         revoked = await revoke_clients(organization_id, [client_id], access_token_ttl)
         await RefreshToken.filter(client_id=client_id).delete()
         await client.delete()
-    return _client_row(client), revoked
+    _announce(notices, revoked)
+    return _client_row(client)

@@ -24,7 +24,7 @@ from db.inputs import Input, Line, Timestamp
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, list_rows
 from db.models import ApiKey, fits
 from db.principal import ALL_SCOPES, SERVICE_ROLE, Principal
-from db.revocations import API_KEY_KEPT_SECONDS, api_key_credential, record_revocation
+from db.revocations import API_KEY_KEPT_SECONDS, Notices, api_key_credential, record_revocation
 
 PREFIX = "gwk_"
 ADMIN_SCOPE = "api-keys:admin"
@@ -120,15 +120,17 @@ async def get_api_key(principal: Principal, ident: int) -> dict[str, Any]:
     return _shown(await fetch_row(principal, SPEC, ident))
 
 
-async def revoke_api_key(principal: Principal, ident: int) -> dict[str, Any]:
-    """Revoke a key (idempotent: revoking a revoked key changes nothing).
+async def revoke_api_key(principal: Principal, ident: int, *, notices: Notices) -> dict[str, Any]:
+    """Revoke a key (idempotent: revoking a revoked key changes nothing). The one way to
+    revoke a key, whichever door asks.
 
     The key's row and the denylist's (``db.revocations``) change in one transaction,
     so every worker learns of the revocation from the database even when no notice
-    reaches it; the caller then tells the workers at once (``Denylist.announce``).
+    reaches it; once it commits, ``notices`` tells the running workers at once.
     """
     principal.require(ADMIN_SCOPE)
     now = datetime.now(UTC)
+    denied: tuple[str, float] | None = None
     async with in_transaction():
         updated = await ApiKey.filter(
             id=ident, organization_id=principal.organization_id, revoked_at=None
@@ -139,7 +141,10 @@ async def revoke_api_key(principal: Principal, ident: int) -> dict[str, Any]:
             if row.expires_at is not None:
                 kept = min(kept, row.expires_at.timestamp())
             if kept > now.timestamp():  # an expired key is refused anyway
-                await record_revocation(api_key_credential(row.key_id), kept)
+                denied = (api_key_credential(row.key_id), kept)
+                await record_revocation(*denied)
+    if denied is not None:
+        notices.announce(*denied)
     if not updated:
         await fetch_row(principal, SPEC, ident)  # NotFound for another organization's key
     return _shown(await fetch_row(principal, SPEC, ident))

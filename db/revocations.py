@@ -15,6 +15,7 @@ until the credential could no longer be accepted anyway, then pruned.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 from db.models import Revocation
 
@@ -28,6 +29,16 @@ CREDENTIAL_MAX_LENGTH = 255
 # skew) past its ``exp``: a revocation is kept longer than that, or the token would be
 # accepted again.
 KEPT_PAST_EXPIRY = 60.0
+
+
+class Notices(Protocol):
+    """Where news of a committed revocation goes: a worker's denylist (it applies the
+    revocation there and tells every other worker through Redis), or the ``gateway``
+    command's publisher. Every ``db/`` function that revokes takes one and calls it once
+    its transaction has committed, so no door can revoke without telling the running
+    workers (they would otherwise learn it from the database only, up to 30 s later)."""
+
+    def announce(self, credential_id: str, expires_at: float) -> None: ...
 
 
 def api_key_credential(key_id: str) -> str:

@@ -30,7 +30,6 @@ import getpass
 import json
 import os
 import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from functools import partial
@@ -202,6 +201,32 @@ def _run(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(_with_database(settings, work))
 
 
+class _Notices:
+    """A command's revocation notices (``db.revocations.Notices``): ``db/`` announces
+    each revocation once it has committed it, and ``_revoking`` publishes them all when
+    the command's work ends (this process runs no denylist of its own)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, float] = {}
+
+    def announce(self, credential_id: str, expires_at: float) -> None:
+        self.pending[credential_id] = max(expires_at, self.pending.get(credential_id, expires_at))
+
+
+def _revoking(settings: Settings, work: Callable[[_Notices], Awaitable[Any]]) -> Any:
+    """``_run`` for work that may revoke: what it revoked is announced to the running
+    workers, even when the work fails after a revocation committed."""
+    notices = _Notices()
+
+    async def run() -> Any:
+        try:
+            return await work(notices)
+        finally:
+            await _announce(settings, notices.pending)
+
+    return _run(settings, run)
+
+
 async def _announce(settings: Settings, revoked: dict[str, float]) -> None:
     """Tell running workers of revocations the database now holds. They read them from
     the database anyway, within 30 s; through Redis (when configured) at once."""
@@ -315,14 +340,15 @@ def list_orgs_cmd(settings: Settings, out: Output) -> None:
 def delete_org_cmd(settings: Settings, args: argparse.Namespace, out: Output) -> None:
     from db.organizations import delete_organization
 
-    async def work() -> Any:
+    async def work(notices: _Notices) -> Any:
         deleted, revoked = await delete_organization(
             args.slug, force=args.force, access_token_ttl=settings.access_token_ttl_seconds
         )
-        await _announce(settings, revoked)
+        for credential_id, expires_at in revoked.items():
+            notices.announce(credential_id, expires_at)
         return deleted
 
-    deleted = _run(settings, work)
+    deleted = _revoking(settings, work)
     out.result(deleted, deleted["slug"])
     held = ", ".join(
         f"{n} {label.replace('_', ' ')}" for label, n in deleted["deleted"].items() if n
@@ -360,12 +386,10 @@ def list_users_cmd(settings: Settings, args: argparse.Namespace, out: Output) ->
 def delete_user_cmd(settings: Settings, args: argparse.Namespace, out: Output) -> None:
     from db.accounts import delete_user
 
-    async def work() -> Any:
-        deleted, revoked = await delete_user(await _org_id(args.org), args.email)
-        await _announce(settings, revoked)
-        return deleted
+    async def work(notices: _Notices) -> Any:
+        return await delete_user(await _org_id(args.org), args.email, notices=notices)
 
-    deleted = _run(settings, work)
+    deleted = _revoking(settings, work)
     out.result(deleted, deleted["email"])
     _say(f"deleted user {deleted['email']} from {args.org}; their sign-ins are revoked")
 
@@ -420,15 +444,13 @@ def list_clients_cmd(settings: Settings, args: argparse.Namespace, out: Output) 
 def delete_client_cmd(settings: Settings, args: argparse.Namespace, out: Output) -> None:
     from db.accounts import delete_client
 
-    async def work() -> Any:
-        deleted, revoked = await delete_client(
-            await _org_id(args.org), args.client_id,
+    async def work(notices: _Notices) -> Any:
+        return await delete_client(
+            await _org_id(args.org), args.client_id, notices=notices,
             access_token_ttl=settings.access_token_ttl_seconds,
         )  # fmt: skip
-        await _announce(settings, revoked)
-        return deleted
 
-    deleted = _run(settings, work)
+    deleted = _revoking(settings, work)
     out.result(deleted, deleted["client_id"])
     _say(f"deleted client {deleted['client_id']} from {args.org}; every token it issued is revoked")
 
@@ -485,16 +507,13 @@ def list_api_keys_cmd(settings: Settings, args: argparse.Namespace, out: Output)
 
 def delete_api_key_cmd(settings: Settings, args: argparse.Namespace, out: Output) -> None:
     from db.api_keys import find_api_key, revoke_api_key
-    from db.revocations import API_KEY_KEPT_SECONDS, api_key_credential
 
-    async def work() -> Any:
+    async def work(notices: _Notices) -> Any:
         org_id = await _org_id(args.org)
-        row = await revoke_api_key(_owner(org_id), await find_api_key(org_id, args.key_id))
-        credential = api_key_credential(row["key_id"])
-        await _announce(settings, {credential: time.time() + API_KEY_KEPT_SECONDS})
-        return row
+        ident = await find_api_key(org_id, args.key_id)
+        return await revoke_api_key(_owner(org_id), ident, notices=notices)
 
-    row = _run(settings, work)
+    row = _revoking(settings, work)
     out.result(row, row["key_id"])
     _say(f"revoked API key {row['key_id']} in {args.org} (it stays listed, as revoked)")
 

@@ -46,8 +46,11 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         return single(request, row)
 
     async def revoke(request: Request, ident: str) -> HTTPResponse:
-        row = await api_keys.revoke_api_key(request.ctx.principal, parse_id(ident, "api key"))
-        await request.app.ctx.auth.revoke_api_key(row["key_id"])
+        await api_keys.revoke_api_key(
+            request.ctx.principal,
+            parse_id(ident, "api key"),
+            notices=request.app.ctx.auth.denylist,
+        )
         return HTTPResponse(status=204)
 
     item = "/api-keys/<ident:(?P<ident>[^/:]+)>"

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from db.api_keys import authenticate_api_key
 from db.errors import InvalidToken, Unauthenticated
 from db.principal import Principal
-from db.revocations import API_KEY_KEPT_SECONDS, api_key_credential
 from gateway.auth.denylist import Denylist
 from gateway.auth.keys import RELOAD_SECONDS
 from gateway.auth.tokens import TokenService
@@ -101,8 +100,3 @@ class Authenticator:
             log.warning("rejected API key", extra={"reason": "revoked or expired"})
             raise InvalidToken("the API key is revoked or expired")
         return principal
-
-    async def revoke_api_key(self, key_id: str) -> None:
-        """Make a revocation effective now on every worker: ``db.api_keys.revoke_api_key``
-        has recorded it; this applies it here and tells the other workers."""
-        self.denylist.announce(api_key_credential(key_id), time.time() + API_KEY_KEPT_SECONDS)

@@ -5,11 +5,14 @@ them, a worker that may have missed a notice reads them again (and closes the
 sockets of what it learns); expired rows are pruned. With a Redis of the test's own
 (services pass): a worker whose subscription comes back reads what it missed, and a
 revocation made while its worker is cut off from Redis is announced once it is back.
+An API key revoked through REST or the ``gateway`` command is refused by another running
+host: the one ``db/`` function that revokes takes the notices its news goes to.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,19 +22,27 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from db import accounts, api_keys
 from db.accounts import create_client
-from db.errors import Unavailable
+from db.errors import InvalidToken, Unavailable
 from db.models import Revocation
 from db.principal import Principal
-from db.revocations import prune_revocations, record_revocation, revocations_since
+from db.revocations import (
+    api_key_credential,
+    prune_revocations,
+    record_revocation,
+    revocations_since,
+)
 from gateway.auth import denylist as denylist_module
+from gateway.auth.authenticator import Authenticator
 from gateway.auth.denylist import CHANNEL, KEPT_PAST_EXPIRY, Denylist
 from gateway.redis_client import redis_client
+from gateway.settings import Settings
 from realtime.tickets import Tickets
 from tests.conftest import BACKEND, RunningServer, Tenant
 from tests.factories import TOKENS, unique
 from tests.private_redis import PrivateRedis, private_redis, proxy_to
-from tests.processes import free_port
+from tests.processes import clean_env, free_port, gateway
 from tests.realtime_clients import realtime, subscribe
 
 PROBE = "/api/v1/products"
@@ -242,3 +253,80 @@ async def test_a_revocation_made_while_cut_off_from_redis_is_announced_when_it_i
             await through_proxy.aclose()
             await pubsub.aclose()  # type: ignore[no-untyped-call]
             await listener.aclose()
+
+
+# --- an API key revoked from any door ---------------------------------------------------------
+
+
+def test_every_function_that_revokes_must_be_told_where_its_news_goes() -> None:
+    """``db/`` revokes, and takes the notices (a worker's denylist, the command's
+    publisher) as a required argument: no door can revoke without telling the workers."""
+    for revoke in (api_keys.revoke_api_key, accounts.delete_user, accounts.delete_client):
+        notices = inspect.signature(revoke).parameters["notices"]
+        assert notices.kind is inspect.Parameter.KEYWORD_ONLY, revoke
+        assert notices.default is inspect.Parameter.empty, revoke
+
+
+@pytest.mark.parametrize("door", ["rest", "cli"])
+async def test_a_key_revoked_from_any_door_is_refused_by_another_running_host(
+    server: RunningServer,
+    settings: Settings,
+    tenant: Tenant,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    door: str,
+) -> None:
+    row, key = await api_keys.create_api_key(
+        tenant.owner, api_keys.ApiKeyInput(name=unique("door "), scopes=["products:read"])
+    )
+    credential = api_key_credential(row["key_id"])
+    redis = redis_client(settings.redis_url) if settings.redis_url else None
+    # Another host, which reads no database while the test runs: on the services pass only
+    # the Redis notice can tell it (on the embedded pass, no Redis: it reads the database).
+    monkeypatch.setattr(denylist_module, "POLL_SECONDS", 3600.0)
+    monkeypatch.setattr(denylist_module, "POLL_SECONDS_ALONE", 3600.0)
+    other = Authenticator(settings)
+    await other.start(redis)
+    heard = redis.pubsub() if redis is not None else None
+    try:
+        if heard is not None:
+            await heard.subscribe(CHANNEL)
+            await until(lambda: other.denylist.listening, "the other host's subscription")
+        assert (await other.api_key_principal(key)).credential_id == credential  # cached there
+
+        if door == "rest":
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+                r = await http.delete(
+                    f"/api/v1/api-keys/{row['id']}",
+                    headers={"Authorization": f"Bearer {TOKENS.mint(tenant.id, 'admin')}"},
+                )
+            assert r.status_code == 204, r.text
+        else:
+            site = {"DATABASE_URL": settings.database_url, "SEED_DEMO": "false"}
+            if settings.redis_url:
+                site["REDIS_URL"] = settings.redis_url
+            done = gateway(
+                "delete-api-key", tenant.slug, row["key_id"], env=clean_env(**site), cwd=tmp_path
+            )
+            assert done.returncode == 0, done.stderr
+
+        if heard is not None:  # the notice went out, from the server's denylist or the command
+            deadline = time.monotonic() + 20
+            while True:
+                assert time.monotonic() < deadline, "no revocation notice"
+                message = await heard.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message and message["data"].decode().startswith(credential + " "):
+                    break
+            await until(lambda: credential in other.denylist, "the notice to reach the host")
+        else:
+            await other.denylist.catch_up()  # what a host without Redis does every 2 s
+        with pytest.raises(InvalidToken):
+            await other.api_key_principal(key)
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            assert (await http.get(PROBE, headers={"X-API-Key": key})).status_code == 401
+    finally:
+        if heard is not None:
+            await heard.aclose()
+        await other.stop()
+        if redis is not None:
+            await redis.aclose()
