@@ -22,8 +22,8 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.request import RequestParameters
 
 from db import accounts
-from db.models import OAuthClient
 from db.catalog import ALL_SCOPES
+from db.models import OAuthClient
 from gateway.auth.server import claimed_client_id, request_values
 from gateway.csp import page_policy
 from gateway.edge import client_address

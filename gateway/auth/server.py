@@ -70,8 +70,8 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from sanic import HTTPResponse, Request
 
 from db import accounts
-from db.models import AuthorizationCode, OAuthClient, RefreshToken, User
 from db.catalog import role_scopes
+from db.models import AuthorizationCode, OAuthClient, RefreshToken, User
 from gateway.auth.tokens import LEEWAY, TokenService, scope_list
 from gateway.settings import Settings
 

@@ -34,9 +34,9 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from db.accounts import create_client, create_user, secret_digest
+from db.catalog import ALL_SCOPES, role_scopes
 from db.errors import InvalidArgument
 from db.models import AuthorizationCode, OAuthClient
-from db.catalog import ALL_SCOPES, role_scopes
 from gateway.auth.routes import PAGE_HEADERS
 from tests.auth.test_grants import (
     OTHER_REDIRECT,
