@@ -1,9 +1,12 @@
 """GraphQL object types over the rows ``db/`` returns (the same rows REST serves).
 
-Each type is a thin view of a row dict: scalar fields are the REST fields in
-camelCase; relations (``Order.customer``, ``Order.items``, ``OrderItem.product``,
-``Customer.orders``) go through the request's DataLoaders, so a page of 50 orders
-costs a constant number of queries whatever is nested under it.
+Each declared resource's type is derived from its declaration (``derive_type``):
+its shape's scalar fields in camelCase, one field per relation, and what the
+resource adds by hand (``EXTRAS``: an order's items, a product's sales). Each
+object is a thin view of a row dict; relations are prefetched for a whole page
+by the root resolver (``resolvers/prefetch.py``) or batched through the
+request's DataLoaders, so a page of 50 orders costs a constant number of queries
+whatever is nested under it.
 
 ``id`` is a Relay global id (``base64("Order:12")``), accepted by ``node(id:)``;
 ``databaseId`` is the integer id REST uses.
