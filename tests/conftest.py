@@ -118,16 +118,22 @@ def settings(database_url: str) -> Settings:
             ExternalIssuer(
                 issuer=PARTNER_ISSUER,
                 jwks_uri=f"http://127.0.0.1:{PARTNER_JWKS_PORT}/partner/jwks",
-                audience=PARTNER_AUDIENCE, algorithms=["ES256"], organization_claim="org_slug",
-                scope_claim="permissions", role_claim="https://gateway.test/role",
+                audience=PARTNER_AUDIENCE,
+                algorithms=["ES256"],
+                organization_claim="org_slug",
+                scope_claim="permissions",
+                role_claim="https://gateway.test/role",
                 default_role="viewer",
             ),
             ExternalIssuer(
-                issuer=PINNED_ISSUER, jwks_uri=f"http://127.0.0.1:{PARTNER_JWKS_PORT}/pinned/jwks",
-                audience=PINNED_AUDIENCE, organization=PINNED_ORGANIZATION, default_role="staff",
+                issuer=PINNED_ISSUER,
+                jwks_uri=f"http://127.0.0.1:{PARTNER_JWKS_PORT}/pinned/jwks",
+                audience=PINNED_AUDIENCE,
+                organization=PINNED_ORGANIZATION,
+                default_role="staff",
             ),
         ],
-    )  # fmt: skip
+    )
 
 
 def _free_port() -> int:
@@ -187,17 +193,22 @@ class Tenant:
 
     def principal(self, *roles: str, scopes: frozenset[str] = frozenset({"*"})) -> Principal:
         return Principal(
-            subject=f"test-{'-'.join(roles)}", organization_id=self.id,
-            scopes=scopes, roles=frozenset(roles),
-        )  # fmt: skip
+            subject=f"test-{'-'.join(roles)}",
+            organization_id=self.id,
+            scopes=scopes,
+            roles=frozenset(roles),
+        )
 
 
 def _mint(app: GatewayApp, organization_id: int, role: str, scopes: list[str] | None = None) -> str:
     """A real access token, signed by the server's current key, as the token endpoint issues."""
     token, _ = app.ctx.auth.tokens.issue(
-        subject=f"user:test-{role}", organization_id=organization_id, client_id="tests",
-        scopes=sorted(role_scopes(role)) if scopes is None else scopes, roles=[role],
-    )  # fmt: skip
+        subject=f"user:test-{role}",
+        organization_id=organization_id,
+        client_id="tests",
+        scopes=sorted(role_scopes(role)) if scopes is None else scopes,
+        roles=[role],
+    )
     return token
 
 
@@ -211,9 +222,11 @@ async def make_tenant(server: RunningServer) -> Tenant:
         timeout=30,
     )
     owner = Principal(
-        subject="test-owner", organization_id=org["id"], scopes=frozenset({"*"}),
+        subject="test-owner",
+        organization_id=org["id"],
+        scopes=frozenset({"*"}),
         roles=frozenset({"owner"}),
-    )  # fmt: skip
+    )
     return Tenant(id=org["id"], slug=slug, owner=owner, client=client)
 
 

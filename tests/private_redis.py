@@ -28,9 +28,18 @@ class PrivateRedis:
             pytest.fail("redis-server is needed for this test (it is on the services machines)")
         self.port = free_port()
         self._command = [
-            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(directory),
-        ]  # fmt: skip
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ]
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property

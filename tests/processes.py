@@ -46,8 +46,12 @@ def start_serving(port: int, cwd: Path, **env: str) -> subprocess.Popen[str]:
     """``gateway serve`` on the embedded default, returned once /healthz answers."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
-        env=clean_env(**env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=clean_env(**env),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while True:
         try:

@@ -120,11 +120,22 @@ def gateways(tmp_path: Path, database: dict[str, str]) -> Iterator[Callable[...,
         settings = {"LOG_LEVEL": "INFO", "ACCESS_LOG": "false", "RATE_LIMITS_ENABLED": "false"}
         with log.open("wb") as out:  # the child writes to its own copy of the file
             proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "serve", "--port", str(port),
-                 "--workers", str(workers)],
-                env=clean_env(**{**settings, **database, **env}), cwd=tmp_path,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                ],
+                env=clean_env(**{**settings, **database, **env}),
+                cwd=tmp_path,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         node = Gateway(proc, port, log)
         started.append(node)
         deadline = time.monotonic() + GUARD
@@ -153,8 +164,19 @@ def start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
     server = shutil.which("redis-server")
     if server is None:
         pytest.fail("redis-server is needed for this test (it is on the services machines)")
-    command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", str(directory)]  # fmt: skip
+    command = [
+        server,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + GUARD
     while True:

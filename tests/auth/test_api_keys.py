@@ -262,7 +262,7 @@ BAD_BODIES: list[tuple[str, Any]] = [
     ("secret_hash", {"name": "k", "scopes": ["products:read"], "secret_hash": "0" * 64}),
     ("created_by", {"name": "k", "scopes": ["products:read"], "created_by": "someone"}),
     ("revoked_at", {"name": "k", "scopes": ["products:read"], "revoked_at": None}),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("body", [b for _, b in BAD_BODIES], ids=[n for n, _ in BAD_BODIES])
@@ -282,7 +282,7 @@ async def test_bad_input_is_a_clear_422_and_creates_nothing(
         (b"", "application/json", 400, "MALFORMED_JSON"),
         (GOOD, "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
     ],
-)  # fmt: skip
+)
 async def test_unreadable_bodies_are_4xx_and_create_nothing(
     http: httpx.AsyncClient,
     tenant: Tenant,

@@ -65,15 +65,30 @@ def test_cli_credentials_work_against_a_running_server(tmp_path: Path) -> None:
     run(tmp_path, "migrate")
     run(tmp_path, "create-org", "acme", "--name", "Acme")
     run(tmp_path, "create-org", "globex")
-    _, said = run(tmp_path, "create-user", "acme", "Ana@Acme.test", "--role", "staff",
-                  GATEWAY_PASSWORD=PASSWORD)  # fmt: skip
+    _, said = run(
+        tmp_path,
+        "create-user",
+        "acme",
+        "Ana@Acme.test",
+        "--role",
+        "staff",
+        GATEWAY_PASSWORD=PASSWORD,
+    )
     assert "ana@acme.test" in said
     assert PASSWORD not in said
 
     printed, said = run(
-        tmp_path, "create-client", "acme", "ERP sync", "--role", "staff",
-        "--scope", "products:read", "--scope", "products:write",
-    )  # fmt: skip
+        tmp_path,
+        "create-client",
+        "acme",
+        "ERP sync",
+        "--role",
+        "staff",
+        "--scope",
+        "products:read",
+        "--scope",
+        "products:write",
+    )
     lines = printed.splitlines()
     assert [line.split("=", 1)[0] for line in lines] == ["client_id", "client_secret"]
     client = dict(line.split("=", 1) for line in lines)
@@ -103,24 +118,30 @@ def test_cli_credentials_work_against_a_running_server(tmp_path: Path) -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         r = httpx.post(
-            f"{base}/oauth/token", auth=(client["client_id"], client["client_secret"]),
-            data={"grant_type": "client_credentials"}, timeout=10,
-        )  # fmt: skip
+            f"{base}/oauth/token",
+            auth=(client["client_id"], client["client_secret"]),
+            data={"grant_type": "client_credentials"},
+            timeout=10,
+        )
         assert r.status_code == 200, r.text
         issued = r.json()
         assert issued["scope"] == "products:read products:write"
         assert kid_of(issued["access_token"]) == newest  # signed with the rotated-in key
         wrong = httpx.post(
-            f"{base}/oauth/token", auth=(client["client_id"], client["client_secret"] + "x"),
-            data={"grant_type": "client_credentials"}, timeout=10,
-        )  # fmt: skip
+            f"{base}/oauth/token",
+            auth=(client["client_id"], client["client_secret"] + "x"),
+            data={"grant_type": "client_credentials"},
+            timeout=10,
+        )
         assert wrong.status_code == 401
 
         bearer = {"Authorization": f"Bearer {issued['access_token']}"}
         created = httpx.post(
-            f"{base}/api/v1/products", headers=bearer, timeout=10,
+            f"{base}/api/v1/products",
+            headers=bearer,
+            timeout=10,
             json={"sku": "CLI-1", "name": "From the CLI", "price_cents": 100, "stock": 1},
-        )  # fmt: skip
+        )
         assert created.status_code == 201, created.text
         outside = httpx.get(f"{base}/api/v1/orders", headers=bearer, timeout=10)
         assert outside.status_code == 403, outside.text
@@ -175,14 +196,31 @@ def test_cli_bad_input_is_exit_2_with_one_clear_line(tmp_path: Path) -> None:
         tmp_path, "create-client", "acme", "app", "--scope", "everything"
     )
     beyond_role = fails(
-        tmp_path, "create-client", "acme", "app", "--role", "viewer",
-        "--scope", "products:read", "--scope", "customers:write", "--scope", "api-keys:admin",
-    )  # fmt: skip
+        tmp_path,
+        "create-client",
+        "acme",
+        "app",
+        "--role",
+        "viewer",
+        "--scope",
+        "products:read",
+        "--scope",
+        "customers:write",
+        "--scope",
+        "api-keys:admin",
+    )
     assert "'viewer' cannot hold the scope(s) api-keys:admin, customers:write" in beyond_role
     assert "fragment" in fails(
-        tmp_path, "create-client", "acme", "spa", "--public", "--grant", "authorization_code",
-        "--redirect-uri", "https://app.acme.test/callback#done",
-    )  # fmt: skip
+        tmp_path,
+        "create-client",
+        "acme",
+        "spa",
+        "--public",
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        "https://app.acme.test/callback#done",
+    )
     assert "unknown scope(s): everything" in fails(
         tmp_path, "create-api-key", "acme", "k", "--scope", "everything"
     )
@@ -191,9 +229,15 @@ def test_cli_bad_input_is_exit_2_with_one_clear_line(tmp_path: Path) -> None:
     )
     for days in ("0", "-1"):  # "0" once meant a key that never expires
         assert "future" in fails(
-            tmp_path, "create-api-key", "acme", "k", "--scope", "products:read",
-            "--expires-in-days", days,
-        )  # fmt: skip
+            tmp_path,
+            "create-api-key",
+            "acme",
+            "k",
+            "--scope",
+            "products:read",
+            "--expires-in-days",
+            days,
+        )
     assert "name" in fails(tmp_path, "create-api-key", "acme", "", "--scope", "products:read")
 
     # nothing of the above was created

@@ -33,10 +33,15 @@ async def test_the_demo_fills_its_charts_and_its_docs_client_signs_in(server: Ru
     assert max(times) < now
 
     async with AsyncOAuth2Client(
-        client_id=DEMO_DOCS_CLIENT_ID, client_secret=None, redirect_uri=DOCS_REDIRECT,
-        code_challenge_method="S256", token_endpoint_auth_method="none",
-        base_url=server.base_url, timeout=30, scope="orders:read stats:read",
-    ) as swagger:  # fmt: skip
+        client_id=DEMO_DOCS_CLIENT_ID,
+        client_secret=None,
+        redirect_uri=DOCS_REDIRECT,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="none",
+        base_url=server.base_url,
+        timeout=30,
+        scope="orders:read stats:read",
+    ) as swagger:
         verifier = secrets.token_urlsafe(48)
         url, state = swagger.create_authorization_url("/oauth/authorize", code_verifier=verifier)
         async with browser(server) as page:
@@ -45,9 +50,11 @@ async def test_the_demo_fills_its_charts_and_its_docs_client_signs_in(server: Ru
             )
         assert query["state"] == state
         token = await swagger.fetch_token(
-            "/oauth/token", grant_type="authorization_code", code=query["code"],
+            "/oauth/token",
+            grant_type="authorization_code",
+            code=query["code"],
             code_verifier=verifier,
-        )  # fmt: skip
+        )
         # The default chart (the 30 days up to now, a bucket a day) is full.
         start = (now - timedelta(days=30)).isoformat()
         reply = await swagger.get(

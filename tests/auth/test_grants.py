@@ -77,12 +77,14 @@ async def register(
     role: str = "staff",
 ) -> Registered:
     new = await create_client(
-        tenant.id, f"App {uuid.uuid4().hex[:6]}",
+        tenant.id,
+        f"App {uuid.uuid4().hex[:6]}",
         grant_types=grant_types or ["authorization_code", "refresh_token"],
         scopes=CLIENT_SCOPES if scopes is None else scopes,
         redirect_uris=[REDIRECT] if redirect_uris is None else redirect_uris,
-        role=role, public=public,
-    )  # fmt: skip
+        role=role,
+        public=public,
+    )
     assert (new.secret is None) is public
     return Registered(new.client.client_id, new.secret)
 
@@ -119,9 +121,14 @@ def http(server: RunningServer) -> httpx.AsyncClient:
 def oauth(server: RunningServer, reg: Registered, **kwargs: Any) -> AsyncOAuth2Client:
     kwargs.setdefault("token_endpoint_auth_method", "client_secret_basic" if reg.secret else "none")
     return AsyncOAuth2Client(
-        client_id=reg.client_id, client_secret=reg.secret, redirect_uri=REDIRECT,
-        code_challenge_method="S256", base_url=server.base_url, timeout=30, **kwargs,
-    )  # fmt: skip
+        client_id=reg.client_id,
+        client_secret=reg.secret,
+        redirect_uri=REDIRECT,
+        code_challenge_method="S256",
+        base_url=server.base_url,
+        timeout=30,
+        **kwargs,
+    )
 
 
 async def api_status(server: RunningServer, access_token: str, path: str = PRODUCTS) -> int:
@@ -143,20 +150,26 @@ def notice(page: str) -> str:
 def authorize_query(reg: Registered, verifier: str | None = None, **overrides: str | None) -> str:
     """An /oauth/authorize URL built by hand; ``None`` drops a parameter."""
     params: dict[str, str | None] = {
-        "response_type": "code", "client_id": reg.client_id, "redirect_uri": REDIRECT,
-        "scope": "products:read", "state": secrets.token_urlsafe(8),
+        "response_type": "code",
+        "client_id": reg.client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "products:read",
+        "state": secrets.token_urlsafe(8),
         "code_challenge": create_s256_code_challenge(verifier or secrets.token_urlsafe(48)),
         "code_challenge_method": "S256",
-    }  # fmt: skip
+    }
     params.update(overrides)
     kept = {k: v for k, v in params.items() if v is not None}
     return "/oauth/authorize?" + str(httpx.QueryParams(kept))
 
 
 async def submit(
-    page_client: httpx.AsyncClient, url: str, email: str, password: str = PASSWORD,
+    page_client: httpx.AsyncClient,
+    url: str,
+    email: str,
+    password: str = PASSWORD,
     decision: str = "allow",
-) -> httpx.Response:  # fmt: skip
+) -> httpx.Response:
     """Open the sign-in page, fill it in as a person would, and send it."""
     page = await page_client.get(url)
     assert page.status_code == 200, page.text
@@ -188,9 +201,12 @@ async def sign_in_for_code(
 
 
 async def redeem(
-    server: RunningServer, reg: Registered, code: str, verifier: str | None,
+    server: RunningServer,
+    reg: Registered,
+    code: str,
+    verifier: str | None,
     redirect_uri: str | None = REDIRECT,
-) -> httpx.Response:  # fmt: skip
+) -> httpx.Response:
     """The token request for ``code``, sent by plain httpx as ``reg``."""
     data = {"grant_type": "authorization_code", "code": code}
     if redirect_uri is not None:
@@ -214,9 +230,11 @@ async def code_flow(
             query = redirected(await submit(b, url, email))
         assert query["state"] == state
         token = await client.fetch_token(
-            "/oauth/token", grant_type="authorization_code", code=query["code"],
+            "/oauth/token",
+            grant_type="authorization_code",
+            code=query["code"],
             code_verifier=verifier,
-        )  # fmt: skip
+        )
     return dict(token)
 
 
@@ -254,9 +272,12 @@ async def verified_claims(
     kid = jwt.get_unverified_header(access_token)["kid"]
     key = jwt.PyJWKSet.from_dict(jwks)[kid]
     claims: dict[str, Any] = jwt.decode(
-        access_token, key.key, algorithms=[key.algorithm_name], audience=settings.auth_audience,
+        access_token,
+        key.key,
+        algorithms=[key.algorithm_name],
+        audience=settings.auth_audience,
         issuer=settings.issuer,
-    )  # fmt: skip
+    )
     return claims
 
 
@@ -296,9 +317,12 @@ async def test_client_credentials_auth_methods_are_really_checked(server, tenant
     async with http(server) as client:
         post = await client.post(
             "/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": reg.client_id,
-                  "client_secret": reg.secret},
-        )  # fmt: skip
+            data={
+                "grant_type": "client_credentials",
+                "client_id": reg.client_id,
+                "client_secret": reg.secret,
+            },
+        )
         assert post.status_code == 200, post.text
         bare = await client.post(
             "/oauth/token", data={"grant_type": "client_credentials", "client_id": reg.client_id}
@@ -321,9 +345,10 @@ async def test_a_token_has_no_more_scopes_than_requested_and_registered(server, 
 
         # orders:write and products:write are valid scopes, but not this client's
         mixed = await client.fetch_token(
-            "/oauth/token", grant_type="client_credentials",
+            "/oauth/token",
+            grant_type="client_credentials",
             scope="orders:read orders:write products:write",
-        )  # fmt: skip
+        )
         assert mixed["scope"] == "orders:read"
         claims = await verified_claims(server, settings, mixed["access_token"])
         assert claims["scope"] == "orders:read"
@@ -351,14 +376,18 @@ async def test_wrong_secret_is_invalid_client(server, tenant):
     assert refused.value.error == "invalid_client"
     async with http(server) as client:
         basic = await client.post(
-            "/oauth/token", auth=(reg.client_id, "not-the-secret"),
+            "/oauth/token",
+            auth=(reg.client_id, "not-the-secret"),
             data={"grant_type": "client_credentials"},
-        )  # fmt: skip
+        )
         post = await client.post(
             "/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": reg.client_id,
-                  "client_secret": "not-the-secret"},
-        )  # fmt: skip
+            data={
+                "grant_type": "client_credentials",
+                "client_id": reg.client_id,
+                "client_secret": "not-the-secret",
+            },
+        )
         unknown = await client.post(
             "/oauth/token", auth=("gw-nosuchclient", "x"), data={"grant_type": "client_credentials"}
         )
@@ -375,10 +404,15 @@ async def test_a_public_client_cannot_use_client_credentials(server, tenant):
     # A public row that holds the grant anyway (registered around create_client) still
     # gets nothing: the grant accepts no "none" client authentication.
     forced = await OAuthClient.create(
-        organization_id=tenant.id, client_id=f"gw-{secrets.token_hex(8)}", secret_hash=None,
-        name="forced", redirect_uris=[], grant_types=["client_credentials"],
-        scopes=CLIENT_SCOPES, role="staff",
-    )  # fmt: skip
+        organization_id=tenant.id,
+        client_id=f"gw-{secrets.token_hex(8)}",
+        secret_hash=None,
+        name="forced",
+        redirect_uris=[],
+        grant_types=["client_credentials"],
+        scopes=CLIENT_SCOPES,
+        role="staff",
+    )
     async with http(server) as client:
         for client_id in (public.client_id, forced.client_id):
             r = await client.post(
@@ -429,9 +463,11 @@ async def test_code_flow_with_pkce_end_to_end(server, settings, tenant, public):
         assert await codes_of(reg) == 1
 
         token = await client.fetch_token(
-            "/oauth/token", grant_type="authorization_code", code=query["code"],
+            "/oauth/token",
+            grant_type="authorization_code",
+            code=query["code"],
             code_verifier=verifier,
-        )  # fmt: skip
+        )
     assert token["token_type"] == "Bearer"
     assert token["expires_in"] == settings.access_token_ttl_seconds
     assert token["scope"] == "products:read orders:read"
@@ -523,9 +559,14 @@ async def test_authorize_refuses_without_s256_pkce(server, tenant, overrides):
         form = dict(parse_qs(urlsplit(url).query))
         posted = await b.post(
             "/oauth/authorize",
-            data={**{k: v[0] for k, v in form.items()}, "csrf_token": "c" * 32,
-                  "email": email, "password": PASSWORD, "decision": "allow"},
-        )  # fmt: skip
+            data={
+                **{k: v[0] for k, v in form.items()},
+                "csrf_token": "c" * 32,
+                "email": email,
+                "password": PASSWORD,
+                "decision": "allow",
+            },
+        )
     assert "code=" not in posted.headers.get("location", "")
     assert await codes_of(reg) == 0
 
@@ -1004,8 +1045,10 @@ async def test_authorization_server_metadata(server, settings, anon):
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["response_types_supported"] == ["code"]
     assert set(meta["grant_types_supported"]) == {
-        "authorization_code", "client_credentials", "refresh_token",
-    }  # fmt: skip
+        "authorization_code",
+        "client_credentials",
+        "refresh_token",
+    }
     assert "none" in meta["token_endpoint_auth_methods_supported"]
     assert "none" not in meta["introspection_endpoint_auth_methods_supported"]
     # the advertised endpoints are the ones that answer

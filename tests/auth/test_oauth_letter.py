@@ -191,9 +191,17 @@ async def test_authorize_requires_redirect_uri_even_with_one_registered(server, 
         REDIRECT + "#",
         " " + REDIRECT,
     ],
-    ids=["slash", "host-case", "scheme-case", "default-port", "encoded", "query", "fragment",
-         "space"],
-)  # fmt: skip
+    ids=[
+        "slash",
+        "host-case",
+        "scheme-case",
+        "default-port",
+        "encoded",
+        "query",
+        "fragment",
+        "space",
+    ],
+)
 async def test_redirect_uri_is_matched_by_string_equality(server, tenant, variant):
     """Variants a URL normalizer would call equal are different URIs here, at the
     authorization endpoint and at the token endpoint alike."""
@@ -222,13 +230,21 @@ async def test_the_token_request_must_repeat_the_redirect_uri(server, tenant):
     code = await sign_in_for_code(server, reg, email, verifier, redirect_uri=OTHER_REDIRECT)
     async with http(server) as client:  # sent twice: which one would count?
         twice = await client.post(
-            "/oauth/token", auth=reg.auth,
-            content=str(httpx.QueryParams([
-                ("grant_type", "authorization_code"), ("code", code), ("code_verifier", verifier),
-                ("redirect_uri", OTHER_REDIRECT), ("redirect_uri", REDIRECT),
-            ])),
+            "/oauth/token",
+            auth=reg.auth,
+            content=str(
+                httpx.QueryParams(
+                    [
+                        ("grant_type", "authorization_code"),
+                        ("code", code),
+                        ("code_verifier", verifier),
+                        ("redirect_uri", OTHER_REDIRECT),
+                        ("redirect_uri", REDIRECT),
+                    ]
+                )
+            ),
             headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )  # fmt: skip
+        )
     assert twice.status_code == 400, twice.text
     assert twice.json()["error"] == "invalid_request"
 
@@ -242,11 +258,15 @@ async def test_a_code_stored_without_a_redirect_uri_is_not_redeemed(server, tena
     for sent in (REDIRECT, None):
         code = secrets.token_urlsafe(32)
         await AuthorizationCode.create(
-            code_hash=secret_digest(code), client_id=reg.client_id, user_id=user.id,
-            redirect_uri="", scope="products:read",
-            code_challenge=create_s256_code_challenge(verifier), code_challenge_method="S256",
+            code_hash=secret_digest(code),
+            client_id=reg.client_id,
+            user_id=user.id,
+            redirect_uri="",
+            scope="products:read",
+            code_challenge=create_s256_code_challenge(verifier),
+            code_challenge_method="S256",
             expires_at=datetime.now(UTC) + timedelta(minutes=5),
-        )  # fmt: skip
+        )
         r = await redeem(server, reg, code, verifier, redirect_uri=sent)
         assert r.status_code == 400, (sent, r.text)
         assert r.json()["error"] == "invalid_grant"
@@ -255,19 +275,40 @@ async def test_a_code_stored_without_a_redirect_uri_is_not_redeemed(server, tena
 @pytest.mark.parametrize(
     "uri",
     [
-        "/callback", "app.example.com/callback", REDIRECT + "#top", "https://app.example.com/a b",
-        "https://app.example.com/caf\u00e9", "https://app.example.com/\tx", "javascript:alert(1)",
-        "data:text/html,hi", "https://app.example.com/" + "x" * 2000, "",
+        "/callback",
+        "app.example.com/callback",
+        REDIRECT + "#top",
+        "https://app.example.com/a b",
+        "https://app.example.com/caf\u00e9",
+        "https://app.example.com/\tx",
+        "javascript:alert(1)",
+        "data:text/html,hi",
+        "https://app.example.com/" + "x" * 2000,
+        "",
     ],
-    ids=["relative", "no-scheme", "fragment", "space", "non-ascii", "tab", "javascript", "data",
-         "too-long", "empty"],
-)  # fmt: skip
+    ids=[
+        "relative",
+        "no-scheme",
+        "fragment",
+        "space",
+        "non-ascii",
+        "tab",
+        "javascript",
+        "data",
+        "too-long",
+        "empty",
+    ],
+)
 async def test_registration_refuses_redirect_uris_that_cannot_be_matched_safely(tenant, uri):
     with pytest.raises(InvalidArgument, match="redirect URI"):
         await create_client(
-            tenant.id, "app", grant_types=["authorization_code"], scopes=["products:read"],
-            redirect_uris=[uri], public=True,
-        )  # fmt: skip
+            tenant.id,
+            "app",
+            grant_types=["authorization_code"],
+            scopes=["products:read"],
+            redirect_uris=[uri],
+            public=True,
+        )
     assert not await OAuthClient.filter(organization_id=tenant.id).exists()
 
 
@@ -312,8 +353,13 @@ HOSTILE_CLIENT_IDS = {
 
 def hostile_form(reg: Registered, **overrides: str | None) -> dict[str, str]:
     params = dict(httpx.URL(authorize_query(reg, **overrides)).params)
-    return {**params, "csrf_token": "c" * 32, "email": "x@example.com", "password": PASSWORD,
-            "decision": "allow"}  # fmt: skip
+    return {
+        **params,
+        "csrf_token": "c" * 32,
+        "email": "x@example.com",
+        "password": PASSWORD,
+        "decision": "allow",
+    }
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -381,14 +427,13 @@ async def test_a_malformed_authorization_query_gets_the_error_page(server, tenan
         ("response_type", "c\u00f6de"),
         ("response_type", "token"),
         ("response_type", None),
-        ("scope", "products:read\n\"\\"),
-        ("state", "s\t\"\\\u00e4\r\n"),
-        ("code_challenge", "\u00e4\t\""),
+        ("scope", 'products:read\n"\\'),
+        ("state", 's\t"\\\u00e4\r\n'),
+        ("code_challenge", '\u00e4\t"'),
         ("code_challenge_method", "S256\n"),
     ],
-    ids=["rt-tab", "rt-unicode", "rt-token", "rt-missing", "scope", "state", "challenge",
-         "method"],
-)  # fmt: skip
+    ids=["rt-tab", "rt-unicode", "rt-token", "rt-missing", "scope", "state", "challenge", "method"],
+)
 async def test_other_hostile_parameters_are_answered_at_the_verified_redirect_uri(
     server, tenant, name, value
 ):
@@ -415,23 +460,30 @@ async def test_a_client_credentials_token_holds_no_scope_its_role_lacks(server, 
     # checked roles: its tokens still carry only what a viewer may hold.
     secret = secrets.token_urlsafe(32)
     row = await OAuthClient.create(
-        organization_id=tenant.id, client_id=f"gw-{secrets.token_hex(8)}",
-        secret_hash=secret_digest(secret), name="legacy viewer", redirect_uris=[],
-        grant_types=["client_credentials"], scopes=sorted(ALL_SCOPES), role="viewer",
-    )  # fmt: skip
+        organization_id=tenant.id,
+        client_id=f"gw-{secrets.token_hex(8)}",
+        secret_hash=secret_digest(secret),
+        name="legacy viewer",
+        redirect_uris=[],
+        grant_types=["client_credentials"],
+        scopes=sorted(ALL_SCOPES),
+        role="viewer",
+    )
     reg = Registered(row.client_id, secret)
     viewer = sorted(role_scopes("viewer"))
     async with oauth(server, reg) as client:
         default = await client.fetch_token("/oauth/token", grant_type="client_credentials")
         mixed = await client.fetch_token(
-            "/oauth/token", grant_type="client_credentials",
+            "/oauth/token",
+            grant_type="client_credentials",
             scope="customers:write products:read api-keys:admin",
-        )  # fmt: skip
+        )
         with pytest.raises(OAuthError) as refused:
             await client.fetch_token(
-                "/oauth/token", grant_type="client_credentials",
+                "/oauth/token",
+                grant_type="client_credentials",
                 scope="customers:write api-keys:admin",
-            )  # fmt: skip
+            )
     assert refused.value.error == "invalid_scope"
 
     for token, expected in ((default, viewer), (mixed, ["products:read"])):
@@ -506,15 +558,20 @@ async def test_revoke_answers_alike_for_every_token_it_does_not_revoke(
     public = await register(tenant, public=True)
     foreign = await register_machine(other_tenant)
     expired, _ = server.app.ctx.auth.tokens.issue(
-        subject=f"client:{bystander.client_id}", organization_id=tenant.id,
-        client_id=bystander.client_id, scopes=["products:read"], roles=["staff"],
+        subject=f"client:{bystander.client_id}",
+        organization_id=tenant.id,
+        client_id=bystander.client_id,
+        scopes=["products:read"],
+        roles=["staff"],
         ttl_seconds=-3600,
-    )  # fmt: skip
+    )
     stranger_key = ec.generate_private_key(ec.SECP256R1())
     unknown_jwt = jwt.encode(
         {"sub": "x", "client_id": bystander.client_id, "jti": "j", "exp": 4_000_000_000},
-        stranger_key, algorithm="ES256", headers={"typ": "at+jwt", "kid": "nope"},
-    )  # fmt: skip
+        stranger_key,
+        algorithm="ES256",
+        headers={"typ": "at+jwt", "kid": "nope"},
+    )
 
     live = {
         "user access token": signed_in["access_token"],
@@ -563,9 +620,13 @@ async def test_a_revoked_token_stays_refused_through_the_expiry_leeway(server, t
     than the token's ``exp``, or the token is accepted again within that window."""
     reg = await register_machine(tenant)
     token, _ = server.app.ctx.auth.tokens.issue(
-        subject=f"client:{reg.client_id}", organization_id=tenant.id, client_id=reg.client_id,
-        scopes=["products:read"], roles=["staff"], ttl_seconds=-1,
-    )  # fmt: skip
+        subject=f"client:{reg.client_id}",
+        organization_id=tenant.id,
+        client_id=reg.client_id,
+        scopes=["products:read"],
+        roles=["staff"],
+        ttl_seconds=-1,
+    )
     assert await api_status(server, token) == 200  # expired a second ago: within the leeway
     assert (await revoke(server, reg, token, "access_token")).status_code == 200
     assert await api_status(server, token) == 401

@@ -55,19 +55,27 @@ class Hosts:
     def env(self) -> dict[str, str]:
         # Hosts share AUTH_ISSUER, or they refuse each other's tokens.
         return clean_env(
-            DATABASE_URL=self.database_url, REDIS_URL=self.redis_url, AUTO_MIGRATE="false",
-            SEED_DEMO="false", LOG_LEVEL="WARNING", ACCESS_LOG="false",
-            AUTH_ISSUER="http://gateway.test", ACCESS_TOKEN_TTL_SECONDS="3600",
-        )  # fmt: skip
+            DATABASE_URL=self.database_url,
+            REDIS_URL=self.redis_url,
+            AUTO_MIGRATE="false",
+            SEED_DEMO="false",
+            LOG_LEVEL="WARNING",
+            ACCESS_LOG="false",
+            AUTH_ISSUER="http://gateway.test",
+            ACCESS_TOKEN_TTL_SECONDS="3600",
+        )
 
     def start(self) -> str:
         """A ``gateway serve`` host; its base URL once it is ready."""
         port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
-            env=self.env(), cwd=self.root, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            env=self.env(),
+            cwd=self.root,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.procs.append(proc)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -81,9 +89,11 @@ class Hosts:
 
     def token(self, host: str) -> str:
         reply = httpx.post(
-            f"{host}/oauth/token", data={"grant_type": "client_credentials"},
-            auth=self.client, timeout=10,
-        )  # fmt: skip
+            f"{host}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=self.client,
+            timeout=10,
+        )
         assert reply.status_code == 200, reply.text
         token: str = reply.json()["access_token"]
         return token

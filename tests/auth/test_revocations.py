@@ -47,9 +47,11 @@ from tests.realtime_clients import realtime, subscribe
 
 PROBE = "/api/v1/products"
 CALLER = Principal(
-    subject="user:ticket", organization_id=1, scopes=frozenset({"events:read"}),
+    subject="user:ticket",
+    organization_id=1,
+    scopes=frozenset({"events:read"}),
     roles=frozenset({"staff"}),
-)  # fmt: skip
+)
 services_only = pytest.mark.skipif(
     BACKEND != "services", reason="starts a redis-server of its own; runs in the services pass"
 )
@@ -57,9 +59,12 @@ services_only = pytest.mark.skipif(
 
 def issue(server: RunningServer, tenant: Tenant) -> tuple[str, dict[str, Any]]:
     token, claims = server.app.ctx.auth.tokens.issue(
-        subject="user:revocations", organization_id=tenant.id, client_id="tests",
-        scopes=["products:read", "events:read"], roles=["staff"],
-    )  # fmt: skip
+        subject="user:revocations",
+        organization_id=tenant.id,
+        client_id="tests",
+        scopes=["products:read", "events:read"],
+        roles=["staff"],
+    )
     return token, claims
 
 

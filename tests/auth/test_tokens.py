@@ -78,10 +78,18 @@ def our_claims(server: Any, organization_id: int, **overrides: Any) -> dict[str,
     tokens = server.app.ctx.auth.tokens
     now = int(time.time())
     claims: dict[str, Any] = {
-        "iss": tokens.issuer, "sub": "user:probe", "aud": tokens.audience, "client_id": "tests",
-        "scope": "products:read", "org": organization_id, "roles": ["staff"],
-        "jti": secrets.token_urlsafe(12), "iat": now, "nbf": now, "exp": now + 300,
-    }  # fmt: skip
+        "iss": tokens.issuer,
+        "sub": "user:probe",
+        "aud": tokens.audience,
+        "client_id": "tests",
+        "scope": "products:read",
+        "org": organization_id,
+        "roles": ["staff"],
+        "jti": secrets.token_urlsafe(12),
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+    }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -167,10 +175,14 @@ def _public_key_forms(server: Any, served_jwk: dict[str, Any]) -> list[bytes]:
     )
     jwk = key.jwk()
     return [
-        pem, pem.strip(), der,
-        json.dumps(jwk).encode(), json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode(),
-        json.dumps(served_jwk).encode(), json.dumps(served_jwk, separators=(",", ":")).encode(),
-    ]  # fmt: skip
+        pem,
+        pem.strip(),
+        der,
+        json.dumps(jwk).encode(),
+        json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode(),
+        json.dumps(served_jwk).encode(),
+        json.dumps(served_jwk, separators=(",", ":")).encode(),
+    ]
 
 
 async def test_hmac_keyed_with_our_public_key_is_rejected(server, tenant, anon):
@@ -232,11 +244,23 @@ async def test_keys_the_token_brings_along_are_not_trusted(server, tenant):
         {"roles": None},
     ],
     ids=[
-        "wrong-iss", "iss-with-slash", "no-iss", "wrong-aud", "aud-list-without-ours", "no-aud",
-        "expired-beyond-leeway", "expired-long-ago", "no-exp", "nbf-beyond-leeway",
-        "nbf-far-future", "no-sub", "no-iat", "no-org", "no-roles",
+        "wrong-iss",
+        "iss-with-slash",
+        "no-iss",
+        "wrong-aud",
+        "aud-list-without-ours",
+        "no-aud",
+        "expired-beyond-leeway",
+        "expired-long-ago",
+        "no-exp",
+        "nbf-beyond-leeway",
+        "nbf-far-future",
+        "no-sub",
+        "no-iat",
+        "no-org",
+        "no-roles",
     ],
-)  # fmt: skip
+)
 async def test_claims_that_do_not_hold_are_rejected(server, tenant, change):
     now = int(time.time())
     overrides = dict(change)
@@ -310,10 +334,20 @@ async def test_a_tampered_token_is_rejected(server, tenant, other_tenant):
 @pytest.mark.parametrize(
     "garbage",
     [
-        "abc", "a.b.c", "..", "...", "e30.e30.e30", "e30.e30.", "bnVsbA.bnVsbA.bnVsbA",
-        "W10.W10.W10", "eyJhbGciOiJFUzI1NiJ9", "a.b.c.d.e", "%%%.%%%.%%%", "x" * 4000,
+        "abc",
+        "a.b.c",
+        "..",
+        "...",
+        "e30.e30.e30",
+        "e30.e30.",
+        "bnVsbA.bnVsbA.bnVsbA",
+        "W10.W10.W10",
+        "eyJhbGciOiJFUzI1NiJ9",
+        "a.b.c.d.e",
+        "%%%.%%%.%%%",
+        "x" * 4000,
     ],
-)  # fmt: skip
+)
 async def test_garbage_is_an_invalid_token(server, garbage):
     await assert_rejected(server, garbage)
 
@@ -337,9 +371,10 @@ async def test_no_credentials_is_a_challenge_without_an_error(server):
 async def _client_credentials_token(server: Any, client_id: str, secret: str) -> str:
     async with httpx.AsyncClient(base_url=server.base_url) as http:
         r = await http.post(
-            "/oauth/token", auth=(client_id, secret),
+            "/oauth/token",
+            auth=(client_id, secret),
             data={"grant_type": "client_credentials", "scope": "products:read"},
-        )  # fmt: skip
+        )
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
 
@@ -415,9 +450,12 @@ async def test_rotation_reaches_the_server_and_keeps_previous_tokens_until_they_
     # New tokens now carry the new kid ...
     assert ring.signing_key.kid == row.kid
     issued, _ = tokens.issue(
-        subject="user:after", organization_id=tenant.id, client_id="tests",
-        scopes=["products:read"], roles=["viewer"],
-    )  # fmt: skip
+        subject="user:after",
+        organization_id=tenant.id,
+        client_id="tests",
+        scopes=["products:read"],
+        roles=["viewer"],
+    )
     assert jwt.get_unverified_header(issued)["kid"] == row.kid
     await assert_accepted(server, issued)
 
@@ -493,9 +531,14 @@ class Provider:
     def claims(self, **overrides: Any) -> dict[str, Any]:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": self.issuer, "aud": self.audience, "sub": "alice", "iat": now, "nbf": now,
-            "exp": now + 300, "jti": secrets.token_hex(8),
-        }  # fmt: skip
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": "alice",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 300,
+            "jti": secrets.token_hex(8),
+        }
         claims.update(overrides)
         return {k: v for k, v in claims.items() if v is not None}
 
@@ -573,17 +616,21 @@ async def test_partner_claims_become_a_principal_by_configuration(server, tenant
     )
     principal = await tokens.principal(token)
     assert principal == Principal(
-        subject=f"{PARTNER_ISSUER}#alice", organization_id=tenant.id,
-        scopes=frozenset({"products:read", "products:write"}), roles=frozenset({"admin"}),
-        credential_id=principal.credential_id, expires_at=principal.expires_at,
-    )  # fmt: skip
+        subject=f"{PARTNER_ISSUER}#alice",
+        organization_id=tenant.id,
+        scopes=frozenset({"products:read", "products:write"}),
+        roles=frozenset({"admin"}),
+        credential_id=principal.credential_id,
+        expires_at=principal.expires_at,
+    )
     # space-separated scopes work too; the role falls back to default_role (viewer) when it is
     # missing, unknown, or owner (an outside provider does not make owners)
     for role in (None, "superuser", "owner"):
         other = await tokens.principal(
-            partner_token(idp, tenant.slug, permissions="products:read orders:read",
-                          **{ROLE_CLAIM: role})
-        )  # fmt: skip
+            partner_token(
+                idp, tenant.slug, permissions="products:read orders:read", **{ROLE_CLAIM: role}
+            )
+        )
         assert other.roles == frozenset({"viewer"}), role
         assert other.scopes == frozenset({"products:read", "orders:read"})
         assert other.organization_id == tenant.id
@@ -600,9 +647,16 @@ async def test_partner_claims_become_a_principal_by_configuration(server, tenant
         {"permissions": True},
         {"permissions": [{"products": "read"}]},
     ],
-    ids=["role-list", "role-object", "role-number", "scope-number", "scope-object", "scope-bool",
-         "scope-list-of-objects"],
-)  # fmt: skip
+    ids=[
+        "role-list",
+        "role-object",
+        "role-number",
+        "scope-number",
+        "scope-object",
+        "scope-bool",
+        "scope-list-of-objects",
+    ],
+)
 async def test_odd_claim_shapes_from_a_provider_grant_nothing_extra(server, tenant, idp, claims):
     """A trusted provider's unexpected claim types are not a 500: an odd role is the
     default role (viewer), an odd scope claim grants no scope."""
@@ -654,14 +708,19 @@ async def test_external_tokens_cannot_reach_another_organization(server, tenant,
 async def test_a_pinned_issuer_ignores_organization_claims(server, other_tenant, idp):
     """``organization`` in the configuration wins over anything the token says."""
     pinned_owner = Principal(
-        subject="test-owner", organization_id=idp.pinned_org, scopes=frozenset({"*"}),
+        subject="test-owner",
+        organization_id=idp.pinned_org,
+        scopes=frozenset({"*"}),
         roles=frozenset({"owner"}),
-    )  # fmt: skip
+    )
     product = await make_product(pinned_owner)
     token = idp.pinned.token(
-        scope="products:read", org=other_tenant.id, org_slug=other_tenant.slug,
-        tenant=other_tenant.slug, organization=other_tenant.slug,
-    )  # fmt: skip
+        scope="products:read",
+        org=other_tenant.id,
+        org_slug=other_tenant.slug,
+        tenant=other_tenant.slug,
+        organization=other_tenant.slug,
+    )
     principal = await server.app.ctx.auth.tokens.principal(token)
     assert principal.organization_id == idp.pinned_org
     assert principal.roles == frozenset({"staff"})  # the configured default role
@@ -689,11 +748,22 @@ async def test_a_pinned_issuer_ignores_organization_claims(server, other_tenant,
         {"org_slug": 42},
     ],
     ids=[
-        "wrong-aud", "our-own-aud", "other-issuers-aud", "no-aud", "wrong-iss", "lookalike-iss",
-        "http-iss", "expired", "not-yet-valid", "no-sub", "sub-not-a-string", "no-org",
-        "unknown-org", "org-not-slug",
+        "wrong-aud",
+        "our-own-aud",
+        "other-issuers-aud",
+        "no-aud",
+        "wrong-iss",
+        "lookalike-iss",
+        "http-iss",
+        "expired",
+        "not-yet-valid",
+        "no-sub",
+        "sub-not-a-string",
+        "no-org",
+        "unknown-org",
+        "org-not-slug",
     ],
-)  # fmt: skip
+)
 async def test_external_tokens_that_do_not_hold_are_rejected(server, tenant, idp, change):
     overrides = dict(change)
     for name in ("exp", "nbf"):
@@ -727,9 +797,17 @@ async def test_keys_do_not_cross_issuers_or_algorithms(server, tenant, idp):
     await assert_rejected(server, idp.partner.token(**ours))
     await assert_rejected(
         server,
-        sign(server, {**ours, "iss": PARTNER_ISSUER, "aud": PARTNER_AUDIENCE,
-                      "org_slug": tenant.slug, "permissions": ["products:read"]}),
-    )  # fmt: skip
+        sign(
+            server,
+            {
+                **ours,
+                "iss": PARTNER_ISSUER,
+                "aud": PARTNER_AUDIENCE,
+                "org_slug": tenant.slug,
+                "permissions": ["products:read"],
+            },
+        ),
+    )
     # an RS256 key the partner publishes, while this issuer is configured for ES256 only
     rs_kid = next(kid for kid, (alg, _) in idp.partner.keys.items() if alg == "RS256")
     assert await tokens.external[PARTNER_ISSUER].key(rs_kid) is not None  # known, still refused
@@ -927,8 +1005,12 @@ async def test_security_events_carry_the_request_id_and_never_a_credential(
         for token in (forged, expired, tampered):
             token_parts(token)
         keep(garbage)
-        rejected = {"sec-forged": forged, "sec-expired": expired, "sec-tampered": tampered,
-                    "sec-garbage": garbage}  # fmt: skip
+        rejected = {
+            "sec-forged": forged,
+            "sec-expired": expired,
+            "sec-tampered": tampered,
+            "sec-garbage": garbage,
+        }
         for rid, token in rejected.items():
             r = await send(rid, "GET", PROBE, headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 401
@@ -941,11 +1023,13 @@ async def test_security_events_carry_the_request_id_and_never_a_credential(
         )
         keep(api_key, api_key.split("_", 2)[2])
         product = {"sku": unique("S"), "name": "n", "price_cents": 1, "stock": 1}
-        r = await send("sec-denied", "POST", PROBE, json=product,
-                       headers={"Authorization": f"Bearer {viewer}"})  # fmt: skip
+        r = await send(
+            "sec-denied", "POST", PROBE, json=product, headers={"Authorization": f"Bearer {viewer}"}
+        )
         assert r.status_code == 403
-        r = await send("sec-denied-key", "POST", PROBE, json=product,
-                       headers={"X-API-Key": api_key})  # fmt: skip
+        r = await send(
+            "sec-denied-key", "POST", PROBE, json=product, headers={"X-API-Key": api_key}
+        )
         assert r.status_code == 403
         unknown_key = f"gwk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
         keep(unknown_key, unknown_key.split("_", 2)[2])
@@ -960,15 +1044,30 @@ async def test_security_events_carry_the_request_id_and_never_a_credential(
         wrong_secret = secrets.token_urlsafe(32)
         keep(client.secret, wrong_secret)
         form = {"grant_type": "client_credentials", "scope": "products:read"}
-        r = await send("sec-client", "POST", "/oauth/token", data=form,
-                       auth=(client.client.client_id, wrong_secret))  # fmt: skip
+        r = await send(
+            "sec-client",
+            "POST",
+            "/oauth/token",
+            data=form,
+            auth=(client.client.client_id, wrong_secret),
+        )
         assert r.status_code == 401
-        r = await send("sec-client-ok", "POST", "/oauth/token", data=form,
-                       auth=(client.client.client_id, client.secret))  # fmt: skip
+        r = await send(
+            "sec-client-ok",
+            "POST",
+            "/oauth/token",
+            data=form,
+            auth=(client.client.client_id, client.secret),
+        )
         issued = r.json()["access_token"]
         token_parts(issued)
-        r = await send("sec-revoke", "POST", "/oauth/revoke", data={"token": issued},
-                       auth=(client.client.client_id, client.secret))  # fmt: skip
+        r = await send(
+            "sec-revoke",
+            "POST",
+            "/oauth/revoke",
+            data={"token": issued},
+            auth=(client.client.client_id, client.secret),
+        )
         assert r.status_code == 200
         r = await send("sec-revoked", "GET", PROBE, headers={"Authorization": f"Bearer {issued}"})
         assert r.status_code == 401
@@ -980,29 +1079,41 @@ async def test_security_events_carry_the_request_id_and_never_a_credential(
         keep(password, wrong_password)
         await create_user(tenant.id, email, password, "staff")
         spa = await create_client(
-            tenant.id, unique("spa"), public=True, grant_types=["authorization_code"],
-            scopes=["products:read"], redirect_uris=["https://app.example.test/cb"],
-        )  # fmt: skip
+            tenant.id,
+            unique("spa"),
+            public=True,
+            grant_types=["authorization_code"],
+            scopes=["products:read"],
+            redirect_uris=["https://app.example.test/cb"],
+        )
         verifier = secrets.token_urlsafe(48)
         params = {
-            "response_type": "code", "client_id": spa.client.client_id,
-            "redirect_uri": "https://app.example.test/cb", "scope": "products:read",
+            "response_type": "code",
+            "client_id": spa.client.client_id,
+            "redirect_uri": "https://app.example.test/cb",
+            "scope": "products:read",
             "code_challenge": b64(hashlib.sha256(verifier.encode()).digest()),
-            "code_challenge_method": "S256", "state": secrets.token_urlsafe(8),
-        }  # fmt: skip
+            "code_challenge_method": "S256",
+            "state": secrets.token_urlsafe(8),
+        }
         page = await send("sec-page", "GET", "/oauth/authorize", params=params)
         assert page.status_code == 200, page.text
         csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
         assert http.cookies.get("gw_csrf") == csrf
         keep(csrf)
         login = {**params, "csrf_token": csrf, "email": email, "decision": "allow"}
-        failed = await send("sec-login", "POST", "/oauth/authorize",
-                            data={**login, "password": wrong_password})  # fmt: skip
+        failed = await send(
+            "sec-login", "POST", "/oauth/authorize", data={**login, "password": wrong_password}
+        )
         assert failed.status_code == 401, failed.text
         csrf = failed.text.split('name="csrf_token" value="')[1].split('"')[0]
         keep(csrf)
-        ok = await send("sec-login-ok", "POST", "/oauth/authorize",
-                        data={**login, "csrf_token": csrf, "password": password})  # fmt: skip
+        ok = await send(
+            "sec-login-ok",
+            "POST",
+            "/oauth/authorize",
+            data={**login, "csrf_token": csrf, "password": password},
+        )
         assert ok.status_code == 302, ok.text
         code = httpx.URL(ok.headers["location"]).params["code"]
         keep(code)
@@ -1026,9 +1137,10 @@ async def test_security_events_carry_the_request_id_and_never_a_credential(
             assert record.levelno >= logging.WARNING
             assert record.name.startswith("gateway")
     login_failed = next(
-        line for rid, record, line in captured.records
+        line
+        for rid, record, line in captured.records
         if rid == "sec-login" and record.getMessage() == "login failed"
-    )  # fmt: skip
+    )
     assert email not in login_failed  # a hash of the email identifies the account
     assert json.loads(login_failed)["request_id"] == "sec-login"
 

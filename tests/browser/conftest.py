@@ -99,10 +99,13 @@ class Served:
         """An access token of the demo's confidential client (owner, every scope)."""
         reply = httpx.post(
             f"{self.api}/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": self.demo["client_id"],
-                  "client_secret": self.demo["client_secret"]},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.demo["client_id"],
+                "client_secret": self.demo["client_secret"],
+            },
             timeout=30,
-        )  # fmt: skip
+        )
         assert reply.status_code == 200, reply.text
         return str(reply.json()["access_token"])
 
@@ -125,11 +128,20 @@ def served(page_origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             creds = tmp / "var"
         demo = json.loads((creds / "demo-credentials.json").read_text())
         made = gateway(
-            "create-client", "demo", "A single-page app", "--json", "--public",
-            "--grant", "authorization_code", "--scope", "orders:read",
-            "--redirect-uri", f"{page_origin}/spa.html",
-            env=clean_env(**database), cwd=tmp,
-        )  # fmt: skip
+            "create-client",
+            "demo",
+            "A single-page app",
+            "--json",
+            "--public",
+            "--grant",
+            "authorization_code",
+            "--scope",
+            "orders:read",
+            "--redirect-uri",
+            f"{page_origin}/spa.html",
+            env=clean_env(**database),
+            cwd=tmp,
+        )
         assert made.returncode == 0, made.stderr
         yield Served(node, page_origin, demo, json.loads(made.stdout)["client_id"])
         node.assert_clean_log()
@@ -141,9 +153,12 @@ class Browser:
     def __init__(self, log: IO[bytes], log_path: Path) -> None:
         self.log_path = log_path
         self.proc = subprocess.Popen(
-            ["node", str(HERE / "run.mjs")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=log, env={**os.environ, "CHROMIUM": CHROMIUM},
-        )  # fmt: skip
+            ["node", str(HERE / "run.mjs")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env={**os.environ, "CHROMIUM": CHROMIUM},
+        )
         self.lines: queue.Queue[bytes] = queue.Queue()
         self.count = 0
         self.reader = threading.Thread(target=self._read, daemon=True)

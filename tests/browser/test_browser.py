@@ -13,9 +13,13 @@ def test_a_page_on_another_origin_calls_rest_graphql_and_the_token_endpoint(
     served: Served, browser: Browser
 ) -> None:
     report = browser.run(
-        "cors", page=served.page, api=served.api, token=served.token(),
-        clientId=served.demo["client_id"], clientSecret=served.demo["client_secret"],
-    )  # fmt: skip
+        "cors",
+        page=served.page,
+        api=served.api,
+        token=served.token(),
+        clientId=served.demo["client_id"],
+        clientSecret=served.demo["client_secret"],
+    )
     result = report["result"]
     assert result["list"]["status"] == 200
     assert result["list"]["etag"]  # exposed to the page by CORS
@@ -68,8 +72,10 @@ def test_a_websocket_subscription_from_a_page_receives_a_write(
     report = browser.run("websocket", page=served.page, api=served.api, token=served.token())
     result = report["result"]
     assert result["payload"]["data"]["customerEvents"] == {
-        "type": "customer.created", "resource": "customer", "customer": {"email": result["email"]},
-    }  # fmt: skip
+        "type": "customer.created",
+        "resource": "customer",
+        "customer": {"email": result["email"]},
+    }
     assert result["frames"][0] == "connection_ack", result["frames"]
     assert_clean(report)
 
@@ -103,9 +109,11 @@ def test_swagger_authorizes_with_client_credentials_then_tries_it_out(
     served: Served, browser: Browser
 ) -> None:
     report = browser.run(
-        "swaggerClient", api=served.api, clientId=served.demo["client_id"],
+        "swaggerClient",
+        api=served.api,
+        clientId=served.demo["client_id"],
         clientSecret=served.demo["client_secret"],
-    )  # fmt: skip
+    )
     assert report["result"]["tokenStatus"] == 200
     assert report["result"]["status"] == 200
     assert report["result"]["authorization"] == f"Bearer {report['result']['accessToken']}"
@@ -116,9 +124,12 @@ def test_swagger_signs_in_as_the_demo_docs_client_with_code_and_pkce(
     served: Served, browser: Browser
 ) -> None:
     report = browser.run(
-        "swaggerPkce", api=served.api, clientId="demo-docs", email=served.demo["user"],
+        "swaggerPkce",
+        api=served.api,
+        clientId="demo-docs",
+        email=served.demo["user"],
         password=served.demo["password"],
-    )  # fmt: skip
+    )
     assert report["result"]["tokenStatus"] == 200
     assert report["result"]["status"] == 200
     assert report["result"]["authorization"].startswith("Bearer ")
@@ -129,15 +140,22 @@ def test_a_single_page_app_signs_a_person_in_with_code_and_pkce(
     served: Served, browser: Browser
 ) -> None:
     report = browser.run(
-        "signin", page=served.page, api=served.api, clientId=served.spa_client_id,
-        email=served.demo["user"], password=served.demo["password"],
-    )  # fmt: skip
+        "signin",
+        page=served.page,
+        api=served.api,
+        clientId=served.spa_client_id,
+        email=served.demo["user"],
+        password=served.demo["password"],
+    )
     result = report["result"]
     assert result["address"] == f"{served.page}/spa.html"  # the app took the code out of it
     assert result["orderCount"] > 0, result  # the demo's orders, read with the token
     assert {k: v for k, v in result.items() if k not in ("address", "orderCount")} == {
-        "stateMatches": True, "tokenStatus": 200, "tokenType": "Bearer", "ordersStatus": 200,
+        "stateMatches": True,
+        "tokenStatus": 200,
+        "tokenType": "Bearer",
+        "ordersStatus": 200,
         "emailKept": served.demo["user"],
-    }  # fmt: skip
+    }
     expect_console(report, UNAUTHORIZED)  # the failed attempt's page answers 401
     assert_clean(report)

@@ -60,9 +60,10 @@ def test_a_bad_setting_stops_with_one_line_naming_it(tmp_path, name, value):
 
 def test_production_refuses_a_plain_http_token_issuer(tmp_path):
     result = gateway(
-        "migrate", env=clean_env(ENVIRONMENT="production", PUBLIC_URL="http://api.example.com"),
+        "migrate",
+        env=clean_env(ENVIRONMENT="production", PUBLIC_URL="http://api.example.com"),
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert result.returncode == 2
     assert "must be an https:// URL" in result.stderr
     assert "Traceback" not in result.stderr
@@ -249,9 +250,10 @@ async def site(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     name = f"gateway_cli_{uuid.uuid4().hex[:8]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     env = clean_env(
-        SEED_DEMO="false", DATABASE_URL=f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}",
+        SEED_DEMO="false",
+        DATABASE_URL=f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}",
         REDIS_URL=REDIS_URL,
-    )  # fmt: skip
+    )
     try:
         assert gateway("migrate", env=env, cwd=tmp_path).returncode == 0
         yield env
@@ -354,8 +356,9 @@ def test_results_go_to_stdout_and_messages_to_stderr(tmp_path, site):
     assert [row.split()[1] for row in rows] == ["acme", "globex"]
     assert "Acme Inc" in rows[0]
     assert [o["slug"] for o in as_json(ok(tmp_path, site, "list-orgs", "--json"))] == [
-        "acme", "globex",
-    ]  # fmt: skip
+        "acme",
+        "globex",
+    ]
 
     env = {**site, "GATEWAY_PASSWORD": "a long enough password"}
     assert ok(tmp_path, env, "create-user", "acme", "Ana@Acme.test").stdout == "ana@acme.test\n"
@@ -366,16 +369,28 @@ def test_results_go_to_stdout_and_messages_to_stderr(tmp_path, site):
     assert len(client["client_secret"]) >= 40
     key = as_json(
         ok(tmp_path, site, "create-api-key", "acme", "k", "--scope", "products:read", "--json")
-    )  # fmt: skip
+    )
     assert key["key"].startswith(f"gwk_{key['key_id']}_")
     rotated = ok(tmp_path, site, "rotate-signing-key")
     kid = rotated.stdout.strip()
     assert f"new signing key {kid}" in rotated.stderr
     assert as_json(ok(tmp_path, site, "rotate-signing-key", "--json"))["kid"] != kid
     seeded = as_json(
-        ok(tmp_path, site, "seed", "--org", "globex", "--customers", "2", "--products", "3",
-           "--orders", "4", "--json")
-    )  # fmt: skip
+        ok(
+            tmp_path,
+            site,
+            "seed",
+            "--org",
+            "globex",
+            "--customers",
+            "2",
+            "--products",
+            "3",
+            "--orders",
+            "4",
+            "--json",
+        )
+    )
     assert seeded["orders"] == 4
     assert seeded["items"] >= 4
 
@@ -410,7 +425,7 @@ def test_list_and_delete_every_kind(tmp_path, site):
     client = as_json(ok(tmp_path, env, "create-client", "acme", "erp", "--json"))["client_id"]
     key = as_json(
         ok(tmp_path, env, "create-api-key", "acme", "k", "--scope", "products:read", "--json")
-    )  # fmt: skip
+    )
 
     users = as_json(ok(tmp_path, env, "list-users", "acme", "--json"))
     assert [(u["email"], u["role"]) for u in users] == [("ana@acme.test", "admin")]
@@ -439,8 +454,19 @@ def test_list_and_delete_every_kind(tmp_path, site):
     keys = as_json(ok(tmp_path, env, "list-api-keys", "acme", "--json"))
     assert keys[0]["revoked_at"] is not None
 
-    ok(tmp_path, env, "seed", "--org", "acme", "--customers", "2", "--products", "2",
-       "--orders", "3")  # fmt: skip
+    ok(
+        tmp_path,
+        env,
+        "seed",
+        "--org",
+        "acme",
+        "--customers",
+        "2",
+        "--products",
+        "2",
+        "--orders",
+        "3",
+    )
     deleted = as_json(ok(tmp_path, env, "delete-org", "acme", "--force", "--json"))
     assert deleted["deleted"]["orders"] == 3
     assert as_json(ok(tmp_path, env, "list-orgs", "--json")) == []
@@ -492,9 +518,18 @@ def test_slugs_and_names_are_checked(tmp_path, site, args, says):
 def test_redirect_uris_are_refused_by_the_rule_registration_uses(tmp_path, site, uri, says):
     ok(tmp_path, site, "create-org", "acme")
     line = refused(
-        tmp_path, site, 2, "create-client", "acme", "spa", "--public",
-        "--grant", "authorization_code", "--redirect-uri", uri,
-    )  # fmt: skip
+        tmp_path,
+        site,
+        2,
+        "create-client",
+        "acme",
+        "spa",
+        "--public",
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        uri,
+    )
     assert says in line
     assert as_json(ok(tmp_path, site, "list-clients", "acme", "--json")) == []
 
@@ -502,14 +537,26 @@ def test_redirect_uris_are_refused_by_the_rule_registration_uses(tmp_path, site,
 def test_https_loopback_and_native_app_redirect_uris_are_accepted(tmp_path, site):
     ok(tmp_path, site, "create-org", "acme")
     uris = [
-        "http://127.0.0.1/cb", "http://[::1]:8765/cb", "http://localhost:3000/cb",
-        "https://app.example.com/callback?x=1", "com.example.app:/oauth2redirect",
-    ]  # fmt: skip
+        "http://127.0.0.1/cb",
+        "http://[::1]:8765/cb",
+        "http://localhost:3000/cb",
+        "https://app.example.com/callback?x=1",
+        "com.example.app:/oauth2redirect",
+    ]
     made = as_json(
-        ok(tmp_path, site, "create-client", "acme", "spa", "--public", "--grant",
-           "authorization_code", *[arg for uri in uris for arg in ("--redirect-uri", uri)],
-           "--json")
-    )  # fmt: skip
+        ok(
+            tmp_path,
+            site,
+            "create-client",
+            "acme",
+            "spa",
+            "--public",
+            "--grant",
+            "authorization_code",
+            *[arg for uri in uris for arg in ("--redirect-uri", uri)],
+            "--json",
+        )
+    )
     assert made["redirect_uris"] == uris
 
 
@@ -563,9 +610,11 @@ def test_seed_is_all_or_nothing(tmp_path, site):
 
 def _token(base: str, client_id: str, secret: str) -> str:
     r = httpx.post(
-        f"{base}/oauth/token", auth=(client_id, secret),
-        data={"grant_type": "client_credentials"}, timeout=10,
-    )  # fmt: skip
+        f"{base}/oauth/token",
+        auth=(client_id, secret),
+        data={"grant_type": "client_credentials"},
+        timeout=10,
+    )
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
 
@@ -610,9 +659,11 @@ def test_deleting_a_client_or_key_revokes_what_it_issued(tmp_path, site):
         if "REDIS_URL" in site:
             assert took < 2, took  # the notice, not the database poll
         r = httpx.post(
-            f"{base}/oauth/token", auth=(client["client_id"], client["client_secret"]),
-            data={"grant_type": "client_credentials"}, timeout=10,
-        )  # fmt: skip
+            f"{base}/oauth/token",
+            auth=(client["client_id"], client["client_secret"]),
+            data={"grant_type": "client_credentials"},
+            timeout=10,
+        )
         assert r.status_code == 401  # and it gets no new token
         other_bearer = {"Authorization": f"Bearer {kept}"}
         assert httpx.get(products, headers=other_bearer, timeout=10).status_code == 200

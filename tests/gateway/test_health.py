@@ -24,10 +24,22 @@ def start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
     if server is None:
         pytest.fail("redis-server is not installed; the readiness test needs it")
     proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(directory)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -59,8 +71,11 @@ def gateway_with_private_redis(tmp_path: Path) -> Iterator[tuple[str, int, Path]
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
         env=clean_env(REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", LOG_LEVEL="WARNING"),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", proc)
         yield f"http://127.0.0.1:{port}", redis_port, tmp_path

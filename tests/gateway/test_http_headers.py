@@ -30,8 +30,10 @@ def directives(policy: str) -> dict[str, list[str]]:
 
 def inline_hash(html: str, tag: str) -> list[str]:
     bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S)
-    return ["'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() + "'"
-            for b in bodies]  # fmt: skip
+    return [
+        "'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() + "'"
+        for b in bodies
+    ]
 
 
 # --- security headers ----------------------------------------------------------------------

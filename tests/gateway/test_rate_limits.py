@@ -196,8 +196,9 @@ async def test_websocket_upgrades_are_limited_per_address_before_the_upgrade(
     with pytest.raises(websockets.InvalidStatus):
         async with websockets.connect(
             server.base_url.replace("http", "ws") + "/graphql",
-            additional_headers=headers, subprotocols=["graphql-transport-ws"],
-        ):  # fmt: skip
+            additional_headers=headers,
+            subprotocols=["graphql-transport-ws"],
+        ):
             pass
 
 
@@ -205,9 +206,11 @@ async def machine_client(tenant) -> tuple[str, str]:
     from db.accounts import create_client
 
     new = await create_client(
-        tenant.id, f"Machine {uuid.uuid4().hex[:6]}", grant_types=["client_credentials"],
+        tenant.id,
+        f"Machine {uuid.uuid4().hex[:6]}",
+        grant_types=["client_credentials"],
         scopes=["products:read"],
-    )  # fmt: skip
+    )
     assert new.secret is not None
     return new.client.client_id, new.secret
 
@@ -234,9 +237,10 @@ async def test_the_token_endpoint_is_limited_per_client(anon, tenant, tight, add
     assert introspected.status_code == 429
     # a client named in the form is the same client as in HTTP Basic
     posted = await anon.post(
-        "/oauth/token", data={**grant, "client_id": one[0], "client_secret": one[1]},
+        "/oauth/token",
+        data={**grant, "client_id": one[0], "client_secret": one[1]},
         headers=forwarded,
-    )  # fmt: skip
+    )
     assert posted.status_code == 429
     # another client (same address) has a quota of its own
     fine = await anon.post("/oauth/token", data=grant, auth=other, headers=forwarded)
@@ -275,11 +279,12 @@ async def test_a_token_request_naming_no_client_is_limited_per_address(anon, tig
     forwarded = {"X-Forwarded-For": address}
     codes = [
         (
-            await anon.post("/oauth/token", data={"grant_type": "client_credentials"},
-                            headers=forwarded)
+            await anon.post(
+                "/oauth/token", data={"grant_type": "client_credentials"}, headers=forwarded
+            )
         ).status_code
         for _ in range(3)
-    ]  # fmt: skip
+    ]
     assert codes == [401, 401, 429]
 
 
@@ -330,9 +335,11 @@ class LimitedStage(Stage):
 
     def env(self, redis_url: str) -> dict[str, str]:
         return {
-            **super().env(redis_url), "RATE_LIMIT_READ": "12/minute",
-            "RATE_LIMIT_TOKEN": "6/minute", "LOG_LEVEL": "WARNING",
-        }  # fmt: skip
+            **super().env(redis_url),
+            "RATE_LIMIT_READ": "12/minute",
+            "RATE_LIMIT_TOKEN": "6/minute",
+            "LOG_LEVEL": "WARNING",
+        }
 
 
 def at_most(limit: int, period: float, elapsed: float) -> int:
@@ -409,8 +416,9 @@ async def test_two_workers_share_one_limit_and_survive_redis_going_away(limited)
     redis.wait(timeout=10)
     time.sleep(0.1)
     async with httpx.AsyncClient(base_url=node.url, timeout=10) as client:
-        statuses = {(await client.get("/api/v1/customers", headers=headers)).status_code
-                    for _ in range(10)}  # fmt: skip
+        statuses = {
+            (await client.get("/api/v1/customers", headers=headers)).status_code for _ in range(10)
+        }
     assert statuses <= {200, 429}, statuses
 
 
@@ -438,25 +446,44 @@ async def test_two_workers_share_the_token_and_sign_in_limits(limited, repo_root
     assert made.returncode == 0, made.stderr
     redirect = "https://app.example.com/callback"
     made = gateway(
-        "create-client", "acme", "web", "--public", "--grant", "authorization_code",
-        "--redirect-uri", redirect, "--scope", "products:read", env=env, cwd=repo_root,
-    )  # fmt: skip
+        "create-client",
+        "acme",
+        "web",
+        "--public",
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        redirect,
+        "--scope",
+        "products:read",
+        env=env,
+        cwd=repo_root,
+    )
     assert made.returncode == 0, made.stderr
     client_id = dict(line.split("=", 1) for line in made.stdout.splitlines() if "=" in line)[
         "client_id"
     ]
-    query = str(httpx.QueryParams({
-        "response_type": "code", "client_id": client_id, "redirect_uri": redirect,
-        "scope": "products:read", "state": "s", "code_challenge_method": "S256",
-        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-    }))  # fmt: skip
+    query = str(
+        httpx.QueryParams(
+            {
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": redirect,
+                "scope": "products:read",
+                "state": "s",
+                "code_challenge_method": "S256",
+                "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            }
+        )
+    )
 
     async def guess() -> tuple[int, int]:
         async with httpx.AsyncClient(base_url=node.url, timeout=30) as browser:
             page = await browser.get(f"/oauth/authorize?{query}")
             assert page.status_code == 200, page.text
-            form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
-                                   page.text))  # fmt: skip
+            form = dict(
+                re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)
+            )
             form.update(email=email, password="wrong password!", decision="allow")
             r = await browser.post("/oauth/authorize", data=form)
             return r.status_code, (await browser.get("/readyz")).json()["worker"]["pid"]

@@ -104,8 +104,11 @@ def test_readiness_follows_the_database(tmp_path, scratch_database):
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
         env=clean_env(DATABASE_URL=url, AUTO_MIGRATE="true", LOG_LEVEL="WARNING"),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"{base}/readyz", proc)

@@ -35,9 +35,11 @@ def hosts(tmp_path: Path) -> Iterator[tuple[Callable[..., Gateway], dict[str, st
 
 def token_from(node: Gateway, client: dict[str, str]) -> str:
     reply = httpx.post(
-        f"{node.url}/oauth/token", data={"grant_type": "client_credentials"},
-        auth=(client["client_id"], client["client_secret"]), timeout=30,
-    )  # fmt: skip
+        f"{node.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client["client_id"], client["client_secret"]),
+        timeout=30,
+    )
     assert reply.status_code == 200, reply.text
     token: str = reply.json()["access_token"]
     return token

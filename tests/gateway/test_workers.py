@@ -122,9 +122,13 @@ def test_other_processes_of_the_manager_are_not_watched():
 
 @pytest.mark.parametrize(
     ("code", "said"),
-    [(-9, "killed by SIGKILL"), (-15, "killed by SIGTERM"), (3, "exited with status 3"),
-     (None, "ended")],
-)  # fmt: skip
+    [
+        (-9, "killed by SIGKILL"),
+        (-15, "killed by SIGTERM"),
+        (3, "exited with status 3"),
+        (None, "ended"),
+    ],
+)
 def test_how_a_worker_ended_is_said_plainly(code, said):
     assert how_it_ended(code) == said
 

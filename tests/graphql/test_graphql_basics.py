@@ -57,9 +57,10 @@ async def test_an_order_reads_the_same_as_rest(tenant):
     rest_items = rest.pop("items")
     assert as_rest(order) == rest
     assert customer == {
-        "databaseId": w["customer"]["id"], "name": w["customer"]["name"],
+        "databaseId": w["customer"]["id"],
+        "name": w["customer"]["name"],
         "email": w["customer"]["email"],
-    }  # fmt: skip
+    }
     assert [(i["productId"], i["quantity"], i["unitPriceCents"]) for i in items] == [
         (i["product_id"], i["quantity"], i["unit_price_cents"]) for i in rest_items
     ]
@@ -69,8 +70,11 @@ async def test_an_order_reads_the_same_as_rest(tenant):
 async def test_mutations_share_rests_rules_and_codes(server, tenant):
     w = await world(tenant.client)
     order_id = str(w["order"]["id"])
-    paid = await gql(tenant.client, "mutation($id: ID!) { payOrder(id: $id) { status version } }",
-                     {"id": order_id})  # fmt: skip
+    paid = await gql(
+        tenant.client,
+        "mutation($id: ID!) { payOrder(id: $id) { status version } }",
+        {"id": order_id},
+    )
     assert paid["data"]["payOrder"]["status"] == "PAID"
     stale = await gql(
         tenant.client,
@@ -78,8 +82,9 @@ async def test_mutations_share_rests_rules_and_codes(server, tenant):
         {"id": order_id},
     )
     assert codes(stale) == ["PRECONDITION_FAILED"]
-    again = await gql(tenant.client, "mutation($id: ID!) { payOrder(id: $id) { status } }",
-                      {"id": order_id})  # fmt: skip
+    again = await gql(
+        tenant.client, "mutation($id: ID!) { payOrder(id: $id) { status } }", {"id": order_id}
+    )
     assert codes(again) == ["INVALID_TRANSITION"]
     invalid = await gql(
         tenant.client,
@@ -209,8 +214,10 @@ async def test_customer_orders_are_each_customers_newest_like_rest(tenant):
         tenant.client,
         '{ customers(orderBy: "id") { nodes { databaseId orders(first: 2) { databaseId } } } }',
     )
-    got = {c["databaseId"]: [o["databaseId"] for o in c["orders"]]
-           for c in body["data"]["customers"]["nodes"]}  # fmt: skip
+    got = {
+        c["databaseId"]: [o["databaseId"] for o in c["orders"]]
+        for c in body["data"]["customers"]["nodes"]
+    }
     for person in people:
         rest = await tenant.client.get(
             f"/api/v1/customers/{person['id']}/orders", params={"page_size": 2}

@@ -28,9 +28,14 @@ async def test_graphql_http_audit_passes_every_audit(server, tenant):
     )
     token = TOKENS.mint(tenant.id, "owner")
     proc = await asyncio.create_subprocess_exec(
-        "node", "graphql_http_audit.mjs", f"{server.base_url}/graphql", token,
-        cwd=CONFORMANCE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        "node",
+        "graphql_http_audit.mjs",
+        f"{server.base_url}/graphql",
+        token,
+        cwd=CONFORMANCE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
     assert proc.returncode == 0, err.decode()
     results = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]

@@ -85,8 +85,9 @@ async def test_syntax_errors_are_validation_failures_not_500s(tenant):
 
 
 async def test_introspection_can_be_switched_off():
-    principal = Principal(subject="t", organization_id=1, scopes=frozenset({"*"}),
-                          roles=frozenset({"owner"}))  # fmt: skip
+    principal = Principal(
+        subject="t", organization_id=1, scopes=frozenset({"*"}), roles=frozenset({"owner"})
+    )
     query = "{ __schema { types { name } } }"
     closed = build_schema(Settings(graphql_introspection=False))
     result = await closed.execute(query, context_value=Context(principal=principal))
@@ -109,18 +110,20 @@ async def test_get_runs_queries_only(tenant):
 
 async def test_post_needs_json(tenant):
     r = await tenant.client.post(
-        "/graphql", content=b"{ orders { nodes { databaseId } } }",
+        "/graphql",
+        content=b"{ orders { nodes { databaseId } } }",
         headers={"Content-Type": "application/graphql"},
-    )  # fmt: skip
+    )
     assert r.status_code == 415
     assert r.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
 
 async def test_a_request_error_has_no_data_entry_and_400_for_graphql_response_json(tenant):
     r = await tenant.client.post(
-        "/graphql", json={"query": "{ nope }"},
+        "/graphql",
+        json={"query": "{ nope }"},
         headers={"Accept": "application/graphql-response+json"},
-    )  # fmt: skip
+    )
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("application/graphql-response+json")
     assert "data" not in r.json()
@@ -172,17 +175,21 @@ async def test_an_oversized_body_is_413(tenant, settings):
     ids=["field", "argument", "input field in a variable"],
 )
 async def test_suggestions_name_schema_fields_only_outside_production(query, variables):
-    principal = Principal(subject="t", organization_id=1, scopes=frozenset({"*"}),
-                          roles=frozenset({"owner"}))  # fmt: skip
+    principal = Principal(
+        subject="t", organization_id=1, scopes=frozenset({"*"}), roles=frozenset({"owner"})
+    )
     from resolvers.engine import Runner
 
     messages = {}
     for environment in ("development", "production"):
         runner = Runner(Settings(environment=environment, public_url="https://api.example.com"))
         result = await runner.run(
-            query, variables, None, Context(principal=principal), {OperationType.MUTATION,
-            OperationType.QUERY},
-        )  # fmt: skip
+            query,
+            variables,
+            None,
+            Context(principal=principal),
+            {OperationType.MUTATION, OperationType.QUERY},
+        )
         assert result.errors
         messages[environment] = " ".join(e.message for e in result.errors)
     assert "Did you mean" in messages["development"]

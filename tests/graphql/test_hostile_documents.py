@@ -226,9 +226,12 @@ def test_fan_out_work_grows_linearly_not_exponentially(runner):
 
 def test_the_limits_hold_at_their_edges():
     settings = Settings(
-        environment="test", graphql_max_fields=50, graphql_max_fragment_spreads=8,
-        graphql_max_document_bytes=2048, graphql_max_aliases=1000,
-    )  # fmt: skip
+        environment="test",
+        graphql_max_fields=50,
+        graphql_max_fragment_spreads=8,
+        graphql_max_document_bytes=2048,
+        graphql_max_aliases=1000,
+    )
     runner = Runner(settings)
     wide = Runner(settings.model_copy(update={"graphql_max_fields": 1000}))
 

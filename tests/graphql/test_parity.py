@@ -88,13 +88,21 @@ SPECIAL_BODIES = {"order": _order}
 SPECIAL_BAD = {"order": {"customer_id": 1, "items": []}}
 RESOURCES = [
     Resource(
-        d.type_name, f"/api/v1/{d.plural}", d.plural, d.name, "id desc",
-        SPECIAL_BODIES.get(d.name, _from_example(d)), SPECIAL_BAD.get(d.name, _bad(d)), _patch(d),
-        lambda row: f"id = {row['id']}", d.read_scope, d.write_scope,
+        d.type_name,
+        f"/api/v1/{d.plural}",
+        d.plural,
+        d.name,
+        "id desc",
+        SPECIAL_BODIES.get(d.name, _from_example(d)),
+        SPECIAL_BAD.get(d.name, _bad(d)),
+        _patch(d),
+        lambda row: f"id = {row['id']}",
+        d.read_scope,
+        d.write_scope,
         f"{d.create_verb}{d.type_name}",
     )
     for d in CATALOG.resources
-]  # fmt: skip
+]
 IDS = [r.type_name for r in RESOURCES]
 
 

@@ -229,9 +229,10 @@ async def test_a_resume_below_the_oldest_kept_position_is_resync_on_every_door(
     # GraphQL over SSE and multipart
     for accept in ("text/event-stream", "multipart/mixed"):
         r = await anon.post(
-            "/graphql", json={"query": subscription, "variables": {"a": gone}},
+            "/graphql",
+            json={"query": subscription, "variables": {"a": gone}},
             headers={**auth, "Accept": accept},
-        )  # fmt: skip
+        )
         assert r.status_code == 400, (accept, r.status_code, r.text)  # before any stream
         assert r.json()["errors"][0]["extensions"]["code"] == "RESYNC_REQUIRED", r.text
 

@@ -77,10 +77,15 @@ class Stage:
 
     def env(self, redis_url: str) -> dict[str, str]:
         return clean_env(
-            DATABASE_URL=self.database_url, REDIS_URL=redis_url, AUTO_MIGRATE="false",
-            SEED_DEMO="false", LOG_LEVEL="WARNING", ACCESS_LOG="false",
-            AUTH_ISSUER="http://gateway.test", ACCESS_TOKEN_TTL_SECONDS="3600",
-        )  # fmt: skip
+            DATABASE_URL=self.database_url,
+            REDIS_URL=redis_url,
+            AUTO_MIGRATE="false",
+            SEED_DEMO="false",
+            LOG_LEVEL="WARNING",
+            ACCESS_LOG="false",
+            AUTH_ISSUER="http://gateway.test",
+            ACCESS_TOKEN_TTL_SECONDS="3600",
+        )
 
     def start(
         self, *, workers: int = 1, redis_url: str = REDIS_URL, log: Path | None = None
@@ -89,11 +94,22 @@ class Stage:
         with contextlib.ExitStack() as files:
             out = files.enter_context(log.open("wb")) if log else subprocess.DEVNULL
             proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "serve", "--port", str(port),
-                 "--workers", str(workers)],
-                env=self.env(redis_url), cwd=self.root, start_new_session=True,
-                stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                ],
+                env=self.env(redis_url),
+                cwd=self.root,
+                start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         node = Node(proc, port)
         self.nodes.append(node)
         deadline = time.monotonic() + 60
@@ -113,9 +129,14 @@ class Stage:
 
     def login(self, node: Node) -> None:
         made = gateway(
-            "create-client", "acme", "dashboards", "--role", "owner",
-            env=self.env(REDIS_URL), cwd=self.root,
-        )  # fmt: skip
+            "create-client",
+            "acme",
+            "dashboards",
+            "--role",
+            "owner",
+            env=self.env(REDIS_URL),
+            cwd=self.root,
+        )
         assert made.returncode == 0, made.stderr
         fields = dict(line.split("=", 1) for line in made.stdout.splitlines() if "=" in line)
         self.client = (fields["client_id"], fields["client_secret"])
@@ -123,9 +144,11 @@ class Stage:
 
     def new_token(self, node: Node) -> str:
         reply = httpx.post(
-            f"{node.url}/oauth/token", data={"grant_type": "client_credentials"},
-            auth=self.client, timeout=10,
-        )  # fmt: skip
+            f"{node.url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=self.client,
+            timeout=10,
+        )
         assert reply.status_code == 200, reply.text
         token: str = reply.json()["access_token"]
         return token
@@ -277,9 +300,10 @@ class Writer:
                     node = self.nodes[attempt % len(self.nodes)]
                     try:
                         r = await client.post(
-                            f"{node.url}/api/v1/customers", json=body,
+                            f"{node.url}/api/v1/customers",
+                            json=body,
                             headers={"Idempotency-Key": key},
-                        )  # fmt: skip
+                        )
                     except httpx.TransportError:
                         r = None
                     if r is not None and r.status_code == 201:
@@ -371,8 +395,19 @@ async def test_redis_restarted_mid_stream_loses_nothing(stage, tmp_path):
     if redis_server is None:
         pytest.fail("redis-server is needed for this test (it is on the services machines)")
     port = free_port()
-    command = [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", str(tmp_path)]  # fmt: skip
+    command = [
+        redis_server,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
     redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     try:
         private = f"redis://127.0.0.1:{port}/0"

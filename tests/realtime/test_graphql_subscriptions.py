@@ -98,10 +98,16 @@ async def test_the_npm_graphql_ws_client_receives_a_rest_write_and_a_mutation(se
     customer, product = await order_setup(tenant)
     head = await change_log.head_position()
     process = await asyncio.create_subprocess_exec(
-        "node", str(CONFORMANCE / "graphql_ws_client.mjs"), graphql_ws(server),
-        token_of(tenant), ORDER_EVENTS, "2", json.dumps({"after": head}),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        "node",
+        str(CONFORMANCE / "graphql_ws_client.mjs"),
+        graphql_ws(server),
+        token_of(tenant),
+        ORDER_EVENTS,
+        "2",
+        json.dumps({"after": head}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), 15)
@@ -166,15 +172,24 @@ async def connected(server, tenant, **kwargs):
 @pytest.mark.parametrize(
     ("query", "variables", "code"),
     [
-        ("subscription { orderEvents(filter: \"status = lost\") { position } }", None,
-         "INVALID_ARGUMENT"),
-        ("subscription { changes(resources: [\"invoices\"]) { position } }", None,
-         "INVALID_ARGUMENT"),
-        ("subscription ($a: StreamPosition) { orderEvents(after: $a) { position } }",
-         {"a": 9_000_000_000_000}, "RESYNC_REQUIRED"),
+        (
+            'subscription { orderEvents(filter: "status = lost") { position } }',
+            None,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            'subscription { changes(resources: ["invoices"]) { position } }',
+            None,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "subscription ($a: StreamPosition) { orderEvents(after: $a) { position } }",
+            {"a": 9_000_000_000_000},
+            "RESYNC_REQUIRED",
+        ),
         ("subscription { orderEvents { nope } }", None, "GRAPHQL_VALIDATION_FAILED"),
     ],
-)  # fmt: skip
+)
 async def test_bad_subscriptions_get_an_error_message_with_the_rest_code(
     server, tenant, query, variables, code
 ):
@@ -242,9 +257,13 @@ async def test_queries_and_mutations_run_over_the_socket_too(server, tenant):
 @pytest.mark.parametrize("subprotocol", ["graphql-transport-ws", "graphql-ws"])
 async def test_token_expiry_closes_the_socket_with_4401(server, tenant, clock, subprotocol):
     token, _ = server.app.ctx.auth.tokens.issue(
-        subject="user:short", organization_id=tenant.id, client_id="tests",
-        scopes=["orders:read"], roles=["viewer"], ttl_seconds=60,
-    )  # fmt: skip
+        subject="user:short",
+        organization_id=tenant.id,
+        client_id="tests",
+        scopes=["orders:read"],
+        roles=["viewer"],
+        ttl_seconds=60,
+    )
     async with await raw_socket(server, subprotocol) as ws:
         await rt.send(ws, type="connection_init", payload={"token": token})
         assert (await rt.frame(ws))["type"] == "connection_ack"

@@ -58,10 +58,16 @@ async def test_the_npm_graphql_sse_client_receives_writes(server, tenant):
         await make_customer(tenant.owner, name="sse two")
 
     lines = await run_node(
-        node_client("graphql-sse", f"{server.base_url}/graphql", token, CUSTOMER_EVENTS, "2",
-                    json.dumps({"after": head})),
+        node_client(
+            "graphql-sse",
+            f"{server.base_url}/graphql",
+            token,
+            CUSTOMER_EVENTS,
+            "2",
+            json.dumps({"after": head}),
+        ),
         write,
-    )  # fmt: skip
+    )
     nexts = [line["next"]["data"]["customerEvents"] for line in lines if "next" in line]
     assert [n["customer"]["name"] for n in nexts] == ["sse one", "sse two"], lines
     assert nexts[0]["position"] < nexts[1]["position"]
@@ -153,9 +159,13 @@ async def _last_payloads(response, transport: str) -> list[dict]:
 @pytest.mark.parametrize("transport", STREAM_ACCEPT)
 async def test_an_expired_token_ends_the_stream_with_a_reason(server, tenant, clock, transport):
     token, _ = server.app.ctx.auth.tokens.issue(
-        subject="user:short", organization_id=tenant.id, client_id="tests",
-        scopes=["customers:read"], roles=["viewer"], ttl_seconds=60,
-    )  # fmt: skip
+        subject="user:short",
+        organization_id=tenant.id,
+        client_id="tests",
+        scopes=["customers:read"],
+        roles=["viewer"],
+        ttl_seconds=60,
+    )
     body = {"query": CUSTOMER_EVENTS}
     headers = {"Accept": STREAM_ACCEPT[transport], "Authorization": f"Bearer {token}"}
     async with tenant.client.stream("POST", "/graphql", json=body, headers=headers) as response:

@@ -98,18 +98,23 @@ async def test_another_organization_and_a_missing_scope_see_nothing(server, tena
         ('["a list"]', "INVALID_ARGUMENT"),
         ('{"type": "teleport"}', "INVALID_ARGUMENT"),
         ('{"type": "subscribe", "id": "x", "topics": ["invoices"]}', "INVALID_ARGUMENT"),
-        ('{"type": "subscribe", "id": "x", "topics": "orders", "filter": "nope ="}',
-         "INVALID_ARGUMENT"),
-        ('{"type": "subscribe", "id": "x", "topics": ["orders"], "after": -1}',
-         "INVALID_ARGUMENT"),
-        ('{"type": "subscribe", "id": "x", "topics": ["orders"], "after": "12"}',
-         "INVALID_ARGUMENT"),
+        (
+            '{"type": "subscribe", "id": "x", "topics": "orders", "filter": "nope ="}',
+            "INVALID_ARGUMENT",
+        ),
+        ('{"type": "subscribe", "id": "x", "topics": ["orders"], "after": -1}', "INVALID_ARGUMENT"),
+        (
+            '{"type": "subscribe", "id": "x", "topics": ["orders"], "after": "12"}',
+            "INVALID_ARGUMENT",
+        ),
         ('{"type": "subscribe", "topics": ["orders"]}', "INVALID_ARGUMENT"),
         ('{"type": "unsubscribe", "id": "never"}', "INVALID_ARGUMENT"),
-        ('{"type": "subscribe", "id": "x", "topics": ["orders"], "after": 999999999999}',
-         "RESYNC_REQUIRED"),
+        (
+            '{"type": "subscribe", "id": "x", "topics": ["orders"], "after": 999999999999}',
+            "RESYNC_REQUIRED",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_bad_messages_get_an_error_and_the_connection_lives_on(server, tenant, message, code):
     async with rt.realtime(server.base_url, token_of(tenant)) as ws:
         await ws.send(message)
@@ -185,9 +190,13 @@ async def test_an_expired_token_closes_with_4401_unless_renewed_in_band(server, 
         """A token that expires ``ttl`` seconds from now on the server's clock."""
         ahead = max(0, math.ceil(clock.now - time.time()))
         token, _ = issue(
-            subject="user:short", organization_id=tenant.id, client_id="tests",
-            scopes=["customers:read"], roles=["viewer"], ttl_seconds=ahead + ttl,
-        )  # fmt: skip
+            subject="user:short",
+            organization_id=tenant.id,
+            client_id="tests",
+            scopes=["customers:read"],
+            roles=["viewer"],
+            ttl_seconds=ahead + ttl,
+        )
         return token
 
     async with rt.realtime(server.base_url, token(60)) as ws:

@@ -164,9 +164,11 @@ def _owner_token(node: served.Gateway, cwd: Path, database: dict[str, str]) -> s
     assert made.returncode == 0, made.stderr
     fields = dict(line.split("=", 1) for line in made.stdout.splitlines() if "=" in line)
     reply = httpx.post(
-        f"{node.url}/oauth/token", data={"grant_type": "client_credentials"},
-        auth=(fields["client_id"], fields["client_secret"]), timeout=30,
-    )  # fmt: skip
+        f"{node.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(fields["client_id"], fields["client_secret"]),
+        timeout=30,
+    )
     assert reply.status_code == 200, reply.text
     token: str = reply.json()["access_token"]
     return token

@@ -137,18 +137,29 @@ def test_sse_frames_are_built_once_per_event():
     from realtime.hub import StreamEvent
 
     event = StreamEvent(
-        {"position": 7, "organization_id": 1, "resource": "order", "type": "order.paid",
-         "data": {"id": 1}, "occurred_at": "2026-01-01T00:00:00Z", "actor": "user:1"}
-    )  # fmt: skip
+        {
+            "position": 7,
+            "organization_id": 1,
+            "resource": "order",
+            "type": "order.paid",
+            "data": {"id": 1},
+            "occurred_at": "2026-01-01T00:00:00Z",
+            "actor": "user:1",
+        }
+    )
     assert event.sse is event.sse
     assert event.sse.startswith(b"id: 7\nevent: order.paid\ndata: {")
 
 
 async def test_an_expired_token_ends_the_stream_with_a_close_event(server, tenant, anon, clock):
     token, _ = server.app.ctx.auth.tokens.issue(
-        subject="user:short", organization_id=tenant.id, client_id="tests",
-        scopes=["orders:read"], roles=["viewer"], ttl_seconds=60,
-    )  # fmt: skip
+        subject="user:short",
+        organization_id=tenant.id,
+        client_id="tests",
+        scopes=["orders:read"],
+        roles=["viewer"],
+        ttl_seconds=60,
+    )
     headers = {"Authorization": f"Bearer {token}"}
     async with rt.sse(anon, {"topics": "orders"}, headers) as stream:
         assert stream.response.status_code == 200  # subscribed: its expiry is scheduled

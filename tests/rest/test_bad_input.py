@@ -91,48 +91,98 @@ async def test_json_variants_of_content_type_are_accepted(tenant):
             {"name": "A", "email": "a@example.com", "vip": True},
             [(("body", "vip"), "extra_forbidden")],
         ),
-        ("customers", {"name": "", "email": "a@example.com"}, [
-            (("body", "name"), "string_too_short"),
-        ]),
+        (
+            "customers",
+            {"name": "", "email": "a@example.com"},
+            [
+                (("body", "name"), "string_too_short"),
+            ],
+        ),
         ("customers", {"name": "A", "email": "not-an-email"}, [(("body", "email"), "value_error")]),
-        ("customers", {"name": 5, "email": ["x"]}, [
-            (("body", "name"), "string_type"), (("body", "email"), "string_type"),
-        ]),
+        (
+            "customers",
+            {"name": 5, "email": ["x"]},
+            [
+                (("body", "name"), "string_type"),
+                (("body", "email"), "string_type"),
+            ],
+        ),
         ("customers", [], [(("body",), "model_type")]),
         ("customers", "just a string", [(("body",), "model_type")]),
-        ("products", {"sku": "A 1", "name": "x", "price_cents": 1}, [
-            (("body", "sku"), "string_pattern_mismatch"),
-        ]),
-        ("products", {"sku": "A1", "name": "x", "price_cents": "cheap"}, [
-            (("body", "price_cents"), "int_type"),
-        ]),
-        ("products", {"sku": "A1", "name": "x", "price_cents": 1.5}, [
-            (("body", "price_cents"), "int_type"),
-        ]),
-        ("products", {"sku": "A1", "name": "x", "price_cents": -1, "stock": True}, [
-            (("body", "price_cents"), "greater_than_equal"), (("body", "stock"), "int_type"),
-        ]),
+        (
+            "products",
+            {"sku": "A 1", "name": "x", "price_cents": 1},
+            [
+                (("body", "sku"), "string_pattern_mismatch"),
+            ],
+        ),
+        (
+            "products",
+            {"sku": "A1", "name": "x", "price_cents": "cheap"},
+            [
+                (("body", "price_cents"), "int_type"),
+            ],
+        ),
+        (
+            "products",
+            {"sku": "A1", "name": "x", "price_cents": 1.5},
+            [
+                (("body", "price_cents"), "int_type"),
+            ],
+        ),
+        (
+            "products",
+            {"sku": "A1", "name": "x", "price_cents": -1, "stock": True},
+            [
+                (("body", "price_cents"), "greater_than_equal"),
+                (("body", "stock"), "int_type"),
+            ],
+        ),
         ("products", {"sku": "A1", "name": "x"}, [(("body", "price_cents"), "missing")]),
-        ("products", {"sku": "A1", "name": "x", "price_cents": 1, "description": "d" * 10_001}, [
-            (("body", "description"), "string_too_long"),
-        ]),
-        ("orders", {"customer_id": 1, "items": [{"product_id": 1, "quantity": 0}]}, [
-            (("body", "items", 0, "quantity"), "greater_than_equal"),
-        ]),
-        ("orders", {"customer_id": 1, "items": {"product_id": 1}}, [
-            (("body", "items"), "list_type"),
-        ]),
-        ("orders", {"customer_id": 1, "items": [{"product_id": 1, "quantity": 1, "x": 1}]}, [
-            (("body", "items", 0, "x"), "extra_forbidden"),
-        ]),
-        ("orders", {"customer_id": 3_000_000_000, "items": [{"product_id": 1, "quantity": 1}]}, [
-            (("body", "customer_id"), "less_than_equal"),
-        ]),
-        ("orders", {"customer_id": 1, "items": [{"product_id": 1, "quantity": 1}] * 101}, [
-            (("body", "items"), "too_long"),
-        ]),
+        (
+            "products",
+            {"sku": "A1", "name": "x", "price_cents": 1, "description": "d" * 10_001},
+            [
+                (("body", "description"), "string_too_long"),
+            ],
+        ),
+        (
+            "orders",
+            {"customer_id": 1, "items": [{"product_id": 1, "quantity": 0}]},
+            [
+                (("body", "items", 0, "quantity"), "greater_than_equal"),
+            ],
+        ),
+        (
+            "orders",
+            {"customer_id": 1, "items": {"product_id": 1}},
+            [
+                (("body", "items"), "list_type"),
+            ],
+        ),
+        (
+            "orders",
+            {"customer_id": 1, "items": [{"product_id": 1, "quantity": 1, "x": 1}]},
+            [
+                (("body", "items", 0, "x"), "extra_forbidden"),
+            ],
+        ),
+        (
+            "orders",
+            {"customer_id": 3_000_000_000, "items": [{"product_id": 1, "quantity": 1}]},
+            [
+                (("body", "customer_id"), "less_than_equal"),
+            ],
+        ),
+        (
+            "orders",
+            {"customer_id": 1, "items": [{"product_id": 1, "quantity": 1}] * 101},
+            [
+                (("body", "items"), "too_long"),
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 async def test_invalid_bodies_are_422_with_field_errors(tenant, path, body, errors):
     before = await db_state(tenant.id)
     r = await tenant.client.post(f"{API}/{path}", json=body)
@@ -545,9 +595,14 @@ async def test_bad_ids(tenant, seeded, collection):
 
 async def test_unknown_route_is_404_problem(tenant):
     for path in (
-        "/api/v1/nope", "/api/v2/customers", "/nope", "/api/v1/customers/1/2",
-        "/api/v1/orders:x", "/api/v1/orders/1:refund", "/api/v1/customers/1:pay",
-    ):  # fmt: skip
+        "/api/v1/nope",
+        "/api/v2/customers",
+        "/nope",
+        "/api/v1/customers/1/2",
+        "/api/v1/orders:x",
+        "/api/v1/orders/1:refund",
+        "/api/v1/customers/1:pay",
+    ):
         for method in ("GET", "POST"):
             r = await tenant.client.request(method, path)
             body = assert_problem(r, 404, "NOT_FOUND")
@@ -617,20 +672,62 @@ async def test_bad_query_parameters_are_400(tenant, seeded):
 
 JUNK_CHARS = string.printable + "\x00éü€✓😀\u202e\ufeff"
 PARAMS = (
-    "filter", "order_by", "page_size", "page_token", "page", "per_page", "fields", "ids",
-    "start", "end", "granularity", "show_deleted",
-)  # fmt: skip
-FIELDS = ("name", "email", "sku", "price_cents", "stock", "customer_id", "items", "note",
-          "description", "product_id", "quantity", "status", "id")  # fmt: skip
+    "filter",
+    "order_by",
+    "page_size",
+    "page_token",
+    "page",
+    "per_page",
+    "fields",
+    "ids",
+    "start",
+    "end",
+    "granularity",
+    "show_deleted",
+)
+FIELDS = (
+    "name",
+    "email",
+    "sku",
+    "price_cents",
+    "stock",
+    "customer_id",
+    "items",
+    "note",
+    "description",
+    "product_id",
+    "quantity",
+    "status",
+    "id",
+)
 
 
 def junk_text(rng: random.Random) -> str:
     if rng.random() < 0.3:
         return rng.choice(
-            ["", "null", "-1", "0", "2147483648", "9" * 30, "1e9", "true", "*", "id", "name",
-             'name = "x"', "status = paid OR", "((", "created_at > 2024", "1,2,3", "a" * 3000,
-             "2024-01-01T00:00:00Z", "desc", "id desc, name"]
-        )  # fmt: skip
+            [
+                "",
+                "null",
+                "-1",
+                "0",
+                "2147483648",
+                "9" * 30,
+                "1e9",
+                "true",
+                "*",
+                "id",
+                "name",
+                'name = "x"',
+                "status = paid OR",
+                "((",
+                "created_at > 2024",
+                "1,2,3",
+                "a" * 3000,
+                "2024-01-01T00:00:00Z",
+                "desc",
+                "id desc, name",
+            ]
+        )
     return "".join(rng.choice(JUNK_CHARS) for _ in range(rng.randint(0, 40)))
 
 
@@ -664,18 +761,37 @@ def junk_body(rng: random.Random) -> tuple[bytes, dict[str, str]]:
 
 def junk_path(rng: random.Random, w: dict[str, Any]) -> str:
     ident = rng.choice(
-        [str(w["customer"]["id"]), str(w["product"]["id"]), str(w["order"]["id"]), "0", "-5",
-         "abc", "99999999999", "1e3", "%20", "..", quote(junk_text(rng), safe="") or "x"]
-    )  # fmt: skip
+        [
+            str(w["customer"]["id"]),
+            str(w["product"]["id"]),
+            str(w["order"]["id"]),
+            "0",
+            "-5",
+            "abc",
+            "99999999999",
+            "1e3",
+            "%20",
+            "..",
+            quote(junk_text(rng), safe="") or "x",
+        ]
+    )
     return rng.choice(
         [
-            f"{API}/customers", f"{API}/products", f"{API}/orders",
-            f"{API}/customers/{ident}", f"{API}/products/{ident}", f"{API}/orders/{ident}",
-            f"{API}/customers/{ident}/orders", f"{API}/orders/{ident}:pay",
-            f"{API}/orders/{ident}:cancel", f"{API}/products/{ident}:undelete",
-            f"{API}/orders:batchGet", f"{API}/stats/sales", f"{API}/{ident}",
+            f"{API}/customers",
+            f"{API}/products",
+            f"{API}/orders",
+            f"{API}/customers/{ident}",
+            f"{API}/products/{ident}",
+            f"{API}/orders/{ident}",
+            f"{API}/customers/{ident}/orders",
+            f"{API}/orders/{ident}:pay",
+            f"{API}/orders/{ident}:cancel",
+            f"{API}/products/{ident}:undelete",
+            f"{API}/orders:batchGet",
+            f"{API}/stats/sales",
+            f"{API}/{ident}",
         ]
-    )  # fmt: skip
+    )
 
 
 async def test_fuzz_never_5xx(tenant):

@@ -245,8 +245,10 @@ async def test_idempotent_retry_replays_the_first_response(tenant):
 async def test_idempotent_order_is_placed_once(tenant):
     c = tenant.client
     w = await world(c, stock=10)
-    body = {"customer_id": w["customer"]["id"], "items": [{"product_id": w["product"]["id"],
-                                                           "quantity": 2}]}  # fmt: skip
+    body = {
+        "customer_id": w["customer"]["id"],
+        "items": [{"product_id": w["product"]["id"], "quantity": 2}],
+    }
     headers = {"Idempotency-Key": "order-1"}
     first = await c.post(f"{API}/orders", json=body, headers=headers)
     again = await c.post(f"{API}/orders", json=body, headers=headers)
@@ -269,8 +271,9 @@ async def test_same_key_with_another_body_is_422(tenant):
         f"{API}/customers", json={"name": "B", "email": "b@example.com"}, headers=headers
     )
     assert_problem(r, 422, "IDEMPOTENCY_KEY_REUSED")
-    r = await c.post(f"{API}/products", json={"sku": "K", "name": "K", "price_cents": 1},
-                     headers=headers)  # fmt: skip
+    r = await c.post(
+        f"{API}/products", json={"sku": "K", "name": "K", "price_cents": 1}, headers=headers
+    )
     assert_problem(r, 422, "IDEMPOTENCY_KEY_REUSED")
     assert await db_state(tenant.id) == before
 
@@ -279,8 +282,7 @@ async def test_failed_requests_are_not_stored_and_may_be_retried(tenant):
     c = tenant.client
     customer = await post_customer(c)
     product = await post_product(c, stock=0)
-    body = {"customer_id": customer["id"], "items": [{"product_id": product["id"],
-                                                      "quantity": 1}]}  # fmt: skip
+    body = {"customer_id": customer["id"], "items": [{"product_id": product["id"], "quantity": 1}]}
     headers = {"Idempotency-Key": "retry-after-restock"}
     assert_problem(
         await c.post(f"{API}/orders", json=body, headers=headers), 409, "INSUFFICIENT_STOCK"
@@ -322,8 +324,10 @@ async def test_concurrent_requests_with_one_key_write_once(tenant, resource):
         stock = None
     else:
         w = await world(c, stock=5)
-        body = {"customer_id": w["customer"]["id"],
-                "items": [{"product_id": w["product"]["id"], "quantity": 4}]}  # fmt: skip
+        body = {
+            "customer_id": w["customer"]["id"],
+            "items": [{"product_id": w["product"]["id"], "quantity": 4}],
+        }
         stock = w["product"]["id"]
     before_events = len(await events_of(tenant.id))
     before_orders = await Order.filter(organization_id=tenant.id).count()

@@ -105,9 +105,10 @@ async def test_anything_else_is_406_listing_what_is_served(tenant, accept):
         assert media in problem["detail"]
     # writes too, before anything is written
     made = await tenant.client.post(
-        f"{API}/customers", json={"name": "Never", "email": "never@example.com"},
+        f"{API}/customers",
+        json={"name": "Never", "email": "never@example.com"},
         headers={"Accept": accept},
-    )  # fmt: skip
+    )
     assert_problem(made, 406, "NOT_ACCEPTABLE")
     listed = await tenant.client.get(f"{API}/customers", params={"filter": 'name = "Never"'})
     assert listed.json()["data"] == []
@@ -160,8 +161,10 @@ async def test_products_round_trip_through_xml(tenant):
     product = xml_data(made)
     assert made.headers["location"] == f"{API}/products/{product['id']}"
     assert (product["sku"], product["name"], product["description"]) == (
-        "XML-1", "Café & <more>", "two\nlines",
-    )  # fmt: skip
+        "XML-1",
+        "Café & <more>",
+        "two\nlines",
+    )
     assert (product["price_cents"], product["stock"]) == (1299, 7)
     path = f"{API}/products/{product['id']}"
     assert await _same_as_json(tenant, path) == product
@@ -217,9 +220,11 @@ async def test_customers_round_trip_through_xml(tenant):
 
 async def test_orders_round_trip_through_xml_with_nested_items(tenant):
     w = await world(tenant.client)
-    other = (await tenant.client.post(
-        f"{API}/products", json={"sku": "XML-ORD", "name": "P", "price_cents": 5, "stock": 9}
-    )).json()["data"]  # fmt: skip
+    other = (
+        await tenant.client.post(
+            f"{API}/products", json={"sku": "XML-ORD", "name": "P", "price_cents": 5, "stock": 9}
+        )
+    ).json()["data"]
     body = (
         f"<order><customer_id>{w['customer']['id']}</customer_id><items>"
         f"<i><product_id>{w['product']['id']}</product_id><quantity>2</quantity></i>"
@@ -230,8 +235,9 @@ async def test_orders_round_trip_through_xml_with_nested_items(tenant):
     assert made.status_code == 201, made.text
     order = xml_data(made)
     assert [(i["product_id"], i["quantity"]) for i in order["items"]] == [
-        (w["product"]["id"], 2), (other["id"], 1),
-    ]  # fmt: skip
+        (w["product"]["id"], 2),
+        (other["id"], 1),
+    ]
     path = f"{API}/orders/{order['id']}"
     assert await _same_as_json(tenant, path) == order
     paid = await tenant.client.post(f"{path}:pay", headers=XML)
@@ -291,10 +297,20 @@ async def test_hand_written_xml_needs_no_attributes(tenant):
 
 async def test_xml_null_numbers_and_booleans_round_trip_exactly():
     value = {
-        "a": None, "b": 0, "c": -12, "d": 1.5, "e": True, "f": False, "g": "", "h": [],
-        "i": {}, "j": [None, 1, "x", [2], {"k": "v"}], "l": "  spaced  ", "odd key": "&<>\"'",
+        "a": None,
+        "b": 0,
+        "c": -12,
+        "d": 1.5,
+        "e": True,
+        "f": False,
+        "g": "",
+        "h": [],
+        "i": {},
+        "j": [None, 1, "x", [2], {"k": "v"}],
+        "l": "  spaced  ",
+        "odd key": "&<>\"'",
         "n": "line\nbreak\ttab",
-    }  # fmt: skip
+    }
     assert xml.loads(xml.dumps({"data": value})) == {"data": value}
 
 
@@ -403,9 +419,7 @@ async def test_csv_exports_every_page_in_the_json_order(tenant, catalogue):
     rows = csv_rows(reply)
     assert list(rows[0]) == list(expected[0])  # header: the JSON fields, in order
     assert [int(r["id"]) for r in rows] == [p["id"] for p in expected]  # no skip, no repeat
-    assert rows == [
-        {k: "" if v is None else str(v) for k, v in p.items()} for p in expected
-    ]  # fmt: skip
+    assert rows == [{k: "" if v is None else str(v) for k, v in p.items()} for p in expected]
     assert reply.content.startswith(b'"id","sku",')
     assert reply.content.count(b"\r\n") == len(expected) + 1
 
@@ -438,8 +452,14 @@ async def test_csv_cells_are_escaped_against_formula_injection(tenant):
         assert made.status_code == 201, made.text
     rows = csv_rows(await tenant.client.get(f"{API}/products?order_by=sku", headers=CSV))
     assert [r["name"] for r in rows] == [
-        "'=HYPERLINK(\"http://x\")", "'+1", "'-2+3", "'@SUM(A1)", "a,b", 'say "hi"', "ok",
-    ]  # fmt: skip
+        '\'=HYPERLINK("http://x")',
+        "'+1",
+        "'-2+3",
+        "'@SUM(A1)",
+        "a,b",
+        'say "hi"',
+        "ok",
+    ]
     assert {r["description"] for r in rows} == {"'-x\nline"}
     assert rows[0]["price_cents"] == "1"
 
@@ -473,11 +493,22 @@ async def test_csv_of_api_keys_writes_scopes_as_json(tenant):
 @pytest.mark.parametrize(
     ("value", "text"),
     [
-        ("=1+1", "'=1+1"), ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("\n=1", "'\n=1"),
-        ("\uff1d1", "'\uff1d1"), ("a=1", "a=1"), ("", ""), (None, ""), (-5, "-5"), (1.5, "1.5"),
-        (True, "true"), (False, "false"), ([1, "a"], '[1,"a"]'), ({"k": None}, '{"k":null}'),
+        ("=1+1", "'=1+1"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("\n=1", "'\n=1"),
+        ("\uff1d1", "'\uff1d1"),
+        ("a=1", "a=1"),
+        ("", ""),
+        (None, ""),
+        (-5, "-5"),
+        (1.5, "1.5"),
+        (True, "true"),
+        (False, "false"),
+        ([1, "a"], '[1,"a"]'),
+        ({"k": None}, '{"k":null}'),
     ],
-)  # fmt: skip
+)
 def test_cell_values(value, text):
     assert cell(value) == text
 

@@ -332,8 +332,9 @@ async def test_offset_pagination_reports_totals(tenant, catalogue):
     ],
 )
 async def test_bad_offset_arguments(tenant, params):
-    assert_problem(await tenant.client.get(f"{API}/products", params=params), 400,
-                   "INVALID_ARGUMENT")  # fmt: skip
+    assert_problem(
+        await tenant.client.get(f"{API}/products", params=params), 400, "INVALID_ARGUMENT"
+    )
 
 
 # --- filters ----------------------------------------------------------------------------
@@ -408,14 +409,13 @@ async def test_filter_errors_name_the_position(tenant, text, position):
 async def test_filter_limits(tenant):
     c = tenant.client
     too_long = "name = " + '"' + "x" * 2000 + '"'
-    assert_problem(await c.get(f"{API}/products", params={"filter": too_long}), 400,
-                   "INVALID_ARGUMENT")  # fmt: skip
+    assert_problem(
+        await c.get(f"{API}/products", params={"filter": too_long}), 400, "INVALID_ARGUMENT"
+    )
     many = " OR ".join(["stock = 1"] * 51)
-    assert_problem(await c.get(f"{API}/products", params={"filter": many}), 400,
-                   "INVALID_ARGUMENT")  # fmt: skip
+    assert_problem(await c.get(f"{API}/products", params={"filter": many}), 400, "INVALID_ARGUMENT")
     deep = "(" * 21 + "stock = 1" + ")" * 21
-    assert_problem(await c.get(f"{API}/products", params={"filter": deep}), 400,
-                   "INVALID_ARGUMENT")  # fmt: skip
+    assert_problem(await c.get(f"{API}/products", params={"filter": deep}), 400, "INVALID_ARGUMENT")
     ok = " OR ".join(["stock = 1"] * 50)
     assert (await c.get(f"{API}/products", params={"filter": ok})).status_code == 200
 

@@ -23,13 +23,29 @@ ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 CUSTOMER_FIELDS = {"id", "name", "email", "version", "created_at", "updated_at"}
 PRODUCT_FIELDS = {
-    "id", "sku", "name", "description", "price_cents", "stock", "supplier_id", "version",
-    "created_at", "updated_at", "deleted_at",
-}  # fmt: skip
+    "id",
+    "sku",
+    "name",
+    "description",
+    "price_cents",
+    "stock",
+    "supplier_id",
+    "version",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+}
 ORDER_FIELDS = {
-    "id", "customer_id", "status", "total_cents", "note", "version",
-    "created_at", "updated_at", "items",
-}  # fmt: skip
+    "id",
+    "customer_id",
+    "status",
+    "total_cents",
+    "note",
+    "version",
+    "created_at",
+    "updated_at",
+    "items",
+}
 ITEM_FIELDS = {"id", "product_id", "quantity", "unit_price_cents"}
 
 
@@ -50,8 +66,9 @@ def envelope(r: httpx.Response, status: int = 200, *, paginated: bool = False) -
     body = r.json()
     assert set(body) == {"data", "metadata"}
     meta = body["metadata"]
-    assert set(meta) == ({"request_id", "timestamp", "pagination"} if paginated else
-                         {"request_id", "timestamp"})  # fmt: skip
+    assert set(meta) == (
+        {"request_id", "timestamp", "pagination"} if paginated else {"request_id", "timestamp"}
+    )
     assert meta["request_id"] == r.headers["x-request-id"]
     assert ISO_Z.match(meta["timestamp"]), meta["timestamp"]
     assert_snake_case(body)
@@ -82,14 +99,18 @@ async def test_customer_crud(tenant):
 
     patched = envelope(await c.patch(url, json={"name": "Ada L."}))
     assert (patched["name"], patched["email"], patched["version"]) == (
-        "Ada L.", "ada@example.com", 2,
-    )  # fmt: skip
+        "Ada L.",
+        "ada@example.com",
+        2,
+    )
 
     r = await c.put(url, json={"name": "Grace", "email": "grace@example.com"})
     replaced = envelope(r)
     assert (replaced["name"], replaced["email"], replaced["version"]) == (
-        "Grace", "grace@example.com", 3,
-    )  # fmt: skip
+        "Grace",
+        "grace@example.com",
+        3,
+    )
     assert r.headers["etag"] == '"v3"'
 
     listed = envelope(await c.get(f"{API}/customers"), paginated=True)
@@ -353,8 +374,9 @@ async def test_batch_get(tenant):
     )
     assert "999999" in body["detail"]
     ids = ",".join(str(a["id"]) for _ in range(101))
-    assert_problem(await c.get(f"{API}/orders:batchGet", params={"ids": ids}), 400,
-                   "INVALID_ARGUMENT")  # fmt: skip
+    assert_problem(
+        await c.get(f"{API}/orders:batchGet", params={"ids": ids}), 400, "INVALID_ARGUMENT"
+    )
     ids = ",".join(str(a["id"]) for _ in range(100))
     assert len(envelope(await c.get(f"{API}/orders:batchGet", params={"ids": ids}))) == 100
     assert_problem(await c.get(f"{API}/orders:batchGet"), 400, "INVALID_ARGUMENT")
@@ -445,5 +467,6 @@ async def test_sales_stats_endpoint(tenant):
     ],
 )
 async def test_sales_stats_bad_arguments(tenant, params):
-    assert_problem(await tenant.client.get(f"{API}/stats/sales", params=params), 400,
-                   "INVALID_ARGUMENT")  # fmt: skip
+    assert_problem(
+        await tenant.client.get(f"{API}/stats/sales", params=params), 400, "INVALID_ARGUMENT"
+    )

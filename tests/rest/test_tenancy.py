@@ -134,17 +134,21 @@ async def test_they_cannot_be_referenced_in_our_writes(tenant, other_tenant, the
     mine = await world(c)
     r = await c.post(
         f"{API}/orders",
-        json={"customer_id": theirs["customer"]["id"],
-              "items": [{"product_id": mine["product"]["id"], "quantity": 1}]},
-    )  # fmt: skip
+        json={
+            "customer_id": theirs["customer"]["id"],
+            "items": [{"product_id": mine["product"]["id"], "quantity": 1}],
+        },
+    )
     assert [e["loc"] for e in assert_problem(r, 422, "VALIDATION_ERROR")["errors"]] == [
         ["body", "customer_id"]
     ]
     r = await c.post(
         f"{API}/orders",
-        json={"customer_id": mine["customer"]["id"],
-              "items": [{"product_id": theirs["product"]["id"], "quantity": 1}]},
-    )  # fmt: skip
+        json={
+            "customer_id": mine["customer"]["id"],
+            "items": [{"product_id": theirs["product"]["id"], "quantity": 1}],
+        },
+    )
     assert [e["loc"] for e in assert_problem(r, 422, "VALIDATION_ERROR")["errors"]] == [
         ["body", "items", 0, "product_id"]
     ]
@@ -229,20 +233,29 @@ async def test_viewer_reads_but_every_write_is_403(tenant):
         ("PATCH", f"/products/{product}", {"stock": 1}),
         ("DELETE", f"/products/{product}", None),
         ("POST", f"/products/{deleted['id']}:undelete", None),
-        ("POST", "/orders", {"customer_id": customer,
-                             "items": [{"product_id": product, "quantity": 1}]}),
+        (
+            "POST",
+            "/orders",
+            {"customer_id": customer, "items": [{"product_id": product, "quantity": 1}]},
+        ),
         ("PATCH", f"/orders/{order}", {"note": "v"}),
         ("POST", f"/orders/{order}:pay", None),
         ("POST", f"/orders/{order}:cancel", None),
         ("DELETE", f"/orders/{order}", None),
-    ]  # fmt: skip
+    ]
     async with client_as(c, tenant.slug, "viewer") as viewer:
         for method, path, body in writes:
             r = await viewer.request(method, API + path, json=body)
             problem = assert_problem(r, 403, "PERMISSION_DENIED")
             assert ":write" in problem["detail"], (method, path)
-        for path in (f"/customers/{customer}", f"/orders/{order}", "/products", "/stats/sales",
-                     f"/customers/{customer}/orders", f"/orders:batchGet?ids={order}"):  # fmt: skip
+        for path in (
+            f"/customers/{customer}",
+            f"/orders/{order}",
+            "/products",
+            "/stats/sales",
+            f"/customers/{customer}/orders",
+            f"/orders:batchGet?ids={order}",
+        ):
             assert (await viewer.get(API + path)).status_code == 200, path
     assert await db_state(tenant.id) == before
 
