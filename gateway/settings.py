@@ -145,9 +145,14 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "rate_limit_read", "rate_limit_write", "rate_limit_graphql", "rate_limit_token",
-        "rate_limit_auth_failures", "rate_limit_ws_connect", "rate_limit_ws_messages",
-    )  # fmt: skip
+        "rate_limit_read",
+        "rate_limit_write",
+        "rate_limit_graphql",
+        "rate_limit_token",
+        "rate_limit_auth_failures",
+        "rate_limit_ws_connect",
+        "rate_limit_ws_messages",
+    )
     @classmethod
     def _check_rate(cls, value: str) -> str:
         Rate.parse(value)

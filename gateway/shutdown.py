@@ -113,10 +113,11 @@ class Shutdown:
         self.deadline = began + self.timeout
         closed, finishing = self.drain.begin()
         log.info(
-            "shutting down: %d idle connections closed, %d finish their request "
-            "(at most %.1f s)",
-            closed, finishing, self.timeout,
-        )  # fmt: skip
+            "shutting down: %d idle connections closed, %d finish their request (at most %.1f s)",
+            closed,
+            finishing,
+            self.timeout,
+        )
         for what, stop, seconds in self._steps:
             await bounded(stop(), what, max(MIN_STEP_SECONDS, min(seconds, self.remaining())))
         # Read by Sanic right after this listener: how long in-flight requests may

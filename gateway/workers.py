@@ -146,8 +146,11 @@ class WorkerWatch:
                     del self._replacing[name]
                     log.warning(
                         "worker %s serves again (pid %d, %.1f s after pid %d died)",
-                        name, pid, now - died_at, dead_pid,
-                    )  # fmt: skip
+                        name,
+                        pid,
+                        now - died_at,
+                        dead_pid,
+                    )
         for name, due in list(self._due.items()):
             if now >= due:
                 del self._due[name]
@@ -162,8 +165,11 @@ class WorkerWatch:
         log.error(
             "worker %s (pid %d) died: %s; this host serves with one worker fewer until "
             "its replacement starts (%s)",
-            name, pid, how_it_ended(exitcode), when,
-        )  # fmt: skip
+            name,
+            pid,
+            how_it_ended(exitcode),
+            when,
+        )
         self._due[name] = now + delay
         self._replacing[name] = (pid, now)
 

@@ -77,8 +77,9 @@ class Tickets:
             self._failing = True
             log.warning(
                 "stream tickets: Redis failed (%s: %s); answering 503 until it answers",
-                type(exc).__name__, exc,
-            )  # fmt: skip
+                type(exc).__name__,
+                exc,
+            )
         return Unavailable(UNAVAILABLE)
 
     def _answered(self) -> None:

@@ -187,8 +187,9 @@ class Denylist:
                     self._behind = True
                     log.warning(
                         "could not read revocations from the database (%s); retrying every %g s",
-                        type(exc).__name__, POLL_SECONDS_ALONE,
-                    )  # fmt: skip
+                        type(exc).__name__,
+                        POLL_SECONDS_ALONE,
+                    )
 
     def _forget_expired(self, now: float) -> None:
         for credential_id in [c for c, expires in self._denied.items() if expires < now]:
@@ -250,8 +251,10 @@ class Denylist:
             log.warning(
                 "revocation notices lost Redis (%s: %s); reading the database every %g s "
                 "until it answers",
-                type(exc).__name__, exc, POLL_SECONDS_ALONE,
-            )  # fmt: skip
+                type(exc).__name__,
+                exc,
+                POLL_SECONDS_ALONE,
+            )
 
     def _apply_notice(self, data: Any) -> None:
         text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
@@ -283,8 +286,9 @@ class Denylist:
                         log.warning(
                             "could not publish revocation notices (%s: %s); they wait for "
                             "Redis (the database has the revocations)",
-                            type(exc).__name__, exc,
-                        )  # fmt: skip
+                            type(exc).__name__,
+                            exc,
+                        )
                     await self._until_resubscribed(REDIS_RETRY_SECONDS)
                     continue
                 for credential_id, expires in batch.items():

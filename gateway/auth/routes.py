@@ -61,9 +61,14 @@ def _html(body: str, status: int) -> HTTPResponse:
 
 
 FORWARDED = (
-    "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
     "code_challenge_method",
-)  # fmt: skip
+)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> HTTPResponse:
@@ -71,9 +76,14 @@ def _json(body: dict[str, Any], status: int = 200) -> HTTPResponse:
 
 
 def _page(
-    request: Request, client: OAuthClient, scope: str, *, csrf: str, error: str | None = None,
+    request: Request,
+    client: OAuthClient,
+    scope: str,
+    *,
+    csrf: str,
+    error: str | None = None,
     status: int = 200,
-) -> HTTPResponse:  # fmt: skip
+) -> HTTPResponse:
     e = html.escape
     sent = {
         **{k: v[0] for k, v in request.args.items()},
@@ -93,9 +103,13 @@ def _page(
     )
     response = _html(body, status)
     response.add_cookie(
-        CSRF_COOKIE, csrf, path="/oauth/authorize", httponly=True, samesite="Strict",
+        CSRF_COOKIE,
+        csrf,
+        path="/oauth/authorize",
+        httponly=True,
+        samesite="Strict",
         secure=request.scheme == "https",
-    )  # fmt: skip
+    )
     return response
 
 
@@ -191,9 +205,13 @@ def setup_oauth(app: GatewayApp, server: OAuthServer) -> None:
                 extra={"client_id": client_row.client_id},
             )
             return _page(
-                request, client_row, scope, csrf=secrets.token_urlsafe(24), status=400,
+                request,
+                client_row,
+                scope,
+                csrf=secrets.token_urlsafe(24),
+                status=400,
                 error="The form expired. Please try again.",
-            )  # fmt: skip
+            )
         if form.get("decision") == "deny":
             denied: HTTPResponse = await asyncio.to_thread(
                 server.create_authorization_response, grant.request, None, grant
@@ -207,9 +225,13 @@ def setup_oauth(app: GatewayApp, server: OAuthServer) -> None:
         except RateLimited as limited_out:
             log.warning("login rate limited", extra={"ip": ip, "email_hash": tag})
             page = _page(
-                request, client_row, scope, csrf=secrets.token_urlsafe(24), status=429,
+                request,
+                client_row,
+                scope,
+                csrf=secrets.token_urlsafe(24),
+                status=429,
                 error="Too many attempts. Wait a minute and try again.",
-            )  # fmt: skip
+            )
             page.headers.update(limited_out.headers)
             return page
         user = await accounts.authenticate_user(email, form.get("password") or "")
@@ -219,9 +241,13 @@ def setup_oauth(app: GatewayApp, server: OAuthServer) -> None:
                 extra={"ip": ip, "email_hash": tag, "client_id": client_row.client_id},
             )
             return _page(
-                request, client_row, scope, csrf=secrets.token_urlsafe(24), status=401,
+                request,
+                client_row,
+                scope,
+                csrf=secrets.token_urlsafe(24),
+                status=401,
                 error="The email or password is incorrect.",
-            )  # fmt: skip
+            )
         await attempt.succeeded()
         grant.request.user = user  # what get_consent_grant(request, user) would set
         response: HTTPResponse = await asyncio.to_thread(

@@ -362,9 +362,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         """authlib's, with the access token named after the code (``code_access_jti``)."""
         code: Code = self.request.authorization_code
         return self.server.issue_token(
-            grant_type or self.GRANT_TYPE, self.request.client, user=user, scope=scope,
-            include_refresh_token=include_refresh_token, jti=code_access_jti(code.row.code_hash),
-        )  # fmt: skip
+            grant_type or self.GRANT_TYPE,
+            self.request.client,
+            user=user,
+            scope=scope,
+            include_refresh_token=include_refresh_token,
+            jti=code_access_jti(code.row.code_hash),
+        )
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
@@ -527,9 +531,13 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         else:
             subject, org = f"client:{row.client_id}", row.organization_id  # type: ignore[attr-defined]
         access, claims = self.tokens.issue(
-            subject=subject, organization_id=org, client_id=row.client_id, scopes=scopes,
-            roles=[role], jti=jti,
-        )  # fmt: skip
+            subject=subject,
+            organization_id=org,
+            client_id=row.client_id,
+            scopes=scopes,
+            roles=[role],
+            jti=jti,
+        )
         token: dict[str, Any] = {
             "token_type": "Bearer",
             "access_token": access,
@@ -596,7 +604,7 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         # the winner must still hold what it claimed.
         claimed = await AuthorizationCode.filter(
             id=row.id, used=False, expires_at__gt=datetime.now(UTC)
-        ).update(used=True)  # fmt: skip
+        ).update(used=True)
         if claimed:
             row.used = True
             return Code(row)

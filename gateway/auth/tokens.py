@@ -168,9 +168,13 @@ class TokenService:
             if key is None:
                 return None
             claims: dict[str, Any] = jwt.decode(
-                token, key.public, algorithms=[key.algorithm], audience=self.audience,
-                issuer=self.issuer, options={"verify_exp": False},
-            )  # fmt: skip
+                token,
+                key.public,
+                algorithms=[key.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"verify_exp": False},
+            )
         except jwt.PyJWTError:
             return None
         return claims if "exp" in claims and "jti" in claims else None
@@ -203,10 +207,13 @@ class TokenService:
             if not isinstance(org, int) or not isinstance(roles, list):
                 raise _rejected("missing org or roles")
             return Principal(
-                subject=str(claims["sub"]), organization_id=org,
-                scopes=frozenset(scope_list(claims.get("scope"))), roles=frozenset(map(str, roles)),
-                credential_id=jti, expires_at=expires_at,
-            )  # fmt: skip
+                subject=str(claims["sub"]),
+                organization_id=org,
+                scopes=frozenset(scope_list(claims.get("scope"))),
+                roles=frozenset(map(str, roles)),
+                credential_id=jti,
+                expires_at=expires_at,
+            )
         cfg = self.external[issuer].config
         slug = cfg.organization or claims.get(cfg.organization_claim)
         if not isinstance(slug, str):
@@ -219,10 +226,13 @@ class TokenService:
         if not isinstance(role, str) or role not in ROLE_SCOPES or role == "owner":
             role = cfg.default_role
         return Principal(
-            subject=f"{issuer}#{claims['sub']}", organization_id=org_id,
-            scopes=frozenset(scope_list(claims.get(cfg.scope_claim))), roles=frozenset({role}),
-            credential_id=jti, expires_at=expires_at,
-        )  # fmt: skip
+            subject=f"{issuer}#{claims['sub']}",
+            organization_id=org_id,
+            scopes=frozenset(scope_list(claims.get(cfg.scope_claim))),
+            roles=frozenset({role}),
+            credential_id=jti,
+            expires_at=expires_at,
+        )
 
 
 def _rejected(reason: str) -> InvalidToken:

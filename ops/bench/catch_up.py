@@ -43,17 +43,26 @@ def memory(pid: int) -> str:
 
 def run(*args: str, env: dict[str, str]) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "gateway", *args], env=env, cwd=ROOT, capture_output=True,
-        text=True, check=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "gateway", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout
 
 
 SETTINGS = {
-    "DATABASE_URL": DB, "REDIS_URL": REDIS, "AUTO_MIGRATE": "true", "SEED_DEMO": "false",
-    "LOG_LEVEL": "WARNING", "ACCESS_LOG": "false", "ACCESS_TOKEN_TTL_SECONDS": "3600",
+    "DATABASE_URL": DB,
+    "REDIS_URL": REDIS,
+    "AUTO_MIGRATE": "true",
+    "SEED_DEMO": "false",
+    "LOG_LEVEL": "WARNING",
+    "ACCESS_LOG": "false",
+    "ACCESS_TOKEN_TTL_SECONDS": "3600",
     "RATE_LIMITS_ENABLED": "false",
-}  # fmt: skip
+}
 
 
 async def fresh_database() -> None:
@@ -83,8 +92,9 @@ async def copy_events(count: int) -> tuple[int, int]:
             "INSERT INTO events (organization_id, type, resource, resource_id, actor, snapshot,"
             " created_at) SELECT organization_id, type, resource, resource_id, actor, snapshot,"
             " created_at FROM events, generate_series(1, $1) WHERE id = $2",
-            count, template,
-        )  # fmt: skip
+            count,
+            template,
+        )
         await all_numbered(db)
         return int(after), int(org_id)
     finally:
@@ -95,8 +105,11 @@ def start_gateway(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--workers", "1"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -121,8 +134,7 @@ async def replay(base: str, token: str, org_id: int, after: int, count: int, pid
         got = await read(fake_server, tenant, after, count, nothing)
         took = time.perf_counter() - began
         assert got == list(range(after + 1, after + count + 1)), name
-        print(f"  {name:22s} {count / took:9,.0f} events/s  ({took:5.1f} s)"
-              f"  server {memory(pid)}")  # fmt: skip
+        print(f"  {name:22s} {count / took:9,.0f} events/s  ({took:5.1f} s)  server {memory(pid)}")
 
 
 def main(count: int) -> None:
@@ -135,9 +147,10 @@ def main(count: int) -> None:
     server, base = start_gateway(env)
     try:
         token = httpx.post(
-            f"{base}/oauth/token", data={"grant_type": "client_credentials"},
+            f"{base}/oauth/token",
+            data={"grant_type": "client_credentials"},
             auth=(fields["client_id"], fields["client_secret"]),
-        ).json()["access_token"]  # fmt: skip
+        ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         body = {"name": "template", "email": "template@example.com"}
         assert httpx.post(f"{base}/api/v1/customers", json=body, headers=headers).is_success
