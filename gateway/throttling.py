@@ -267,9 +267,7 @@ class SignIn:
 class MessageBudget:
     """One socket's messages per second: GCRA on the connection alone (a socket lives
     on one worker, so nothing is shared). Over it, the socket gets an error frame and
-    is closed with 1008 (policy violation)."""
-
-    CLOSE_CODE = 1008
+    is closed with 1008 (policy violation; ``realtime.close_codes.RATE_LIMITED``)."""
 
     def __init__(self, rate: Rate | None, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate

@@ -12,7 +12,8 @@ from sanic import Blueprint
 from db.events import local_commits
 from realtime import channel, sse
 from realtime.asyncapi import add_routes as add_asyncapi
-from realtime.hub import GOING_AWAY, Hub
+from realtime.close_codes import GOING_AWAY
+from realtime.hub import Hub
 from realtime.outage import Outage
 from realtime.relay import Relay
 from realtime.tickets import Tickets

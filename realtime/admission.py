@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from gateway.edge import client_address
 from gateway.errors import RateLimited
 from realtime.clock import Clock, SystemClock, Timer
+from realtime.close_codes import AUTH_TIMEOUT
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from gateway.context import GatewayApp
     from gateway.settings import Settings
 
-AUTH_TIMEOUT_CODE = 4408
 
 SocketHandler = Callable[["Request", "WebsocketImplProtocol"], Awaitable[None]]
 
@@ -88,7 +88,7 @@ class PendingSocket:
         seconds = self.owner.settings.realtime_auth_timeout_seconds
         reason = f"authentication timeout: authenticate within {seconds:g} s of connecting"
         # The socket's own task notices the close and ends, which releases the slot.
-        self._closing = asyncio.ensure_future(_close(ws, AUTH_TIMEOUT_CODE, reason))
+        self._closing = asyncio.ensure_future(_close(ws, AUTH_TIMEOUT.code, reason))
 
 
 async def _close(ws: WebsocketImplProtocol, code: int, reason: str) -> None:

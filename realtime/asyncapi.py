@@ -9,6 +9,7 @@ from pydantic.json_schema import models_json_schema
 from sanic import HTTPResponse, Request
 
 from db.catalog import CATALOG
+from realtime.close_codes import descriptions
 from realtime.topics import TOPICS
 
 if TYPE_CHECKING:
@@ -123,20 +124,7 @@ SERVER_MESSAGES = {
         ERROR,
     ),
 }
-CLOSE_CODES = {
-    "1001": "server shutting down: reconnect (to any worker) and resume",
-    "1008": "over a rate limit (RATE_LIMIT_WS_MESSAGES): an error frame came first; "
-    "reconnect after its retry time and resume",
-    "1013": "slow consumer (its queue of live events overflowed), or a catch-up could not "
-    "read the change log: reconnect and resume",
-    "4401": "token expired, or a message other than auth/ping came first",
-    "4403": "credentials refused or revoked",
-    "4410": "resync required: the change log was pruned past the resume position during "
-    "the catch-up; reload, then subscribe without a position",
-    "4408": "no auth message within REALTIME_AUTH_TIMEOUT_SECONDS of the upgrade (pings do "
-    "not extend it); too many unauthenticated sockets or upgrades from one address are "
-    "refused before the upgrade with HTTP 429",
-}
+CLOSE_CODES = descriptions()  # the table in realtime/close_codes.py
 
 
 def document(server_url: str) -> dict[str, Any]:

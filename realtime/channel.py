@@ -13,11 +13,11 @@ may send ``auth`` again at any time to carry on under a fresh token. Then:
 - ``{"type": "ping"}`` gets ``{"type": "pong"}``.
 
 A bad message gets ``{"type": "error", "id": ..., "code": ..., "message": ...}``
-with the REST error code and changes nothing else. Close codes: 1001 server
-shutting down, 1013 slow consumer, 4401 token expired or not authenticated,
-4403 credentials refused or revoked, 4408 no ``auth`` within
-``REALTIME_AUTH_TIMEOUT_SECONDS`` of the upgrade (pings do not extend it). After
-any of them a client reconnects and resumes each stream from its last position.
+with the REST error code and changes nothing else. The socket closes with one of
+the codes of ``realtime.close_codes`` (shutdown, slow consumer, token expired or a
+message before ``auth``, credentials refused or revoked, no ``auth`` in time, over
+its message budget); after any of them a client reconnects and resumes each stream
+from its last position.
 Too many unauthenticated sockets from one address are refused before the upgrade
 (HTTP 429, see ``realtime.admission``).
 """
@@ -40,6 +40,7 @@ from db.errors import DomainError, InvalidArgument, Unauthenticated
 from db.events import parse_position
 from db.principal import Principal
 from realtime.admission import PendingSocket, unauthenticated_sockets
+from realtime.close_codes import NORMAL, NOT_AUTHENTICATED, RATE_LIMITED, REVOKED
 from realtime.hub import Hub, Mailbox, MailboxClosed, StreamEvent, Subscriber
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.realtime")
 
 MAX_ID_LENGTH = 64
-NOT_AUTHENTICATED = (4401, "authenticate first")
-REFUSED = (4403, "forbidden")
 
 
 def _frame(**fields: Any) -> str:
@@ -117,7 +116,7 @@ class Connection:
             return  # the client left, or we closed the socket (the writer's close code)
         finally:
             if self.mailbox is not None:
-                self.mailbox.close(1000, "connection closed")
+                self.mailbox.close(NORMAL, "connection closed")
             if self.writer is not None:
                 self.writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -128,7 +127,7 @@ class Connection:
             try:
                 principal = await self.app.ctx.auth.authenticate(request)
             except DomainError as error:
-                await self.ws.close(REFUSED[0], error.detail[:120])
+                await self.ws.close(REVOKED.code, error.detail[:120])
                 return False
             await self._start(principal)
             return True
@@ -150,7 +149,7 @@ class Connection:
                 try:
                     principal = await self._principal(message)
                 except DomainError as error:
-                    await self.ws.close(REFUSED[0], error.detail[:120])
+                    await self.ws.close(REVOKED.code, error.detail[:120])
                     return False
                 await self._start(principal)
             else:
@@ -163,7 +162,7 @@ class Connection:
         raw = await self.ws.recv()
         if raw is not None and (retry := self.budget.spend()):
             await self.ws.send(_error_frame(None, self.budget.refusal(retry)))
-            await self.ws.close(self.budget.CLOSE_CODE, "too many messages")
+            await self.ws.close(RATE_LIMITED.code, "too many messages")
             raise WebsocketClosed("closed: too many messages")
         return raw
 

@@ -44,6 +44,14 @@ from db.filtering import Expr, matches
 from db.principal import Principal
 from realtime.bus import EventBus, Message
 from realtime.clock import Clock, SystemClock, Timer
+from realtime.close_codes import (
+    GOING_AWAY,
+    LOG_UNAVAILABLE,
+    RESYNC,
+    SLOW_CONSUMER,
+    TOKEN_EXPIRED,
+    TOKEN_REVOKED,
+)
 from realtime.outage import Outage
 from realtime.relay import channel_for, encode
 from realtime.topics import selection
@@ -52,34 +60,6 @@ log = logging.getLogger("gateway.realtime")
 
 CATCH_UP_BATCH = 500
 READY_WAIT_SECONDS = 10.0
-
-# Close codes shared by the channels (README, "Real-time").
-GOING_AWAY = (1001, "server shutting down: reconnect and resume")
-SLOW_CONSUMER = (1013, "slow consumer: reconnect and resume from your last position")
-LOG_UNAVAILABLE = (1013, "the change log is unavailable: reconnect and resume")
-TOKEN_EXPIRED = (4401, "token expired")
-TOKEN_REVOKED = (4403, "token revoked")
-RESYNC = (4410, "resync required: the resume position is no longer kept; reload, then resume")
-# The stable code of each close, for transports that carry it in a payload
-# (graphql-sse and multipart end with an error whose extensions.code is this).
-CLOSE_NAMES = {
-    GOING_AWAY: "SHUTTING_DOWN",
-    SLOW_CONSUMER: "SLOW_CONSUMER",
-    LOG_UNAVAILABLE: "UNAVAILABLE",
-    TOKEN_EXPIRED: "TOKEN_EXPIRED",
-    TOKEN_REVOKED: "TOKEN_REVOKED",
-    RESYNC: "RESYNC_REQUIRED",
-}
-
-
-_NAMES_BY_CODE: dict[int, str] = {}
-for (_code, _), _name in CLOSE_NAMES.items():
-    _NAMES_BY_CODE.setdefault(_code, _name)
-
-
-def close_name(code: int, reason: str) -> str:
-    """The stable code of a close (by code alone when the reason is not ours)."""
-    return CLOSE_NAMES.get((code, reason)) or _NAMES_BY_CODE.get(code, "CLOSED")
 
 
 class StreamEvent:

@@ -26,6 +26,7 @@ from sanic.response import json as json_response
 from db.errors import InvalidArgument, InvalidToken
 from db.events import parse_position
 from db.principal import Principal
+from realtime.close_codes import NORMAL
 from realtime.hub import Hub, MailboxClosed, StreamEvent
 from realtime.tickets import TTL_SECONDS, Tickets
 
@@ -113,7 +114,7 @@ def add_routes(bp: Blueprint, app: GatewayApp, hub: Hub, tickets: Tickets) -> No
         try:
             subscriber = await hub.subscribe(mailbox, topics, after=after)
         except BaseException:
-            mailbox.close(1000, "not subscribed")
+            mailbox.close(NORMAL, "not subscribed")
             raise
         response = await request.respond(content_type="text/event-stream", headers=HEADERS)
         try:
@@ -131,7 +132,7 @@ def add_routes(bp: Blueprint, app: GatewayApp, hub: Hub, tickets: Tickets) -> No
                 else:
                     await response.send(b"".join(_sse(event) for _, event in items))
         finally:
-            mailbox.close(1000, "stream ended")
+            mailbox.close(NORMAL, "stream ended")
         await response.eof()
 
     bp.add_route(events, "/events", methods=["GET"], name="events")

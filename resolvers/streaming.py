@@ -29,7 +29,7 @@ from sanic import HTTPResponse, Request
 
 from db.errors import DomainError
 from db.principal import Principal
-from realtime.hub import close_name
+from realtime.close_codes import NORMAL, close_name
 from resolvers.errors import shape
 from resolvers.ws import SocketOperations
 
@@ -58,7 +58,7 @@ class _Ending:
 
     def last_error(self) -> dict[str, Any] | None:
         """The GraphQL error that tells the client why the server ended the stream."""
-        if self.reason is None or self.reason[0] == 1000:
+        if self.reason is None or self.reason[0] == NORMAL:
             return None
         code, reason = self.reason
         return {"message": reason, "extensions": {"code": close_name(code, reason), "close": code}}

@@ -55,6 +55,7 @@ from db.principal import Principal
 from gateway.errors import RateLimited
 from gateway.throttling import MessageBudget
 from realtime.admission import PendingSocket, unauthenticated_sockets
+from realtime.close_codes import NORMAL, RATE_LIMITED
 from realtime.hub import Hub, Mailbox, MailboxClosed
 from resolvers.context import Context
 from resolvers.engine import Prepared, Runner
@@ -114,7 +115,7 @@ class SanicWebSocket(AsyncWebSocketAdapter):
             await self.send_json(frame)
         elif legacy:
             await self.send_json({"type": "connection_error", "payload": payload})
-        await self.close(MessageBudget.CLOSE_CODE, error.code.lower().replace("_", " "))
+        await self.close(RATE_LIMITED.code, error.code.lower().replace("_", " "))
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         try:
@@ -153,7 +154,7 @@ class Session:
         except MailboxClosed as closed:
             await _close(self.ws, closed.code, closed.reason)
         finally:
-            mailbox.close(1000, "socket closed")
+            mailbox.close(NORMAL, "socket closed")
 
 
 async def _close(ws: WebsocketImplProtocol, code: int, reason: str) -> None:
@@ -276,7 +277,7 @@ class SocketOperations:
                     data=None, errors=shape([GraphQLError(refused.detail, original_error=refused)])
                 )
             finally:
-                await session.close(MessageBudget.CLOSE_CODE, "rate limited")
+                await session.close(RATE_LIMITED.code, "rate limited")
             return
         if document is None:
             yield PreExecutionError(data=None, errors=shape(errors))

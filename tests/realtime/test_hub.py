@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from db import events as change_log
-from realtime.hub import SLOW_CONSUMER, MailboxClosed, StreamEvent
+from realtime.close_codes import SLOW_CONSUMER
+from realtime.hub import MailboxClosed, StreamEvent
 from realtime.relay import channel_for, encode
 from tests.factories import make_customer
 

@@ -28,7 +28,8 @@ from tortoise import connections
 
 from db import events as change_log
 from realtime import hub as hub_module
-from realtime.hub import RESYNC, Mailbox, StreamEvent
+from realtime.close_codes import RESYNC
+from realtime.hub import Mailbox, StreamEvent
 from tests import realtime_clients as rt
 from tests.factories import TOKENS, make_customer
 
