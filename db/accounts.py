@@ -25,6 +25,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from db.audit import SYSTEM, record_audit
 from db.errors import Conflict, InvalidArgument, NotFound
 from db.inputs import check_line
 from db.models import AuthorizationCode, OAuthClient, RefreshToken, User, fits
@@ -58,7 +59,16 @@ def _verify(hashed: str, password: str) -> bool:
         return False
 
 
-async def create_user(organization_id: int, email: str, password: str, role: str) -> User:
+async def create_user(
+    organization_id: int,
+    email: str,
+    password: str,
+    role: str,
+    *,
+    actor: str = SYSTEM,
+    request_id: str | None = None,
+) -> User:
+    """A new user of the organization; audited (``user.created``) by ``actor``."""
     if role not in USER_ROLES:
         raise InvalidArgument(f"role must be one of {', '.join(USER_ROLES)}")
     if len(password) < 12:
@@ -73,12 +83,25 @@ async def create_user(organization_id: int, email: str, password: str, role: str
         raise InvalidArgument(f"email: {exc}") from None
     hashed = await asyncio.to_thread(hash_password, password)
     try:
-        return await User.create(
-            organization_id=organization_id, email=email.lower(),
-            password_hash=hashed, role=role,
-        )  # fmt: skip
+        async with in_transaction():
+            user = await User.create(
+                organization_id=organization_id,
+                email=email.lower(),
+                password_hash=hashed,
+                role=role,
+            )
+            await record_audit(
+                "user.created",
+                actor=actor,
+                request_id=request_id,
+                organization_id=organization_id,
+                target_type="user",
+                target_id=user.id,
+                details={"email": user.email, "role": role},
+            )
     except IntegrityError:
         raise Conflict(f"a user with email {email} already exists") from None
+    return user
 
 
 def _can_match(model: type[Model], field: str, value: str) -> bool:
@@ -175,8 +198,11 @@ async def create_client(
     public: bool = False,
     client_id: str | None = None,
     secret: str | None = None,
+    actor: str = SYSTEM,
+    request_id: str | None = None,
 ) -> NewClient:
-    """Register a client; its secret (confidential clients) is returned once.
+    """Register a client; its secret (confidential clients) is returned once. Audited
+    (``oauth_client.created``) by ``actor``.
 
     ``scopes`` cap what its tokens may carry, and must all be scopes ``role`` (what the
     client holds when it acts for itself) grants: a token claiming more would
@@ -204,12 +230,27 @@ async def create_client(
     if "authorization_code" in grant_types and not redirect_uris:
         raise InvalidArgument("the authorization_code grant needs at least one redirect URI")
     secret = None if public else (secret or secrets.token_urlsafe(32))
-    client = await OAuthClient.create(
-        organization_id=organization_id, client_id=client_id or f"gw-{secrets.token_hex(8)}",
-        secret_hash=secret_digest(secret) if secret else None, name=name,
-        redirect_uris=redirect_uris or [], grant_types=sorted(grant_types),
-        scopes=sorted(scopes), role=role,
-    )  # fmt: skip
+    async with in_transaction():
+        client = await OAuthClient.create(
+            organization_id=organization_id,
+            client_id=client_id or f"gw-{secrets.token_hex(8)}",
+            secret_hash=secret_digest(secret) if secret else None,
+            name=name,
+            redirect_uris=redirect_uris or [],
+            grant_types=sorted(grant_types),
+            scopes=sorted(scopes),
+            role=role,
+        )
+        row = _client_row(client)
+        await record_audit(
+            "oauth_client.created",
+            actor=actor,
+            request_id=request_id,
+            organization_id=organization_id,
+            target_type="oauth_client",
+            target_id=client.client_id,
+            details={key: row[key] for key in AUDITED_CLIENT_FIELDS},
+        )
     return NewClient(client=client, secret=secret)
 
 
@@ -229,10 +270,18 @@ async def list_users(organization_id: int) -> list[dict[str, Any]]:
     )
 
 
-async def delete_user(organization_id: int, email: str, *, notices: Notices) -> dict[str, Any]:
+async def delete_user(
+    organization_id: int,
+    email: str,
+    *,
+    notices: Notices,
+    actor: str = SYSTEM,
+    request_id: str | None = None,
+) -> dict[str, Any]:
     """Delete a user of the organization, and revoke what they signed in to: their
     refresh tokens and authorization codes go with them, and the access tokens those
-    issued are denied (``notices`` tells the running workers once it commits)."""
+    issued are denied (``notices`` tells the running workers once it commits).
+    Audited (``user.deleted``) by ``actor``."""
     email = _email(email)
     async with in_transaction():
         user = (
@@ -253,6 +302,15 @@ async def delete_user(organization_id: int, email: str, *, notices: Notices) -> 
                 revoked[str(jti)] = until
         row = {"id": user.id, "email": user.email, "role": user.role}
         await user.delete()  # its codes and refresh tokens with it (foreign keys)
+        await record_audit(
+            "user.deleted",
+            actor=actor,
+            request_id=request_id,
+            organization_id=organization_id,
+            target_type="user",
+            target_id=user.id,
+            details={"email": user.email, "role": user.role, "revoked_sign_ins": len(revoked)},
+        )
     _announce(notices, revoked)
     return row
 
@@ -260,6 +318,10 @@ async def delete_user(organization_id: int, email: str, *, notices: Notices) -> 
 def _announce(notices: Notices, revoked: dict[str, float]) -> None:
     for credential_id, expires_at in revoked.items():
         notices.announce(credential_id, expires_at)
+
+
+# What an audit entry says of a client (its row without the times).
+AUDITED_CLIENT_FIELDS = ("name", "type", "role", "grant_types", "scopes", "redirect_uris")
 
 
 def _client_row(client: OAuthClient) -> dict[str, Any]:
@@ -302,11 +364,17 @@ async def revoke_clients(
 
 
 async def delete_client(
-    organization_id: int, client_id: str, *, access_token_ttl: float, notices: Notices
+    organization_id: int,
+    client_id: str,
+    *,
+    access_token_ttl: float,
+    notices: Notices,
+    actor: str = SYSTEM,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Delete a client of the organization and revoke every token it issued
-    (``revoke_clients``), in one transaction; ``notices`` tells the running workers once
-    it commits."""
+    (``revoke_clients``), in one transaction, audited (``oauth_client.deleted``) by
+    ``actor``; ``notices`` tells the running workers once it commits."""
     async with in_transaction():
         client = (
             await OAuthClient.get_or_none(organization_id=organization_id, client_id=client_id)
@@ -318,5 +386,14 @@ async def delete_client(
         revoked = await revoke_clients(organization_id, [client_id], access_token_ttl)
         await RefreshToken.filter(client_id=client_id).delete()
         await client.delete()
+        await record_audit(
+            "oauth_client.deleted",
+            actor=actor,
+            request_id=request_id,
+            organization_id=organization_id,
+            target_type="oauth_client",
+            target_id=client_id,
+            details={"name": client.name, "role": client.role},
+        )
     _announce(notices, revoked)
     return _client_row(client)

@@ -18,12 +18,13 @@ from typing import Any
 from pydantic import Field, field_validator
 from tortoise.transactions import in_transaction
 
+from db.audit import record_audit
 from db.errors import FieldError, InvalidToken, NotFound, ValidationFailed
 from db.filtering import FilterField
 from db.inputs import Input, Line, Timestamp
 from db.listing import ListQuery, Page, ResourceSpec, fetch_row, list_rows
 from db.models import ApiKey, fits
-from db.principal import ALL_SCOPES, SERVICE_ROLE, Principal
+from db.principal import ALL_SCOPES, PRIVILEGED, SERVICE_ROLE, Principal
 from db.revocations import API_KEY_KEPT_SECONDS, Notices, api_key_credential, record_revocation
 
 PREFIX = "gwk_"
@@ -60,6 +61,9 @@ class ApiKeyInput(Input):
             raise ValueError(f"unknown scope(s): {', '.join(unknown)}")
         if ADMIN_SCOPE in value:
             raise ValueError("an API key cannot manage API keys")
+        privileged = sorted(set(value) & PRIVILEGED)  # e.g. audit:read: owners only
+        if privileged:
+            raise ValueError(f"an API key cannot hold {', '.join(privileged)}")
         return sorted(set(value))
 
     @field_validator("expires_at")
@@ -78,8 +82,11 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_api_key(principal: Principal, data: ApiKeyInput) -> tuple[dict[str, Any], str]:
-    """A new key (its row, and the key itself: shown once). Scopes never exceed the creator's."""
+async def create_api_key(
+    principal: Principal, data: ApiKeyInput, *, request_id: str | None = None
+) -> tuple[dict[str, Any], str]:
+    """A new key (its row, and the key itself: shown once). Scopes never exceed the
+    creator's. Audited (``api_key.created``) in the same transaction."""
     principal.require(ADMIN_SCOPE)
     beyond = [scope for scope in data.scopes if not principal.can(scope)]
     if beyond:
@@ -89,12 +96,32 @@ async def create_api_key(principal: Principal, data: ApiKeyInput) -> tuple[dict[
         )
     key_id = secrets.token_hex(6)
     key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    row = await ApiKey.create(
-        organization_id=principal.organization_id, key_id=key_id, secret_hash=digest(key),
-        name=data.name, scope=" ".join(data.scopes), created_by=principal.subject,
-        expires_at=data.expires_at,
-    )  # fmt: skip
-    return _shown(await fetch_row(principal, SPEC, row.id)), key
+    async with in_transaction():
+        row = await ApiKey.create(
+            organization_id=principal.organization_id,
+            key_id=key_id,
+            secret_hash=digest(key),
+            name=data.name,
+            scope=" ".join(data.scopes),
+            created_by=principal.subject,
+            expires_at=data.expires_at,
+        )
+        shown = _shown(await fetch_row(principal, SPEC, row.id))
+        await record_audit(
+            "api_key.created",
+            actor=principal.subject,
+            request_id=request_id,
+            organization_id=principal.organization_id,
+            target_type="api_key",
+            target_id=row.id,
+            details={
+                "key_id": key_id,
+                "name": data.name,
+                "scopes": data.scopes,
+                "expires_at": None if data.expires_at is None else data.expires_at.isoformat(),
+            },
+        )
+    return shown, key
 
 
 def _shown(row: dict[str, Any]) -> dict[str, Any]:
@@ -120,13 +147,16 @@ async def get_api_key(principal: Principal, ident: int) -> dict[str, Any]:
     return _shown(await fetch_row(principal, SPEC, ident))
 
 
-async def revoke_api_key(principal: Principal, ident: int, *, notices: Notices) -> dict[str, Any]:
-    """Revoke a key (idempotent: revoking a revoked key changes nothing). The one way to
-    revoke a key, whichever door asks.
+async def revoke_api_key(
+    principal: Principal, ident: int, *, notices: Notices, request_id: str | None = None
+) -> dict[str, Any]:
+    """Revoke a key (idempotent: revoking a revoked key changes nothing, and records
+    nothing). The one way to revoke a key, whichever door asks.
 
-    The key's row and the denylist's (``db.revocations``) change in one transaction,
-    so every worker learns of the revocation from the database even when no notice
-    reaches it; once it commits, ``notices`` tells the running workers at once.
+    The key's row, the denylist's (``db.revocations``) and the audit entry
+    (``api_key.revoked``) change in one transaction, so every worker learns of the
+    revocation from the database even when no notice reaches it; once it commits,
+    ``notices`` tells the running workers at once.
     """
     principal.require(ADMIN_SCOPE)
     now = datetime.now(UTC)
@@ -137,6 +167,15 @@ async def revoke_api_key(principal: Principal, ident: int, *, notices: Notices) 
         ).update(revoked_at=now)
         if updated:
             row = await ApiKey.get(id=ident)
+            await record_audit(
+                "api_key.revoked",
+                actor=principal.subject,
+                request_id=request_id,
+                organization_id=principal.organization_id,
+                target_type="api_key",
+                target_id=ident,
+                details={"key_id": row.key_id, "name": row.name},
+            )
             kept = now.timestamp() + API_KEY_KEPT_SECONDS
             if row.expires_at is not None:
                 kept = min(kept, row.expires_at.timestamp())

@@ -330,3 +330,27 @@ class Revocation(Model):
     class Meta:
         table = "revocations"
         indexes = (("credential_id",), ("revoked_at",), ("expires_at",))
+
+
+class AuditEvent(Model):
+    """An admin write (API keys, users, OAuth clients, signing keys): who did what to
+    which target, when, and from which request. Recorded in the write's own transaction
+    (``db.audit``). ``organization`` is None for installation-wide actions (signing
+    keys): no organization's owner reads those, operators do (``gateway list-audit-events``).
+    """
+
+    id = fields.IntField(primary_key=True)
+    organization: fields.ForeignKeyNullableRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name=False, on_delete=fields.CASCADE, null=True
+    )
+    actor = fields.CharField(max_length=200)
+    action = fields.CharField(max_length=64)
+    target_type = fields.CharField(max_length=32)
+    target_id = fields.CharField(max_length=255)
+    request_id = fields.CharField(max_length=128, null=True)
+    details: dict[str, Any] = fields.JSONField(default=dict)
+    occurred_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "audit_events"
+        indexes = (("organization_id", "occurred_at", "id"),)

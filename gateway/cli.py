@@ -11,6 +11,7 @@
                                                    | list-clients ORG | delete-client ORG ID
     gateway create-api-key ORG NAME --scope S [--scope S ...] [--expires-in-days N]
                                                    | list-api-keys ORG | delete-api-key ORG KEY_ID
+    gateway list-audit-events [ORG] [--limit N]
 
 Results go to stdout: plain text by default (the created identifier, a table),
 one JSON document with ``--json``. Messages, warnings and errors go to stderr,
@@ -361,11 +362,13 @@ def delete_org_cmd(settings: Settings, args: argparse.Namespace, out: Output) ->
 
 def create_user_cmd(settings: Settings, args: argparse.Namespace, out: Output) -> None:
     from db.accounts import create_user
+    from db.audit import CLI
 
     password = os.environ.get("GATEWAY_PASSWORD") or getpass.getpass("password: ")
 
     async def work() -> Any:
-        return await create_user(await _org_id(args.org), args.email, password, args.role)
+        org_id = await _org_id(args.org)
+        return await create_user(org_id, args.email, password, args.role, actor=CLI)
 
     user = _run(settings, work)
     row = {"id": user.id, "email": user.email, "role": user.role, "organization": args.org}
@@ -385,9 +388,11 @@ def list_users_cmd(settings: Settings, args: argparse.Namespace, out: Output) ->
 
 def delete_user_cmd(settings: Settings, args: argparse.Namespace, out: Output) -> None:
     from db.accounts import delete_user
+    from db.audit import CLI
 
     async def work(notices: _Notices) -> Any:
-        return await delete_user(await _org_id(args.org), args.email, notices=notices)
+        org_id = await _org_id(args.org)
+        return await delete_user(org_id, args.email, notices=notices, actor=CLI)
 
     deleted = _revoking(settings, work)
     out.result(deleted, deleted["email"])
@@ -399,16 +404,21 @@ def delete_user_cmd(settings: Settings, args: argparse.Namespace, out: Output) -
 
 def create_client_cmd(settings: Settings, args: argparse.Namespace, out: Output) -> None:
     from db.accounts import create_client
-    from db.principal import role_scopes
+    from db.audit import CLI
+    from db.principal import PRIVILEGED, role_scopes
 
     async def work() -> Any:
         return await create_client(
-            await _org_id(args.org), args.name,
+            await _org_id(args.org),
+            args.name,
             grant_types=args.grant or ["client_credentials"],
             # scopes the role cannot hold are refused (exit 2, naming them and the role)
-            scopes=args.scope or sorted(role_scopes(args.role) - {"api-keys:admin"}),
-            redirect_uris=args.redirect_uri, role=args.role, public=args.public,
-        )  # fmt: skip
+            scopes=args.scope or sorted(role_scopes(args.role) - PRIVILEGED),
+            redirect_uris=args.redirect_uri,
+            role=args.role,
+            public=args.public,
+            actor=CLI,
+        )
 
     new = _run(settings, work)
     text = f"client_id={new.client.client_id}"
@@ -443,12 +453,16 @@ def list_clients_cmd(settings: Settings, args: argparse.Namespace, out: Output) 
 
 def delete_client_cmd(settings: Settings, args: argparse.Namespace, out: Output) -> None:
     from db.accounts import delete_client
+    from db.audit import CLI
 
     async def work(notices: _Notices) -> Any:
         return await delete_client(
-            await _org_id(args.org), args.client_id, notices=notices,
+            await _org_id(args.org),
+            args.client_id,
+            notices=notices,
+            actor=CLI,
             access_token_ttl=settings.access_token_ttl_seconds,
-        )  # fmt: skip
+        )
 
     deleted = _revoking(settings, work)
     out.result(deleted, deleted["client_id"])
@@ -459,10 +473,11 @@ def delete_client_cmd(settings: Settings, args: argparse.Namespace, out: Output)
 
 
 def _owner(organization_id: int) -> Any:
+    from db.audit import CLI
     from db.principal import Principal
 
     return Principal(
-        subject="cli", organization_id=organization_id, scopes=frozenset({"*"}),
+        subject=CLI, organization_id=organization_id, scopes=frozenset({"*"}),
         roles=frozenset({"owner"}),
     )  # fmt: skip
 
@@ -516,6 +531,28 @@ def delete_api_key_cmd(settings: Settings, args: argparse.Namespace, out: Output
     row = _revoking(settings, work)
     out.result(row, row["key_id"])
     _say(f"revoked API key {row['key_id']} in {args.org} (it stays listed, as revoked)")
+
+
+# --- the audit log ------------------------------------------------------------------------
+
+
+def list_audit_cmd(settings: Settings, args: argparse.Namespace, out: Output) -> None:
+    from db.audit import MAX_OPERATOR_ROWS, operator_audit_events
+    from db.errors import InvalidArgument
+
+    if not 1 <= args.limit <= MAX_OPERATOR_ROWS:
+        raise InvalidArgument(f"--limit: 1 to {MAX_OPERATOR_ROWS}, got {args.limit}")
+
+    async def work() -> Any:
+        org_id = None if args.org is None else await _org_id(args.org)
+        return await operator_audit_events(org_id, args.limit)
+
+    rows = _run(settings, work)
+    out.table(
+        rows,
+        ("id", "occurred_at", "actor", "action", "target_type", "target_id", "request_id"),
+        f"no audit entries for {args.org}" if args.org else "no installation-wide audit entries",
+    )
 
 
 # --- the parser ---------------------------------------------------------------------------
@@ -618,8 +655,8 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--scope", action="append",
-        help="allowed scope (repeat), one the role grants (default: the role's but "
-        "api-keys:admin)",
+        help="allowed scope (repeat), one the role grants (default: the role's but the "
+        "privileged api-keys:admin and audit:read)",
     )  # fmt: skip
     p.add_argument(
         "--redirect-uri", action="append",
@@ -648,6 +685,14 @@ def _parser() -> argparse.ArgumentParser:
     p = command("delete-api-key", "revoke an API key at once (it stays listed, as revoked)")
     p.add_argument("org", help="organization slug")
     p.add_argument("key_id", help="the key id (KEY_ID in list-api-keys), or the key itself")
+
+    p = command(
+        "list-audit-events",
+        "list the newest audit entries (admin writes): an organization's, or without ORG "
+        "the installation-wide ones (signing keys)",
+    )
+    p.add_argument("org", nargs="?", help="organization slug (default: installation-wide)")
+    p.add_argument("--limit", type=_count, default=50, help="how many, newest first")
     return parser
 
 
@@ -667,6 +712,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace, Output], None]] = {
     "create-api-key": create_api_key_cmd,
     "list-api-keys": list_api_keys_cmd,
     "delete-api-key": delete_api_key_cmd,
+    "list-audit-events": list_audit_cmd,
 }
 
 

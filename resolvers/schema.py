@@ -33,6 +33,7 @@ from db.errors import NotFound
 from db.listing import ListQuery
 from db.sql import one_connection
 from gateway.settings import Settings
+from resolvers.audit import AuditQuery
 from resolvers.limits import DocumentLimits, limits_rule
 from resolvers.mutations import Mutation
 from resolvers.prefetch import ask, connection_ask, look_ahead, prefetch
@@ -203,7 +204,7 @@ class BaseQuery:
 
 Query = merge_types(
     "Query",
-    (strawberry.type(type("ResourceQuery", (), _query_fields(CATALOG))), BaseQuery),
+    (strawberry.type(type("ResourceQuery", (), _query_fields(CATALOG))), BaseQuery, AuditQuery),
 )
 
 

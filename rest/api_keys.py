@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
     async def create(request: Request) -> HTTPResponse:
         data = parse_body(request, api_keys.ApiKeyInput)
-        row, key = await api_keys.create_api_key(request.ctx.principal, data)
+        row, key = await api_keys.create_api_key(
+            request.ctx.principal, data, request_id=request.ctx.request_id
+        )
         headers = {"Location": f"/api/v1/api-keys/{row['id']}", "Cache-Control": "no-store"}
         return single(request, {**row, "key": key}, status=201, headers=headers)
 
@@ -50,6 +52,7 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
             request.ctx.principal,
             parse_id(ident, "api key"),
             notices=request.app.ctx.auth.denylist,
+            request_id=request.ctx.request_id,
         )
         return HTTPResponse(status=204)
 

@@ -20,7 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
+from db.audit import CLI, SYSTEM, record_audit
 from db.models import SigningKey
 
 RELOAD_SECONDS = 60.0
@@ -65,17 +67,35 @@ def _load(row: SigningKey) -> Key:
     return Key(kid=row.kid, algorithm=row.algorithm, private=private, retired_at=row.retired_at)
 
 
-async def create_key(algorithm: str) -> SigningKey:
+async def create_key(algorithm: str, *, actor: str = SYSTEM, rotate: bool = False) -> SigningKey:
+    """Add a signing key; with ``rotate``, retire the others in the same transaction.
+
+    Installation-wide, so audited without an organization (``signing_key.created``,
+    ``signing_key.rotated``): operators read those entries, no organization's owner does.
+    """
     pem = await asyncio.to_thread(generate_private_pem, algorithm)
     kid = f"{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4)}"
-    return await SigningKey.create(kid=kid, algorithm=algorithm, private_pem=pem)
-
-
-async def rotate(algorithm: str) -> SigningKey:
-    """Add a signing key and retire the others (they stay published until expiry)."""
-    key = await create_key(algorithm)
-    await SigningKey.filter(retired_at=None).exclude(id=key.id).update(retired_at=datetime.now(UTC))
+    async with in_transaction():
+        key = await SigningKey.create(kid=kid, algorithm=algorithm, private_pem=pem)
+        retired: list[str] = []
+        if rotate:
+            older = SigningKey.filter(retired_at=None).exclude(id=key.id)
+            retired = [str(k) for k in await older.values_list("kid", flat=True)]
+            await older.update(retired_at=datetime.now(UTC))
+        await record_audit(
+            "signing_key.rotated" if rotate else "signing_key.created",
+            actor=actor,
+            organization_id=None,
+            target_type="signing_key",
+            target_id=kid,
+            details={"algorithm": algorithm, "retired": retired},
+        )
     return key
+
+
+async def rotate(algorithm: str, *, actor: str = CLI) -> SigningKey:
+    """Add a signing key and retire the others (they stay published until expiry)."""
+    return await create_key(algorithm, actor=actor, rotate=True)
 
 
 class KeyRing:

@@ -17,9 +17,10 @@ Each operation is then called:
   which would confirm the row exists) and nothing changed; on a collection, none of
   the tenant's rows (which the tenant itself does see);
 - with an API key holding exactly the needed scope: success, and the write happened.
-  ``api-keys:admin`` is the one scope no API key may hold (a key cannot mint keys),
-  so its operations succeed with a token holding only that scope (plus the scope
-  the new key asks for, when creating one).
+  No API key may hold a privileged scope (``api-keys:admin``: a key cannot mint keys;
+  ``audit:read``: only owners read the audit log), so those operations succeed with a
+  token of the least role granting it, holding only that scope (plus the scope the
+  new key asks for, when creating one).
 
 Every built request is first resolved through the router, so a matrix row cannot
 silently test a different route than the one it names.
@@ -38,8 +39,8 @@ import httpx
 import pytest
 
 from db import api_keys, products
-from db.models import ApiKey
-from db.principal import ALL_SCOPES, SERVICE_ROLE, USER_ROLES, role_scopes
+from db.models import ApiKey, AuditEvent
+from db.principal import ALL_SCOPES, PRIVILEGED, SERVICE_ROLE, USER_ROLES, role_scopes
 from tests.conftest import RunningServer, Tenant
 from tests.factories import (
     TOKENS,
@@ -102,6 +103,13 @@ async def _api_key(t: Tenant) -> int:
         t.owner, api_keys.ApiKeyInput(name=unique("matrix key "), scopes=["products:read"])
     )
     return int(row["id"])
+
+
+async def _audit_event(t: Tenant) -> int:
+    """An entry of the tenant's audit log (creating a key records one)."""
+    key = await _api_key(t)
+    entry = await AuditEvent.get(organization_id=t.id, target_type="api_key", target_id=str(key))
+    return int(entry.id)
 
 
 def item(
@@ -223,6 +231,8 @@ MATRIX: dict[tuple[str, str], Op] = {
     ("api_keys_create", "POST"): Op(ADMIN, creating("/api/v1/api-keys", api_key_body), 201, kind="create", also=("orders:read",)),
     ("api_keys_get", "GET"): Op(ADMIN, item("api-keys", _api_key)),
     ("api_keys_revoke", "DELETE"): Op(ADMIN, item("api-keys", _api_key), 204),
+    ("audit_events_list", "GET"): Op("audit:read", listing("/api/v1/audit-events", _audit_event), kind="list"),
+    ("audit_events_get", "GET"): Op("audit:read", item("audit-events", _audit_event)),
 }  # fmt: skip
 
 # Routes anyone may call (full route name without the app's prefix), with why.
@@ -399,7 +409,7 @@ async def test_operation(
         # other scope, and every role that does not grant it (holding every scope)
         others = sorted(ALL_SCOPES - {op.scope})
         lacking = [bearer(tenant.id, "owner", others)]
-        lacking.append(await key_headers(tenant, set(others) - {ADMIN}))
+        lacking.append(await key_headers(tenant, set(others) - PRIVILEGED))
         lacking += [
             bearer(tenant.id, role, sorted(ALL_SCOPES))
             for role in USER_ROLES
@@ -424,11 +434,12 @@ async def test_operation(
             if method == "GET":
                 await assert_invisible(http, tenant, name, call, r)
 
-        # an API key with exactly the needed scope (a token, for the one no key may hold)
+        # an API key with exactly the needed scope (a token, for those no key may hold)
         call = await op.build(tenant)
         check_route(server, name, method, call)
-        if op.scope == ADMIN:
-            headers = bearer(tenant.id, "admin", [ADMIN, *op.also])
+        if op.scope in PRIVILEGED:  # no key may hold it: the least role that grants it
+            role = next(r for r in reversed(USER_ROLES) if op.scope in role_scopes(r))
+            headers = bearer(tenant.id, role, [op.scope, *op.also])
         else:
             headers = await key_headers(tenant, {op.scope})
         before = await snapshot(tenant.id)
