@@ -48,8 +48,9 @@ class Migration(migrations.Migration):
                 "app": "models",
                 "indexes": [Index(fields=["organization_id", "occurred_at", "id"])],
                 "pk_attr": "id",
-                "table_description": "An admin write: who did what to which target, when, "
-                "from which request.",
+                "table_description": (
+                    "An admin write (API keys, users, OAuth clients, signing keys): who did what to"
+                ),
             },
             bases=["Model"],
         ),
