@@ -11,11 +11,15 @@
     ├── PreconditionFailed         PRECONDITION_FAILED    412
     ├── InvalidArgument            INVALID_ARGUMENT       400  (query parameters, filters)
     ├── ValidationFailed           VALIDATION_ERROR       422  (bodies; per-field errors)
-    └── IdempotencyKeyReused       IDEMPOTENCY_KEY_REUSED 422
+    ├── IdempotencyKeyReused       IDEMPOTENCY_KEY_REUSED 422
+    ├── ResyncRequired             RESYNC_REQUIRED        410  (a resume past the change log)
+    └── Unavailable                UNAVAILABLE            503  (a dependency is away)
 
 ``status`` is the HTTP status REST uses; GraphQL puts ``code`` in
 ``extensions.code``. Messages are written for the API client: they say what was
-wrong and how to fix it, and never contain SQL or internals.
+wrong and how to fix it, and never contain SQL or internals. The HTTP edge's own
+errors (``gateway.errors``) and the GraphQL door's (``resolvers``) derive from
+``DomainError`` too, so every door maps one base.
 """
 
 from __future__ import annotations

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING
 import brotli
 from sanic.response import HTTPResponse
 
+from db.errors import NotFound
 from gateway.caching import IMMUTABLE, REVALIDATE_PUBLIC
 from gateway.compression import acceptable_encodings, compressible, suffix_etag
-from gateway.errors import RouteNotFound
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -190,7 +190,7 @@ class Assets:
     def response(self, request: Request, url: str) -> HTTPResponse:
         entry = self.by_url.get(url)
         if entry is None:
-            raise RouteNotFound(f"no such file: {url}")
+            raise NotFound(f"no such file: {url}")
         asset, hashed = entry
         headers = {"Cache-Control": IMMUTABLE if hashed else REVALIDATE_PUBLIC}
         if asset.precompress:

@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING
 
 from sanic.response import HTTPResponse
 
-from db.errors import DomainError
 from gateway.caching import add_vary
-from gateway.errors import problem_response
+from gateway.errors import OriginNotAllowed, problem_response
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -152,12 +151,6 @@ class Cors:
             OriginNotAllowed("pages on this origin may not open sockets here (CORS_ALLOW_ORIGINS)"),
             getattr(request.ctx, "request_id", None),
         )
-
-
-class OriginNotAllowed(DomainError):
-    code = "ORIGIN_NOT_ALLOWED"
-    status = 403
-    title = "Origin not allowed"
 
 
 def _origin_of(url: str) -> str:

@@ -1,9 +1,30 @@
 """One error model on the wire: RFC 9457 ``application/problem+json``.
 
-Domain errors (``db.errors``) carry their code and status; Sanic's own HTTP
-errors (unknown route, wrong method, oversized body) are mapped to the same
-shape; anything else is logged with its traceback and answered with a generic
-500 that leaks nothing.
+Domain errors (``db.errors``) carry their code and status; the errors of the HTTP
+edge are defined here, on the same base, and Sanic's own HTTP errors (unknown
+route, wrong method, oversized body) are mapped to them; anything else is logged
+with its traceback and answered with a generic 500 that leaks nothing.
+
+    db.errors.DomainError          (code, status)
+    ├── db.errors.InvalidArgument
+    │   ├── MalformedBody          MALFORMED_JSON         400
+    │   ├── MalformedXml           MALFORMED_XML          400
+    │   └── BadRequest             BAD_REQUEST            400  (any other Sanic 4xx)
+    ├── db.errors.NotFound         NOT_FOUND              404  (no such route or file too)
+    ├── MethodNotAllowed           METHOD_NOT_ALLOWED     405  (with ``Allow``)
+    ├── NotAcceptable              NOT_ACCEPTABLE         406
+    ├── OriginNotAllowed           ORIGIN_NOT_ALLOWED     403  (a socket from a page's origin)
+    ├── RequestTimeout             REQUEST_TIMEOUT        408
+    ├── PayloadTooLarge            PAYLOAD_TOO_LARGE      413
+    ├── UriTooLong                 URI_TOO_LONG           414
+    ├── UnsupportedMediaType       UNSUPPORTED_MEDIA_TYPE 415
+    ├── RateLimited                RATE_LIMITED           429  (with ``Retry-After``)
+    ├── HeadersTooLarge            HEADERS_TOO_LARGE      431
+    └── InternalError              INTERNAL               500
+
+Other layers: ``db.errors`` (the domain's tree), ``realtime.close_codes`` (how a
+real-time connection ends); ``gateway.settings.SettingsError`` stops startup and
+never reaches a client.
 """
 
 from __future__ import annotations
@@ -17,7 +38,7 @@ import orjson
 from sanic import exceptions as sanic_exceptions
 from sanic.response import HTTPResponse
 
-from db.errors import DomainError, InvalidArgument, InvalidToken
+from db.errors import DomainError, InvalidArgument, InvalidToken, NotFound
 
 if TYPE_CHECKING:
     from sanic import Request, Sanic
@@ -74,10 +95,16 @@ class MethodNotAllowed(DomainError):
         self.allow = allow
 
 
-class RouteNotFound(DomainError):
-    code = "NOT_FOUND"
-    status = 404
-    title = "Not found"
+class NotAcceptable(DomainError):
+    code = "NOT_ACCEPTABLE"
+    status = 406
+    title = "Not acceptable"
+
+
+class OriginNotAllowed(DomainError):
+    code = "ORIGIN_NOT_ALLOWED"
+    status = 403
+    title = "Origin not allowed"
 
 
 class BadRequest(InvalidArgument):
@@ -171,7 +198,7 @@ def _translate(exc: Exception, request: Request) -> DomainError:
     if isinstance(exc, DomainError):
         return exc
     if isinstance(exc, sanic_exceptions.NotFound):
-        return RouteNotFound("no such endpoint; see /api/v1/openapi.json for the endpoint map")
+        return NotFound("no such endpoint; see /api/v1/openapi.json for the endpoint map")
     if isinstance(exc, sanic_exceptions.MethodNotAllowed):
         return MethodNotAllowed(str(exc))
     if isinstance(exc, sanic_exceptions.PayloadTooLarge) and request.method == "NONE":

@@ -9,6 +9,11 @@ of close codes and the AsyncAPI document's description are rendered from
 A ``CloseCode`` is a row of that table (code, stable name, when, what to do); a
 ``Close`` is one close frame the code sends (code and reason): several frames may
 share a row (4403 for refused and for revoked credentials).
+
+realtime/ raises one exception of its own: a closed mailbox raises
+``realtime.hub.MailboxClosed`` (a ``Close``'s code and reason) in whoever reads it,
+and the door ends its connection with that frame. Refused messages and requests
+raise the domain's and the HTTP edge's errors (``db.errors``, ``gateway.errors``).
 """
 
 from __future__ import annotations

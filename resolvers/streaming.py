@@ -27,8 +27,8 @@ import orjson
 from graphql import ExecutionResult
 from sanic import HTTPResponse, Request
 
-from db.errors import DomainError
 from db.principal import Principal
+from gateway.errors import NotAcceptable
 from realtime.close_codes import NORMAL, close_name
 from resolvers.errors import shape
 from resolvers.ws import SocketOperations
@@ -38,12 +38,6 @@ MULTIPART = "multipart/mixed"
 HEARTBEAT_SECONDS = 5.0
 QUEUED_RESULTS = 100
 _STREAM_HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
-
-
-class NotAcceptable(DomainError):
-    code = "NOT_ACCEPTABLE"
-    status = 406
-    title = "Not acceptable"
 
 
 class _Ending:

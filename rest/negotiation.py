@@ -21,8 +21,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from db.errors import DomainError
-from gateway.errors import ProblemRenderer
+from gateway.errors import NotAcceptable, ProblemRenderer
 from rest import xml
 
 if TYPE_CHECKING:
@@ -40,12 +39,6 @@ SERVED_LISTS = (*SERVED, CSV)
 _FAST = frozenset({"*/*", JSON, "application/json, */*", "application/json, text/plain, */*"})
 # problem+json stands for JSON: a client that names only it still reads our problems.
 _ALIASES = {JSON: ("application/problem+json",), XML: ("application/problem+xml",)}
-
-
-class NotAcceptable(DomainError):
-    code = "NOT_ACCEPTABLE"
-    status = 406
-    title = "Not acceptable"
 
 
 def _ranges(accept: str) -> dict[str, float]:
