@@ -132,7 +132,9 @@ class Settings(BaseSettings):
     realtime_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     realtime_unauthenticated_per_address: int = Field(default=20, ge=1, le=100_000)
     realtime_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
-    sse_keepalive_seconds: float = Field(default=15.0, gt=0, le=50)
+    # Every quiet event stream (SSE, graphql-sse, multipart) sends a heartbeat this often:
+    # below Sanic's 60 s RESPONSE_TIMEOUT and the usual proxies' idle timeouts.
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=50)
 
     @field_validator("database_url")
     @classmethod

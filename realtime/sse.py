@@ -8,7 +8,7 @@ a single topic; with several, ``filter.<topic>=`` gives each its own.
 
 Authentication: ``Authorization``/``X-API-Key`` headers, or ``?ticket=`` from
 ``POST /api/v1/events/tickets`` for browsers. Keep-alive comments go out every
-``SSE_KEEPALIVE_SECONDS`` (shorter than Sanic's idle-write timeout), and the
+``STREAM_HEARTBEAT_SECONDS`` (shorter than Sanic's idle-write timeout), and the
 headers stop proxies from buffering. When the server ends the stream (token
 expired or revoked, slow consumer, shutdown) it sends a last ``event: close``
 with ``{"code", "reason"}``.
@@ -119,7 +119,7 @@ def add_routes(bp: Blueprint, app: GatewayApp, hub: Hub, tickets: Tickets) -> No
         response = await request.respond(content_type="text/event-stream", headers=HEADERS)
         try:
             await response.send(b"retry: %d\n: position %d\n\n" % (RETRY_MS, subscriber.cursor))
-            keepalive = settings.sse_keepalive_seconds
+            keepalive = settings.stream_heartbeat_seconds
             while True:
                 try:
                     items = await mailbox.get(keepalive)

@@ -14,7 +14,8 @@ Errors that stop a subscription before it starts (validation, permissions,
 stream (token expired or revoked, slow consumer, resync, shutdown) a last
 payload carries an error whose ``extensions.code`` says why (``close`` is the
 WebSocket close code the same end has there), then the stream completes.
-Heartbeats keep proxies and Sanic's idle-write timeout from closing a quiet stream.
+Heartbeats every ``STREAM_HEARTBEAT_SECONDS`` keep proxies and Sanic's idle-write
+timeout from closing a quiet stream.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from resolvers.ws import SocketOperations
 
 SSE = "text/event-stream"
 MULTIPART = "multipart/mixed"
-HEARTBEAT_SECONDS = 5.0
 QUEUED_RESULTS = 100
 _STREAM_HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
 
@@ -107,6 +107,7 @@ async def stream_subscription(
         content_type = 'multipart/mixed; boundary="graphql"; subscriptionSpec="1.0"'
     else:
         content_type = SSE
+    heartbeat = request.app.ctx.settings.stream_heartbeat_seconds
     response = await request.respond(content_type=content_type, headers=_STREAM_HEADERS)
     pumping = asyncio.create_task(pump(), name="graphql-http-subscription")
     try:
@@ -114,7 +115,7 @@ async def stream_subscription(
         await response.send(b"--graphql" if multipart else b": connected\n\n")
         while True:
             try:
-                async with asyncio.timeout(HEARTBEAT_SECONDS):
+                async with asyncio.timeout(heartbeat):
                     item = await queue.get()
             except TimeoutError:
                 await response.send(_part({}) if multipart else b": heartbeat\n\n")

@@ -15,7 +15,6 @@ import orjson
 import pytest
 
 from db import events as change_log
-from resolvers import streaming
 from tests.factories import TOKENS, make_customer, make_product
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
@@ -133,7 +132,7 @@ STREAM_ACCEPT = {
 @pytest.mark.parametrize("transport", STREAM_ACCEPT)
 async def test_a_stream_sends_its_headers_at_once(server, tenant, monkeypatch, transport):
     """Nothing to send yet and no heartbeat due: the status and headers still go out."""
-    monkeypatch.setattr(streaming, "HEARTBEAT_SECONDS", 3_600)
+    monkeypatch.setattr(server.app.ctx.settings, "stream_heartbeat_seconds", 3_600)
     body = {"query": CUSTOMER_EVENTS}
     headers = {"Accept": STREAM_ACCEPT[transport]}
     opening = tenant.client.stream("POST", "/graphql", json=body, headers=headers)
@@ -180,3 +179,27 @@ async def test_an_expired_token_ends_the_stream_with_a_reason(server, tenant, cl
         error = orjson.loads(payloads[-2]["data"])["errors"][0]
     assert error["extensions"] == {"code": "TOKEN_EXPIRED", "close": 4401}
     assert error["message"] == "token expired"
+
+
+@pytest.mark.parametrize("transport", STREAM_ACCEPT)
+async def test_a_quiet_stream_beats_every_stream_heartbeat_seconds(
+    server, tenant, monkeypatch, transport
+):
+    """The one setting the JSON-channel SSE stream uses paces GraphQL's streams too."""
+    monkeypatch.setattr(server.app.ctx.settings, "stream_heartbeat_seconds", 0.2)
+    beat = b": heartbeat\n\n" if transport == "graphql-sse" else b"\r\n\r\n{}"
+    body = {"query": CUSTOMER_EVENTS}
+    headers = {"Accept": STREAM_ACCEPT[transport]}
+    async with tenant.client.stream("POST", "/graphql", json=body, headers=headers) as response:
+        assert response.status_code == 200
+        received = b""
+
+        async def until_a_beat() -> None:
+            nonlocal received
+            async for chunk in response.aiter_raw():
+                received += chunk
+                if beat in received:
+                    return
+
+        # Far below the 15 s default: only the setting can make it come this soon.
+        await asyncio.wait_for(until_a_beat(), 10)

@@ -116,8 +116,8 @@ async def test_no_credentials_is_401(anon):
 
 async def test_keepalive_comments_come_before_the_idle_timeout(server, tenant, anon, monkeypatch):
     settings = server.app.ctx.settings
-    assert settings.sse_keepalive_seconds < server.app.config.RESPONSE_TIMEOUT
-    monkeypatch.setattr(settings, "sse_keepalive_seconds", 0.2)
+    assert settings.stream_heartbeat_seconds < server.app.config.RESPONSE_TIMEOUT
+    monkeypatch.setattr(settings, "stream_heartbeat_seconds", 0.2)
 
     async def keepalive(stream: rt.SSE) -> list[str]:
         lines = []
