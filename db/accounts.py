@@ -26,10 +26,11 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from db.audit import SYSTEM, record_audit
+from db.catalog import ALL_SCOPES, role_scopes
 from db.errors import Conflict, InvalidArgument, NotFound
 from db.inputs import check_line
 from db.models import AuthorizationCode, OAuthClient, RefreshToken, User, fits
-from db.principal import ALL_SCOPES, USER_ROLES, role_scopes
+from db.principal import USER_ROLES
 from db.revocations import KEPT_PAST_EXPIRY, Notices, client_credential, record_revocation
 
 _hasher = PasswordHasher()
@@ -76,9 +77,11 @@ async def create_user(
     try:
         # Syntax only: no DNS lookups, and internal test domains (``.test``) are fine.
         email = validate_email(
-            email.strip(), check_deliverability=False, globally_deliverable=False,
+            email.strip(),
+            check_deliverability=False,
+            globally_deliverable=False,
             test_environment=True,
-        ).normalized  # fmt: skip
+        ).normalized
     except EmailNotValidError as exc:
         raise InvalidArgument(f"email: {exc}") from None
     hashed = await asyncio.to_thread(hash_password, password)

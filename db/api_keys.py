@@ -19,13 +19,15 @@ from pydantic import Field, field_validator
 from tortoise.transactions import in_transaction
 
 from db.audit import record_audit
+from db.catalog import ALL_SCOPES
 from db.errors import FieldError, InvalidToken, NotFound, ValidationFailed
 from db.filtering import FilterField
 from db.inputs import Input, Line, Timestamp
-from db.listing import ListQuery, Page, ResourceSpec, fetch_row, list_rows
+from db.listing import ListQuery, Page, fetch_row, list_rows
 from db.models import ApiKey, fits
-from db.principal import ALL_SCOPES, PRIVILEGED, SERVICE_ROLE, Principal
+from db.principal import PRIVILEGED, SERVICE_ROLE, Principal
 from db.revocations import API_KEY_KEPT_SECONDS, Notices, api_key_credential, record_revocation
+from db.spec import ResourceSpec
 
 PREFIX = "gwk_"
 ADMIN_SCOPE = "api-keys:admin"
@@ -34,8 +36,15 @@ SPEC = ResourceSpec(
     name="api key",
     model=ApiKey,
     columns=(
-        "id", "key_id", "name", "scope", "created_by", "created_at", "expires_at",
-        "revoked_at", "last_used_at",
+        "id",
+        "key_id",
+        "name",
+        "scope",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
     ),
     filterable={
         "id": FilterField("int"),
@@ -45,7 +54,7 @@ SPEC = ResourceSpec(
         "revoked_at": FilterField("datetime"),
     },
     sortable=("id", "name", "created_at", "expires_at"),
-)  # fmt: skip
+)
 
 
 class ApiKeyInput(Input):
@@ -227,8 +236,11 @@ async def authenticate_api_key(key: str) -> tuple[Principal, str]:
         await ApiKey.filter(id=row.id).update(last_used_at=now)
     expires = row.expires_at.timestamp() if row.expires_at is not None else None
     principal = Principal(
-        subject=f"api-key:{key_id}", organization_id=row.organization_id,  # type: ignore[attr-defined]
-        scopes=frozenset(row.scope.split()), roles=frozenset({SERVICE_ROLE}),
-        credential_id=api_key_credential(key_id), expires_at=expires,
-    )  # fmt: skip
+        subject=f"api-key:{key_id}",
+        organization_id=row.organization_id,  # type: ignore[attr-defined]
+        scopes=frozenset(row.scope.split()),
+        roles=frozenset({SERVICE_ROLE}),
+        credential_id=api_key_credential(key_id),
+        expires_at=expires,
+    )
     return principal, key_id

@@ -405,7 +405,8 @@ def delete_user_cmd(settings: Settings, args: argparse.Namespace, out: Output) -
 def create_client_cmd(settings: Settings, args: argparse.Namespace, out: Output) -> None:
     from db.accounts import create_client
     from db.audit import CLI
-    from db.principal import PRIVILEGED, role_scopes
+    from db.catalog import role_scopes
+    from db.principal import PRIVILEGED
 
     async def work() -> Any:
         return await create_client(
@@ -427,13 +428,17 @@ def create_client_cmd(settings: Settings, args: argparse.Namespace, out: Output)
     client = new.client
     out.result(
         {
-            "client_id": client.client_id, "client_secret": new.secret, "name": client.name,
-            "type": "confidential" if new.secret else "public", "role": client.role,
-            "grant_types": client.grant_types, "scopes": client.scopes,
+            "client_id": client.client_id,
+            "client_secret": new.secret,
+            "name": client.name,
+            "type": "confidential" if new.secret else "public",
+            "role": client.role,
+            "grant_types": client.grant_types,
+            "scopes": client.scopes,
             "redirect_uris": client.redirect_uris,
         },
         text,
-    )  # fmt: skip
+    )
     _say("store the secret now: it is not shown again" if new.secret else "public client (PKCE)")
 
 
@@ -477,9 +482,11 @@ def _owner(organization_id: int) -> Any:
     from db.principal import Principal
 
     return Principal(
-        subject=CLI, organization_id=organization_id, scopes=frozenset({"*"}),
+        subject=CLI,
+        organization_id=organization_id,
+        scopes=frozenset({"*"}),
         roles=frozenset({"owner"}),
-    )  # fmt: skip
+    )
 
 
 def create_api_key_cmd(settings: Settings, args: argparse.Namespace, out: Output) -> None:
@@ -590,14 +597,18 @@ def _count(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="gateway", description=__doc__.split("\n\n")[0], formatter_class=_Help,
+        prog="gateway",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=_Help,
         epilog="Exit codes: 0 done, 1 failed, 2 usage or invalid input, 130 interrupted. "
         "Every command takes --json (one JSON document on stdout) and --help.",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--version", action="version", version=f"%(prog)s {_version()}",
+        "--version",
+        action="version",
+        version=f"%(prog)s {_version()}",
         help="print the installed version and exit",
-    )  # fmt: skip
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--json", action="store_true", help="print the result as one JSON document on stdout"
@@ -629,10 +640,11 @@ def _parser() -> argparse.ArgumentParser:
     p = command("delete-org", "delete an organization")
     p.add_argument("slug", help="the organization's slug")
     p.add_argument(
-        "--force", action="store_true",
+        "--force",
+        action="store_true",
         help="also delete everything it holds (data, users, clients, API keys), revoking "
         "its tokens and keys; without it an organization that holds anything is refused",
-    )  # fmt: skip
+    )
 
     p = command("create-user", "create a user who signs in (code flow); prints the email")
     p.add_argument("org", help="organization slug")
@@ -649,20 +661,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("org", help="organization slug")
     p.add_argument("name", help="display name, shown to users who sign in")
     p.add_argument(
-        "--grant", action="append",
+        "--grant",
+        action="append",
         choices=("client_credentials", "authorization_code", "refresh_token"),
         help="grant type the client may use (repeat) (default: client_credentials)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--scope", action="append",
+        "--scope",
+        action="append",
         help="allowed scope (repeat), one the role grants (default: the role's but the "
         "privileged api-keys:admin and audit:read)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--redirect-uri", action="append",
+        "--redirect-uri",
+        action="append",
         help="where codes are sent (repeat): https, http only on 127.0.0.1/[::1]/localhost, "
         "or a reverse-domain scheme; no fragment. Clients send one exactly as registered",
-    )  # fmt: skip
+    )
     p.add_argument("--public", action="store_true", help="no secret: PKCE-only browser/mobile app")
     p.add_argument(
         "--role", default="staff", choices=ROLES, help="what the client holds acting for itself"
