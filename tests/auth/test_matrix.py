@@ -26,7 +26,6 @@ Every built request is first resolved through the router, so a matrix row cannot
 silently test a different route than the one it names.
 """
 
-
 from __future__ import annotations
 
 import re
