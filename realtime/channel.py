@@ -2,7 +2,8 @@
 
 For clients that do not speak GraphQL. Every frame is a JSON object with a
 ``type``. The client authenticates with headers on the upgrade request or with
-``{"type": "auth", "token": ...}`` (or ``"api_key"``) as its first message, and
+``{"type": "auth", "token": ...}`` (or ``"api_key"``; the grammar of every socket,
+``gateway.auth.credentials``) as its first message, and
 may send ``auth`` again at any time to carry on under a fresh token. Then:
 
 - ``{"type": "subscribe", "id": "s1", "topics": ["orders"], "filter": "...", "after": 42}``
@@ -36,7 +37,7 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from db.errors import DomainError, InvalidArgument, Unauthenticated
+from db.errors import DomainError, InvalidArgument
 from db.events import parse_position
 from db.principal import Principal
 from realtime.admission import PendingSocket, unauthenticated_sockets
@@ -167,12 +168,7 @@ class Connection:
         return raw
 
     async def _principal(self, message: dict[str, Any]) -> Principal:
-        token, key = message.get("token"), message.get("api_key")
-        if not isinstance(token, str | None) or not isinstance(key, str | None):
-            raise InvalidArgument("auth: token and api_key must be strings")
-        if not token and not key:
-            raise Unauthenticated("auth: send a token or an api_key")
-        return await self.app.ctx.auth.from_credentials(f"Bearer {token}" if token else None, key)
+        return await self.app.ctx.auth.from_message(message)
 
     async def _start(self, principal: Principal) -> None:
         if self.pending is not None:

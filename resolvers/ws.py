@@ -7,7 +7,7 @@ a socket adapter over Sanic's WebSocket, a "view" that authenticates the
 ``POST /graphql`` does (the same cached parse and validation with the limits,
 the same error shapes and masking), with subscriptions on graphql-core.
 
-Authentication is the ``connection_init`` payload, read by ``gateway.auth``:
+Authentication is the ``connection_init`` payload, read by ``gateway.auth.credentials``:
 ``{"Authorization": "Bearer ..."}``, ``{"token": "..."}`` or
 ``{"X-API-Key": "..."}``. Refused credentials close the socket with 4403
 (legacy: ``connection_error``, then 1011), never an ack. On both protocols a
@@ -162,19 +162,6 @@ async def _close(ws: WebsocketImplProtocol, code: int, reason: str) -> None:
         await ws.close(code, reason)
 
 
-def _credentials(params: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    lowered = {str(k).lower(): v for k, v in params.items()}
-    authorization = lowered.get("authorization")
-    token = lowered.get("token")
-    api_key = lowered.get("x-api-key") or lowered.get("apikey") or lowered.get("api_key")
-    if authorization is None and isinstance(token, str):
-        authorization = f"Bearer {token}"
-    return (
-        authorization if isinstance(authorization, str) else None,
-        api_key if isinstance(api_key, str) else None,
-    )
-
-
 class SocketOperations:
     """The "schema" the protocol handlers call: runs operations as ``/graphql`` does."""
 
@@ -202,9 +189,8 @@ class SocketOperations:
         await self.unauthenticated.upgrade(request, run, subprotocols=PROTOCOLS)
 
     async def on_ws_connect(self, session: Session) -> Any:
-        authorization, api_key = _credentials(session.connection_params or {})
         try:
-            principal = await self.app.ctx.auth.from_credentials(authorization, api_key)
+            principal = await self.app.ctx.auth.from_message(session.connection_params or {})
         except DomainError as error:
             log.info("refused a GraphQL socket", extra={"code": error.code})
             raise ConnectionRejectionError({"code": error.code, "message": error.detail}) from None

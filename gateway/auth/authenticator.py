@@ -5,8 +5,8 @@
 - ``X-API-Key: gwk_...``: an API key (``db.api_keys``).
 
 Anything else is a 401. GraphQL, WebSocket and SSE call the same
-``authenticate`` (or ``from_credentials`` when the credential arrives in a
-connection message rather than a header).
+``authenticate`` (or ``from_message`` when the credential arrives in a socket's
+message rather than a header: ``gateway.auth.credentials``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from db.api_keys import authenticate_api_key
 from db.errors import InvalidToken, Unauthenticated
 from db.principal import Principal
+from gateway.auth.credentials import message_credentials
 from gateway.auth.denylist import Denylist
 from gateway.auth.keys import RELOAD_SECONDS
 from gateway.auth.tokens import TokenService
@@ -68,6 +70,10 @@ class Authenticator:
     async def authenticate(self, request: Request) -> Principal:
         headers = request.headers
         return await self.from_credentials(headers.get("authorization"), headers.get("x-api-key"))
+
+    async def from_message(self, message: Mapping[str, object]) -> Principal:
+        """A socket's credentials sent in a message (``gateway.auth.credentials``)."""
+        return await self.from_credentials(*message_credentials(message))
 
     async def from_credentials(self, authorization: str | None, api_key: str | None) -> Principal:
         if api_key:
