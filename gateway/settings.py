@@ -28,6 +28,10 @@ DEFAULT_DATABASE_URL = "sqlite://var/gateway.sqlite3"
 # Limits a role, client or API key may be given its own rate for (RATE_LIMIT_OVERRIDES).
 RATE_POLICIES = ("read", "write", "graphql", "token", "ws-connect", "ws-messages")
 OVERRIDE_KINDS = ("role", "client", "api-key")
+# List page sizes when PAGE_SIZE_DEFAULT / PAGE_SIZE_MAX are not set: the one source for
+# REST pages, GraphQL connections and the GraphQL cost estimate (``Settings`` fields).
+PAGE_SIZE_DEFAULT = 50
+PAGE_SIZE_MAX = 200
 
 
 class SettingsError(Exception):
@@ -100,8 +104,8 @@ class Settings(BaseSettings):
     sentry_dsn: str | None = None
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    page_size_default: int = Field(default=50, ge=1)
-    page_size_max: int = Field(default=200, ge=1)
+    page_size_default: int = Field(default=PAGE_SIZE_DEFAULT, ge=1)
+    page_size_max: int = Field(default=PAGE_SIZE_MAX, ge=1)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     public_url: str | None = None
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
@@ -210,6 +214,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CORS_ALLOW_ORIGINS=* cannot be combined with CORS_ALLOW_CREDENTIALS=true; "
                 "list the origins"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _default_page_within_the_cap(self) -> Settings:
+        if self.page_size_default > self.page_size_max:
+            raise ValueError(
+                f"PAGE_SIZE_DEFAULT={self.page_size_default} is above "
+                f"PAGE_SIZE_MAX={self.page_size_max}"
             )
         return self
 

@@ -19,6 +19,7 @@ from db.catalog import CATALOG
 from db.crud import children_of
 from db.errors import InvalidArgument
 from db.principal import Principal
+from gateway.settings import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 
 Row = dict[str, Any]
 
@@ -90,8 +91,8 @@ class Loaders:
 class Context:
     principal: Principal
     request_id: str | None = None
-    page_size_default: int = 20
-    page_size_max: int = 100
+    page_size_default: int = PAGE_SIZE_DEFAULT
+    page_size_max: int = PAGE_SIZE_MAX
     idempotency_ttl_seconds: int = 86_400
     # Kept with the parsed document, for every request of it (``resolvers.prefetch``).
     memo: dict[Any, Any] = field(default_factory=dict)

@@ -50,6 +50,7 @@ from graphql import (
 from strawberry.utils.str_converters import to_camel_case
 
 from db.catalog import CATALOG
+from gateway.settings import PAGE_SIZE_MAX
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -81,7 +82,7 @@ class DocumentLimits:
     max_fields: int = 2_000
     max_spreads: int = 500
     max_cost: int = 20_000
-    max_page_size: int = 200
+    max_page_size: int = PAGE_SIZE_MAX
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DocumentLimits:
