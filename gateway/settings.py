@@ -181,16 +181,10 @@ class Settings(BaseSettings):
                 Rate.parse(rate)
         return value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "cors_allow_origins", mode="before")
     @classmethod
-    def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("cors_allow_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
+        """A comma-separated list in the environment (``a, b``); blanks are dropped."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

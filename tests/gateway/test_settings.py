@@ -28,3 +28,15 @@ def test_a_default_page_above_the_cap_is_refused():
     with pytest.raises(SettingsError, match="PAGE_SIZE_DEFAULT=300 is above PAGE_SIZE_MAX=200"):
         load_settings(page_size_default=300)
     assert load_settings(page_size_default=300, page_size_max=300).page_size_default == 300
+
+
+def test_comma_lists_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TRUSTED_PROXIES", " 10.0.0.0/8, ,192.0.2.1 ")
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://a.example, HTTPS://B.example,")
+    settings = load_settings()
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "192.0.2.1/32"]
+    assert settings.cors_allow_origins == ["https://a.example", "https://b.example"]
+    monkeypatch.setenv("TRUSTED_PROXIES", "")
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "")
+    empty = load_settings()
+    assert (empty.trusted_proxies, empty.cors_allow_origins) == ([], [])
