@@ -71,21 +71,33 @@ class FastExecution:
         document = prepared.document
         assert document is not None  # the runner only executes accepted documents
         context.memo = prepared.memo
-        options: dict[str, Any] = (
-            {"shared_plans": prepared.plans} if self.executor_class is FastExecutor else {}
-        )
-        # graphql-core's ``execute`` minus its checks for @defer/@stream, which this
-        # schema does not have (checked when built).
-        executor = self.executor_class.build(
-            self._schema,
-            document,
-            context_value=context,
-            raw_variable_values=variables,
-            operation_name=operation_name,
-            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-            hide_suggestions=self.hide_suggestions,
-            **options,
-        )
+        fast = self.executor_class is FastExecutor
+        plans = prepared.plans
+        executor: Executor[Any] | list[GraphQLError]
+        if fast and plans is not None:
+            executor = FastExecutor.for_document(
+                self._schema,
+                document,
+                plans,
+                context,
+                variables,
+                operation_name,
+                self.hide_suggestions,
+            )
+        else:
+            options: dict[str, Any] = {"shared_plans": plans} if fast else {}
+            # graphql-core's ``execute`` minus its checks for @defer/@stream, which this
+            # schema does not have (checked when built).
+            executor = self.executor_class.build(
+                self._schema,
+                document,
+                context_value=context,
+                raw_variable_values=variables,
+                operation_name=operation_name,
+                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                hide_suggestions=self.hide_suggestions,
+                **options,
+            )
         if isinstance(executor, list):
             return ExecutionResult(data=None, errors=executor)
         result: Any = executor.execute_operation()

@@ -37,6 +37,12 @@ fields behave as with the standard executor. When every field of a subtree is
 plain, one generated function builds the whole subtree's result (any surprise
 in it: the step-by-step path above takes over for that object).
 
+A query of one root field (``order(id: ...)``) runs shorter still when plans are
+shared: the operation and fragments the document selects are kept from its first
+request (later ones only coerce their variables), and the field is resolved and
+completed in one coroutine with graphql-core's own steps, its object built by its
+plan when that is all plain (``execute_operation``).
+
 It derives from graphql-core's plain ``Executor``, not the incremental one
 Strawberry uses: this schema has no @defer/@stream, so that machinery was pure
 cost; resolvers get Strawberry's resolve info all the same. For documents
@@ -57,8 +63,12 @@ from operator import attrgetter
 from typing import Any
 
 from graphql import (
+    DocumentNode,
+    ExecutionResult,
     GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLError,
+    GraphQLField,
     GraphQLID,
     GraphQLInt,
     GraphQLList,
@@ -66,13 +76,27 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
+    GraphQLSchema,
     GraphQLString,
+    OperationType,
     Undefined,
 )
-from graphql.execution.collect_fields import CollectedFields, FieldDetailsList, GroupedFieldSet
-from graphql.execution.executor import Executor
+from graphql.execution.collect_fields import (
+    CollectedFields,
+    FieldDetailsList,
+    GroupedFieldSet,
+    collect_fields,
+)
+from graphql.execution.executor import (
+    Executor,
+    default_field_resolver,
+    default_type_resolver,
+    to_nodes,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
+from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
@@ -145,6 +169,8 @@ def _getter(field: Any) -> tuple[Callable[[Any], Any] | None, str | None]:
 
 
 SharedPlans = dict[tuple[Any, ...], Any]
+# graphql-core's ``execute`` default (``Executor.build``'s ``max_coercion_errors``).
+MAX_COERCION_ERRORS = 50
 
 
 class FastExecutor(Executor[Any]):
@@ -156,6 +182,14 @@ class FastExecutor(Executor[Any]):
     out for one request fits every request.
     """
 
+    # Counted for tests: objects built whole, plain fields read one by one, fallbacks.
+    # Class defaults, set on an instance when counted: CPython shares the keys of
+    # instance dicts of up to 30 attributes, and graphql-core's executor sets 25; five
+    # more per request made every executor's dict a dict of its own (4 µs each).
+    built_objects = 0
+    fast_fields = 0
+    fallbacks = 0
+
     # Strawberry's resolve info (resolvers get the plain coerced variables).
     build_resolve_info = StrawberryGraphQLCoreExecutionContext.build_resolve_info
     operation_extensions = None
@@ -166,10 +200,199 @@ class FastExecutor(Executor[Any]):
         # every request of the document (its field sets then live as long).
         self._plans: dict[Any, Any] = {} if shared_plans is None else shared_plans
         self._shared = shared_plans
-        # Counted for tests: objects built whole, plain fields read one by one, fallbacks.
-        self.built_objects = 0
-        self.fast_fields = 0
-        self.fallbacks = 0
+
+    @classmethod
+    def for_document(
+        cls,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        shared_plans: SharedPlans,
+        context_value: Any,
+        raw_variable_values: dict[str, Any] | None,
+        operation_name: str | None,
+        hide_suggestions: bool,
+    ) -> FastExecutor | list[GraphQLError]:
+        """``build``, for a document whose plans are shared.
+
+        Which operation runs and its fragments depend on the document and the
+        operation name only: the first request builds the executor in full and
+        keeps them; the next ones only coerce their variables (as ``build`` does)
+        and make the executor with what was kept.
+        """
+        key = ("built", operation_name)
+        known = shared_plans.get(key)
+        if known is None:
+            built = cls.build(
+                schema,
+                document,
+                context_value=context_value,
+                raw_variable_values=raw_variable_values,
+                operation_name=operation_name,
+                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                hide_suggestions=hide_suggestions,
+                shared_plans=shared_plans,
+            )
+            if isinstance(built, list):
+                return built
+            assert isinstance(built, FastExecutor)
+            shared_plans[key] = (built.operation, built.fragment_definitions, built.fragments)
+            return built
+        operation, fragment_definitions, fragments = known
+        variable_values = get_variable_values(
+            schema,
+            operation.variable_definitions or (),
+            raw_variable_values or {},
+            max_errors=MAX_COERCION_ERRORS,
+            hide_suggestions=hide_suggestions,
+        )
+        if isinstance(variable_values, list):
+            return variable_values
+        return cls(
+            schema,
+            fragment_definitions,
+            fragments,
+            None,
+            context_value,
+            operation,
+            variable_values,
+            default_field_resolver,
+            default_type_resolver,
+            default_field_resolver,
+            False,
+            None,
+            optimized_is_awaitable,
+            None,
+            hide_suggestions=hide_suggestions,
+            shared_plans=shared_plans,
+        )
+
+    # -- one root field -----------------------------------------------------------
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        """graphql-core's, with a shorter way for a query of one root field.
+
+        Taken when plans are shared, nothing can abort the operation and no hook
+        waits for it: the root field set (collected once per document) is one field
+        resolved by its own resolver. That field is then resolved and completed in
+        one coroutine, with graphql-core's own steps (``build_resolve_info``,
+        ``get_argument_values``, ``complete_value``, ``handle_field_error``) and
+        the same outcome, instead of through five nested ones. Anything else:
+        graphql-core's path.
+        """
+        root = self._single_root(serially)
+        if root is None:
+            return super().execute_operation(serially)
+        return self._execute_single_root(*root)
+
+    def _single_root(self, serially: bool | None) -> tuple[Any, ...] | None:
+        shared = self._shared
+        operation = self.operation
+        if (
+            shared is None
+            or serially
+            or operation.operation is not OperationType.QUERY
+            or self.abort_signal is not None
+            or self.hooks is not None
+            or self.middleware_manager is not None
+        ):
+            return None
+        key = ("root", id(operation))
+        try:
+            found: tuple[Any, ...] | None = shared[key]
+            return found
+        except KeyError:
+            pass
+        root_type = self.schema.query_type
+        found = None
+        if root_type is not None:
+            try:
+                grouped, new_defer_usages, _ = collect_fields(
+                    self.schema,
+                    self.fragments,
+                    self.variable_values,
+                    root_type,
+                    operation,
+                    self.hide_suggestions,
+                )
+            except RecursionError:
+                return None  # graphql-core's path reports it
+            if len(grouped) == 1 and not new_defer_usages:
+                ((name, details),) = grouped.items()
+                field = self.schema.get_field(root_type, details[0].node.name.value)
+                if field is not None and field.resolve is not None:
+                    found = (root_type, name, details, field)
+        shared[key] = found
+        return found
+
+    async def _execute_single_root(
+        self,
+        root_type: GraphQLObjectType,
+        name: str,
+        details: FieldDetailsList,
+        field: GraphQLField,
+    ) -> ExecutionResult:
+        """``execute_field`` and ``complete_awaitable_value`` for the one root field, then
+        ``execute_operation``'s response (see ``execute_operation``)."""
+        path = Path(None, name, root_type.name)
+        return_type = field.type
+        # Strawberry's, bound to this executor as graphql-core's execute_field calls it.
+        info = self.build_resolve_info(field, to_nodes(details), root_type, path)  # type: ignore[misc]
+        node = details[0].node
+        try:
+            args = (
+                get_argument_values(
+                    field,
+                    node,
+                    self.variable_values,
+                    details[0].fragment_variable_values,
+                    self.hide_suggestions,
+                )
+                if field.args or node.arguments
+                else {}
+            )
+            assert field.resolve is not None
+            result = field.resolve(self.root_value, info, **args)
+            if self.is_awaitable(result):
+                result = await result
+            completed: Any = self._built_root(return_type, details, result)
+            if completed is None:
+                completed = self.complete_value(return_type, details, info, path, result, None)
+                if self.is_awaitable(completed):
+                    completed = await completed
+        except Exception as raw_error:
+            try:
+                self.handle_field_error(raw_error, return_type, details, path)
+            except GraphQLError as error:  # a non-null field: no data at all
+                self.collected_errors.add(error, None)
+                return self.build_response(None)  # type: ignore[return-value]
+            completed = None
+        return self.build_response({name: completed})  # type: ignore[return-value]
+
+    def _built_root(
+        self, return_type: GraphQLOutputType, details: FieldDetailsList, value: Any
+    ) -> dict[str, Any] | None:
+        """The root field's object built by its plan when all its subfields are plain
+        (what ``complete_value`` would come to through ``execute_fields``), else None:
+        ``complete_value`` then does it, and reports what is wrong as graphql-core does."""
+        if value is None or isinstance(value, Exception):
+            return None
+        object_type, _ = _unwrap(return_type)
+        if not isinstance(object_type, GraphQLObjectType) or _own_is_type_of(object_type):
+            return None
+        check = _type_check(object_type)
+        if check is not None and not check(value):
+            return None
+        grouped, new_defer_usages, _ = self.collect_subfields(object_type, details)
+        plan = None if new_defer_usages else self._plan(object_type, grouped)
+        if plan is None or plan.build is None:
+            return None
+        try:
+            built = plan.build(value)
+        except Exception:  # _Fallback, or a getter failed: nothing below has run
+            self.fallbacks += 1
+            return None
+        self.built_objects += 1
+        return built
 
     # -- planning ---------------------------------------------------------------
 

@@ -35,9 +35,10 @@ from graphql import (
     subscribe,
     validate,
 )
-from graphql.execution.collect_fields import CollectedFields, FieldDetails
+from graphql.execution.collect_fields import CollectedFields, FieldDetails, collect_fields
 from graphql.execution.executor import Executor
 from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
+from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from sanic import Sanic
@@ -245,6 +246,78 @@ def _handle_field_error() -> None:
         "graphql-core Executor.handle_field_error",
         Executor.handle_field_error,
         ["raw_error", "return_type", "field_details_list", "path"],
+    )
+
+
+@relies_on(
+    "graphql-core Executor(schema, fragment_definitions, fragments, root_value, ...) and the "
+    "state FastExecutor.for_document keeps (operation, fragment_definitions, fragments)"
+)
+def _executor_constructor() -> None:
+    api = "graphql-core Executor()"
+    parameters(
+        api,
+        Executor.__init__,
+        [
+            "schema",
+            "fragment_definitions",
+            "fragments",
+            "root_value",
+            "context_value",
+            "operation",
+            "variable_values",
+            "field_resolver",
+            "type_resolver",
+            "subscribe_field_resolver",
+            "enable_early_execution",
+            "middleware_manager",
+            "is_awaitable",
+            "is_async_iterable",
+        ],
+    )
+    keywords(api, Executor.__init__, ["hide_suggestions", "abort_signal", "hooks"])
+    parameters(
+        "graphql-core get_variable_values",
+        get_variable_values,
+        ["schema", "var_def_nodes", "inputs", "max_errors", "hide_suggestions"],
+    )
+    schema = small_schema()
+    document = parse("query($n: String!) { item(name: $n) { name } } fragment F on Item { name }")
+    executor = Executor.build(
+        schema._schema, document, context_value={"suffix": "!"}, raw_variable_values={"n": "a"}
+    )
+    assert isinstance(executor, Executor), executor
+    attributes(
+        api,
+        executor,
+        ["operation", "fragment_definitions", "fragments", "variable_values", "collected_errors"],
+    )
+    assert set(executor.fragments) == {"F"}, f"{api}: fragments are no longer kept by name"
+
+
+@relies_on(
+    "graphql-core's steps FastExecutor runs one root field with: collect_fields, "
+    "get_argument_values, complete_value, build_response"
+)
+def _one_root_field_steps() -> None:
+    parameters(
+        "graphql-core collect_fields",
+        collect_fields,
+        ["schema", "fragments", "variable_values", "runtime_type", "operation", "hide_suggestions"],
+    )
+    parameters(
+        "graphql-core get_argument_values",
+        get_argument_values,
+        ["type_def", "node", "variable_values", "fragment_variable_values", "hide_suggestions"],
+    )
+    parameters(
+        "graphql-core Executor.complete_value",
+        Executor.complete_value,
+        ["return_type", "field_details_list", "info", "path", "result", "position_context"],
+    )
+    parameters("graphql-core Executor.build_response", Executor.build_response, ["data"])
+    assert "fragment_variable_values" in FieldDetails._fields, (
+        "graphql-core FieldDetails: no fragment_variable_values any more"
     )
 
 

@@ -170,6 +170,16 @@ class Query:
     def named(self) -> list[Named]:
         return [t for t in world()[:3] if t is not None]
 
+    @strawberry.field
+    async def first(self, name: str = "plain") -> Thing | None:
+        return next((t for t in world() if t is not None and t.name == name), None)
+
+    @strawberry.field
+    async def strict_first(self, name: str = "plain") -> Thing:
+        if name == "boom":
+            raise ValueError("no first thing today")
+        return next((t for t in world() if t is not None and t.name == name), None)  # type: ignore[return-value]
+
 
 SCHEMA = strawberry.Schema(query=Query)
 
@@ -242,6 +252,70 @@ async def test_the_plain_path_matches_the_standard_executor(
     assert got == expected
     [run_] = Counting.runs
     assert run_.built_objects + run_.fast_fields > 0, "the plain path never ran"
+
+
+# Documents of one root field returning an object: ``execute_operation`` takes its
+# shorter way for them when plans are shared (with other documents for contrast).
+ONE_ROOT_FIELD: list[tuple[str, dict[str, Any] | None]] = [
+    ("{ first { name count kind tags note child { name count } children { name } } }", None),
+    ('{ first(name: "lazy") { name child { name } children { name child { name } } } }', None),
+    ('{ first(name: "bad tags") { name tags } }', None),
+    ('{ first(name: "overflow") { name count } }', None),
+    ('{ first(name: "nobody") { name } }', None),
+    ('{ first(name: "failing") { name slow strictSlow } }', None),
+    ('{ strictFirst(name: "nobody") { name } }', None),
+    ('{ strictFirst(name: "boom") { name } }', None),
+    ('{ strictFirst(name: "bad tags") { name tags } }', None),
+    ("query($n: String!) { first(name: $n) { name count } }", {"n": "hole"}),
+    ("{ a: first { n: name ...F } } fragment F on Thing { count checked }", None),
+    ("{ ...Q } fragment Q on Query { first { name } }", None),
+    ("{ first { name } strictFirst { count } }", None),
+    ("{ __typename }", None),
+    ("{ things { name } }", None),
+]
+
+
+async def shared_outcome(
+    query: str, variables: dict[str, Any] | None, plans: dict[Any, Any]
+) -> Any:
+    document = parse(query)
+    assert not validate(SCHEMA._schema, document)
+    executor = FastExecutor.for_document(
+        SCHEMA._schema, document, plans, None, variables, None, False
+    )
+    if isinstance(executor, list):
+        result: Any = ExecutionResult(data=None, errors=executor)
+    else:
+        result = executor.execute_operation()
+        if not isinstance(result, ExecutionResult):
+            result = await result
+    errors = sorted(
+        (str(e.path), e.message, [(loc.line, loc.column) for loc in e.locations or []])
+        for e in result.errors or []
+    )
+    return result.data, errors
+
+
+@pytest.mark.parametrize(("query", "variables"), ONE_ROOT_FIELD)
+async def test_one_root_field_with_shared_plans_matches_the_standard_executor(
+    query: str, variables: dict[str, Any] | None
+) -> None:
+    """The first request builds the executor in full and keeps what the document fixes;
+    the second makes it from what was kept. Both answer as graphql-core does."""
+    expected = await outcome(query, variables, StrawberryGraphQLCoreExecutionContext)
+    plans: dict[Any, Any] = {}
+    assert await shared_outcome(query, variables, plans) == expected
+    assert await shared_outcome(query, variables, plans) == expected
+    shorter = [found for key, found in plans.items() if key[0] == "root"]
+    assert (shorter == [None]) == (query == "{ first { name } strictFirst { count } }"), shorter
+
+
+async def test_variables_are_coerced_anew_for_a_document_kept() -> None:
+    query = "query($n: String!) { first(name: $n) { name count } }"
+    plans: dict[Any, Any] = {}
+    for variables in ({"n": "hole"}, {"n": 5}, {}, {"n": "plain"}, None):
+        expected = await outcome(query, variables, StrawberryGraphQLCoreExecutionContext)
+        assert await shared_outcome(query, variables, plans) == expected, variables
 
 
 async def test_the_documents_cover_fallbacks_and_errors() -> None:
