@@ -40,6 +40,16 @@ def _usable(connection: Any) -> bool:
         return False
 
 
+def _take_kept(kept: list[Any]) -> Any:
+    """The last kept connection that is still open, or None."""
+    while kept:
+        candidate = kept.pop()
+        if _usable(candidate):
+            return candidate
+        # else: its connection died while kept; asyncpg gave the slot back
+    return None
+
+
 class GatewayAsyncpgClient(AsyncpgDBClient):
     _gate: asyncio.Semaphore | None = None
     _kept: list[Any]
@@ -74,23 +84,42 @@ class GatewayAsyncpgClient(AsyncpgDBClient):
         assert self._gate is not None
         async with self._gate:
             kept = self._kept
-            connection = None
-            while kept and connection is None:
-                candidate = kept.pop()
-                if _usable(candidate):
-                    connection = candidate
-                # else: its connection died while kept; asyncpg gave the slot back
-            if connection is None:
-                connection = await self._pool.acquire()
+            connection = _take_kept(kept) or await self._pool.acquire()
             try:
                 yield connection
             except BaseException:
                 await self._pool.release(connection)
                 raise
-            if len(kept) < self._keep_at_most and _usable(connection):
-                kept.append(connection)
-            else:
+            if not self._keep(connection, kept):
                 await self._pool.release(connection)
+
+    def _keep(self, connection: Any, kept: list[Any]) -> bool:
+        if len(kept) < self._keep_at_most and _usable(connection):
+            kept.append(connection)
+            return True
+        return False
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """One read, as ``_reader`` runs it, without a context manager around it: a
+        single read is the hot path, and the generator-based manager cost more
+        than the bookkeeping inside it."""
+        assert self._pool is not None
+        gate = self._gate
+        assert gate is not None
+        await gate.acquire()
+        try:
+            kept = self._kept
+            connection = _take_kept(kept) or await self._pool.acquire()
+            try:
+                records: list[Any] = await connection.fetch(sql, *params)
+            except BaseException:
+                await self._pool.release(connection)
+                raise
+            if not self._keep(connection, kept):
+                await self._pool.release(connection)
+            return records
+        finally:
+            gate.release()
 
     async def _give_back_kept(self) -> None:
         kept, self._kept = getattr(self, "_kept", []), []
@@ -108,8 +137,7 @@ class GatewayAsyncpgClient(AsyncpgDBClient):
 
     async def fetch_dicts(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         """Run one read on a pooled connection, waiting in line for it."""
-        async with self._reader() as connection:
-            return list(map(dict, await connection.fetch(sql, *params)))
+        return list(map(dict, await self._fetch(sql, params)))
 
     @asynccontextmanager
     async def pinned(self) -> AsyncIterator[asyncpg.Connection]:
@@ -119,8 +147,7 @@ class GatewayAsyncpgClient(AsyncpgDBClient):
 
     async def fetch_column(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """Like ``fetch_dicts``, for the first column only."""
-        async with self._reader() as connection:
-            return [record[0] for record in await connection.fetch(sql, *params)]
+        return [record[0] for record in await self._fetch(sql, params)]
 
 
 client_class = GatewayAsyncpgClient
