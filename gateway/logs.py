@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -109,23 +110,39 @@ class AccessLog:
     in one ``orjson.dumps`` and leaves flushing to ``flush_periodically``.
     """
 
-    def __init__(self, fmt: str, enabled: bool) -> None:
+    def __init__(
+        self, fmt: str, enabled: bool, *, clock_ns: Callable[[], int] = time.time_ns
+    ) -> None:
         self.enabled = enabled and logging.getLogger("gateway.access").isEnabledFor(logging.INFO)
         self._json = fmt == "json"
+        self._clock_ns = clock_ns
+        self._second = -1
+        self._second_text = ""
+
+    def now(self) -> str:
+        """``datetime.now(UTC).isoformat(timespec="milliseconds")``, with the date and
+        time up to the second formatted once a second (the whole took about as long as
+        the rest of the line)."""
+        micros = (self._clock_ns() + 500) // 1000
+        second, micro = divmod(micros, 1_000_000)
+        if second != self._second:
+            self._second = second
+            self._second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._second_text}.{micro // 1000:03d}+00:00"
 
     def write(self, request_id: str | None, fields: dict[str, Any]) -> None:
         if not self.enabled:
             return
         entry: dict[str, Any] = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "time": self.now(),
             "level": "info",
             "logger": "gateway.access",
             "message": "request",
             "request_id": request_id,
-            **fields,
         }
+        entry.update(fields)
         if self._json:
-            sys.stdout.write(orjson.dumps(entry).decode() + "\n")
+            sys.stdout.write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE).decode())
         else:
             sys.stdout.write(
                 f"info    gateway.access: [{request_id}] {fields['method']} {fields['path']} "
