@@ -24,7 +24,7 @@ from sanic.request import RequestParameters
 from db import accounts
 from db.catalog import ALL_SCOPES
 from db.models import OAuthClient
-from gateway.auth.server import claimed_client_id, request_values
+from gateway.auth.authlib_shapes import claimed_client_id, request_values
 from gateway.csp import page_policy
 from gateway.edge import client_address
 from gateway.errors import RateLimited

@@ -12,6 +12,11 @@ bridge (see ../shared/TRAPS.md):
 Calling authlib on the loop thread itself would deadlock (the hook would wait
 for the loop it is blocking), so ``Bridge.run`` refuses to.
 
+What is stored (codes, refresh tokens) is read and written by ``db.oauth_tokens``;
+the rows and requests in authlib's shapes are ``gateway.auth.authlib_shapes``; this
+module holds the grants, the endpoints and the server, which decides what to issue
+and what to deny.
+
 Defaults authlib gets wrong for us are set explicitly: lifetimes come from
 settings (not authlib's 10 days), PKCE is required for every client with S256
 only and is checked already at the authorization endpoint, refresh tokens
@@ -38,27 +43,17 @@ Beyond authlib, to the letter of OAuth 2.1 and the RFCs:
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import secrets
 import threading
-import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import unquote
 
 import orjson
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
-from authlib.oauth2.rfc6749 import (
-    AuthorizationCodeMixin,
-    ClientMixin,
-    OAuth2Payload,
-    TokenMixin,
-    grants,
-)
+from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
     InvalidRequestError,
@@ -69,9 +64,18 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from sanic import HTTPResponse, Request
 
-from db import accounts
+from db import accounts, oauth_tokens
 from db.catalog import role_scopes
-from db.models import AuthorizationCode, OAuthClient, RefreshToken, User
+from db.models import AuthorizationCode, User
+from db.oauth_tokens import Use, code_access_jti, code_family
+from gateway.auth.authlib_shapes import (
+    Access,
+    Client,
+    Code,
+    Refresh,
+    SanicOAuth2Request,
+    claimed_client_id,
+)
 from gateway.auth.tokens import LEEWAY, TokenService, scope_list
 from gateway.settings import Settings
 
@@ -79,7 +83,6 @@ log = logging.getLogger("gateway.auth")
 
 T = TypeVar("T")
 
-CODE_TTL_SECONDS = 300
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 BRIDGE_TIMEOUT = 15.0
 
@@ -96,182 +99,6 @@ class Bridge:
             coro.close()
             raise RuntimeError("authlib storage hooks must run in a worker thread")
         return asyncio.run_coroutine_threadsafe(coro, loop).result(BRIDGE_TIMEOUT)
-
-
-async def _active_user(user_id: int) -> User | None:
-    return await User.get_or_none(id=user_id, disabled=False)
-
-
-def _digest(value: str) -> str:
-    return accounts.secret_digest(value)
-
-
-def code_family(code_hash: str) -> str:
-    """The refresh-token family of the tokens a code's redemption issues."""
-    return code_hash[:32]
-
-
-def code_access_jti(code_hash: str) -> str:
-    """The ``jti`` of the access token a code's redemption issues: known before the
-    token exists, so a reuse can deny it whether or not the redemption has finished.
-    (One-way from the stored hash: the jti, which its holder can read, tells nothing
-    about the code.)"""
-    return _digest(f"access-token:{code_hash}")[:32]
-
-
-def request_values(request: Request) -> dict[str, list[str]]:
-    """Every value of every parameter, query and urlencoded form merged, as authlib
-    reads the request (``SanicOAuth2Request``)."""
-    merged = {k: list(v) for k, v in request.args.items()}
-    if request.method == "POST" and request.content_type.startswith(
-        "application/x-www-form-urlencoded"
-    ):
-        for key, values in (request.form or {}).items():
-            merged.setdefault(key, []).extend(values)
-    return merged
-
-
-# --- what authlib sees --------------------------------------------------------------
-
-
-@dataclass
-class Client(ClientMixin):  # type: ignore[misc]
-    row: OAuthClient
-
-    @property
-    def public(self) -> bool:
-        return self.row.secret_hash is None
-
-    def get_client_id(self) -> str:
-        return self.row.client_id
-
-    def get_default_redirect_uri(self) -> str | None:
-        """None: OAuth 2.1 requires ``redirect_uri`` in every authorization request."""
-        return None
-
-    def get_allowed_scope(self, scope: str | None) -> str:
-        allowed = self.row.scopes
-        if not scope:
-            return " ".join(allowed)
-        return " ".join(s for s in scope_list(scope) if s in allowed)
-
-    def check_redirect_uri(self, redirect_uri: str) -> bool:
-        # Simple string comparison (RFC 3986 6.2.1), as OAuth 2.1 requires: no
-        # normalization of case, ports, escapes or trailing slashes.
-        return redirect_uri in self.row.redirect_uris
-
-    def check_client_secret(self, client_secret: str) -> bool:
-        return accounts.check_client_secret(self.row, client_secret)
-
-    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        if self.public:
-            return method == "none"
-        return method in ("client_secret_basic", "client_secret_post")
-
-    def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code" and "authorization_code" in self.row.grant_types
-
-    def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in self.row.grant_types
-
-
-@dataclass
-class Code(AuthorizationCodeMixin):  # type: ignore[misc]
-    row: AuthorizationCode
-
-    def get_redirect_uri(self) -> str:
-        return self.row.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.row.scope
-
-    @property
-    def code_challenge(self) -> str:
-        return self.row.code_challenge
-
-    @property
-    def code_challenge_method(self) -> str:
-        return self.row.code_challenge_method
-
-
-@dataclass
-class Refresh(TokenMixin):  # type: ignore[misc]
-    row: RefreshToken
-
-    def check_client(self, client: Client) -> bool:
-        return self.row.client_id == client.get_client_id()
-
-    def get_scope(self) -> str:
-        return self.row.scope
-
-    def get_expires_in(self) -> int:
-        return max(0, int((self.row.expires_at - datetime.now(UTC)).total_seconds()))
-
-    def is_expired(self) -> bool:
-        return self.row.expires_at <= datetime.now(UTC)
-
-    def is_revoked(self) -> bool:
-        return self.row.revoked_at is not None or self.row.rotated_at is not None
-
-
-@dataclass
-class Access(TokenMixin):  # type: ignore[misc]
-    """A verified access token of ours (for revocation and introspection)."""
-
-    claims: dict[str, Any]
-    revoked: bool
-
-    def check_client(self, client: Client) -> bool:
-        return bool(self.claims.get("client_id") == client.get_client_id())
-
-    def get_scope(self) -> str:
-        return str(self.claims.get("scope", ""))
-
-    def get_expires_in(self) -> int:
-        return max(0, int(self.claims["exp"] - time.time()))
-
-    def is_expired(self) -> bool:
-        return bool(self.claims["exp"] <= time.time())
-
-    def is_revoked(self) -> bool:
-        return self.revoked
-
-
-class Payload(OAuth2Payload):  # type: ignore[misc]
-    def __init__(self, values: dict[str, list[str]]) -> None:
-        self._datalist = values
-        self._data = {key: items[0] for key, items in values.items() if items}
-
-    @property
-    def data(self) -> dict[str, str]:
-        return self._data
-
-    @property
-    def datalist(self) -> dict[str, list[str]]:
-        return self._datalist
-
-
-class SanicOAuth2Request(OAuth2Request):  # type: ignore[misc]
-    """A Sanic request as authlib reads it: query and form merged into the payload."""
-
-    def __init__(self, request: Request, uri: str) -> None:
-        super().__init__(request.method, uri, headers=request.headers)  # case-insensitive
-        self._args = {k: v[0] for k, v in request.args.items() if v}
-        form: dict[str, list[str]] = {}
-        if request.method == "POST" and request.content_type.startswith(
-            "application/x-www-form-urlencoded"
-        ):
-            form = {k: list(v) for k, v in (request.form or {}).items()}
-        self._form = {k: v[0] for k, v in form.items() if v}
-        self.payload = Payload(request_values(request))
-
-    @property
-    def args(self) -> dict[str, str]:
-        return self._args
-
-    @property
-    def form(self) -> dict[str, str]:
-        return self._form
 
 
 # --- grants -------------------------------------------------------------------------
@@ -315,15 +142,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         granted = scope_list(request.client.get_allowed_scope(request.payload.scope))
         scope = " ".join(s for s in granted if s in allowed)
         self.server.bridge.run(
-            AuthorizationCode.create(
-                code_hash=_digest(code),
+            oauth_tokens.save_code(
+                code,
                 client_id=request.client.get_client_id(),
                 user_id=request.user.id,
                 redirect_uri=data["redirect_uri"],  # required and verified at authorize
                 scope=scope,
                 code_challenge=data["code_challenge"],
-                code_challenge_method="S256",
-                expires_at=datetime.now(UTC) + timedelta(seconds=CODE_TTL_SECONDS),
             )
         )
 
@@ -348,7 +173,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
 
     def authenticate_user(self, authorization_code: Code) -> User | None:
         return self.server.bridge.run(
-            _active_user(authorization_code.row.user_id)  # type: ignore[attr-defined]
+            oauth_tokens.active_user(authorization_code.row.user_id)  # type: ignore[attr-defined]
         )
 
     def generate_token(
@@ -385,7 +210,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
     def authenticate_user(self, refresh_token: Refresh) -> User | None:
         return self.server.bridge.run(
-            _active_user(refresh_token.row.user_id)  # type: ignore[attr-defined]
+            oauth_tokens.active_user(refresh_token.row.user_id)  # type: ignore[attr-defined]
         )
 
     def revoke_old_credential(self, refresh_token: Refresh) -> None:
@@ -562,29 +387,28 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
             family = previous.row.family
         else:
             family = secrets.token_hex(16)
+        fields = {
+            "family": family,
+            "client_id": claims["client_id"],
+            "user_id": request.user.id,
+            "organization_id": claims["org"],
+            "scope": token["scope"],
+            "access_jti": claims["jti"],
+            "access_expires_at": datetime.fromtimestamp(claims["exp"], UTC),
+        }
         self.bridge.run(
-            self._save_refresh_token(
-                RefreshToken(
-                    token_hash=_digest(refresh),
-                    family=family,
-                    client_id=claims["client_id"],
-                    user_id=request.user.id,
-                    organization_id=claims["org"],
-                    scope=token["scope"],
-                    access_jti=claims["jti"],
-                    access_expires_at=datetime.fromtimestamp(claims["exp"], UTC),
-                    expires_at=datetime.now(UTC)
-                    + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
-                ),
-                code.row if isinstance(code, Code) else None,
-            )
+            self._save_refresh_token(refresh, fields, code.row if isinstance(code, Code) else None)
         )
 
-    # storage on the loop ------------------------------------------------------------
+    # on the loop: what authlib's hooks ask for, stored by db.oauth_tokens -----------
 
-    async def _save_refresh_token(self, row: RefreshToken, code: AuthorizationCode | None) -> None:
-        await row.save()
-        if code is not None and not await AuthorizationCode.filter(id=code.id).exists():
+    async def _save_refresh_token(
+        self, token: str, fields: dict[str, Any], code: AuthorizationCode | None
+    ) -> None:
+        await oauth_tokens.save_refresh_token(
+            token, ttl_seconds=self.settings.refresh_token_ttl_seconds, **fields
+        )
+        if code is not None and await oauth_tokens.code_forgotten(code):
             # The code was presented again while this redemption ran, and that reuse's
             # revocation may have looked for this family before the row existed.
             await self.revoke_code(code)
@@ -596,33 +420,19 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         redemption issued is revoked (RFC 6749 4.1.2). Another client presenting it
         revokes nothing: the code was never theirs to use.
         """
-        code_hash = _digest(code)
-        row = await AuthorizationCode.get_or_none(code_hash=code_hash, client_id=client_id)
-        if row is None:
-            return None
-        # The row is read before the claim: a concurrent reuse deletes it (below), and
-        # the winner must still hold what it claimed.
-        claimed = await AuthorizationCode.filter(
-            id=row.id, used=False, expires_at__gt=datetime.now(UTC)
-        ).update(used=True)
-        if claimed:
-            row.used = True
-            return Code(row)
-        used = await AuthorizationCode.get_or_none(
-            code_hash=code_hash, client_id=client_id, used=True
-        )
-        if used is not None:
+        claim = await oauth_tokens.claim_code(code, client_id)
+        if claim.reused is not None:
             log.warning(
                 "authorization code reuse: revoking its tokens", extra={"client_id": client_id}
             )
-            await self.revoke_code(used)
-        return None
+            await self.revoke_code(claim.reused)
+        return Code(claim.won) if claim.won is not None else None
 
     async def revoke_code(self, code: AuthorizationCode) -> None:
         """Revoke every token a code's redemption issued, and forget the code."""
-        # Deleting the row first marks the reuse for a redemption still saving its
+        # Forgetting the code first marks the reuse for a redemption still saving its
         # refresh token (``_save_refresh_token``), which then revokes it itself.
-        await AuthorizationCode.filter(id=code.id).delete()
+        await oauth_tokens.forget_code(code)
         await self.revoke_family(code_family(code.code_hash))
         # Redeemed before the code expired, the access token expires at most one
         # lifetime later (LEEWAY covers the redemption's own duration).
@@ -632,39 +442,24 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
     async def use_refresh_token(
         self, refresh_token: str, client: Client, scope: str | None
     ) -> Refresh | None:
-        """Claim a refresh token for one rotation; a second use revokes its family.
-
-        A request for a current token that will be refused anyway (another client's, or
-        a wider scope) is refused before the claim: it must not use the token up, nor
-        make the owner's next use look like a reuse.
-        """
-        now = datetime.now(UTC)
-        row = await RefreshToken.get_or_none(token_hash=_digest(refresh_token))
-        if row is None or row.revoked_at is not None or row.expires_at <= now:
-            return None
-        if row.rotated_at is None:
-            if row.client_id != client.get_client_id():
-                return None
-            if not set(scope_list(scope)) <= set(scope_list(row.scope)):
-                raise InvalidScopeError("a refresh cannot widen the scope")
-        claimed = await RefreshToken.filter(id=row.id, rotated_at=None).update(rotated_at=now)
-        if not claimed:
+        """Claim a refresh token for one rotation; a second use revokes its family."""
+        use, row = await oauth_tokens.use_refresh_token(
+            refresh_token, client.get_client_id(), scope_list(scope)
+        )
+        if use is Use.WIDER_SCOPE:
+            raise InvalidScopeError("a refresh cannot widen the scope")
+        if use is Use.REUSED and row is not None:
             log.warning(
                 "refresh token reuse: revoking its family",
                 extra={"client_id": row.client_id, "family": row.family},
             )
             await self.revoke_family(row.family)
             return None
-        return Refresh(row)
+        return Refresh(row) if use is Use.ROTATED and row is not None else None
 
     async def revoke_family(self, family: str) -> None:
-        now = datetime.now(UTC)
-        rows = await RefreshToken.filter(family=family)
-        await RefreshToken.filter(family=family, revoked_at=None).update(revoked_at=now)
-        for row in rows:
-            # Verification accepts a token up to LEEWAY seconds past its expiry.
-            if row.access_expires_at > now - timedelta(seconds=LEEWAY):
-                await self.tokens.denylist.deny(row.access_jti, row.access_expires_at.timestamp())
+        for jti, expires_at in await oauth_tokens.revoke_family(family, leeway=LEEWAY):
+            await self.tokens.denylist.deny(jti, expires_at)
 
     async def find_token(self, token: str, hint: str | None) -> Access | Refresh | None:
         """Our access or refresh token ``token`` is, whatever ``hint`` says: a hint does
@@ -675,7 +470,7 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
             if claims is not None:
                 jti = claims.get("jti")
                 return Access(claims, revoked=isinstance(jti, str) and jti in self.tokens.denylist)
-        row = await RefreshToken.get_or_none(token_hash=_digest(token))
+        row = await oauth_tokens.find_refresh_token(token)
         return Refresh(row) if row is not None else None
 
     async def revoke(self, token: Access | Refresh) -> None:
@@ -698,19 +493,6 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         )
         _log_client_failure(request, response)
         return response
-
-
-def claimed_client_id(request: Request) -> str | None:
-    """The client id a token, revocation or introspection request names (HTTP Basic
-    first, then the form), before it is authenticated; None when it names none."""
-    if request.headers.get("authorization", "").lower().startswith("basic "):
-        try:
-            decoded = base64.b64decode(request.headers["authorization"][6:], validate=True)
-            return unquote(decoded.decode().partition(":")[0])[:256] or None
-        except (ValueError, UnicodeDecodeError):
-            return None
-    values = request.form.getlist("client_id") if request.form else []
-    return values[0][:256] if len(values) == 1 and values[0] else None
 
 
 def _log_client_failure(request: Request, response: HTTPResponse) -> None:
