@@ -7,8 +7,8 @@ that owns it (named beside each field); nothing is looked up by a string key.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sanic import Sanic
 from sanic.config import Config
@@ -56,7 +56,6 @@ class AppContext:
     worker_watch: WorkerWatch | None = None
     # What runs GraphQL documents: their cache and the engine (resolvers/http.py).
     graphql: Runner | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 GatewayApp = Sanic[Config, AppContext]
