@@ -30,8 +30,12 @@ async def test_a_rolled_back_write_tells_nothing(server):
     commits = local_commits()
     assert commits is not None
     told = asyncio.Event()
-    with commits.watching(told), pytest.raises(RuntimeError):
+
+    async def failing_write() -> None:
         async with writing():
             await Organization.filter(id=-1).delete()
             raise RuntimeError("rolled back")
+
+    with commits.watching(told), pytest.raises(RuntimeError):
+        await failing_write()
     assert not told.is_set()
