@@ -32,8 +32,14 @@ from db.principal import Principal
 from db.spec import ResourceSpec
 from db.sql import Params, select
 
+# Page sizes: the one source for REST pages, GraphQL connections and the GraphQL cost
+# estimate (``gateway.settings`` takes its PAGE_SIZE_DEFAULT / PAGE_SIZE_MAX defaults from
+# here), and for the smaller pages of a to-many relation nested in each object
+# (``Supplier.products(first:)``).
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+RELATION_PAGE_DEFAULT = 20
+RELATION_PAGE_MAX = 100
 MAX_PAGE_NUMBER = 1_000_000
 
 

@@ -22,16 +22,16 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from db.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from gateway.ratelimit import Rate
 
 DEFAULT_DATABASE_URL = "sqlite://var/gateway.sqlite3"
 # Limits a role, client or API key may be given its own rate for (RATE_LIMIT_OVERRIDES).
 RATE_POLICIES = ("read", "write", "graphql", "token", "ws-connect", "ws-messages")
 OVERRIDE_KINDS = ("role", "client", "api-key")
-# List page sizes when PAGE_SIZE_DEFAULT / PAGE_SIZE_MAX are not set: the one source for
-# REST pages, GraphQL connections and the GraphQL cost estimate (``Settings`` fields).
-PAGE_SIZE_DEFAULT = 50
-PAGE_SIZE_MAX = 200
+# List page sizes when PAGE_SIZE_DEFAULT / PAGE_SIZE_MAX are not set (``db.listing``).
+PAGE_SIZE_DEFAULT = DEFAULT_PAGE_SIZE
+PAGE_SIZE_MAX = MAX_PAGE_SIZE
 
 
 class SettingsError(Exception):

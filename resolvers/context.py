@@ -18,6 +18,7 @@ from db import orders, stats
 from db.catalog import CATALOG
 from db.crud import children_of
 from db.errors import InvalidArgument
+from db.listing import RELATION_PAGE_MAX
 from db.principal import Principal
 from gateway.settings import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 
@@ -52,8 +53,8 @@ class Loaders:
     def children(self, resource: str, key: str, first: int) -> DataLoader[int, list[Row]]:
         """Rows of ``resource`` whose ``key`` is a parent's id, newest ``first`` per parent:
         one loader per page size, so parents asked with the same ``first`` share a query."""
-        if not 1 <= first <= 100:
-            raise InvalidArgument(f"first: must be between 1 and 100, got {first}")
+        if not 1 <= first <= RELATION_PAGE_MAX:
+            raise InvalidArgument(f"first: must be between 1 and {RELATION_PAGE_MAX}, got {first}")
         loader = self._children.get((resource, key, first))
         if loader is None:
             principal, target = self.principal, CATALOG.by_name[resource]

@@ -23,6 +23,7 @@ from db.catalog import CATALOG, Catalog
 from db.declare import Resource
 from db.errors import InvalidArgument
 from db.events import parse_position
+from realtime.close_codes import NORMAL
 from realtime.hub import Hub, Mailbox, MailboxClosed, StreamEvent
 from realtime.topics import TOPICS
 from resolvers.types import TYPES, from_snapshot
@@ -113,7 +114,7 @@ async def _stream(info: Info, mailbox: Mailbox) -> AsyncGenerator[Any, None]:
                     context.__dict__.pop("loaders", None)
                     yield ChangeEvent.of(event)
     finally:
-        mailbox.close(1000, "subscription ended")
+        mailbox.close(NORMAL, "subscription ended")
 
 
 async def _subscribe(
@@ -126,7 +127,7 @@ async def _subscribe(
     try:
         await hub.subscribe(mailbox, topics, after=after)
     except BaseException:
-        mailbox.close(1000, "not subscribed")
+        mailbox.close(NORMAL, "not subscribed")
         raise
     return _stream(info, mailbox)
 

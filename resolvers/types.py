@@ -30,6 +30,7 @@ from db.catalog import CATALOG, Catalog
 from db.declare import Relation, Resource, scalar_fields
 from db.errors import InvalidArgument, NotFound
 from db.inputs import MAX_ID
+from db.listing import RELATION_PAGE_DEFAULT, RELATION_PAGE_MAX
 from resolvers.context import Context
 from resolvers.engine.hints import NOT_LOADED, fast_field
 
@@ -272,14 +273,14 @@ def _to_one(rel: Relation, target: Resource) -> Any:
 
 
 def _to_many(rel: Relation, target: Resource) -> Any:
-    async def resolve(self: Any, info: Info, first: int = 20) -> list[Any]:
+    async def resolve(self: Any, info: Info, first: int = RELATION_PAGE_DEFAULT) -> list[Any]:
         loader = info.context.loaders.children(target.name, rel.key, first)
         make = TYPES[target.name].from_row
         return [make(row) for row in await loader.load(self.database_id)]
 
     resolve.__annotations__ = {
         "info": Info,
-        "first": Annotated[int, strawberry.argument(description="at most 100")],
+        "first": Annotated[int, strawberry.argument(description=f"at most {RELATION_PAGE_MAX}")],
         "return": f"list[{target.type_name}]",
     }
     return strawberry.field(

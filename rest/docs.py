@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from db.catalog import ALL_SCOPES, role_scopes
+from db.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from db.principal import SERVICE_ROLE
 from rest.schemas import Problem
 
@@ -48,7 +49,8 @@ LIST_PARAMS: list[dict[str, Any]] = [
         "name": "page_size",
         "in": "query",
         "schema": {"type": "integer", "minimum": 1},
-        "description": "Keyset page size (default and maximum in the configuration).",
+        "description": f"Keyset page size: {DEFAULT_PAGE_SIZE} when left out, at most "
+        f"{MAX_PAGE_SIZE} (unless the operator set PAGE_SIZE_DEFAULT / PAGE_SIZE_MAX).",
     },
     {
         "name": "page_token",
