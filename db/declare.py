@@ -98,6 +98,9 @@ class Resource:
     # Fields a list shows only with view=full (an order's items), each with the
     # number of objects the GraphQL cost limit counts per parent.
     computed: Mapping[str, int] = field(default_factory=dict)
+    # What one object weighs in the GraphQL cost limit (``resolvers/limits.py``): a page
+    # of N objects of this resource counts N * cost times its selection.
+    cost: int = 1
     create_verb: str = "create"  # GraphQL ``<verb><Type>`` ("placeOrder")
     # A soft delete answers with the object (REST 200, GraphQL the type); a hard
     # delete with nothing (REST 204, GraphQL the deleted id).

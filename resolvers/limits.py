@@ -55,13 +55,19 @@ from gateway.settings import PAGE_SIZE_MAX
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
-# Fields that return a page (their ``first``, else the maximum page size, multiplies
-# their selection): every declared resource's connection and to-many relations.
-LIST_FIELDS = frozenset(
-    {to_camel_case(r.plural) for r in CATALOG.resources}
-    | {to_camel_case(rel.name) for r in CATALOG.resources for rel in r.relations if rel.many}
-    | {"auditEvents"}
-)
+# Fields that return a page, with the declared weight of one object: their ``first`` (else
+# the maximum page size) times the weight multiplies their selection. Every declared
+# resource's connection and to-many relations, and the audit log's connection.
+LIST_FIELDS: dict[str, int] = {
+    **{
+        to_camel_case(rel.name): CATALOG.by_name[rel.target].cost
+        for r in CATALOG.resources
+        for rel in r.relations
+        if rel.many
+    },
+    **{to_camel_case(r.plural): r.cost for r in CATALOG.resources},
+    "auditEvents": 1,
+}
 # Lists without ``first`` whose size the declaration bounds (an order's items).
 COMPUTED_LISTS = {to_camel_case(n): w for r in CATALOG.resources for n, w in r.computed.items()}
 CEILING = 10**9  # totals saturate here: a fan-out's true count exceeds any integer type
@@ -244,15 +250,17 @@ class DocumentMeasure:
         weight = COMPUTED_LISTS.get(name)
         if weight is not None:
             return weight
-        if name not in LIST_FIELDS:
+        weight = LIST_FIELDS.get(name)
+        if weight is None:
             return 1
+        size = self.limits.max_page_size
         for arg in field.arguments or ():
             if arg.name.value == "first" and isinstance(arg.value, IntValueNode):
                 try:
-                    return max(1, min(int(arg.value.value), self.limits.max_page_size))
+                    size = max(1, min(int(arg.value.value), self.limits.max_page_size))
                 except ValueError:  # not an integer: ValuesOfCorrectTypeRule says so
-                    return self.limits.max_page_size
-        return self.limits.max_page_size
+                    pass
+        return size * weight
 
     # -- fields merged at one response path ------------------------------------------
 
