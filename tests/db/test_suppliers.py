@@ -99,6 +99,16 @@ async def test_products_filter_and_expand_by_supplier(tenant: Tenant) -> None:
     data = r.json()["data"]
     assert sorted(p["id"] for p in data) == sorted(p["id"] for p in mine)
     assert {p["supplier"]["email"] for p in data} == {a["email"]}
+    r = await tenant.client.get(
+        f"{API}/products/{mine[0]['id']}", params={"expand": "supplier", "fields": "name"}
+    )
+    assert r.json()["data"] == {"name": "Bolt", "supplier_id": a["id"], "supplier": a}
+    r = await tenant.client.get(f"{API}/products", params={"expand": "supplier,supplier"})
+    assert r.status_code == 200, r.text
+    r = await tenant.client.get(
+        f"{API}/products", params={"expand": "supplier"}, headers={"Accept": "text/csv"}
+    )
+    assert_problem(r, 400, "INVALID_ARGUMENT")
     r = await tenant.client.get(f"{API}/suppliers/{a['id']}/products", params={"page_size": 2})
     assert len(r.json()["data"]) == 2
     assert r.json()["metadata"]["pagination"]["next_page_token"]
