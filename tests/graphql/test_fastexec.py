@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from enum import Enum
 from typing import Any
 
@@ -37,13 +38,42 @@ pytestmark = pytest.mark.skipif(
 
 
 class Counting(FastExecutor):
-    """A FastExecutor that remembers how much of the plain path it used."""
+    """A FastExecutor that counts how much of the plain path it used: objects built
+    whole, plain fields read one by one, and fallbacks to the general path (the
+    product class keeps no counters: it only runs the plain path)."""
 
     runs: list[Counting] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.built_objects = self.fast_fields = self.fallbacks = 0
         super().__init__(*args, **kwargs)
         Counting.runs.append(self)
+
+    def _plan(self, *args: Any) -> Any:
+        plan = super()._plan(*args)
+        if plan is None or plan.build is None:
+            return plan
+        build = plan.build
+
+        def counted(value: Any) -> Any:
+            try:
+                built = build(value)
+            except Exception:
+                self.fallbacks += 1
+                raise
+            self.built_objects += 1
+            return built
+
+        return replace(plan, build=counted)
+
+    def _fast(self, *args: Any) -> Any:
+        try:
+            value = super()._fast(*args)
+        except Exception:
+            self.fallbacks += 1
+            raise
+        self.fast_fields += 1
+        return value
 
 
 @strawberry.enum
