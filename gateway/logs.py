@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -53,6 +54,30 @@ class ConsoleFormatter(logging.Formatter):
         return base
 
 
+class _AccessLines:
+    """Access log lines not written to stdout yet.
+
+    Whatever ``sys.stdout`` does, one line per request must not be one system call
+    per request (with ``PYTHONUNBUFFERED=1``, common in containers, every write to
+    stdout is one). Lines wait here until ``write_pending`` (each log record the
+    handler writes first writes these, so the order on stdout stays the order of
+    events), ``flush_periodically`` or 64 KB of them.
+    """
+
+    MAX_BYTES = 64 * 1024
+    lock = threading.Lock()
+    lines: list[str] = []
+    size = 0
+
+
+def write_pending() -> None:
+    """Write the access log lines that are waiting (see ``_AccessLines``)."""
+    with _AccessLines.lock:
+        lines, _AccessLines.lines, _AccessLines.size = _AccessLines.lines, [], 0
+    if lines:
+        sys.stdout.write("".join(lines))
+
+
 class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A stream handler that does not flush after every record.
 
@@ -69,6 +94,7 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            write_pending()
             self.stream.write(self.format(record) + self.terminator)
             now = time.monotonic()
             if record.levelno >= logging.WARNING or now - self._last_flush >= self.interval:
@@ -79,13 +105,22 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
 
+    def flush(self) -> None:
+        write_pending()
+        super().flush()
+
 
 async def flush_periodically(interval: float = 0.5) -> None:
-    """Flush the root logger's handlers every ``interval`` seconds (a worker task)."""
-    while True:
-        await asyncio.sleep(interval)
-        for handler in logging.getLogger().handlers:
-            handler.flush()
+    """Write the waiting access log lines and flush the root logger's handlers every
+    ``interval`` seconds (a worker task), and once more when cancelled."""
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            write_pending()
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+    finally:
+        write_pending()
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -103,11 +138,11 @@ def configure_logging(level: str, fmt: str) -> None:
 
 
 class AccessLog:
-    """One line per request, written straight to stdout in the configured format.
+    """One line per request, written to stdout in the configured format.
 
     Going through ``logging`` cost more than the rest of a fast request's own
-    work (a LogRecord, handler locks, formatting); this writes the same JSON shape
-    in one ``orjson.dumps`` and leaves flushing to ``flush_periodically``.
+    work (a LogRecord, handler locks, formatting); this makes the same JSON shape
+    in one ``orjson.dumps`` and leaves writing to ``write_pending``.
     """
 
     def __init__(
@@ -142,9 +177,15 @@ class AccessLog:
         }
         entry.update(fields)
         if self._json:
-            sys.stdout.write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE).decode())
+            line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE).decode()
         else:
-            sys.stdout.write(
+            line = (
                 f"info    gateway.access: [{request_id}] {fields['method']} {fields['path']} "
                 f"{fields['status']} {fields['duration_ms']}ms {fields['principal'] or '-'}\n"
             )
+        with _AccessLines.lock:
+            _AccessLines.lines.append(line)
+            _AccessLines.size += len(line)
+            full = _AccessLines.size >= _AccessLines.MAX_BYTES
+        if full:
+            write_pending()
