@@ -189,18 +189,24 @@ async def children_of(
     *,
     limit: int,
     fields: Collection[str] | None = None,
+    where: Mapping[str, Any] | None = None,
 ) -> dict[int, list[Row]]:
     """Each parent's newest ``limit`` rows of ``spec`` (whose ``key`` is the parent's id):
-    one query for the whole set of parents, a window per parent. The caller checks scopes."""
+    one query for the whole set of parents, a window per parent. ``where`` adds equality
+    conditions (``None``: IS NULL), as a list's. The caller checks scopes."""
     found: dict[int, list[Row]] = defaultdict(list)
     if not parent_ids:
         return found
     p = Params(principal.organization_id)
     table = spec.table
+    extra = "".join(
+        f" AND c.{column} IS NULL" if value is None else f" AND c.{column} = {p(value)}"
+        for column, value in (where or {}).items()
+    )
     newest = (
         f"t.id IN (SELECT id FROM (SELECT c.id, row_number() OVER (PARTITION BY c.{key} "
         f"ORDER BY c.created_at DESC, c.id DESC) AS n FROM {table} c WHERE c.organization_id = $1 "
-        f"AND {p.among('c.' + key, parent_ids)}) ranked WHERE n <= {p(limit)})"
+        f"AND {p.among('c.' + key, parent_ids)}{extra}) ranked WHERE n <= {p(limit)})"
     )
     wanted = None if fields is None else {*fields, "id", key}
     rows = await spec.rows(

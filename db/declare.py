@@ -98,6 +98,9 @@ class Resource:
     # Fields a list shows only with view=full (an order's items), each with the
     # number of objects the GraphQL cost limit counts per parent.
     computed: Mapping[str, int] = field(default_factory=dict)
+    # What a plain list shows of its rows (products: not soft-deleted ones), applied to
+    # the rows a to-many relation lists too (``Supplier.products``).
+    listed_where: Mapping[str, Any] = field(default_factory=dict)
     # What one object weighs in the GraphQL cost limit (``resolvers/limits.py``): a page
     # of N objects of this resource counts N * cost times its selection.
     cost: int = 1

@@ -60,6 +60,7 @@ SPEC = list_spec(
     sort=("id", "sku", "name", "price_cents", "stock", "created_at", "updated_at"),
 )
 REFERENCES = (Reference("supplier_id", suppliers.SPEC),)
+LISTED = {"deleted_at": None}  # lists leave soft-deleted products out unless asked
 
 
 class ProductInput(Input):
@@ -97,7 +98,7 @@ async def list_products(
     **options: Any,
 ) -> Page:
     principal.require("products:read")
-    where = {**(where or {}), **({} if show_deleted else {"deleted_at": None})}
+    where = {**(where or {}), **({} if show_deleted else LISTED)}
     return await list_rows(principal, SPEC, query, where=where, **options)
 
 
@@ -223,6 +224,7 @@ RESOURCE = Resource(
     actions=(Action("undelete", "Restore a soft-deleted product", undelete_product),),
     list_options=(ListOption("show_deleted", "Include soft-deleted products."),),
     soft_delete=True,
+    listed_where=LISTED,
     unique=("sku",),
     example={"sku": "MUG-01", "name": "Mug", "price_cents": 1200, "stock": 10},
     special="GraphQL: Product.sales (stats) in resolvers/types.py.",

@@ -61,7 +61,9 @@ class Loaders:
 
             async def load(parent_ids: list[int]) -> list[list[Row]]:
                 principal.require(target.read_scope)
-                found = await children_of(principal, target.spec, key, parent_ids, limit=first)
+                found = await children_of(
+                    principal, target.spec, key, parent_ids, limit=first, where=target.listed_where
+                )
                 return [found.get(i, []) for i in parent_ids]
 
             loader = self._children[(resource, key, first)] = DataLoader(load_fn=load)

@@ -123,6 +123,20 @@ async def test_graphql_relations_run_a_constant_number_of_statements(tenant: Ten
         "query($n: Int) { suppliers(first: $n) { nodes { name "
         "products(first: 5) { sku supplier { email } } } } }"
     )
+    # A soft-deleted product leaves the supplier's lists on both doors, as it leaves /products.
+    gone = await _product(tenant.client, suppliers[0]["id"])
+    await tenant.client.delete(f"{API}/products/{gone['id']}")
+    listed = await tenant.client.get(f"{API}/suppliers/{suppliers[0]['id']}/products")
+    assert gone["id"] not in [p["id"] for p in listed.json()["data"]]
+    body = await tenant.client.post(
+        "/graphql",
+        json={
+            "query": "query($id: ID!) { supplier(id: $id) "
+            "{ products(first: 100) { databaseId } } }",
+            "variables": {"id": str(suppliers[0]["id"])},
+        },
+    )
+    assert gone["id"] not in [p["databaseId"] for p in body.json()["data"]["supplier"]["products"]]
     for query in (products, nested):
         counts = {}
         for n in (2, 20):
