@@ -31,6 +31,7 @@ Every refusal carries ``extensions.code``: ``QUERY_TOO_LARGE`` (bytes, tokens),
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -256,10 +257,9 @@ class DocumentMeasure:
         size = self.limits.max_page_size
         for arg in field.arguments or ():
             if arg.name.value == "first" and isinstance(arg.value, IntValueNode):
-                try:
+                # not an integer: ValuesOfCorrectTypeRule says so; count the maximum
+                with contextlib.suppress(ValueError):
                     size = max(1, min(int(arg.value.value), self.limits.max_page_size))
-                except ValueError:  # not an integer: ValuesOfCorrectTypeRule says so
-                    pass
         return size * weight
 
     # -- fields merged at one response path ------------------------------------------
