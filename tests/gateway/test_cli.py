@@ -317,7 +317,7 @@ async def execute(env: dict[str, str], cwd: Path, *statements: str) -> None:
 
 
 def test_version_comes_from_the_package_metadata(tmp_path):
-    result = gateway("--version", env=clean_env(), cwd=tmp_path)
+    result = gateway("--version", env=clean_env(), cwd=tmp_path, fresh=True)
     assert result.returncode == 0
     assert result.stdout == f"gateway {version('commerce-gateway')}\n"
 
