@@ -36,7 +36,7 @@ from db.setup import apply_migrations
 from gateway.app import create_app
 from gateway.context import GatewayApp
 from gateway.settings import ExternalIssuer, Settings
-from tests import factories
+from tests import factories, shared_tls
 
 BACKEND = os.environ.get("GATEWAY_TEST_BACKEND", "embedded")
 # The GraphQL engine (resolvers/engine): "fast", or "standard" for CI's second pass. Also
@@ -48,6 +48,7 @@ GRAPHQL_ENGINE = os.environ["GRAPHQL_ENGINE"] = os.environ.get(
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 _slugs = itertools.count()
+shared_tls.install()  # one CA bundle load per run, not one per httpx client
 # External identity providers the test server trusts; tests/auth/test_tokens.py plays
 # them with key pairs of its own and serves their JWKS on PARTNER_JWKS_PORT: one maps
 # the organization from a claim, the other pins every token to one organization.
