@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from db.errors import PermissionDenied
 
@@ -26,6 +27,7 @@ SERVICE_ROLE = "service"
 ROLE_SCOPES[SERVICE_ROLE] = frozenset({"*:read", "*:write"})
 
 
+@lru_cache(maxsize=1024)  # roles and scopes are the code's few names: asked on every request
 def role_grants(role: str, scope: str) -> bool:
     """Whether ``role`` grants ``scope`` (see ``ROLE_SCOPES``)."""
     granted = ROLE_SCOPES.get(role)

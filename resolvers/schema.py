@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from contextlib import nullcontext
 from datetime import datetime
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -120,8 +119,9 @@ def _get_field(res: Resource) -> Any:
         _, ident = parse_global_id(id, res.type_name)
         asked = look_ahead(info, node_type, partial(ask, node_type))
         principal = info.context.principal
-        # One read needs no connection held for the next (there is none).
-        async with one_connection() if asked.relations else nullcontext():
+        if not asked.relations:  # one read: no connection to hold, nothing to prefetch
+            return node_type.from_row(await res.get(principal, ident, asked.columns), owned=True)
+        async with one_connection():  # the object and its relations: one connection
             row = await res.get(principal, ident, asked.columns)
             obj = node_type.from_row(row, owned=True)
             await prefetch(principal, node_type, [obj], asked)
