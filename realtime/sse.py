@@ -160,20 +160,44 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                 " `Last-Event-ID` or `after`. Needs the read scope of every topic."
             ),
             "parameters": [
-                {"name": "topics", "in": "query", "required": True, "schema": {"type": "string"},
-                 "description": "Comma-separated: orders, products, customers."},
-                {"name": "filter", "in": "query", "schema": {"type": "string"},
-                 "description": "AIP-160 filter for a single topic (filter.<topic> for several)."},
-                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0},
-                 "description": "Resume after this stream position."},
-                {"name": "ticket", "in": "query", "schema": {"type": "string"},
-                 "description": "Single-use ticket from POST /events/tickets (browsers)."},
-                {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"},
-                 "description": "Sent by EventSource on reconnect: resume after it."},
+                {
+                    "name": "topics",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": "Comma-separated: orders, products, customers.",
+                },
+                {
+                    "name": "filter",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "AIP-160 filter for a single topic "
+                    "(filter.<topic> for several).",
+                },
+                {
+                    "name": "after",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0},
+                    "description": "Resume after this stream position.",
+                },
+                {
+                    "name": "ticket",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "Single-use ticket from POST /events/tickets (browsers).",
+                },
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "schema": {"type": "string"},
+                    "description": "Sent by EventSource on reconnect: resume after it.",
+                },
             ],
             "responses": {
-                "200": {"description": "The stream",
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                "200": {
+                    "description": "The stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
                 "400": _problem("Unknown topic, bad filter or position"),
                 "401": _problem("Missing or invalid credentials"),
                 "403": _problem("A topic's read scope is missing"),
@@ -191,11 +215,18 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
             "responses": {
                 "201": {
                     "description": "The ticket",
-                    "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["ticket", "expires_in"],
-                        "properties": {"ticket": {"type": "string"},
-                                       "expires_in": {"type": "integer"}},
-                    }}},
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["ticket", "expires_in"],
+                                "properties": {
+                                    "ticket": {"type": "string"},
+                                    "expires_in": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
                 },
                 "401": _problem("Missing or invalid credentials"),
                 "403": _problem("Not allowed"),
@@ -203,4 +234,4 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
             "security": _SECURITY,
         }
     },
-}  # fmt: skip
+}

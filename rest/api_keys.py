@@ -35,11 +35,14 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         principal, limits = request.ctx.principal, page_limits(request)
         if media_of(request) == CSV:
             return await csv_export.stream(
-                request, "api-keys", list_query(request),
+                request,
+                "api-keys",
+                list_query(request),
                 lambda query: api_keys.list_api_keys(principal, query, **limits),
-                fields=tuple(schemas.ApiKey.model_fields), mask=None,
+                fields=tuple(schemas.ApiKey.model_fields),
+                mask=None,
                 page_size=limits["max_page_size"],
-            )  # fmt: skip
+            )
         page = await api_keys.list_api_keys(principal, list_query(request), encoded=True, **limits)
         return collection(request, page)
 
@@ -66,23 +69,52 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
 
     tag, scope = "api-keys", "api-keys:admin"
     doc.operation(
-        "post", "/api-keys", summary="Create an API key (the key is shown once)",
-        operation_id="create_api_key", tag=tag, status=201,
-        response=envelope(ref(schemas.NewApiKey)), body=api_keys.ApiKeyInput, errors=(400, 422),
-        scope=scope, models=(schemas.NewApiKey,),
-    )  # fmt: skip
+        "post",
+        "/api-keys",
+        summary="Create an API key (the key is shown once)",
+        operation_id="create_api_key",
+        tag=tag,
+        status=201,
+        response=envelope(ref(schemas.NewApiKey)),
+        body=api_keys.ApiKeyInput,
+        errors=(400, 422),
+        scope=scope,
+        models=(schemas.NewApiKey,),
+    )
     doc.operation(
-        "get", "/api-keys", summary="List API keys", operation_id="list_api_keys", tag=tag,
+        "get",
+        "/api-keys",
+        summary="List API keys",
+        operation_id="list_api_keys",
+        tag=tag,
         response=envelope({"type": "array", "items": ref(schemas.ApiKey)}, paginated=True),
-        params=list(LIST_PARAMS), errors=(400,), scope=scope, models=(schemas.ApiKey,),
+        params=list(LIST_PARAMS),
+        errors=(400,),
+        scope=scope,
+        models=(schemas.ApiKey,),
         csv=True,
-    )  # fmt: skip
+    )
     doc.operation(
-        "get", "/api-keys/{id}", summary="Get an API key", operation_id="get_api_key", tag=tag,
-        response=envelope(ref(schemas.ApiKey)), params=[ID_PARAM], errors=(400, 404),
-        scope=scope, models=(schemas.ApiKey,),
-    )  # fmt: skip
+        "get",
+        "/api-keys/{id}",
+        summary="Get an API key",
+        operation_id="get_api_key",
+        tag=tag,
+        response=envelope(ref(schemas.ApiKey)),
+        params=[ID_PARAM],
+        errors=(400, 404),
+        scope=scope,
+        models=(schemas.ApiKey,),
+    )
     doc.operation(
-        "delete", "/api-keys/{id}", summary="Revoke an API key", operation_id="revoke_api_key",
-        tag=tag, response=None, status=204, params=[ID_PARAM], errors=(400, 404), scope=scope,
-    )  # fmt: skip
+        "delete",
+        "/api-keys/{id}",
+        summary="Revoke an API key",
+        operation_id="revoke_api_key",
+        tag=tag,
+        response=None,
+        status=204,
+        params=[ID_PARAM],
+        errors=(400, 404),
+        scope=scope,
+    )

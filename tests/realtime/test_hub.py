@@ -67,10 +67,15 @@ async def test_another_installation_on_the_same_redis_is_not_our_stream(server, 
     hub = server.app.ctx.hub
     assert hub.channel.startswith("gateway:events:")
     foreign = {
-        "position": hub.head + 1000, "type": "customer.created", "resource": "customer",
-        "resource_id": "1", "organization_id": tenant.id, "actor": "elsewhere",
-        "occurred_at": "2026-01-01T00:00:00Z", "data": {"id": 1, "name": "not ours"},
-    }  # fmt: skip
+        "position": hub.head + 1000,
+        "type": "customer.created",
+        "resource": "customer",
+        "resource_id": "1",
+        "organization_id": tenant.id,
+        "actor": "elsewhere",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "data": {"id": 1, "name": "not ours"},
+    }
     mailbox = hub.mailbox(tenant.principal("owner"))
     try:
         await hub.subscribe(mailbox, {"customers": None})

@@ -129,9 +129,11 @@ async def test_public_operations_declare_no_security(anon, server):
         if op["security"] == []
     }
     assert set(public) == {
-        ("/openapi.json", "get"), ("/healthz", "get"), ("/readyz", "get"),
+        ("/openapi.json", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
         ("/oauth/token", "post"),
-    }  # fmt: skip
+    }
     assert public[("/healthz", "get")] == "/healthz"
     assert public[("/openapi.json", "get")] == "/api/v1/openapi.json"
     for (_path, method), url in public.items():
