@@ -6,13 +6,16 @@ closes), never for time to pass; ``GUARD`` is a failure guard only.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -82,28 +85,71 @@ class Gateway:
         assert not [r for r in self.records() if r.get("exception")], text
 
 
+_SERVER = POSTGRES_URL.rsplit("/", 1)[0]
+_ADMIN = f"{_SERVER}/postgres"
+_NEW_KEY = "UPDATE installation SET key = '{}' WHERE id = 1"
+
+
+def _psql(url: str, sql: str, check: bool = True) -> None:
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql], check=check)
+
+
+_templates: dict[str, str] = {}  # what ``gateway migrate`` made once in this process
+
+
+def _migrated_template() -> str:
+    """A database ``gateway migrate`` brought to the schema, once per pytest process:
+    a SQLite file, or a PostgreSQL database (dropped at exit). Tests get copies, each
+    with an installation key of its own, as a migration of their own would give them."""
+    if BACKEND in _templates:
+        return _templates[BACKEND]
+    if BACKEND != "services":
+        where = Path(tempfile.mkdtemp(prefix="gateway-template-"))
+        atexit.register(shutil.rmtree, where, ignore_errors=True)
+        env = {"DATABASE_URL": f"sqlite://{where / 'gateway.sqlite3'}", "SEED_DEMO": "false"}
+        made = str(where / "gateway.sqlite3")
+    else:
+        name = f"gateway_template_{uuid.uuid4().hex[:10]}"
+        _psql(_ADMIN, f'CREATE DATABASE "{name}"')
+        atexit.register(_psql, _ADMIN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', False)
+        env = {"DATABASE_URL": f"{_SERVER}/{name}", "AUTO_MIGRATE": "false"}
+        made = name
+    done = gateway("migrate", env=clean_env(**env), cwd=Path(tempfile.gettempdir()))
+    assert done.returncode == 0, done.stderr
+    _templates[BACKEND] = made
+    return made
+
+
+def migrated_sqlite(path: Path) -> None:
+    """A migrated SQLite database at ``path`` (its directory made as the gateway does)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_migrated_template(), path)
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute(_NEW_KEY.format(uuid.uuid4().hex))
+
+
+@contextlib.contextmanager
+def migrated_postgres() -> Iterator[str]:
+    """The URL of a new, migrated PostgreSQL database, dropped on the way out."""
+    template = _migrated_template()
+    name = f"gateway_test_{uuid.uuid4().hex[:10]}"
+    _psql(_ADMIN, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        _psql(f"{_SERVER}/{name}", _NEW_KEY.format(uuid.uuid4().hex))
+        yield f"{_SERVER}/{name}"
+    finally:
+        _psql(_ADMIN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', check=False)
+
+
 @contextlib.contextmanager
 def own_database(tmp_path: Path) -> Iterator[dict[str, str]]:
     """Settings for a database of this test's own, migrated."""
     if BACKEND != "services":
-        env = {"DATABASE_URL": f"sqlite://{tmp_path / 'gateway.sqlite3'}", "SEED_DEMO": "false"}
-        done = gateway("migrate", env=clean_env(**env), cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-        yield env
+        migrated_sqlite(tmp_path / "gateway.sqlite3")
+        yield {"DATABASE_URL": f"sqlite://{tmp_path / 'gateway.sqlite3'}", "SEED_DEMO": "false"}
         return
-    name = f"gateway_health_{uuid.uuid4().hex[:10]}"
-    admin = POSTGRES_URL.rsplit("/", 1)[0] + "/postgres"
-    subprocess.run(["psql", "-q", admin, "-c", f'CREATE DATABASE "{name}"'], check=True)
-    env = {"DATABASE_URL": f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}", "AUTO_MIGRATE": "false"}
-    try:
-        done = gateway("migrate", env=clean_env(**env), cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-        yield env
-    finally:
-        subprocess.run(
-            ["psql", "-q", admin, "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
-            check=False,
-        )
+    with migrated_postgres() as url:
+        yield {"DATABASE_URL": url, "AUTO_MIGRATE": "false"}
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pytest
 from gateway.cli import _parser
 from tests.conftest import BACKEND, POSTGRES_URL, REDIS_URL
 from tests.processes import clean_env, free_port, gateway, start_serving
+from tests.served import migrated_postgres, migrated_sqlite
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -238,28 +239,15 @@ def test_access_log_is_one_json_line_per_request_with_its_request_id(tmp_path):
 
 
 @pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+def site(tmp_path: Path) -> Iterator[dict[str, str]]:
     """The environment of a fresh, migrated gateway database: an embedded SQLite file,
     or on the services pass a new PostgreSQL database with Redis."""
     if BACKEND != "services":
-        env = clean_env(SEED_DEMO="false")
-        assert gateway("migrate", env=env, cwd=tmp_path).returncode == 0
-        yield env
+        migrated_sqlite(tmp_path / "var" / "gateway.sqlite3")  # where the default puts it
+        yield clean_env(SEED_DEMO="false")
         return
-    admin = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://"))
-    name = f"gateway_cli_{uuid.uuid4().hex[:8]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    env = clean_env(
-        SEED_DEMO="false",
-        DATABASE_URL=f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}",
-        REDIS_URL=REDIS_URL,
-    )
-    try:
-        assert gateway("migrate", env=env, cwd=tmp_path).returncode == 0
-        yield env
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    with migrated_postgres() as url:
+        yield clean_env(SEED_DEMO="false", DATABASE_URL=url, REDIS_URL=REDIS_URL)
 
 
 def ok(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
