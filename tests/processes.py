@@ -128,4 +128,4 @@ def start_serving(port: int, cwd: Path, **env: str) -> subprocess.Popen[str]:
         if proc.poll() is not None:
             raise AssertionError(proc.stderr.read() if proc.stderr else "server exited")
         assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.2)
+        time.sleep(0.05)
