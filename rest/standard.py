@@ -180,7 +180,7 @@ class Routes:
             row = await res.get(request.ctx.principal, parse_id(ident, res.name))
             if expanded:
                 await _expand(request, catalog, expanded, [row])
-            return single(request, row, mask=mask)
+            return single(request, row, mask=mask, embedded=[r.name for r in expanded])
 
         async def update_handler(request: Request, ident: str) -> HTTPResponse:
             model = res.patch_input if request.method == "PATCH" else res.replace_input

@@ -139,11 +139,25 @@ def single(
     mask: Collection[str] | None = None,
     status: int = 200,
     headers: dict[str, str] | None = None,
+    embedded: Collection[str] = (),
 ) -> HTTPResponse:
     """One resource in the envelope, with its version ETag and its ``Last-Modified``
-    (``updated_at``); ``If-Modified-Since`` answers 304 unless ``If-None-Match`` is sent."""
+    (``updated_at``); ``If-Modified-Since`` answers 304 unless ``If-None-Match`` is sent.
+
+    ``embedded`` names related objects the row carries (``expand=``): their ids and
+    versions join the ETag and their ``updated_at`` the ``Last-Modified``, so a change to
+    one of them is a new representation."""
     etag = version_etag(row["version"], mask) if "version" in row else None
     updated = row.get("updated_at")
+    if embedded:
+        others = [row.get(name) or {} for name in sorted(embedded)]
+        if etag is not None:
+            marks = ",".join(f"{o.get('id')}:{o.get('version')}" for o in others)
+            digest = hashlib.blake2b(marks.encode(), digest_size=4).hexdigest()
+            etag = f'{etag[:-1]}-{digest}"'
+        times = [o["updated_at"] for o in others if isinstance(o.get("updated_at"), datetime)]
+        if isinstance(updated, datetime) and times:
+            updated = max(updated, *times)
     if status == 200 and isinstance(updated, datetime):
         headers = {**(headers or {}), "Last-Modified": http_date(updated)}
         if not_modified_since(request, updated):

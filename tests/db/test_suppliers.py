@@ -114,6 +114,23 @@ async def test_products_filter_and_expand_by_supplier(tenant: Tenant) -> None:
     assert r.json()["metadata"]["pagination"]["next_page_token"]
 
 
+async def test_an_expanded_get_changes_its_etag_when_the_supplier_changes(tenant: Tenant) -> None:
+    supplier = await _supplier(tenant.client)
+    product = await _product(tenant.client, supplier["id"])
+    path, expand = f"{API}/products/{product['id']}", {"expand": "supplier"}
+    first = await tenant.client.get(path, params=expand)
+    etag = first.headers["ETag"]
+    assert etag != (await tenant.client.get(path)).headers["ETag"]
+    again = await tenant.client.get(path, params=expand, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    r = await tenant.client.patch(f"{API}/suppliers/{supplier['id']}", json={"name": "Renamed"})
+    assert r.status_code == 200, r.text
+    after = await tenant.client.get(path, params=expand, headers={"If-None-Match": etag})
+    assert after.status_code == 200, after.text
+    assert after.json()["data"]["supplier"]["name"] == "Renamed"
+    assert after.headers["ETag"] != etag
+
+
 async def test_graphql_relations_run_a_constant_number_of_statements(tenant: Tenant) -> None:
     suppliers = [await _supplier(tenant.client) for _ in range(4)]
     for n in range(20):
