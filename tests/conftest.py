@@ -63,8 +63,22 @@ def pytest_report_header() -> str:
     return f"gateway backend: {BACKEND}, GraphQL engine: {GRAPHQL_ENGINE}"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "backend_independent: uses neither the pass's database nor its bus (at most an"
+        " embedded database of its own: the CLI in a temporary directory); runs in the"
+        " embedded pass only",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if BACKEND == "services":
+        # The same code on the same embedded database of its own in both passes: once.
+        once = pytest.mark.skip(reason="backend-independent; runs in the embedded pass")
+        for item in items:
+            if "backend_independent" in item.keywords:
+                item.add_marker(once)
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL; runs in the services pass")
     for item in items:

@@ -27,7 +27,11 @@ from db.catalog import ALL_SCOPES
 from db.principal import PRIVILEGED
 from tests.processes import clean_env, free_port, gateway, start_serving
 
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+# An embedded database in a temporary directory whatever the pass: once, in the embedded one.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.backend_independent,
+]
 
 PASSWORD = "a long enough password"
 

@@ -50,6 +50,7 @@ def demo_token(port: int, cwd: Path) -> str:
         ("REDIS_URL", "http://x"),
     ],
 )
+@pytest.mark.backend_independent
 def test_a_bad_setting_stops_with_one_line_naming_it(tmp_path, name, value):
     result = gateway("migrate", env=clean_env(**{name: value}), cwd=tmp_path)
     assert result.returncode == 2
@@ -59,6 +60,7 @@ def test_a_bad_setting_stops_with_one_line_naming_it(tmp_path, name, value):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.backend_independent
 def test_production_refuses_a_plain_http_token_issuer(tmp_path):
     result = gateway(
         "migrate",
@@ -94,6 +96,7 @@ SECRET = "pw-" + uuid.uuid4().hex
     ],
     ids=["cross-setting", "database-url", "redis-url", "bus-url", "issuers", "unreachable"],
 )
+@pytest.mark.backend_independent
 def test_a_failed_start_never_prints_a_secret(tmp_path, env):
     result = gateway("serve", "--port", str(free_port()), env=clean_env(**env), cwd=tmp_path)
     assert result.returncode != 0
@@ -159,6 +162,7 @@ async def test_migrate_brings_an_empty_postgres_database_to_the_schema(tmp_path)
         await admin.close()
 
 
+@pytest.mark.backend_independent
 def test_migrate_and_seed_on_the_embedded_default(tmp_path):
     result = gateway("migrate", env=clean_env(), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -206,6 +210,7 @@ def test_serve_on_the_embedded_default_answers_a_first_request(tmp_path):
     assert "/oauth/token" in stderr
 
 
+@pytest.mark.backend_independent
 def test_access_log_is_one_json_line_per_request_with_its_request_id(tmp_path):
     port = free_port()
     proc = start_serving(port, tmp_path, LOG_LEVEL="INFO", LOG_FORMAT="json")
@@ -304,12 +309,14 @@ async def execute(env: dict[str, str], cwd: Path, *statements: str) -> None:
         await conn.close()
 
 
+@pytest.mark.backend_independent
 def test_version_comes_from_the_package_metadata(tmp_path):
     result = gateway("--version", env=clean_env(), cwd=tmp_path, fresh=True)
     assert result.returncode == 0
     assert result.stdout == f"gateway {version('commerce-gateway')}\n"
 
 
+@pytest.mark.backend_independent
 def test_every_option_has_help_and_help_shows_defaults(tmp_path):
     parser = _parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -398,6 +405,7 @@ def test_exit_codes_tell_usage_from_failure(tmp_path, site):
     assert "no organization" in refused(tmp_path, site, 1, "delete-org", "nope")
 
 
+@pytest.mark.backend_independent
 def test_a_database_without_schema_is_one_line_not_a_traceback(tmp_path):
     env = clean_env(SEED_DEMO="false", AUTO_MIGRATE="false")
     (tmp_path / "var").mkdir()
