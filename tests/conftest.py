@@ -66,15 +66,15 @@ def pytest_report_header() -> str:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "backend_independent: uses neither the pass's database nor its bus (at most an"
-        " embedded database of its own: the CLI in a temporary directory); runs in the"
+        "backend_independent: uses neither the pass's database nor its bus (parsing alone,"
+        " or the CLI on an embedded database in a temporary directory); runs in the"
         " embedded pass only",
     )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if BACKEND == "services":
-        # The same code on the same embedded database of its own in both passes: once.
+        # The same code, on no database or an embedded one of its own, in both passes: once.
         once = pytest.mark.skip(reason="backend-independent; runs in the embedded pass")
         for item in items:
             if "backend_independent" in item.keywords:

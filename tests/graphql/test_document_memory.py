@@ -33,6 +33,7 @@ def distinct_document(i: int, size: int) -> str:
     return body + "\n#" + "x" * max(0, size - len(body) - 2)
 
 
+@pytest.mark.backend_independent  # parsing only
 def test_the_prepare_cache_keeps_to_its_byte_budget_over_400_large_documents():
     budget = 4 * 1024 * 1024
     runner = Runner(Settings(environment="test", graphql_cache_bytes=budget))
@@ -51,6 +52,7 @@ def test_the_prepare_cache_keeps_to_its_byte_budget_over_400_large_documents():
     assert after - before <= budget, f"{(after - before) / 2**20:.1f} MiB held"
 
 
+@pytest.mark.backend_independent  # parsing only
 def test_documents_over_the_cacheable_size_are_prepared_but_never_kept():
     runner = Runner(Settings(environment="test"))
     big = distinct_document(1, MAX_CACHED_CHARACTERS + 1)
@@ -62,6 +64,7 @@ def test_documents_over_the_cacheable_size_are_prepared_but_never_kept():
     assert len(runner.cache) == 1
 
 
+@pytest.mark.backend_independent  # parsing only
 @pytest.mark.parametrize(
     "query",
     [
