@@ -9,8 +9,9 @@ interpreter's own exit (``SystemExit``, a traceback, atexit handlers) giving the
 exit status, which is written back as one JSON line. The interpreter start and the
 imports (about a second of CPU per command) are paid once, here; nothing else is
 shared, as the parent never runs a command itself (no event loop, no database, no
-thread). ``gateway serve`` and the tests of the entry point itself run real
-``python -m gateway`` processes.
+thread). This holds while no module reads the environment when imported (none does:
+settings are read when a command runs). ``gateway serve`` and the tests of the entry
+point itself run real ``python -m gateway`` processes.
 """
 
 from __future__ import annotations
