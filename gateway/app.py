@@ -14,20 +14,19 @@ from db.setup import close_database, open_database
 from gateway.auth import Authenticator
 from gateway.auth.routes import setup_oauth
 from gateway.auth.server import OAuthServer
-from gateway.compression import setup_compression
 from gateway.connections import Drain, setup_connections
 from gateway.context import AppContext, GatewayApp
-from gateway.cors import Cors, setup_cors
+from gateway.cors import Cors
 from gateway.docs_ui import setup_docs_ui
-from gateway.edge import setup_edge
 from gateway.errors import setup_errors
 from gateway.health import setup_health
 from gateway.logs import configure_logging, flush_periodically
 from gateway.observability import setup_sentry
+from gateway.pipeline import setup_pipeline
 from gateway.redis_client import redis_client
 from gateway.settings import Settings, load_settings
 from gateway.shutdown import Shutdown
-from gateway.throttling import Throttle, setup_throttling
+from gateway.throttling import Throttle
 from gateway.workers import setup_workers
 from realtime import setup_realtime
 from realtime.admission import UnauthenticatedSockets
@@ -85,10 +84,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     )
     # First, so that its request middleware runs before any other may answer.
     setup_connections(app)
-    setup_edge(app)
-    setup_cors(app)
-    setup_compression(app)
-    setup_throttling(app)
+    setup_pipeline(app)
     setup_errors(app)
     setup_health(app)
     setup_workers(app)

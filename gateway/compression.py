@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from sanic import Request
     from sanic.response import BaseHTTPResponse
 
-    from gateway.context import GatewayApp
 
 MIN_BYTES = 1024
 THREAD_BYTES = 256 * 1024
@@ -159,7 +158,7 @@ def strip_validator_codings(request: Request) -> None:
 
 
 async def compress_response(request: Request, response: BaseHTTPResponse) -> None:
-    """The response middleware (runs after every other one)."""
+    """The last response step (``gateway.pipeline``): it sees the final body."""
     if response.status == 304:
         _not_modified(request, response)
         return
@@ -201,10 +200,3 @@ def _not_modified(request: Request, response: BaseHTTPResponse) -> None:
     etag = headers.get("etag")
     if etag is not None:
         headers["ETag"] = suffix_etag(etag, coding)
-
-
-def setup_compression(app: GatewayApp) -> None:
-    """Register the response middleware (``strip_validator_codings`` runs in the edge's
-    request middleware, ``gateway.edge``)."""
-    # Lowest priority: runs after every other response middleware, on the final body.
-    app.register_middleware(compress_response, "response", priority=-1000)

@@ -85,11 +85,6 @@ def _stop_timeout_checks(request: Request) -> None:
 def setup_connections(app: GatewayApp) -> None:
     """Keep-alive timeout, WebSocket memory and the drain (``app.ctx.shutdown.drain``)."""
     app.config.KEEP_ALIVE_TIMEOUT = app.ctx.settings.keep_alive_timeout_seconds
-    drain = app.ctx.shutdown.drain
-
-    # First of the request middleware, so that a response made by a later one
-    # (a 429, a 401) also says Connection: close while draining.
-    app.on_request(drain.on_request, priority=1_000)
 
     @app.signal("websocket.handler.before")
     async def free_at_close(request: Request, websocket: WebsocketImplProtocol) -> None:

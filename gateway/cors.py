@@ -11,7 +11,7 @@ an origin not allowed. Error responses (401, 422, 429, ...) carry the same
 headers, so a page can read why it failed.
 
 A WebSocket handshake is not covered by CORS: a page on any origin may open one.
-``check_socket_origin`` refuses an upgrade whose ``Origin`` is neither the
+``Cors.socket_refusal`` refuses an upgrade whose ``Origin`` is neither the
 gateway's own nor an allowed one (403, before the upgrade). Clients that are not
 browsers send no ``Origin`` and are not concerned.
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from sanic import Request
     from sanic.response import BaseHTTPResponse
 
-    from gateway.context import GatewayApp
     from gateway.settings import Settings
 
 # What a page may read of our responses (besides the CORS-safelisted ones).
@@ -156,19 +155,3 @@ class Cors:
 def _origin_of(url: str) -> str:
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{rest.split('/', 1)[0]}".lower()
-
-
-def setup_cors(app: GatewayApp) -> None:
-    cors = app.ctx.cors
-
-    async def check_socket_origin(request: Request) -> HTTPResponse | None:
-        if request.headers.get("upgrade", "").lower() != "websocket":
-            return None
-        return cors.socket_refusal(request)
-
-    async def add_cors_headers(request: Request, response: BaseHTTPResponse) -> None:
-        cors.decorate(request, response)
-
-    app.register_middleware(check_socket_origin, "request", priority=900)
-    if cors.enabled:
-        app.register_middleware(add_cors_headers, "response", priority=900)

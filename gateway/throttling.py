@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
     from db.principal import Principal
     from gateway.auth import Authenticator
-    from gateway.context import GatewayApp
     from gateway.settings import Settings
 
 # Addresses whose refused credentials used up their limit are refused in this worker
@@ -241,6 +240,12 @@ class Throttle:
             raise refusal(email_decision, "too many sign-in attempts for this email")
         return attempt
 
+    async def charge_upgrade(self, request: Request) -> None:
+        """Spend one ``ws-connect`` of the client's address on a WebSocket upgrade, on
+        every socket path, before the upgrade happens (a refusal is an HTTP 429 the
+        client can read)."""
+        await self.charge(request, "ws-connect", client_address(request), exact=True)
+
     def message_budget(self, principal: Principal | None = None) -> MessageBudget:
         """A new socket's budget of messages (``ws-messages``)."""
         return MessageBudget(self.rate("ws-messages", principal) if self.enabled else None)
@@ -305,15 +310,3 @@ def refusal(decision: Decision, what: str | None = None) -> RateLimited:
         retry_after=decision.retry_after,
         headers=decision.headers(),
     )
-
-
-def setup_throttling(app: GatewayApp) -> None:
-    """Limit WebSocket upgrades per client address, on every socket path, before the
-    upgrade happens (a refusal is an HTTP 429 the client can read)."""
-    throttle = app.ctx.throttle
-
-    async def limit_upgrades(request: Request) -> None:
-        if request.headers.get("upgrade", "").lower() == "websocket":
-            await throttle.charge(request, "ws-connect", client_address(request), exact=True)
-
-    app.register_middleware(limit_upgrades, "request", priority=900)
