@@ -103,23 +103,28 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
             # and method, so the upgrade is handed to its WebSocket machinery here.
             await sockets.upgrade(request, socket)  # 429 before the upgrade: see realtime.admission
             return None
-        has_operation = "query" in request.args or "extensions" in request.args
-        if wants_graphiql(request.method, request.headers.get("accept", ""), has_operation):
+        method = request.method
+        if method == "GET" and wants_graphiql(
+            method,
+            request.headers.get("accept", ""),
+            "query" in request.args or "extensions" in request.args,
+        ):
             return graphiql_response()  # the page holds no data; its requests authenticate
         throttle = app.ctx.throttle
         principal = await throttle.authenticate(request, policy=None)  # charged by cost below
         params = _params(request)
-        try:
-            params["query"] = await persisted.resolve(
-                principal.organization_id, params.get("query"), params.get("extensions")
-            )
-        except PersistedQueryNotFound as exc:
-            error = {"message": exc.detail, "extensions": {"code": exc.code}}
-            return HTTPResponse(
-                orjson.dumps({"errors": [error]}),
-                content_type="application/json",
-                headers=_VARY_ACCEPT,
-            )
+        if params.get("extensions") is not None:  # without: the query is the document
+            try:
+                params["query"] = await persisted.resolve(
+                    principal.organization_id, params.get("query"), params["extensions"]
+                )
+            except PersistedQueryNotFound as exc:
+                error = {"message": exc.detail, "extensions": {"code": exc.code}}
+                return HTTPResponse(
+                    orjson.dumps({"errors": [error]}),
+                    content_type="application/json",
+                    headers=_VARY_ACCEPT,
+                )
         query, variables, operation_name = _check(params)
         context = Context(
             principal=principal,
@@ -138,7 +143,7 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
                 variables,
                 operation_name,
                 context,
-                QUERIES_ONLY if request.method == "GET" else ALL_OPERATIONS,
+                QUERIES_ONLY if method == "GET" else ALL_OPERATIONS,
                 prepared,
             )
         except WrongOperationType as wrong:
