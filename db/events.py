@@ -20,14 +20,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from db.commits import Commits
 from db.models import Event
 from db.pg import GatewayAsyncpgClient
 from db.principal import Principal
-from db.sql import Params, select
+from db.sql import Params, client, select
 from db.sqlite import GatewaySqliteClient
 
 EVENT_COLUMNS = (
@@ -57,9 +56,9 @@ def to_snapshot(row: dict[str, Any]) -> Any:
 
 def local_commits() -> Commits | None:
     """The ``Commits`` of this process's database client (None on a client without one)."""
-    client = connections.get("default")
-    if isinstance(client, GatewayAsyncpgClient | GatewaySqliteClient):
-        return client.commits
+    conn = client()
+    if isinstance(conn, GatewayAsyncpgClient | GatewaySqliteClient):
+        return conn.commits
     return None
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tortoise import Tortoise, connections
+from tortoise import Tortoise
 from tortoise.migrations.api import migrate
 
 from db.config import tortoise_config
+from db.sql import client
 
 
 async def apply_migrations(db_url: str, progress: Callable[[str], None] | None = None) -> None:
@@ -28,7 +29,7 @@ async def open_database(db_url: str) -> None:
     startup error instead of a failure on the first request.
     """
     await Tortoise.init(config=tortoise_config(db_url), _enable_global_fallback=True)
-    await connections.get("default").execute_query("SELECT 1")
+    await client().execute_query("SELECT 1")
 
 
 async def close_database() -> None:
@@ -36,4 +37,4 @@ async def close_database() -> None:
 
 
 async def ping_database() -> None:
-    await connections.get("default").execute_query("SELECT 1")
+    await client().execute_query("SELECT 1")

@@ -6,11 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from tortoise import connections
-
 from db.errors import InvalidArgument
 from db.principal import Principal
-from db.sql import Params, select
+from db.sql import Params, client, select
 
 Granularity = Literal["day", "hour"]
 MAX_BUCKETS = 1_000
@@ -79,7 +77,7 @@ async def sales_stats(
     first = _floor(start, unit)
     if (end - first) / STEP[unit] > MAX_BUCKETS:
         raise InvalidArgument(f"at most {MAX_BUCKETS} {unit} buckets per request; narrow start/end")
-    conn = connections.get("default")
+    conn = client()
     if conn.capabilities.dialect == "sqlite":
         sql = _SQLITE.format(fmt=_SQLITE_FORMAT[unit])
         params: list[Any] = [principal.organization_id, _sqlite_time(start), _sqlite_time(end)]
