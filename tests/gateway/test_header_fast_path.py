@@ -63,16 +63,14 @@ def test_random_strings_come_out_the_same():
         [("X-Test", "cr\ronly")],
         [("X-Nul", "a\x00b")],
         [("X-Name\r\nInjected", "v")],
-        [("Content-Disposition", "attachment; filename=\"é.csv\"")],  # not ASCII
+        [("Content-Disposition", 'attachment; filename="é.csv"')],  # not ASCII
         [("X-Many", "1"), ("x-many", "2"), ("X-MANY", "3")],
     ],
 )
 @pytest.mark.parametrize("status", [200, 201, 304, 404, 500])
 def test_a_header_block_is_the_bytes_sanic_writes(server, pairs, status):
     headers: CIMultiDict[object] = CIMultiDict(pairs)
-    assert http1.format_http1_response(status, HeaderBlock(headers)) == sanic_block(
-        status, headers
-    )
+    assert http1.format_http1_response(status, HeaderBlock(headers)) == sanic_block(status, headers)
 
 
 def test_random_header_sets_come_out_the_same(server):
