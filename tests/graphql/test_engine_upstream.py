@@ -30,6 +30,9 @@ from graphql import (
     GraphQLInt,
     GraphQLSchema,
     GraphQLString,
+    OperationDefinitionNode,
+    Undefined,
+    build_schema,
     parse,
     specified_rules,
     subscribe,
@@ -38,7 +41,16 @@ from graphql import (
 from graphql.execution.collect_fields import CollectedFields, FieldDetails, collect_fields
 from graphql.execution.executor import Executor
 from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
-from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.execution.get_variable_signature import (
+    GraphQLVariableSignature,
+    get_variable_signature,
+)
+from graphql.execution.values import (
+    VariableValues,
+    VariableValueSource,
+    get_argument_values,
+    get_variable_values,
+)
 from graphql.pyutils import Path
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from sanic import Sanic
@@ -55,7 +67,12 @@ from strawberry.types.field import StrawberryField
 
 from resolvers.engine.direct import STRAWBERRY_DEFINITION, DirectRootFields
 from resolvers.engine.fast import EventExecutor, FastExecution
-from resolvers.engine.fastexec import FastExecutor
+from resolvers.engine.fastexec import (
+    _SCALAR_VALUES,
+    FastExecutor,
+    _coerce_scalar_variables,
+    _scalar_variables,
+)
 from resolvers.engine.hints import fast_field
 from resolvers.engine.runner import Prepared
 from resolvers.engine.standard import StandardExecution, _no_operation, _StandardContext
@@ -397,6 +414,47 @@ def _coerce_output_value() -> None:
         GraphQLInt.coerce_output_value(2**40)
     enum = GraphQLEnumType("Size", {"BIG": "big"})
     assert enum.coerce_output_value("big") == "BIG", api
+
+
+@relies_on(
+    "graphql-core get_variable_values' result for built-in scalar variables: "
+    "VariableValues(sources, coerced), VariableValueSource(signature, value), "
+    "get_variable_signature(schema, node), and the scalars' coerce_input_value"
+)
+def _variable_values() -> None:
+    api = "graphql-core get_variable_values"
+    assert VariableValues._fields == ("sources", "coerced"), f"{api}: {VariableValues._fields}"
+    assert VariableValueSource._fields == ("signature", "value"), f"{api}: VariableValueSource"
+    assert GraphQLVariableSignature._fields == ("name", "type", "default", "default_value")
+    parameters("graphql-core get_variable_signature", get_variable_signature, ["schema"])
+    schema = build_schema("type Query { a(id: ID, f: Float): Int }")
+    document = parse("query($a: ID!, $b: Int, $c: String, $d: Float, $e: Boolean) { a }")
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    definitions = operation.variable_definitions
+    plan = _scalar_variables(schema, operation)
+    assert plan is not None, f"{api}: the built-in scalars are no longer the schema's"
+    for inputs in ({"a": 5, "b": None, "d": 2, "e": False}, {"a": "x", "c": "y", "d": 1.5}):
+        theirs = get_variable_values(schema, definitions, inputs)
+        ours = _coerce_scalar_variables(plan, inputs)
+        assert isinstance(theirs, VariableValues), f"{api}: {theirs}"
+        assert ours is not None
+        assert list(theirs.coerced.items()) == list(ours.coerced.items()), f"{api}: coerced"
+        assert [
+            (s.signature.name, s.signature.default, s.value) for s in theirs.sources.values()
+        ] == [(s.signature.name, s.signature.default, s.value) for s in ours.sources.values()], (
+            f"{api}: sources"
+        )
+    # What each scalar takes unchanged (or, ID, an int as a string) is what it still takes.
+    samples = ["x", "", 0, -5, 2**31 - 1, 2**31, 2**53, 10**17, 1.5, -0.0, True, False]
+    for scalar, ours_only in _SCALAR_VALUES.items():
+        for value in samples:
+            coerced = ours_only(value)
+            if coerced is not Undefined:
+                theirs_value = scalar.coerce_input_value(value)
+                assert (type(theirs_value), theirs_value) == (type(coerced), coerced), (
+                    f"graphql-core {scalar.name}.coerce_input_value({value!r}) changed"
+                )
 
 
 @relies_on("graphql-core GraphQLSchema.get_field(parent_type, field_name), get_directive(name)")
