@@ -106,7 +106,7 @@ from graphql.execution.values import (
     get_argument_values,
     get_variable_values,
 )
-from graphql.language import OperationDefinitionNode
+from graphql.language import OperationDefinitionNode, VariableNode
 from graphql.pyutils import Path
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.execution.is_awaitable import optimized_is_awaitable
@@ -438,7 +438,7 @@ class FastExecutor(Executor[Any]):
                 ((name, details),) = grouped.items()
                 field = self.schema.get_field(root_type, details[0].node.name.value)
                 if field is not None and field.resolve is not None:
-                    found = (root_type, name, details, field)
+                    found = (root_type, name, details, field, _variable_arguments(field, details))
         shared[key] = found
         return found
 
@@ -448,6 +448,7 @@ class FastExecutor(Executor[Any]):
         name: str,
         details: FieldDetailsList,
         field: GraphQLField,
+        arguments: tuple[tuple[str, str, bool], ...] | None,
     ) -> ExecutionResult:
         """``execute_field`` and ``complete_awaitable_value`` for the one root field, then
         ``execute_operation``'s response (see ``execute_operation``)."""
@@ -455,19 +456,30 @@ class FastExecutor(Executor[Any]):
         return_type = field.type
         # Strawberry's, bound to this executor as graphql-core's execute_field calls it.
         info = self.build_resolve_info(field, to_nodes(details), root_type, path)  # type: ignore[misc]
-        node = details[0].node
         try:
-            args = (
-                get_argument_values(
-                    field,
-                    node,
-                    self.variable_values,
-                    details[0].fragment_variable_values,
-                    self.hide_suggestions,
+            args: dict[str, Any] | None = None
+            if arguments is not None:  # each a variable: what get_argument_values takes
+                args = {}
+                coerced = self.variable_values.coerced
+                for out_name, variable, non_null in arguments:
+                    value = coerced.get(variable, Undefined)
+                    if value is Undefined or (value is None and non_null):
+                        args = None  # a default, or an error: graphql-core's
+                        break
+                    args[out_name] = value
+            if args is None:
+                node = details[0].node
+                args = (
+                    get_argument_values(
+                        field,
+                        node,
+                        self.variable_values,
+                        details[0].fragment_variable_values,
+                        self.hide_suggestions,
+                    )
+                    if field.args or node.arguments
+                    else {}
                 )
-                if field.args or node.arguments
-                else {}
-            )
             assert field.resolve is not None
             result = field.resolve(self.root_value, info, **args)
             if self.is_awaitable(result):
@@ -823,6 +835,29 @@ class FastExecutor(Executor[Any]):
         except Exception as error:
             self.handle_field_error(error, return_type, details, path)
             return None
+
+
+def _variable_arguments(
+    field: GraphQLField, details: FieldDetailsList
+) -> tuple[tuple[str, str, bool], ...] | None:
+    """When each of the field's arguments is given as an operation variable: per argument,
+    the name it is passed by, the variable's, and whether it is non-null; else None.
+
+    ``get_argument_values`` then takes each variable's coerced value as it is, unless
+    the variable has none (the argument's default, or an error) or is null for a
+    non-null argument (an error): those cases are left to it.
+    """
+    if details[0].fragment_variable_values is not None:
+        return None
+    given = {argument.name.value: argument.value for argument in details[0].node.arguments or ()}
+    arguments: list[tuple[str, str, bool]] = []
+    for name, definition in field.args.items():
+        value = given.get(name)
+        if not isinstance(value, VariableNode):
+            return None
+        non_null = isinstance(definition.type, GraphQLNonNull)
+        arguments.append((definition.out_name or name, value.name.value, non_null))
+    return tuple(arguments)
 
 
 def _leaf(type_: GraphQLScalarType | GraphQLEnumType, as_is: type | None, value: Any) -> Any:

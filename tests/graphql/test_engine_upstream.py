@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import strawberry
 from graphql import (
+    FieldNode,
     GraphQLEnumType,
     GraphQLError,
     GraphQLInt,
@@ -336,6 +337,39 @@ def _one_root_field_steps() -> None:
     assert "fragment_variable_values" in FieldDetails._fields, (
         "graphql-core FieldDetails: no fragment_variable_values any more"
     )
+
+
+@relies_on(
+    "graphql-core get_argument_values: an argument given as a variable is the variable's "
+    "coerced value as is (FastExecutor reads a root field's from the variables)"
+)
+def _arguments_from_variables() -> None:
+    api = "graphql-core get_argument_values"
+    schema = build_schema("type Query { a(x: [Int], y: String!, z: Int = 4): Int }")
+    document = parse("query($x: [Int], $y: String!, $z: Int) { a(x: $x, y: $y, z: $z) }")
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    assert schema.query_type is not None
+    field = schema.query_type.fields["a"]
+    node = operation.selection_set.selections[0]
+    assert isinstance(node, FieldNode)
+    attributes(api, field.args["x"], ["out_name", "type"])
+    given = [7]
+    values = get_variable_values(
+        schema, operation.variable_definitions, {"x": given, "y": "b", "z": None}
+    )
+    assert isinstance(values, VariableValues)
+    values.coerced["x"] = given  # the very object: no copy on the way
+    arguments = get_argument_values(field, node, values)
+    assert list(arguments.items()) == [("x", [7]), ("y", "b"), ("z", None)], f"{api}: {arguments}"
+    assert arguments["x"] is given, f"{api}: copies a variable's value"
+    # The cases FastExecutor leaves to it: a variable without a value, null for non-null.
+    values = get_variable_values(schema, operation.variable_definitions, {"y": "b"})
+    assert isinstance(values, VariableValues)
+    assert get_argument_values(field, node, values) == {"y": "b", "z": 4}, api
+    values.coerced["y"] = None
+    with pytest.raises(GraphQLError, match="Argument 'y' has invalid value"):
+        get_argument_values(field, node, values)
 
 
 @relies_on("graphql-core Executor.settle_in_background(awaitables)")

@@ -62,6 +62,10 @@ class Query:
     async def defaults(self, i: int = 7, s: str | None = "x") -> Echo:
         return echo(i, s)
 
+    @strawberry.field
+    async def needs(self, i: int) -> Echo:
+        return echo(i)
+
 
 SCHEMA = strawberry.Schema(query=Query)
 
@@ -77,6 +81,14 @@ STRICT = (
 MIXED = "query M($id: ID!, $i: Int) { loose(id: $id) { text } defaults(i: $i) { text } }"
 TO_DEFAULTS = "query D($i: Int, $s: String) { defaults(i: $i, s: $s) { text } }"
 WITH_DEFAULT = "query W($i: Int = 3) { loose(i: $i) { text } }"  # not built-in only: graphql-core's
+# A nullable variable with a default for a non-null argument (null: an argument error).
+NEEDS = "query N($i: Int = 3) { needs(i: $i) { text } }"
+# Arguments the root field does not take all from variables, or takes through a fragment.
+PARTLY = 'query P($i: Int) { x: loose(s: "lit", i: $i) { text } }'
+SPREAD = (
+    "query F($i: Int, $s: String) { ...Q } "
+    "fragment Q on Query { x: defaults(i: $i, s: $s) { text } }"
+)
 NAMES = ("id", "s", "i", "f", "b")
 VALID = {"id": "5", "s": "text", "i": 5, "f": 1.5, "b": True}
 
@@ -130,7 +142,8 @@ def cases() -> list[tuple[str, dict[str, Any] | None]]:
         found.append((STRICT, strict))
     for value in VALUES:
         found += [(MIXED, {"id": value, "i": value}), (TO_DEFAULTS, {"i": value, "s": value})]
-        found.append((WITH_DEFAULT, {"i": value}))
+        found += [(query, {"i": value}) for query in (WITH_DEFAULT, NEEDS, PARTLY, SPREAD)]
+        found.append((SPREAD, {"s": value}))
     found += [
         (LOOSE, None),
         (LOOSE, {}),
@@ -141,6 +154,10 @@ def cases() -> list[tuple[str, dict[str, Any] | None]]:
         (MIXED, {"id": "1"}),
         (TO_DEFAULTS, {}),
         (WITH_DEFAULT, {}),
+        (NEEDS, {}),
+        (NEEDS, None),
+        (PARTLY, {}),
+        (SPREAD, {}),
     ]
     return found
 
@@ -188,7 +205,8 @@ async def kept(query: str, variables: dict[str, Any] | None, plans: dict[Any, An
     return shaped(result)
 
 
-DOCUMENTS = {query: parse(query) for query in (LOOSE, STRICT, MIXED, TO_DEFAULTS, WITH_DEFAULT)}
+QUERIES = (LOOSE, STRICT, MIXED, TO_DEFAULTS, WITH_DEFAULT, NEEDS, PARTLY, SPREAD)
+DOCUMENTS = {query: parse(query) for query in QUERIES}
 PLANS: dict[str, dict[Any, Any]] = {query: {} for query in DOCUMENTS}
 
 
@@ -198,9 +216,17 @@ async def test_a_kept_document_answers_as_graphql_core(
 ) -> None:
     """The document's plans are kept across all cases: every case after the first
     runs the shortcuts (the first builds the executor in full)."""
+    plans = PLANS[query]
     expected = await standard(query, variables)
-    assert await kept(query, variables, PLANS[query]) == expected
-    assert await kept(query, variables, PLANS[query]) == expected
+    assert await kept(query, variables, plans) == expected
+    assert await kept(query, variables, plans) == expected
+    # The root field's arguments are read from the variables (not for MIXED: two root
+    # fields; PARTLY: a literal argument; WITH_DEFAULT: not all of loose's arguments).
+    for root in [found for key, found in plans.items() if key[0] == "root"]:  # once it ran
+        if query == MIXED:
+            assert root is None
+        else:
+            assert (root[-1] is None) == (query in (PARTLY, WITH_DEFAULT)), root
 
 
 def operation(query: str) -> OperationDefinitionNode:
@@ -215,7 +241,7 @@ def test_the_variables_are_graphql_cores_or_left_to_it(
 ) -> None:
     op = operation(query)
     plan = _scalar_variables(SCHEMA._schema, op)
-    assert (plan is None) == (query == WITH_DEFAULT)
+    assert (plan is None) == (query in (WITH_DEFAULT, NEEDS))
     if plan is None:
         return
     ours = _coerce_scalar_variables(plan, variables or {})
