@@ -129,6 +129,9 @@ _AS_IS: dict[GraphQLScalarType, type] = {
 }
 
 
+_UNKNOWN: Any = object()  # not worked out yet
+
+
 class _Fallback(Exception):
     """This field's own value needs graphql-core's general path."""
 
@@ -503,21 +506,34 @@ class FastExecutor(Executor[Any]):
     ) -> dict[str, Any] | None:
         """The root field's object built by its plan when all its subfields are plain
         (what ``complete_value`` would come to through ``execute_fields``), else None:
-        ``complete_value`` then does it, and reports what is wrong as graphql-core does."""
+        ``complete_value`` then does it, and reports what is wrong as graphql-core does.
+
+        What it takes (the type check and the plan's build) is kept with the shared
+        plans once worked out, as it depends on the document only."""
         if value is None or isinstance(value, Exception):
             return None
-        object_type, _ = _unwrap(return_type)
-        if not isinstance(object_type, GraphQLObjectType) or _own_is_type_of(object_type):
+        assert self._shared is not None  # the single-root path runs with shared plans
+        key = ("root build", id(details))
+        kept: tuple[Any, ...] | None = self._shared.get(key, _UNKNOWN)
+        if kept is _UNKNOWN:
+            object_type, _ = _unwrap(return_type)
+            if not isinstance(object_type, GraphQLObjectType) or _own_is_type_of(object_type):
+                self._shared[key] = None
+                return None
+            check = _type_check(object_type)
+            if check is not None and not check(value):
+                return None
+            grouped, new_defer_usages, _ = self.collect_subfields(object_type, details)
+            plan = None if new_defer_usages else self._plan(object_type, grouped)
+            build = None if plan is None else plan.build
+            kept = self._shared[key] = None if build is None else (check, build)
+        if kept is None:
             return None
-        check = _type_check(object_type)
+        check, build = kept
         if check is not None and not check(value):
             return None
-        grouped, new_defer_usages, _ = self.collect_subfields(object_type, details)
-        plan = None if new_defer_usages else self._plan(object_type, grouped)
-        if plan is None or plan.build is None:
-            return None
         try:
-            return plan.build(value)
+            return build(value)  # type: ignore[no-any-return]
         except Exception:  # _Fallback, or a getter failed: nothing below has run
             return None
 

@@ -66,6 +66,17 @@ class Query:
     async def needs(self, i: int) -> Echo:
         return echo(i)
 
+    @strawberry.field
+    async def maybe(self, kind: str) -> Echo | None:
+        """Nothing, an object, a broken object (a non-null field null) or an error."""
+        if kind == "none":
+            return None
+        if kind == "broken":
+            return Echo(text=None, length=2**40)  # type: ignore[arg-type]
+        if kind == "error":
+            raise ValueError("no echo today")
+        return echo(kind)
+
 
 SCHEMA = strawberry.Schema(query=Query)
 
@@ -275,3 +286,17 @@ def test_valid_values_take_the_shortcut() -> None:
     assert plan is not None
     for values in (VALID, {**VALID, "id": 12, "f": 3}, {**VALID, "extra": object()}):
         assert _coerce_scalar_variables(plan, values) is not None, values
+
+
+async def test_the_root_object_built_by_its_kept_plan_answers_as_graphql_core() -> None:
+    """What builds the root field's object is kept with the document once worked out;
+    whatever the resolver gives first (nothing, an error), the later ones answer the same."""
+    query = "query($k: String!) { maybe(kind: $k) { text length } }"
+    DOCUMENTS[query] = parse(query)
+    kinds = ["none", "error", "a", "broken", "none", "b", "error", "broken", "c"]
+    for first in ("none", "error", "a", "broken"):
+        plans: dict[Any, Any] = {}
+        for kind in [first, *kinds]:
+            expected = await standard(query, {"k": kind})
+            assert await kept(query, {"k": kind}, plans) == expected, (first, kind)
+        assert any(key[0] == "root build" and found for key, found in plans.items())
