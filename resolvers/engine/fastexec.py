@@ -78,6 +78,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLString,
@@ -91,6 +92,7 @@ from graphql.execution.collect_fields import (
     collect_fields,
 )
 from graphql.execution.executor import (
+    CollectedErrors,
     Executor,
     default_field_resolver,
     default_type_resolver,
@@ -185,6 +187,23 @@ def _getter(field: Any) -> tuple[Callable[[Any], Any] | None, str | None]:
 
 
 SharedPlans = dict[tuple[Any, ...], Any]
+# The attributes of graphql-core's executor that hold one request's state, made anew
+# for each (``FastExecutor._fresh``); the others are the same for every request of a
+# document and are kept with it. ``_stream_usages`` is kept: only @stream writes it,
+# and documents with directives have no shared plans.
+PER_REQUEST = frozenset(
+    (
+        "context_value",
+        "variable_values",
+        "async_helpers",
+        "collected_errors",
+        "pending_incremental_futures",
+        "background_futures",
+        "async_work_finished_hook_task",
+        "_relevant_sub_fields",
+    )
+)
+_new_object = object.__new__
 # graphql-core's ``execute`` default (``Executor.build``'s ``max_coercion_errors``).
 MAX_COERCION_ERRORS = 50
 
@@ -327,8 +346,9 @@ class FastExecutor(Executor[Any]):
 
         Which operation runs and its fragments depend on the document and the
         operation name only: the first request builds the executor in full and
-        keeps them; the next ones only coerce their variables (as ``build`` does)
-        and make the executor with what was kept.
+        keeps them, with the executor's other attributes that are the same for every
+        request; the next ones only coerce their variables (as ``build`` does) and
+        make the executor from what was kept and their own state (``_fresh``).
         """
         key = ("built", operation_name)
         known = shared_plans.get(key)
@@ -347,45 +367,67 @@ class FastExecutor(Executor[Any]):
                 return built
             assert isinstance(built, FastExecutor)
             operation = built.operation
-            shared_plans[key] = (
-                operation,
+            template = cls(
+                schema,
                 built.fragment_definitions,
                 built.fragments,
-                _scalar_variables(schema, operation),
+                None,
+                None,
+                operation,
+                built.variable_values,
+                default_field_resolver,
+                default_type_resolver,
+                default_field_resolver,
+                False,
+                None,
+                optimized_is_awaitable,
+                None,
+                hide_suggestions=hide_suggestions,
+                shared_plans=shared_plans,
             )
+            kept = {k: v for k, v in vars(template).items() if k not in PER_REQUEST}
+            shared_plans[key] = (operation, _scalar_variables(schema, operation), kept)
             return built
-        operation, fragment_definitions, fragments, scalar_variables = known
-        variable_values: VariableValues | list[GraphQLError] | None = None
-        if scalar_variables is not None:
-            variable_values = _coerce_scalar_variables(scalar_variables, raw_variable_values or {})
+        operation, scalar_variables, kept = known
+        variable_values = (
+            None
+            if scalar_variables is None
+            else _coerce_scalar_variables(scalar_variables, raw_variable_values or {})
+        )
         if variable_values is None:
-            variable_values = get_variable_values(
+            coerced = get_variable_values(
                 schema,
                 operation.variable_definitions or (),
                 raw_variable_values or {},
                 max_errors=MAX_COERCION_ERRORS,
                 hide_suggestions=hide_suggestions,
             )
-            if isinstance(variable_values, list):
-                return variable_values
-        return cls(
-            schema,
-            fragment_definitions,
-            fragments,
-            None,
-            context_value,
-            operation,
-            variable_values,
-            default_field_resolver,
-            default_type_resolver,
-            default_field_resolver,
-            False,
-            None,
-            optimized_is_awaitable,
-            None,
-            hide_suggestions=hide_suggestions,
-            shared_plans=shared_plans,
-        )
+            if isinstance(coerced, list):
+                return coerced
+            variable_values = coerced
+        return cls._fresh(kept, context_value, variable_values)
+
+    @classmethod
+    def _fresh(
+        cls, kept: dict[str, Any], context_value: Any, variable_values: VariableValues
+    ) -> FastExecutor:
+        """What ``__init__`` makes, from the attributes kept for the document and this
+        request's own state (``PER_REQUEST``, made as ``Executor.__init__`` makes it)."""
+        executor: FastExecutor = _new_object(cls)
+        executor.__dict__ = {
+            **kept,
+            "context_value": context_value,
+            "variable_values": variable_values,
+            "async_helpers": GraphQLResolveInfoHelpers(
+                executor.gather_async_work, executor.track_async_work
+            ),
+            "collected_errors": CollectedErrors(),
+            "pending_incremental_futures": set(),
+            "background_futures": set(),
+            "async_work_finished_hook_task": None,
+            "_relevant_sub_fields": {},
+        }
+        return executor
 
     # -- one root field -----------------------------------------------------------
 

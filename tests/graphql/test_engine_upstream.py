@@ -29,6 +29,7 @@ from graphql import (
     GraphQLEnumType,
     GraphQLError,
     GraphQLInt,
+    GraphQLResolveInfoHelpers,
     GraphQLSchema,
     GraphQLString,
     OperationDefinitionNode,
@@ -40,7 +41,12 @@ from graphql import (
     validate,
 )
 from graphql.execution.collect_fields import CollectedFields, FieldDetails, collect_fields
-from graphql.execution.executor import Executor
+from graphql.execution.executor import (
+    CollectedErrors,
+    Executor,
+    default_field_resolver,
+    default_type_resolver,
+)
 from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
 from graphql.execution.get_variable_signature import (
     GraphQLVariableSignature,
@@ -52,9 +58,10 @@ from graphql.execution.values import (
     get_argument_values,
     get_variable_values,
 )
-from graphql.pyutils import Path
+from graphql.pyutils import Path, RefMap
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from sanic import Sanic
+from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.http.async_base_view import AsyncWebSocketAdapter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -70,6 +77,7 @@ from resolvers.engine.direct import STRAWBERRY_DEFINITION, DirectRootFields
 from resolvers.engine.fast import EventExecutor, FastExecution
 from resolvers.engine.fastexec import (
     _SCALAR_VALUES,
+    PER_REQUEST,
     FastExecutor,
     _coerce_scalar_variables,
     _scalar_variables,
@@ -311,6 +319,63 @@ def _executor_constructor() -> None:
         ["operation", "fragment_definitions", "fragments", "variable_values", "collected_errors"],
     )
     assert set(executor.fragments) == {"F"}, f"{api}: fragments are no longer kept by name"
+
+
+@relies_on(
+    "graphql-core Executor.__init__'s attributes: FastExecutor._fresh keeps all but "
+    "PER_REQUEST with the document and makes those as __init__ does"
+)
+def _executor_state() -> None:
+    api = "graphql-core Executor.__init__"
+    assert GraphQLResolveInfoHelpers._fields == ("gather", "track"), f"{api}: helpers"
+    schema = small_schema()._schema
+    document = parse("query($n: String!) { item(name: $n) { name } }")
+    plans: dict[Any, Any] = {}
+    context = {"suffix": "b"}
+    first = FastExecutor.for_document(schema, document, plans, {}, {"n": "x"}, None, False)
+    again = FastExecutor.for_document(schema, document, plans, context, {"n": "y"}, None, False)
+    assert isinstance(first, FastExecutor)
+    assert isinstance(again, FastExecutor)
+    made = FastExecutor(
+        schema,
+        first.fragment_definitions,
+        first.fragments,
+        None,
+        context,
+        first.operation,
+        again.variable_values,
+        default_field_resolver,
+        default_type_resolver,
+        default_field_resolver,
+        False,
+        None,
+        optimized_is_awaitable,
+        None,
+        hide_suggestions=False,
+        shared_plans=plans,
+    )
+    assert set(vars(again)) == set(vars(made)) == set(vars(first)), (
+        f"{api}: its attributes are now {sorted(vars(made))}: say which are per request "
+        "(resolvers.engine.fastexec.PER_REQUEST)"
+    )
+    for name, value in vars(made).items():
+        ours = getattr(again, name)
+        if name in PER_REQUEST:
+            assert type(ours) is type(value), f"{api}: {name} is now a {type(value)}"
+            if name in ("context_value", "variable_values"):
+                assert ours is value, name
+            elif name == "async_helpers":
+                assert ours == (again.gather_async_work, again.track_async_work), name
+            elif value is not None:
+                empty = value.errors if isinstance(value, CollectedErrors) else value
+                assert not empty, f"{api}: {name} starts non-empty"
+                assert ours is not value, name
+                assert ours is not getattr(first, name), f"{api}: {name} shared by requests"
+        elif name == "_stream_usages":
+            assert isinstance(value, RefMap), api
+            assert not len(value), api
+        else:
+            assert ours is value or ours == value, f"{api}: {name} differs per request"
 
 
 @relies_on(

@@ -12,6 +12,7 @@ right, wrong-typed, missing, null, extra and too-large values.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -65,6 +66,14 @@ class Query:
     @strawberry.field
     async def needs(self, i: int) -> Echo:
         return echo(i)
+
+    @strawberry.field
+    async def later(self, s: str, info: strawberry.Info) -> Echo:
+        for _ in range(len(s) % 4):
+            await asyncio.sleep(0)
+        if s.startswith("fail"):
+            raise ValueError(f"{s} failed")
+        return echo(s, info.context)
 
     @strawberry.field
     async def maybe(self, kind: str) -> Echo | None:
@@ -184,13 +193,14 @@ def shaped(result: ExecutionResult) -> Any:
     return result.data, errors
 
 
-async def standard(query: str, variables: dict[str, Any] | None) -> Any:
+async def standard(query: str, variables: dict[str, Any] | None, context: Any = None) -> Any:
     document = parse(query)
     assert not validate(SCHEMA._schema, document)
     try:
         result: Any = execute(
             SCHEMA._schema,
             document,
+            context_value=context,
             variable_values=variables,
             executor_class=StrawberryGraphQLCoreExecutionContext,
         )
@@ -201,10 +211,12 @@ async def standard(query: str, variables: dict[str, Any] | None) -> Any:
     return shaped(result)
 
 
-async def kept(query: str, variables: dict[str, Any] | None, plans: dict[Any, Any]) -> Any:
+async def kept(
+    query: str, variables: dict[str, Any] | None, plans: dict[Any, Any], context: Any = None
+) -> Any:
     try:
         executor = FastExecutor.for_document(
-            SCHEMA._schema, DOCUMENTS[query], plans, None, variables, None, False
+            SCHEMA._schema, DOCUMENTS[query], plans, context, variables, None, False
         )
     except ValueError as error:
         return "raised", str(error)
@@ -300,3 +312,19 @@ async def test_the_root_object_built_by_its_kept_plan_answers_as_graphql_core() 
             expected = await standard(query, {"k": kind})
             assert await kept(query, {"k": kind}, plans) == expected, (first, kind)
         assert any(key[0] == "root build" and found for key, found in plans.items())
+
+
+async def test_concurrent_requests_of_a_kept_document_keep_their_own_state() -> None:
+    """Executors made from what the document keeps share nothing a request changes:
+    requests interleaved at their awaits get their own context, variables and errors."""
+    query = "query($s: String!) { later(s: $s) { text } }"
+    DOCUMENTS[query] = parse(query)
+    plans: dict[Any, Any] = {}
+    await kept(query, {"s": "first"}, plans)
+    cases = [({"s": f"{word}{n}"}, n) for n in range(40) for word in ("ok", "fail")]
+    cases += [({"s": n}, n) for n in range(5)] + [({}, "missing")]
+    expected = [await standard(query, variables, context) for variables, context in cases]
+    got = await asyncio.gather(
+        *(kept(query, variables, plans, context) for variables, context in cases)
+    )
+    assert got == expected
