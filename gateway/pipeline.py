@@ -11,6 +11,8 @@ request   1. ``Drain.on_request``: ``Connection: close`` while draining, so that
           2. ``Edge.begin``: the request id and start time
           3. on a WebSocket upgrade only: ``Cors.socket_refusal`` (403 for a page on
              an origin not allowed), then ``Throttle.charge_upgrade`` (429)
+          4. the route's door step, if its door registered one
+             (``AppContext.door_steps``: REST negotiates and authenticates there)
 response  1. ``Edge.finish``: request id, security, caching and rate-limit headers,
              the access log line
           2. ``Cors.decorate`` (when CORS is on)
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 def setup_pipeline(app: GatewayApp) -> None:
     ctx = app.ctx
     drain, cors, throttle = ctx.shutdown.drain, ctx.cors, ctx.throttle
+    door_steps = ctx.door_steps
     edge = Edge(ctx.settings)
     decorate = cors.decorate if cors.enabled else None
     install_header_fast_path()
@@ -47,6 +50,11 @@ def setup_pipeline(app: GatewayApp) -> None:
             if refusal is not None:
                 return refusal
             await throttle.charge_upgrade(request)
+        route = request.route
+        if route is not None:
+            step = door_steps.get(route.name)
+            if step is not None:
+                await step(request)
         return None
 
     async def on_response(request: Request, response: BaseHTTPResponse) -> None:
@@ -55,6 +63,5 @@ def setup_pipeline(app: GatewayApp) -> None:
             decorate(request, response)
         await compress_response(request, response)
 
-    # Before any blueprint's own (REST authenticates in one), after none.
     app.register_middleware(on_request, "request", priority=1000)
     app.register_middleware(on_response, "response", priority=1000)

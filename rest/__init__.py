@@ -33,7 +33,6 @@ def setup_rest(app: GatewayApp) -> ApiDoc:
     for module in (stats, api_keys, audit):
         module.add_routes(bp, doc)
 
-    @bp.on_request
     async def authenticate(request: Request) -> None:
         negotiate(request)  # 406 before anything else; sets request.ctx.media
         if request.path not in PUBLIC_PATHS:
@@ -49,4 +48,6 @@ def setup_rest(app: GatewayApp) -> ApiDoc:
 
     bp.add_route(openapi, "/openapi.json", methods=["GET", "HEAD"], name="openapi")
     app.blueprint(bp)
+    for route in bp.routes:  # every route of the blueprint, after the edge's steps
+        app.ctx.door_steps[route.name] = authenticate
     return doc
