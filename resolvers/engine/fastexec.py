@@ -483,7 +483,10 @@ class FastExecutor(Executor[Any]):
                 ((name, details),) = grouped.items()
                 field = self.schema.get_field(root_type, details[0].node.name.value)
                 if field is not None and field.resolve is not None:
-                    found = (root_type, name, details, field, _variable_arguments(field, details))
+                    arguments = _variable_arguments(field, details)
+                    # Paths are immutable: the one root field's serves every request.
+                    path = Path(None, name, root_type.name)
+                    found = (root_type, name, details, field, arguments, path)
         shared[key] = found
         return found
 
@@ -494,10 +497,10 @@ class FastExecutor(Executor[Any]):
         details: FieldDetailsList,
         field: GraphQLField,
         arguments: tuple[tuple[str, str, bool], ...] | None,
+        path: Path,
     ) -> ExecutionResult:
         """``execute_field`` and ``complete_awaitable_value`` for the one root field, then
         ``execute_operation``'s response (see ``execute_operation``)."""
-        path = Path(None, name, root_type.name)
         return_type = field.type
         # Strawberry's, bound to this executor as graphql-core's execute_field calls it.
         info = self.build_resolve_info(field, to_nodes(details), root_type, path)  # type: ignore[misc]
