@@ -114,10 +114,11 @@ def _typed(function: Callable[..., Any], **annotations: Any) -> Callable[..., An
 
 def _get_field(res: Resource) -> Any:
     node_type = TYPES[res.name]
+    ask_node = partial(ask, node_type)
 
     async def get(info: Info, id: strawberry.ID) -> Any:
         _, ident = parse_global_id(id, res.type_name)
-        asked = look_ahead(info, node_type, partial(ask, node_type))
+        asked = look_ahead(info, node_type, ask_node)
         principal = info.context.principal
         if not asked.relations:  # one read: no connection to hold, nothing to prefetch
             return node_type.from_row(await res.get(principal, ident, asked.columns), owned=True)
