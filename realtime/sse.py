@@ -29,6 +29,7 @@ from db.principal import Principal
 from realtime.close_codes import NORMAL
 from realtime.hub import Hub, MailboxClosed, StreamEvent
 from realtime.tickets import TTL_SECONDS, Tickets
+from realtime.topics import TOPICS
 
 if TYPE_CHECKING:
     from sanic import Blueprint
@@ -165,7 +166,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                     "in": "query",
                     "required": True,
                     "schema": {"type": "string"},
-                    "description": "Comma-separated: orders, products, customers.",
+                    "description": f"Comma-separated: {', '.join(TOPICS)}.",
                 },
                 {
                     "name": "filter",

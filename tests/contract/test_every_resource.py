@@ -375,6 +375,13 @@ async def test_openapi_documents_each_route(tenant: Tenant, res: Resource) -> No
             assert "get" in paths[f"/{res.plural}/{{id}}/{rel.name}"]
     schema = doc["components"]["schemas"][res.shape.__name__]
     assert set(schema["properties"]) == set(res.fields)
+    (stream,) = [
+        op["get"]
+        for op in paths.values()
+        if op.get("get", {}).get("operationId") == "stream_events"
+    ]
+    (topics,) = [p for p in stream["parameters"] if p["name"] == "topics"]
+    assert res.topic in topics["description"]  # the SSE stream names every topic
 
 
 def test_timestamps_are_datetimes_in_every_shape() -> None:
