@@ -28,6 +28,7 @@ from db.pg import GatewayAsyncpgClient
 from db.principal import Principal
 from db.sql import Params, client, select
 from db.sqlite import GatewaySqliteClient
+from db.tracing import current_traceparent
 
 EVENT_COLUMNS = (
     "position, type, resource, resource_id, organization_id, actor, snapshot, created_at"
@@ -45,7 +46,7 @@ WITH pending AS (
 ), head AS (SELECT coalesce(max(position), 0) AS p FROM events)
 UPDATE events SET position = head.p + pending.n
 FROM pending, head WHERE events.id = pending.id
-RETURNING {EVENT_COLUMNS}
+RETURNING {EVENT_COLUMNS}, traceparent
 """
 
 
@@ -91,6 +92,7 @@ async def record_event(
         resource_id=str(resource_id),
         actor=principal.subject,
         snapshot=to_snapshot(snapshot),
+        traceparent=current_traceparent(),
     )
 
 
@@ -102,7 +104,7 @@ def envelope(row: dict[str, Any]) -> dict[str, Any]:
     created = row["created_at"]
     if isinstance(created, str):
         created = datetime.fromisoformat(created)
-    return {
+    event = {
         "position": row["position"],
         "type": row["type"],
         "resource": row["resource"],
@@ -112,6 +114,12 @@ def envelope(row: dict[str, Any]) -> dict[str, Any]:
         "occurred_at": created,
         "data": snapshot,
     }
+    # Only ``ASSIGN`` reads it, for the relay: last, so that the change stream can cut
+    # it off what clients get (realtime/tracing.py).
+    traceparent = row.get("traceparent")
+    if traceparent is not None:
+        event["traceparent"] = traceparent
+    return event
 
 
 def parse_position(value: object) -> int | None:

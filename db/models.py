@@ -144,6 +144,9 @@ class Event(Model):
     actor = fields.CharField(max_length=200)
     snapshot: dict[str, Any] = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
+    # The W3C traceparent of the write's span, while tracing is on (db/tracing.py):
+    # the relay's and the deliveries' spans link to it. Never sent to clients.
+    traceparent = fields.CharField(max_length=55, null=True)
 
     class Meta:
         table = "events"

@@ -18,13 +18,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from tortoise.backends.asyncpg.client import AsyncpgDBClient
+from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
+from tortoise.backends.base.client import (
+    NestedTransactionContext,
+    TransactionContext,
+    TransactionContextPooled,
+)
 
+from db import tracing
 from db.commits import Commits
 
 
@@ -50,7 +56,14 @@ def _take_kept(kept: list[Any]) -> Any:
     return None
 
 
-class GatewayAsyncpgClient(AsyncpgDBClient):
+class GatewayTransactionWrapper(tracing.TracedStatements, TransactionWrapper):
+    """A transaction's client, its statements traced (``db.tracing``), savepoints too."""
+
+    def _in_transaction(self) -> TransactionContext:
+        return NestedTransactionContext(GatewayTransactionWrapper(self))
+
+
+class GatewayAsyncpgClient(tracing.TracedStatements, AsyncpgDBClient):
     _gate: asyncio.Semaphore | None = None
     _kept: list[Any]
     _keep_at_most = 0
@@ -65,6 +78,9 @@ class GatewayAsyncpgClient(AsyncpgDBClient):
         self._kept = []
         self._keep_at_most = max(1, size // 2)
         return await asyncpg.create_pool(None, reset=_keep_session, **kwargs)
+
+    def _in_transaction(self) -> TransactionContext:
+        return TransactionContextPooled(GatewayTransactionWrapper(self), self._pool_init_lock)
 
     @property
     def ready(self) -> bool:
@@ -121,6 +137,12 @@ class GatewayAsyncpgClient(AsyncpgDBClient):
         finally:
             gate.release()
 
+    def _read(self, sql: str, params: Sequence[Any]) -> Awaitable[list[Any]]:
+        """``_fetch``, in a statement span while tracing is on (``db.tracing``)."""
+        if tracing.tracer is None:
+            return self._fetch(sql, params)
+        return tracing.traced_statement(self._fetch(sql, params), sql, "postgres")
+
     async def _give_back_kept(self) -> None:
         kept, self._kept = getattr(self, "_kept", []), []
         if self._pool is not None:
@@ -137,7 +159,7 @@ class GatewayAsyncpgClient(AsyncpgDBClient):
 
     async def fetch_dicts(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         """Run one read on a pooled connection, waiting in line for it."""
-        return list(map(dict, await self._fetch(sql, params)))
+        return list(map(dict, await self._read(sql, params)))
 
     @asynccontextmanager
     async def pinned(self) -> AsyncIterator[asyncpg.Connection]:
@@ -147,7 +169,7 @@ class GatewayAsyncpgClient(AsyncpgDBClient):
 
     async def fetch_column(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """Like ``fetch_dicts``, for the first column only."""
-        return [record[0] for record in await self._fetch(sql, params)]
+        return [record[0] for record in await self._read(sql, params)]
 
 
 client_class = GatewayAsyncpgClient

@@ -22,6 +22,7 @@ import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import require_context
 
+from db import tracing
 from db.pg import GatewayAsyncpgClient
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -139,7 +140,10 @@ async def select(
     """Run a SELECT and return dict rows, decoding ``datetimes`` and ``json`` columns."""
     pinned = _PINNED.get()
     if pinned is not None:
-        return _decode(list(map(dict, await pinned.fetch(sql, *params))), json)
+        fetched = pinned.fetch(sql, *params)
+        if tracing.tracer is not None:
+            fetched = tracing.traced_statement(fetched, sql, "postgres")
+        return _decode(list(map(dict, await fetched)), json)
     conn = client()
     if isinstance(conn, GatewayAsyncpgClient) and conn.ready:
         # Outside a transaction: straight to asyncpg's pool, skipping the client's
