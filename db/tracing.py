@@ -74,11 +74,12 @@ def child_span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, **attributes: A
     current span records; otherwise nothing (a shared null context)."""
     active = tracer
     if active is None or not trace.get_current_span().is_recording():
-        return _NOTHING
+        return NO_SPAN
     return active.start_as_current_span(name, kind=kind, attributes=attributes)
 
 
-_NOTHING = contextlib.nullcontext()
+# What a span helper returns while there is nothing to trace: one shared null context.
+NO_SPAN = contextlib.nullcontext()
 
 
 def _operation(query: str) -> str:

@@ -27,6 +27,7 @@ from gateway.redis_client import redis_client
 from gateway.settings import Settings, load_settings
 from gateway.shutdown import Shutdown
 from gateway.throttling import Throttle
+from gateway.tracing import setup_tracing
 from gateway.workers import setup_workers
 from realtime import setup_realtime
 from realtime.admission import UnauthenticatedSockets
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     if app.ctx.redis is not None:
         shutdown.add_close("Redis", app.ctx.redis.aclose)
     shutdown.add_close("the database", close_database)
+    setup_tracing(app)  # when OTEL_* asks for it; its flush is the last close
     # The only stop listeners: the order of the steps is Shutdown's (gateway/shutdown.py).
     app.before_server_stop(shutdown.run)
     app.after_server_stop(shutdown.close)

@@ -33,6 +33,7 @@ from redis.asyncio.client import PubSub
 from gateway.ratelimit import raise_if_cancelled
 from gateway.redis_client import redis_client
 from realtime.outage import Outage
+from realtime.tracing import publish_span
 
 log = logging.getLogger("gateway.realtime")
 
@@ -213,7 +214,8 @@ class EventBus:
         """Publish messages already encoded as JSON, in order, in one round trip where
         the backend can (the relay encodes each event once)."""
         if payloads:
-            await self._backend.publish_many(channel, payloads)
+            with publish_span(self.url.partition(":")[0], channel, len(payloads)):
+                await self._backend.publish_many(channel, payloads)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str, *, maxsize: int = 1_000) -> AsyncIterator[Subscription]:

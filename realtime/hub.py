@@ -55,6 +55,7 @@ from realtime.close_codes import (
 from realtime.outage import Outage
 from realtime.relay import channel_for, encode
 from realtime.topics import selection
+from realtime.tracing import deliver
 
 log = logging.getLogger("gateway.realtime")
 
@@ -557,6 +558,9 @@ class Hub:
             await self._catch_up(position - 1)
             if position <= self.head:
                 return
+        if "traceparent" in payload:  # a traced write's event (realtime/tracing.py)
+            deliver(self, payload, message.raw)
+            return
         self._dispatch(StreamEvent(payload, message.raw))
 
     async def _catch_up(self, until: int | None) -> None:

@@ -46,6 +46,7 @@ from db.events import (
 from gateway.ratelimit import raise_if_cancelled
 from realtime.bus import EventBus
 from realtime.outage import Outage
+from realtime.tracing import batch_span
 
 log = logging.getLogger("gateway.realtime")
 
@@ -181,7 +182,8 @@ class Relay:
             events = await self._number(connection)
             if self.database_outage.down:
                 self.database_outage.succeeded()
-            await self._publish([encode(event) for event in events])
+            with batch_span(self.channel, events):  # linked to the writes (realtime/tracing.py)
+                await self._publish([encode(event) for event in events])
             if len(events) == BATCH:
                 continue
             now = time.monotonic()

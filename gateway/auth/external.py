@@ -17,6 +17,7 @@ import httpx
 import jwt
 
 from gateway.settings import ExternalIssuer
+from gateway.tracing import outgoing_transport
 
 log = logging.getLogger("gateway.auth")
 
@@ -31,7 +32,7 @@ class ExternalKeys:
         self._lock = asyncio.Lock()
 
     async def _fetch(self) -> None:
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        async with httpx.AsyncClient(timeout=5.0, transport=outgoing_transport()) as client:
             response = await client.get(self.config.jwks_uri)
             response.raise_for_status()
             document: Any = response.json()

@@ -13,6 +13,12 @@ look-ahead kept with the document) or ``standard`` (``resolvers.engine.standard`
 Strawberry's own ``Schema.execute`` and ``Schema.subscribe``). Both give the same
 results; the fast one leans on private Strawberry and graphql-core APIs
 (``tests/graphql/test_engine_upstream.py`` lists them), the standard one does not.
+
+While tracing is on (``gateway.tracing``), a request's span gets ``graphql.parse``
+and ``graphql.validate`` children only when its document is prepared now: a cache
+hit has neither. ``graphql.execute`` (operation type and name) wraps each run,
+whichever the engine; Strawberry's own parse and validation of an accepted
+document in the standard engine are inside it.
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ from graphql import (
     validate,
 )
 
+from db import tracing
 from gateway.settings import Settings
+from gateway.tracing import traced_execution
 from resolvers.engine.fast import FastExecution
 from resolvers.engine.fastexec import SharedPlans
 from resolvers.engine.standard import StandardExecution
@@ -203,23 +211,25 @@ class Runner:
                 )
             )
         try:
-            document = parse(
-                query,
-                max_lexical_tokens=limits.max_tokens,
-                max_comments=limits.max_tokens,
-                max_source_length=limits.max_bytes,
-            )
+            with tracing.child_span("graphql.parse"):  # a cache miss only (db/tracing.py)
+                document = parse(
+                    query,
+                    max_lexical_tokens=limits.max_tokens,
+                    max_comments=limits.max_tokens,
+                    max_source_length=limits.max_bytes,
+                )
         except GraphQLError as error:
             if "more than" in error.message:  # a parser limit, not a syntax error
                 error.extensions = {"code": "QUERY_TOO_LARGE", "limit": limits.max_tokens}
             return _refused(error)
         tokens = _tokens(document)
-        measured = measure(document, limits)
-        if measured.errors:
-            return Prepared(None, tuple(measured.errors), None, {}, measured.costs), tokens
-        errors = validate(
-            self._graphql_schema, document, self._rules, hide_suggestions=self.hide_suggestions
-        )
+        with tracing.child_span("graphql.validate"):
+            measured = measure(document, limits)
+            if measured.errors:
+                return Prepared(None, tuple(measured.errors), None, {}, measured.costs), tokens
+            errors = validate(
+                self._graphql_schema, document, self._rules, hide_suggestions=self.hide_suggestions
+            )
         if errors:
             return Prepared(None, tuple(errors), None, {}, measured.costs), tokens
         # Execution plans live as long as the document, and are shared between its
@@ -249,6 +259,10 @@ class Runner:
         operation = get_operation_ast(document, operation_name)
         if operation is not None and operation.operation not in allowed:
             raise WrongOperationType(operation.operation.value)
+        if tracing.tracer is not None:
+            return await traced_execution(
+                self._execute, operation, query, prepared, variables, operation_name, context
+            )
         return await self._execute(query, prepared, variables, operation_name, context)
 
     async def open_stream(
