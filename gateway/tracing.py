@@ -242,7 +242,7 @@ def setup_tracing(app: GatewayApp, environ: Mapping[str, str] | None = None) -> 
         if provider is not None:
             await _shut_down(provider)
 
-    app.register_listener(begin, "before_server_start")
+    app.before_server_start(begin)
     app.ctx.shutdown.add_close("traces (the last spans flushed)", end)
     return True
 
