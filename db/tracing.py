@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import trace
@@ -128,19 +128,26 @@ class TracedStatements:
 
     capabilities: Any
 
-    def _traced(self, method: Callable[..., Coroutine[Any, Any, T]], query: str, *args: Any) -> Run:
-        if tracer is None:
-            return method(query, *args)
-        return traced_statement(method(query, *args), query, self.capabilities.dialect)
-
     def execute_insert(self, query: str, values: list[Any]) -> Run:
-        return self._traced(super().execute_insert, query, values)  # type: ignore[misc]
+        if tracer is None:
+            return super().execute_insert(query, values)  # type: ignore[misc,no-any-return]
+        run = super().execute_insert(query, values)  # type: ignore[misc]
+        return traced_statement(run, query, self.capabilities.dialect)
 
     def execute_many(self, query: str, values: list[Any]) -> Run:
-        return self._traced(super().execute_many, query, values)  # type: ignore[misc]
+        if tracer is None:
+            return super().execute_many(query, values)  # type: ignore[misc,no-any-return]
+        run = super().execute_many(query, values)  # type: ignore[misc]
+        return traced_statement(run, query, self.capabilities.dialect)
 
     def execute_query(self, query: str, values: list[Any] | None = None) -> Run:
-        return self._traced(super().execute_query, query, values)  # type: ignore[misc]
+        if tracer is None:
+            return super().execute_query(query, values)  # type: ignore[misc,no-any-return]
+        run = super().execute_query(query, values)  # type: ignore[misc]
+        return traced_statement(run, query, self.capabilities.dialect)
 
     def execute_query_dict(self, query: str, values: list[Any] | None = None) -> Run:
-        return self._traced(super().execute_query_dict, query, values)  # type: ignore[misc]
+        if tracer is None:
+            return super().execute_query_dict(query, values)  # type: ignore[misc,no-any-return]
+        run = super().execute_query_dict(query, values)  # type: ignore[misc]
+        return traced_statement(run, query, self.capabilities.dialect)
