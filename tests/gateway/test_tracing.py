@@ -419,3 +419,24 @@ def test_a_collector_that_is_down_never_fails_a_request(tmp_path):
         node.proc.send_signal(signal.SIGTERM)
         assert node.exit_code() == 0
         assert time.monotonic() - began < 20
+
+
+def test_the_hub_cuts_the_trace_context_off_what_clients_get():
+    from datetime import UTC, datetime
+
+    from realtime.relay import encode
+    from realtime.tracing import client_bytes
+
+    event = {
+        "position": 7,
+        "type": "customer.created",
+        "resource": "customer",
+        "resource_id": "1",
+        "organization_id": 1,
+        "actor": "user:x",
+        "occurred_at": datetime(2026, 1, 2, tzinfo=UTC),
+        "data": {"a": 1, "traceparent": "a field of the row's own", "b": ',"traceparent":"x"'},
+    }
+    plain = encode(event)
+    traced = encode({**event, "traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+    assert client_bytes(traced) == plain
