@@ -8,6 +8,11 @@
   asyncpg always rolls back an open transaction on release.
 - Several reads in a row can share one acquired connection (``pinned``): a page
   and the relations looked ahead for it take the pool and the gate once.
+- Bounded waits (``connect_timeout``, ``command_timeout`` in the URL, from
+  ``DATABASE_CONNECT_TIMEOUT_SECONDS`` and ``DATABASE_STATEMENT_TIMEOUT_SECONDS``):
+  asyncpg waits 60 s to connect and for ever for an answer, so a database behind a
+  network that drops packets held every request. With the bounds, the driver's
+  error comes soon and ``gateway.errors`` answers 503 ``DATABASE_UNAVAILABLE``.
 - A fair gate in front of the pool for reads. ``asyncio.Queue``, which asyncpg's
   pool waits on, lets a newcomer take a connection that was just handed to a
   waiter, and the waiter goes back to the end of the line: under load some requests
@@ -73,6 +78,11 @@ class GatewayAsyncpgClient(tracing.TracedStatements, AsyncpgDBClient):
         self.commits = Commits()  # told in process; other processes hear the NOTIFY
 
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
+        connect_timeout = kwargs.pop("connect_timeout", None)
+        if connect_timeout is not None:  # asyncpg's name for it; Tortoise's URL casts to int
+            kwargs["timeout"] = float(connect_timeout)
+        if kwargs.get("command_timeout") is not None:
+            kwargs["command_timeout"] = float(kwargs["command_timeout"])
         size = int(kwargs.get("max_size") or 10)
         self._gate = asyncio.Semaphore(size)
         self._kept = []

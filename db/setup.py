@@ -12,13 +12,18 @@ from db.sql import client
 
 
 async def apply_migrations(db_url: str, progress: Callable[[str], None] | None = None) -> None:
-    """Bring the database at ``db_url`` to the current schema (idempotent)."""
+    """Bring the database at ``db_url`` to the current schema (idempotent).
+
+    Without the per-statement bound serving uses: a migration may rewrite a table.
+    """
 
     def report(event: str, app_label: str, name: str) -> None:
         if progress is not None:
             progress(f"{event} {app_label}.{name}")
 
-    await migrate(config=tortoise_config(db_url), progress=report)
+    config = tortoise_config(db_url)
+    config["connections"]["default"]["credentials"].pop("command_timeout", None)
+    await migrate(config=config, progress=report)
     await Tortoise.close_connections()
 
 

@@ -20,6 +20,8 @@ with its traceback and answered with a generic 500 that leaks nothing.
     ├── UnsupportedMediaType       UNSUPPORTED_MEDIA_TYPE 415
     ├── RateLimited                RATE_LIMITED           429  (with ``Retry-After``)
     ├── HeadersTooLarge            HEADERS_TOO_LARGE      431
+    ├── db.errors.Unavailable      UNAVAILABLE            503
+    │   └── DatabaseUnavailable    DATABASE_UNAVAILABLE   503  (with ``Retry-After``)
     └── InternalError              INTERNAL               500
 
 Other layers: ``db.errors`` (the domain's tree), ``realtime.close_codes`` (how a
@@ -31,14 +33,18 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import orjson
 from sanic import exceptions as sanic_exceptions
 from sanic.response import HTTPResponse
+from tortoise.exceptions import DBConnectionError
 
-from db.errors import DomainError, InvalidArgument, InvalidToken, NotFound
+from db.errors import DomainError, InvalidArgument, InvalidToken, NotFound, Unavailable
 
 if TYPE_CHECKING:
     from sanic import Request, Sanic
@@ -46,6 +52,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.errors")
 
 PROBLEM_JSON = "application/problem+json"
+# Seconds a client is told to wait (``Retry-After``) when the database is away: a
+# restart or failover takes a few; a locked SQLite file is told 1.
+DATABASE_RETRY_AFTER = 2
 
 
 class MalformedBody(InvalidArgument):
@@ -136,6 +145,131 @@ class RateLimited(DomainError):
         self.headers = dict(headers or {})
 
 
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached (stopped, restarting, out of connections, a
+    network that drops packets) or, for the embedded SQLite file, is locked or
+    cannot be opened: try again in ``retry_after`` seconds (``Retry-After``).
+
+    Not for a statement the database refused (a constraint, a syntax error): those
+    are the request's or the code's fault and keep their own answer.
+    """
+
+    code = "DATABASE_UNAVAILABLE"
+    title = "Database unavailable"
+
+    def __init__(self, detail: str = "", *, retry_after: int = DATABASE_RETRY_AFTER) -> None:
+        super().__init__(
+            detail or "the database is not answering; nothing was changed, try again shortly"
+        )
+        self.retry_after = retry_after
+
+
+# Statements that found the database away (asyncpg, Tortoise): SQLSTATE class 08
+# (connection exceptions), an administrator's or a crash's shutdown, a server still
+# starting, no connection slot left.
+_OUTAGE_TYPES: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    DBConnectionError,
+)
+# SQLite (sqlite3.OperationalError): the file is busy or cannot be read or written.
+_SQLITE_OUTAGES = (
+    "database is locked",
+    "database table is locked",
+    "unable to open database file",
+    "disk i/o error",
+    "readonly database",
+)
+# Builtin errors count only when raised inside a database driver: a refused or reset
+# connection, a connect or statement timeout.
+_DRIVER_MODULES = ("asyncpg.", "tortoise.")
+
+
+def _raised_in_driver(error: BaseException) -> bool:
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith(_DRIVER_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _is_outage(error: BaseException) -> bool:
+    if isinstance(error, _OUTAGE_TYPES):
+        return True
+    if isinstance(error, asyncpg.InterfaceError):  # most are misuse; a closed connection is not
+        return "closed" in str(error)
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
+        return any(outage in text for outage in _SQLITE_OUTAGES)
+    if isinstance(error, OSError):  # ConnectionError, TimeoutError (asyncio's too)
+        return _raised_in_driver(error)
+    return False
+
+
+def database_unavailable(error: BaseException | None) -> DatabaseUnavailable | None:
+    """``DatabaseUnavailable`` when ``error`` (or what it wraps: Tortoise re-raises the
+    driver's errors, SQLite's as the first argument) says the database is away, else None.
+
+    Run on errors only, never on the request path.
+    """
+    seen = 0
+    while error is not None and seen < 6:
+        if isinstance(error, DatabaseUnavailable):
+            return error
+        if _is_outage(error):
+            return DatabaseUnavailable(retry_after=1 if _locked(error) else DATABASE_RETRY_AFTER)
+        wrapped = error.args[0] if error.args else None
+        error = (
+            error.__cause__
+            or error.__context__
+            or (wrapped if isinstance(wrapped, BaseException) else None)
+        )
+        seen += 1
+    return None
+
+
+def _locked(error: BaseException) -> bool:
+    """A locked SQLite file frees up in milliseconds: ask the client back sooner."""
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+class _OutageLog:
+    """One warning per ``every`` seconds while requests find the database away (an
+    outage answers thousands of requests; their tracebacks would bury the log)."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self.next_at = 0.0
+        self.quiet = 0
+
+    def note(self, cause: BaseException, path: str) -> None:
+        now = time.monotonic()
+        if now < self.next_at:
+            self.quiet += 1
+            return
+        text = " ".join(str(cause).split())[:200]
+        log.warning(
+            "database unavailable: %s%s (answering 503)",
+            f"{type(cause).__name__}: {text}" if text else type(cause).__name__,
+            f"; {self.quiet} more requests since the last warning" if self.quiet else "",
+            extra={"path": path},
+        )
+        self.next_at, self.quiet = now + self.every, 0
+
+
+_outage_log = _OutageLog()
+
+
+def note_database_outage(cause: BaseException | None, path: str) -> None:
+    """Log (at most every 10 s) that a request found the database away."""
+    if cause is not None:
+        _outage_log.note(cause, path)
+
+
 class InternalError(DomainError):
     code = "INTERNAL"
     status = 500
@@ -209,6 +343,10 @@ def _translate(exc: Exception, request: Request) -> DomainError:
         return RequestTimeout("the request body did not arrive in time")
     if isinstance(exc, sanic_exceptions.SanicException) and 400 <= exc.status_code < 500:
         return BadRequest(str(exc) or "bad request")
+    outage = database_unavailable(exc)
+    if outage is not None:
+        note_database_outage(exc, request.path)
+        return outage
     return InternalError("the server failed to handle this request; it has been logged")
 
 
@@ -250,7 +388,7 @@ def setup_errors(app: Sanic[Any, Any]) -> None:
         error = _translate(exc, request)
         request_id = getattr(request.ctx, "request_id", None)
         headers: dict[str, str] = {}
-        if error.status >= 500:
+        if error.status >= 500 and not isinstance(error, DatabaseUnavailable):
             log.error("unhandled error", exc_info=exc, extra={"path": request.path})
         if error.status == 401:
             headers["WWW-Authenticate"] = (
@@ -277,6 +415,8 @@ def setup_errors(app: Sanic[Any, Any]) -> None:
             headers["Allow"] = error.allow
         if isinstance(error, RateLimited):
             headers.update(error.headers)
+            headers["Retry-After"] = str(error.retry_after)
+        elif isinstance(error, DatabaseUnavailable):
             headers["Retry-After"] = str(error.retry_after)
         if request_id:
             headers["X-Request-ID"] = request_id

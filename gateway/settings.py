@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # PostgreSQL: how long opening a connection, and one statement, may take before the
+    # request is answered 503 DATABASE_UNAVAILABLE (db/pg.py). Connecting takes a few ms
+    # on a LAN; the short bound keeps a database behind a dead network from holding
+    # requests (asyncpg's default is 60 s).
+    database_connect_timeout_seconds: float = Field(default=0.5, gt=0, le=60)
+    database_statement_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
     redis_url: str | None = None
     bus_url: str | None = None
     auto_migrate: bool | None = None
@@ -291,6 +297,10 @@ class Settings(BaseSettings):
             url = f"asyncpg://{rest}"
         if "maxsize=" not in url:
             url += ("&" if "?" in url else "?") + f"maxsize={self.database_pool_size}"
+        if "connect_timeout=" not in url:
+            url += f"&connect_timeout={self.database_connect_timeout_seconds}"
+        if "command_timeout=" not in url:
+            url += f"&command_timeout={self.database_statement_timeout_seconds}"
         return url
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSyntaxError
 
 from db.errors import DomainError
+from gateway.errors import database_unavailable
 from gateway.logs import request_id_var
 
 log = logging.getLogger("gateway.graphql")
@@ -27,6 +28,8 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     if error.path:
         out["path"] = error.path
     original = error.original_error
+    if original is not None and not isinstance(original, DomainError | GraphQLError):
+        original = database_unavailable(original) or original  # DATABASE_UNAVAILABLE
     if isinstance(original, DomainError):
         out["message"] = original.detail
         out["extensions"] = {"code": original.code}

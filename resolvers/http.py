@@ -14,12 +14,17 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from graphql import OperationType
+from graphql import GraphQLError, OperationType
 from sanic import HTTPResponse, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
 from db.errors import InvalidArgument
-from gateway.errors import MethodNotAllowed, UnsupportedMediaType
+from gateway.errors import (
+    MethodNotAllowed,
+    UnsupportedMediaType,
+    database_unavailable,
+    note_database_outage,
+)
 from gateway.logs import request_id_var
 from resolvers.context import Context
 from resolvers.engine import Runner, WrongOperationType
@@ -78,6 +83,31 @@ def _check(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | No
 
 # The same URL answers GraphiQL, JSON or application/graphql-response+json by Accept.
 _VARY_ACCEPT = {"Vary": "Accept"}
+
+
+def _database_outage(
+    errors: list[GraphQLError], content_type: str, path: str
+) -> HTTPResponse | None:
+    """503 with ``Retry-After`` when the database was away and no root field has data.
+
+    The body is a GraphQL response, not a problem document: GraphQL clients read
+    ``errors[].extensions.code``, and a response without ``data`` may carry a 5xx
+    (GraphQL over HTTP). It has the error once and no ``data``: nothing ran to the
+    end. With data from another root field (a mutation that did commit), the answer
+    stays a 200 and the field's error says ``DATABASE_UNAVAILABLE``.
+    """
+    for error in errors:
+        outage = database_unavailable(error.original_error)
+        if outage is not None:
+            note_database_outage(error.original_error, path)
+            shaped = {"message": outage.detail, "extensions": {"code": outage.code}}
+            return HTTPResponse(
+                orjson.dumps({"errors": [shaped]}),
+                status=outage.status,
+                content_type=content_type,
+                headers={**_VARY_ACCEPT, "Retry-After": str(outage.retry_after)},
+            )
+    return None
 
 
 def setup_graphql(app: GatewayApp, hub: Hub) -> None:
@@ -160,6 +190,13 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
             raise MethodNotAllowed(
                 "GET runs queries only: send mutations with POST", allow="POST"
             ) from None
+        if result.errors and not any((result.data or {}).values()):
+            strict = GRAPHQL_RESPONSE in request.headers.get("accept", "")
+            outage = _database_outage(
+                result.errors, GRAPHQL_RESPONSE if strict else "application/json", request.path
+            )
+            if outage is not None:
+                return outage
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [format_error(e) for e in result.errors]

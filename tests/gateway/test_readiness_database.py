@@ -7,7 +7,6 @@ import contextlib
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,60 +18,9 @@ import pytest
 from tests.conftest import POSTGRES_URL
 from tests.gateway.test_cli import clean_env, free_port
 from tests.gateway.test_health import wait_for
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.filterwarnings("ignore::ResourceWarning")]
-
-
-class TcpProxy:
-    """Forwards 127.0.0.1:port to the upstream until stopped; can be started again."""
-
-    def __init__(self, port: int, upstream: tuple[str, int]) -> None:
-        self.port, self.upstream = port, upstream
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server: asyncio.Server | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-        self.writers |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    def start(self) -> None:
-        async def run() -> None:
-            self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-        asyncio.run_coroutine_threadsafe(run(), self.loop).result(5)
-
-    def stop(self) -> None:
-        async def run() -> None:
-            assert self.server is not None
-            self.server.close()
-            for writer in self.writers:
-                writer.close()
-            self.writers.clear()
-
-        asyncio.run_coroutine_threadsafe(run(), self.loop).result(5)
-
-    def close(self) -> None:
-        async def cancel_pipes() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(cancel_pipes(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 @pytest.fixture
