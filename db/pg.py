@@ -13,6 +13,10 @@
   asyncpg waits 60 s to connect and for ever for an answer, so a database behind a
   network that drops packets held every request. With the bounds, the driver's
   error comes soon and ``gateway.errors`` answers 503 ``DATABASE_UNAVAILABLE``.
+- Fail fast while the database is away (``_Pool``): after a connection could not
+  be opened, the others waiting would each wait for their own attempt (up to the
+  connect timeout each, in line behind the gate); instead they fail at once, and
+  one acquire at a time tries again every ``AWAY_RETRY_SECONDS``.
 - A fair gate in front of the pool for reads. ``asyncio.Queue``, which asyncpg's
   pool waits on, lets a newcomer take a connection that was just handed to a
   waiter, and the waiter goes back to the end of the line: under load some requests
@@ -23,6 +27,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,6 +39,7 @@ from tortoise.backends.base.client import (
     TransactionContext,
     TransactionContextPooled,
 )
+from tortoise.exceptions import DBConnectionError
 
 from db import tracing
 from db.commits import Commits
@@ -59,6 +65,63 @@ def _take_kept(kept: list[Any]) -> Any:
             return candidate
         # else: its connection died while kept; asyncpg gave the slot back
     return None
+
+
+# While the database is away, one acquire tries to connect this often; the others fail.
+AWAY_RETRY_SECONDS = 0.25
+
+
+class _Pool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg is untyped
+    """asyncpg's pool, failing fast while the database is known to be away.
+
+    Every acquire goes through ``_acquire`` (Tortoise's ORM calls and transactions,
+    the gateway's reads, the readiness probe). While the database answers, the
+    override costs one attribute test. Once opening a connection failed, acquires
+    fail at once with ``DBConnectionError`` (503 at the doors) until
+    ``AWAY_RETRY_SECONDS`` have passed; then one of them tries again (the others
+    still fail), and its success ends the outage.
+    """
+
+    __slots__ = ("_away_until", "_probing")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._away_until = 0.0
+        self._probing = False
+
+    async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (asyncpg's)
+        if self._away_until:
+            return await self._acquire_while_away(timeout)
+        try:
+            return await super()._acquire(timeout)
+        except Exception:
+            self._away_until = time.monotonic() + AWAY_RETRY_SECONDS
+            raise
+
+    async def _acquire_while_away(self, timeout: float | None) -> Any:  # noqa: ASYNC109
+        if self._probing or time.monotonic() < self._away_until:
+            raise DBConnectionError("the database did not answer a moment ago")
+        self._probing = True
+        try:
+            connection = await super()._acquire(timeout)
+        except Exception:
+            self._away_until = time.monotonic() + AWAY_RETRY_SECONDS
+            raise
+        finally:
+            self._probing = False
+        self._away_until = 0.0
+        return connection
+
+
+async def _create_pool(**kwargs: Any) -> asyncpg.Pool:
+    """``asyncpg.create_pool``, making a ``_Pool`` (with create_pool's defaults)."""
+    kwargs.setdefault("max_queries", 50000)
+    kwargs.setdefault("max_inactive_connection_lifetime", 300.0)
+    kwargs.setdefault("loop", None)
+    kwargs.setdefault("connection_class", asyncpg.Connection)
+    kwargs.setdefault("record_class", asyncpg.Record)
+    pool: asyncpg.Pool = await _Pool(None, **kwargs)
+    return pool
 
 
 class GatewayTransactionWrapper(tracing.TracedStatements, TransactionWrapper):
@@ -87,7 +150,7 @@ class GatewayAsyncpgClient(tracing.TracedStatements, AsyncpgDBClient):
         self._gate = asyncio.Semaphore(size)
         self._kept = []
         self._keep_at_most = max(1, size // 2)
-        return await asyncpg.create_pool(None, reset=_keep_session, **kwargs)
+        return await _create_pool(reset=_keep_session, **kwargs)
 
     def _in_transaction(self) -> TransactionContext:
         return TransactionContextPooled(GatewayTransactionWrapper(self), self._pool_init_lock)

@@ -285,6 +285,12 @@ async def test_a_database_behind_a_dead_network_is_a_503_within_a_second(stage):
         stage.proxy.hang()  # ...and new ones are never answered
         for round_ in range(2):
             await _during_the_outage(stage, client, key=f"silent-{round_}")
+        # Many at once: those behind the one trying to connect do not wait in line.
+        many = await asyncio.gather(
+            *(timed(stage, client, "30 at once", "GET", "/api/v1/customers") for _ in range(30))
+        )
+        for reply in many:
+            assert_outage_problem(reply)
         assert stage.proxy.connections > 1, "the gateway never tried to connect"
         stage.proxy.stop()
         stage.proxy.start()
