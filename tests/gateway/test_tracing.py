@@ -109,6 +109,25 @@ async def test_an_unknown_route_is_named_by_its_method_and_is_not_an_error(anon,
     assert span.status.status_code is StatusCode.UNSET
 
 
+async def test_a_request_that_fails_with_an_exception_still_ends_its_span(
+    server, tenant, spans, monkeypatch
+):
+    async def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(server.app.ctx.graphql, "_execute", broken)
+    r = await tenant.client.post("/graphql", json={"query": "{ __typename }"})
+    assert r.status_code == 500
+
+    request = server_span(spans, "/graphql")
+    assert (request.attributes or {})["http.response.status_code"] == 500
+    assert (request.attributes or {})["error.type"] == "500"
+    assert request.status.status_code is StatusCode.ERROR
+    (execute,) = named(spans, "graphql.execute")
+    assert execute.status.status_code is StatusCode.ERROR
+    assert [e.name for e in execute.events] == ["exception"]
+
+
 async def test_an_incoming_traceparent_becomes_the_parent(tenant, spans):
     r = await tenant.client.get(
         "/api/v1/customers", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
