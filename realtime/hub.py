@@ -55,7 +55,7 @@ from realtime.close_codes import (
 from realtime.outage import Outage
 from realtime.relay import channel_for, encode
 from realtime.topics import selection
-from realtime.tracing import deliver
+from realtime.tracing import client_bytes, deliver
 
 log = logging.getLogger("gateway.realtime")
 
@@ -559,7 +559,8 @@ class Hub:
             if position <= self.head:
                 return
         if "traceparent" in payload:  # a traced write's event (realtime/tracing.py)
-            deliver(self, payload, message.raw)
+            event = StreamEvent(payload, client_bytes(message.raw))
+            deliver(self, event, payload["traceparent"])
             return
         self._dispatch(StreamEvent(payload, message.raw))
 

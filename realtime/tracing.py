@@ -25,7 +25,7 @@ from db import tracing
 if TYPE_CHECKING:
     from opentelemetry.trace import Link
 
-    from realtime.hub import Hub
+    from realtime.hub import Hub, StreamEvent
 
 MAX_LINKS = 128  # the SDK's default link limit per span
 _FIELD = b',"traceparent":'
@@ -80,17 +80,15 @@ def client_bytes(raw: bytes) -> bytes:
     return raw[:cut] + b"}" if cut > 0 else raw
 
 
-def deliver(hub: Hub, payload: dict[str, Any], raw: bytes) -> None:
-    """Hand a live event that carries a ``traceparent`` to ``hub``'s subscribers, in a
-    ``CONSUMER`` span linked to the write (``Hub._handle`` calls it)."""
-    from realtime.hub import StreamEvent
-
-    event = StreamEvent(payload, client_bytes(raw))
+def deliver(hub: Hub, event: StreamEvent, traceparent: object) -> None:
+    """Hand a live event whose write was traced to ``hub``'s subscribers, in a
+    ``CONSUMER`` span linked to that write (``Hub._handle`` calls it, with the event
+    already cut to what clients get: ``client_bytes``)."""
     active = tracing.tracer
     if active is None:
         hub._dispatch(event)
         return
-    link = tracing.link_to(payload.get("traceparent"))
+    link = tracing.link_to(traceparent)
     with active.start_as_current_span(
         f"deliver {event.resource}",
         kind=SpanKind.CONSUMER,
