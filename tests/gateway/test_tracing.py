@@ -459,3 +459,20 @@ def test_the_hub_cuts_the_trace_context_off_what_clients_get():
     plain = encode(event)
     traced = encode({**event, "traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
     assert client_bytes(traced) == plain
+
+
+def test_the_provider_takes_its_resource_and_sampler_from_the_environment(monkeypatch):
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
+    provider = tracing.build_provider([])
+    assert provider.resource.attributes["service.name"] == "gateway"  # ours, when unset
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "shop-gateway")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
+    provider = tracing.build_provider([])
+    attributes = provider.resource.attributes
+    assert attributes["service.name"] == "shop-gateway"
+    assert attributes["deployment.environment"] == "staging"
+    assert isinstance(provider.sampler, ParentBased)
+    assert "0.25" in provider.sampler.get_description()
