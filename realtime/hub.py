@@ -60,6 +60,8 @@ from realtime.tracing import client_bytes, deliver
 log = logging.getLogger("gateway.realtime")
 
 CATCH_UP_BATCH = 500
+# While the bus is away (Redis stopped), this worker reads the change log this often.
+LOG_POLL_SECONDS = 0.5
 READY_WAIT_SECONDS = 10.0
 
 
@@ -531,7 +533,7 @@ class Hub:
             self._check_log()
             self._ready.set()
             while True:
-                message = await subscription.queue.get()
+                message = await self._next(subscription.queue)
                 if message is None:
                     return
                 try:
@@ -543,6 +545,21 @@ class Hub:
                 else:
                     if self.log_outage.down:
                         self.log_outage.succeeded()
+
+    async def _next(self, queue: asyncio.Queue[Message | None]) -> Message | None:
+        """The bus's next message; while the bus is away (Redis stopped), a look at the
+        change log every ``LOG_POLL_SECONDS`` instead, so this worker's subscribers keep
+        getting events (from the log) until the bus is back. A busy stream never waits
+        here, so it pays for no timer."""
+        if not queue.empty():
+            return queue.get_nowait()
+        while True:
+            try:
+                async with asyncio.timeout(LOG_POLL_SECONDS):
+                    return await queue.get()
+            except TimeoutError:
+                if self.bus.outage.down:
+                    return Message(self.channel, {"head": None})
 
     async def _handle(self, message: Message) -> None:
         payload = message.payload

@@ -414,16 +414,23 @@ async def test_redis_restarted_mid_stream_loses_nothing(stage, tmp_path):
         await wait_until(lambda: _answers(port), 10, "the private Redis")
         writes_on, reads_on = stage.start(redis_url=private), stage.start(redis_url=private)
         stage.login(writes_on)
-        async with dashboards([[reads_on.ws]] * 3, stage.token) as them:
+        urls = [[reads_on.ws]] * 3 + [[writes_on.ws]]
+        async with dashboards(urls, stage.token) as them:
             writer = Writer(stage, [writes_on])
             writing = asyncio.create_task(writer.write(60, pause=0.02))
             await wait_until(lambda: writer.done >= 20, 30, "the first writes")
             redis.kill()
             redis.wait()
-            await asyncio.sleep(1.0)  # writes go on while Redis is away
+            # Writes go on while Redis is away, and each host delivers them from its
+            # own change log meanwhile, this one and the other.
+            await wait_until(lambda: writer.done >= 35, 30, "writes while Redis is away")
+            during = await stage.committed()
+            for dashboard in them:
+                await dashboard.holds(during, timeout=10)
             redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-            await writing
+            await writing  # and across hosts again once Redis is back
             committed = await stage.committed()
+            assert len(committed) == 60
             for dashboard in them:
                 await dashboard.holds(committed, timeout=30)
     finally:
