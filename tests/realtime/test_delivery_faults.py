@@ -469,8 +469,14 @@ async def test_the_relay_s_process_dies_and_another_takes_over(stage):
 
 
 async def test_sigterm_closes_sockets_with_1001_and_clients_resume_elsewhere(stage, tmp_path):
-    log = tmp_path / "leaving.log"
-    leaving, staying = stage.start(log=log), stage.start()
+    logs = {}
+    for _ in range(2):
+        log = tmp_path / f"gateway-{len(logs)}.log"
+        logs[stage.start(log=log).port] = log
+    # The host that leaves is the one running the relay: it hands it over.
+    (leaving,) = [n for n in stage.nodes if n.readyz()["realtime"]["relay"] == "leading"]
+    (staying,) = [n for n in stage.nodes if n is not leaving]
+    log = logs[leaving.port]
     stage.login(staying)
     async with dashboards([[leaving.ws, staying.ws]], stage.token) as (dashboard,):
         writer = Writer(stage, [staying])
@@ -478,6 +484,10 @@ async def test_sigterm_closes_sockets_with_1001_and_clients_resume_elsewhere(sta
         leaving.proc.send_signal(signal.SIGTERM)
         await wait_until(lambda: dashboard.closes, 15, "the socket to close")
         assert dashboard.closes[0] == 1001
+        took = await wait_until(
+            lambda: staying.readyz()["realtime"]["relay"] == "leading", 10, "the relay"
+        )
+        assert took < 5
         await writer.write(5, pause=0)
         await dashboard.holds(await stage.committed())
         assert leaving.proc.wait(timeout=15) == 0
