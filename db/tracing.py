@@ -27,15 +27,24 @@ from collections.abc import Awaitable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
+    from opentelemetry.propagators.textmap import TextMapPropagator
     from opentelemetry.trace import Span, Tracer
 
 T = TypeVar("T")
 
 # The process's tracer while tracing is on; None while it is off.
 tracer: Tracer | None = None
+# How context is read from requests and written into outgoing calls (OTEL_PROPAGATORS,
+# set with the tracer by gateway.tracing).
+propagator: TextMapPropagator = CompositePropagator(
+    [TraceContextTextMapPropagator(), W3CBaggagePropagator()]
+)
 
 MAX_QUERY_TEXT = 4096
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")

@@ -35,7 +35,7 @@ from db import tracing
 from gateway.compression import compress_response
 from gateway.edge import Edge
 from gateway.http1_headers import install_header_fast_path
-from gateway.tracing import ServerSpans
+from gateway.spans import ServerSpans
 
 if TYPE_CHECKING:
     from sanic import HTTPResponse, Request

@@ -17,7 +17,7 @@ import httpx
 import jwt
 
 from gateway.settings import ExternalIssuer
-from gateway.tracing import outgoing_transport
+from gateway.spans import outgoing_transport
 
 log = logging.getLogger("gateway.auth")
 

@@ -42,7 +42,7 @@ from graphql import (
 
 from db import tracing
 from gateway.settings import Settings
-from gateway.tracing import traced_execution
+from gateway.spans import traced_execution
 from resolvers.engine.fast import FastExecution
 from resolvers.engine.fastexec import SharedPlans
 from resolvers.engine.standard import StandardExecution

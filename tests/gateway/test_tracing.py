@@ -27,6 +27,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from db import tracing as switch
 from db.models import Event
+from gateway import spans as edge_spans
 from gateway import tracing
 from gateway.auth.external import ExternalKeys
 from gateway.settings import ExternalIssuer
@@ -319,7 +320,7 @@ async def test_an_outgoing_call_carries_the_current_trace(spans):
 
 async def test_without_tracing_an_outgoing_call_is_left_alone():
     assert switch.tracer is None
-    assert tracing.outgoing_transport() is None
+    assert edge_spans.outgoing_transport() is None
     async with header_capture() as (port, seen):
         keys = ExternalKeys(
             ExternalIssuer(
@@ -408,7 +409,7 @@ def test_a_value_the_gateway_cannot_honour_stops_startup(settings, environ):
     ],
 )
 def test_route_templates(path, template):
-    assert tracing.route_template(path) == template
+    assert edge_spans.route_template(path) == template
 
 
 # -- an exporter that cannot export ------------------------------------------------------------
