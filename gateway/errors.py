@@ -388,8 +388,13 @@ def setup_errors(app: Sanic[Any, Any]) -> None:
         error = _translate(exc, request)
         request_id = getattr(request.ctx, "request_id", None)
         headers: dict[str, str] = {}
-        if error.status >= 500 and not isinstance(error, DatabaseUnavailable):
-            log.error("unhandled error", exc_info=exc, extra={"path": request.path})
+        if error.status >= 500:
+            span = getattr(request.ctx, "trace_span", None)
+            if span is not None:  # tracing on (gateway.spans): the request's span says why
+                span.record_exception(exc)
+                span.set_attribute("error.type", f"{type(exc).__module__}.{type(exc).__qualname__}")
+            if not isinstance(error, DatabaseUnavailable):
+                log.error("unhandled error", exc_info=exc, extra={"path": request.path})
         if error.status == 401:
             headers["WWW-Authenticate"] = (
                 'Bearer realm="gateway", error="invalid_token"'

@@ -145,7 +145,9 @@ class ServerSpans:
         if status is not None:
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
-                span.set_attribute("error.type", str(status))
+                # the exception's class when the error handler recorded one, else the status
+                if "error.type" not in (getattr(span, "attributes", None) or {}):
+                    span.set_attribute("error.type", str(status))
                 span.set_status(Status(StatusCode.ERROR))
         span.end()
         token = getattr(ctx, "trace_token", None)
