@@ -67,6 +67,13 @@ def _take_kept(kept: list[Any]) -> Any:
     return None
 
 
+class PoolWaits:
+    """Acquires that found no connection free and had to wait, in this process: at the
+    reads' gate or in the pool (``gateway_db_pool_waits_total`` reads it)."""
+
+    count = 0
+
+
 # While the database is away, one acquire tries to connect this often; the others fail.
 AWAY_RETRY_SECONDS = 0.25
 
@@ -92,6 +99,8 @@ class _Pool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg is untyped
     async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (asyncpg's)
         if self._away_until:
             return await self._acquire_while_away(timeout)
+        if self._queue.empty():
+            PoolWaits.count += 1
         try:
             return await super()._acquire(timeout)
         except Exception:
@@ -171,6 +180,8 @@ class GatewayAsyncpgClient(tracing.TracedStatements, AsyncpgDBClient):
         """
         assert self._pool is not None
         assert self._gate is not None
+        if self._gate.locked():
+            PoolWaits.count += 1
         async with self._gate:
             kept = self._kept
             connection = _take_kept(kept) or await self._pool.acquire()
@@ -195,6 +206,8 @@ class GatewayAsyncpgClient(tracing.TracedStatements, AsyncpgDBClient):
         assert self._pool is not None
         gate = self._gate
         assert gate is not None
+        if gate.locked():
+            PoolWaits.count += 1
         await gate.acquire()
         try:
             kept = self._kept

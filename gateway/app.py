@@ -21,6 +21,7 @@ from gateway.docs_ui import setup_docs_ui
 from gateway.errors import setup_errors
 from gateway.health import setup_health
 from gateway.logs import configure_logging, flush_periodically
+from gateway.metrics.endpoint import setup_metrics
 from gateway.observability import setup_sentry
 from gateway.pipeline import setup_pipeline
 from gateway.redis_client import redis_client
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     setup_pipeline(app)
     setup_errors(app)
     setup_health(app)
+    setup_metrics(app)
     setup_workers(app)
     setup_docs_ui(app)
     oauth = OAuthServer(settings, app.ctx.auth.tokens)

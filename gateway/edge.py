@@ -10,6 +10,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
+from gateway import metrics
 from gateway.caching import apply_default as apply_cache_default
 from gateway.compression import strip_validator_codings
 from gateway.logs import AccessLog, request_id_var
@@ -148,6 +149,7 @@ class Edge:
         ctx.started = time.perf_counter()
         request_id_var.set(request_id)
         strip_validator_codings(request)
+        metrics.request_started(request, request_is_https(request))
 
     def finish(self, request: Request, response: BaseHTTPResponse) -> None:
         ctx = request.ctx
@@ -163,6 +165,7 @@ class Edge:
         if request_is_https(request):
             headers.setdefault(*HSTS)
         apply_cache_default(request, response)
+        metrics.request_finished(request, response.status)
         decision = getattr(ctx, "rate_limit", None)
         if decision is not None:
             for name, value in decision.headers().items():

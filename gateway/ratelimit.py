@@ -62,6 +62,8 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, RedisError
 
+from gateway import metrics
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
@@ -349,6 +351,7 @@ class RateLimiter:
                     # the script, this charges twice: rare, and errs on the strict side.)
                     reply = await self._script(keys=[name], args=args)
         except (RedisError, OSError, TimeoutError) as exc:
+            metrics.redis_error("ratelimit")
             if self._redis_up:
                 self._redis_up = False
                 self._retry_at = self._clock() + REDIS_RETRY_SECONDS

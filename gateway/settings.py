@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     access_log: bool = True
     sentry_dsn: str | None = None
+    # Non-loopback clients read /metrics with "Authorization: Bearer <this>" (gateway/metrics).
+    metrics_token: str | None = Field(default=None, min_length=16)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     page_size_default: int = Field(default=PAGE_SIZE_DEFAULT, ge=1)

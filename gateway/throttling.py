@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from db.errors import InvalidToken
+from gateway import metrics
 from gateway.edge import client_address
 from gateway.errors import RateLimited
 from gateway.ratelimit import Decision, LeasedLimiter, Rate, RateLimiter
@@ -185,6 +186,7 @@ class Throttle:
             del self._blocked[address]
             return
         rate = self.rates["auth-failures"]
+        metrics.rate_limited("auth-failures")
         raise RateLimited(
             "too many refused credentials from this address; try again later",
             retry_after=until - now,
@@ -296,6 +298,7 @@ class MessageBudget:
     def refusal(self, retry_after: float) -> RateLimited:
         rate = self.rate
         assert rate is not None
+        metrics.rate_limited("ws-messages")
         return RateLimited(
             f"more than {rate.limit} messages per {rate.period:g} s on this socket; "
             "the socket is closed (1008): reconnect and resume",
@@ -304,6 +307,7 @@ class MessageBudget:
 
 
 def refusal(decision: Decision, what: str | None = None) -> RateLimited:
+    metrics.rate_limited(decision.policy)
     return RateLimited(
         f"{what or f'over the {decision.policy!r} rate limit'}: "
         f"at most {decision.limit} per {decision.period:g} s; try again later",

@@ -29,6 +29,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from gateway import metrics
 from gateway.edge import client_address
 from gateway.errors import RateLimited
 from realtime.clock import Clock, SystemClock, Timer
@@ -119,6 +120,7 @@ class UnauthenticatedSockets:
         sockets = self._by_address.get(address)
         if sockets is not None and len(sockets) >= cap:
             soonest = min(socket.deadline for socket in sockets)
+            metrics.rate_limited("ws-unauthenticated")
             raise RateLimited(
                 f"{cap} WebSocket connections from your address have not authenticated yet"
                 " (REALTIME_UNAUTHENTICATED_PER_ADDRESS): authenticate or close them, or wait"

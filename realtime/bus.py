@@ -30,6 +30,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from gateway import metrics
 from gateway.ratelimit import raise_if_cancelled
 from gateway.redis_client import redis_client
 from realtime.outage import Outage
@@ -242,6 +243,7 @@ class EventBus:
                 raise
             except Exception as error:
                 self.outage.failed(error)
+                metrics.redis_error("bus")
                 await self._reconnect(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
@@ -267,6 +269,7 @@ class EventBus:
                 raise
             except Exception as error:
                 self.outage.failed(error)
+                metrics.redis_error("bus")
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             self.reconnects += 1

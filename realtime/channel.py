@@ -40,6 +40,7 @@ from websockets.protocol import State
 from db.errors import DomainError, InvalidArgument
 from db.events import parse_position
 from db.principal import Principal
+from gateway import metrics
 from realtime.admission import PendingSocket, unauthenticated_sockets
 from realtime.close_codes import NORMAL, NOT_AUTHENTICATED, RATE_LIMITED, REVOKED
 from realtime.hub import Hub, Mailbox, MailboxClosed, StreamEvent, Subscriber
@@ -105,6 +106,7 @@ class Connection:
         self.budget = app.ctx.throttle.message_budget()
 
     async def run(self, request: Request) -> None:
+        metrics.connection_opened("json-ws")
         try:
             if not await self._authenticate_upgrade(request):
                 return
@@ -116,6 +118,8 @@ class Connection:
         except (ConnectionClosed, WebsocketClosed):
             return  # the client left, or we closed the socket (the writer's close code)
         finally:
+            metrics.connection_closed("json-ws")
+            metrics.subscriptions_changed("json-ws", -len(self.streams))
             if self.mailbox is not None:
                 self.mailbox.close(NORMAL, "connection closed")
             if self.writer is not None:
@@ -186,6 +190,7 @@ class Connection:
                 await send_texts(
                     ws, [event_frame(subscriber, event) for subscriber, event in items]
                 )
+                metrics.delivered([event for _, event in items])
         except MailboxClosed as closed:
             with contextlib.suppress(Exception):
                 await ws.close(closed.code, closed.reason)
@@ -257,12 +262,14 @@ class Connection:
 
         def accepted(subscriber: Subscriber) -> None:
             self.streams[ident] = subscriber
+            metrics.subscriptions_changed("json-ws", 1)
             self._reply(type="subscribed", id=ident, position=subscriber.cursor)
 
         def failed(subscriber: Subscriber, error: DomainError) -> None:
             # The catch-up could not finish (pruned meanwhile, or the log is away).
             if self.streams.get(ident) is subscriber:
                 del self.streams[ident]
+                metrics.subscriptions_changed("json-ws", -1)
                 self._error(ident, error)
 
         try:
@@ -270,7 +277,8 @@ class Connection:
                 self.mailbox, topics, after=after, ident=ident, accepted=accepted, failed=failed
             )
         except BaseException:
-            self.streams.pop(ident, None)
+            if self.streams.pop(ident, None) is not None:
+                metrics.subscriptions_changed("json-ws", -1)
             raise
 
     def _unsubscribe(self, message: dict[str, Any]) -> None:
@@ -278,6 +286,7 @@ class Connection:
         subscriber = self.streams.pop(ident, None) if isinstance(ident, str) else None
         if subscriber is None:
             raise InvalidArgument(f"unsubscribe: no subscription {ident!r}")
+        metrics.subscriptions_changed("json-ws", -1)
         self.hub.remove(subscriber)
         self._reply(type="unsubscribed", id=ident)
 

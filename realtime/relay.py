@@ -43,6 +43,7 @@ from db.events import (
     numbered,
     prune,
 )
+from gateway import metrics
 from gateway.ratelimit import raise_if_cancelled
 from realtime.bus import EventBus
 from realtime.outage import Outage
@@ -182,8 +183,10 @@ class Relay:
             events = await self._number(connection)
             if self.database_outage.down:
                 self.database_outage.succeeded()
+            metrics.change_lag("relay", [event["occurred_at"] for event in events])
             with batch_span(self.channel, events):  # linked to the writes (realtime/tracing.py)
-                await self._publish([encode(event) for event in events])
+                if await self._publish([encode(event) for event in events]):
+                    metrics.relay_published(events)
             if len(events) == BATCH:
                 continue
             now = time.monotonic()
@@ -202,18 +205,21 @@ class Relay:
             return await assign_positions(BATCH)
         return numbered([dict(row) for row in await connection.fetch(ASSIGN, BATCH)])
 
-    async def _publish(self, payloads: list[bytes]) -> None:
+    async def _publish(self, payloads: list[bytes]) -> bool:
+        """Whether ``payloads`` went out (the bus took them)."""
         if not payloads:  # nothing was tried: says nothing about the bus
-            return
+            return False
         try:
             await self.bus.publish_many(self.channel, payloads)
         except Exception as error:
             # The event is numbered and kept: workers read it from the log when
             # the next heartbeat (or their reconnect) shows them the gap.
             self.bus_outage.failed(error)
-        else:
-            if self.bus_outage.down:
-                self.bus_outage.succeeded()
+            metrics.redis_error("relay")
+            return False
+        if self.bus_outage.down:
+            self.bus_outage.succeeded()
+        return True
 
     async def _heartbeat(self, connection: asyncpg.Connection | None) -> None:
         if connection is None:

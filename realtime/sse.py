@@ -26,6 +26,7 @@ from sanic.response import json as json_response
 from db.errors import InvalidArgument, InvalidToken
 from db.events import parse_position
 from db.principal import Principal
+from gateway import metrics
 from realtime.close_codes import NORMAL
 from realtime.hub import Hub, MailboxClosed, StreamEvent
 from realtime.tickets import TTL_SECONDS, Tickets
@@ -118,6 +119,8 @@ def add_routes(bp: Blueprint, app: GatewayApp, hub: Hub, tickets: Tickets) -> No
             mailbox.close(NORMAL, "not subscribed")
             raise
         response = await request.respond(content_type="text/event-stream", headers=HEADERS)
+        metrics.connection_opened("sse")
+        metrics.subscriptions_changed("sse", 1)
         try:
             await response.send(b"retry: %d\n: position %d\n\n" % (RETRY_MS, subscriber.cursor))
             keepalive = settings.stream_heartbeat_seconds
@@ -132,7 +135,10 @@ def add_routes(bp: Blueprint, app: GatewayApp, hub: Hub, tickets: Tickets) -> No
                     await response.send(b": keep-alive\n\n")
                 else:
                     await response.send(b"".join(_sse(event) for _, event in items))
+                    metrics.delivered([event for _, event in items])
         finally:
+            metrics.connection_closed("sse")
+            metrics.subscriptions_changed("sse", -1)
             mailbox.close(NORMAL, "stream ended")
         await response.eof()
 

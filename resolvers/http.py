@@ -19,6 +19,7 @@ from sanic import HTTPResponse, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
 from db.errors import InvalidArgument
+from gateway import metrics
 from gateway.errors import (
     MethodNotAllowed,
     UnsupportedMediaType,
@@ -178,6 +179,7 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
             )
         except WrongOperationType as wrong:
             if str(wrong) == "subscription":
+                metrics.graphql_operation(prepared, operation_name, "http", False, cost)
                 return await stream_subscription(
                     request,
                     sockets,
@@ -190,6 +192,7 @@ def setup_graphql(app: GatewayApp, hub: Hub) -> None:
             raise MethodNotAllowed(
                 "GET runs queries only: send mutations with POST", allow="POST"
             ) from None
+        metrics.graphql_operation(prepared, operation_name, "http", bool(result.errors), cost)
         if result.errors and not any((result.data or {}).values()):
             strict = GRAPHQL_RESPONSE in request.headers.get("accept", "")
             outage = _database_outage(

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from db.errors import DomainError, InvalidArgument
+from gateway import metrics
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -123,6 +124,7 @@ class PersistedQueries:
         digest = digest.lower()
         if query is None:
             stored = await self._get(organization_id, digest)
+            metrics.cache_lookup("persisted_queries", stored is not None)
             if stored is None:
                 raise PersistedQueryNotFound("PersistedQueryNotFound")
             return stored
@@ -152,6 +154,7 @@ class PersistedQueries:
                     keys=self._keys(organization_id), args=[digest, now, self.ttl_seconds]
                 )
             except RedisError:
+                metrics.redis_error("persisted_queries")
                 log.warning("persisted queries: Redis is unavailable; using this worker's store")
             else:
                 if value is None:
@@ -169,6 +172,7 @@ class PersistedQueries:
                 )
                 return
             except RedisError:
+                metrics.redis_error("persisted_queries")
                 log.warning("persisted queries: Redis is unavailable; using this worker's store")
         self._memory_put(organization_id, digest, query, size, now)
 

@@ -29,6 +29,7 @@ from graphql import ExecutionResult
 from sanic import HTTPResponse, Request
 
 from db.principal import Principal
+from gateway import metrics
 from gateway.errors import NotAcceptable
 from realtime.close_codes import NORMAL, close_name
 from resolvers.errors import shape
@@ -110,6 +111,9 @@ async def stream_subscription(
     heartbeat = request.app.ctx.settings.stream_heartbeat_seconds
     response = await request.respond(content_type=content_type, headers=_STREAM_HEADERS)
     pumping = asyncio.create_task(pump(), name="graphql-http-subscription")
+    channel = "graphql-multipart" if multipart else "graphql-sse"
+    metrics.connection_opened(channel)
+    metrics.subscriptions_changed(channel, 1)
     try:
         # Something at once, so that the status and headers go out now.
         await response.send(b"--graphql" if multipart else b": connected\n\n")
@@ -135,6 +139,8 @@ async def stream_subscription(
             await response.send(b"event: next\ndata: " + _json({"errors": [last]}) + b"\n\n")
         await response.send(b"--\r\n" if multipart else b"event: complete\ndata:\n\n")
     finally:
+        metrics.connection_closed(channel)
+        metrics.subscriptions_changed(channel, -1)
         pumping.cancel()
         with contextlib.suppress(BaseException):
             await pumping

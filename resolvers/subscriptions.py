@@ -23,6 +23,7 @@ from db.catalog import CATALOG, Catalog
 from db.declare import Resource
 from db.errors import InvalidArgument
 from db.events import parse_position
+from gateway import metrics
 from realtime.close_codes import NORMAL
 from realtime.hub import Hub, Mailbox, MailboxClosed, StreamEvent
 from realtime.topics import TOPICS
@@ -113,6 +114,7 @@ async def _stream(info: Info, mailbox: Mailbox) -> AsyncGenerator[Any, None]:
                     # Relations resolve as of delivery, not from an earlier event's cache.
                     context.__dict__.pop("loaders", None)
                     yield ChangeEvent.of(event)
+                    metrics.delivered((event,))
     finally:
         mailbox.close(NORMAL, "subscription ended")
 

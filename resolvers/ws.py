@@ -52,6 +52,7 @@ from websockets.exceptions import ConnectionClosed
 
 from db.errors import DomainError
 from db.principal import Principal
+from gateway import metrics
 from gateway.errors import RateLimited
 from gateway.throttling import MessageBudget
 from realtime.admission import PendingSocket, unauthenticated_sockets
@@ -266,22 +267,27 @@ class SocketOperations:
                 await session.close(RATE_LIMITED.code, "rate limited")
             return
         if document is None:
+            metrics.graphql_operation(prepared, operation_name, "ws", True, cost)
             yield PreExecutionError(data=None, errors=shape(errors))
             return
         operation = get_operation_ast(document, operation_name)
         context = self.context(session.principal, session.request_id, session)
         if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
             result = await self.runner.run(query, variables, operation_name, context, _ALL)
+            metrics.graphql_operation(prepared, operation_name, "ws", bool(result.errors), cost)
             yield ExecutionResult(data=result.data, errors=shape(result.errors))
             return
         source = await self.open_stream(query, variables, operation_name, context, prepared)
+        metrics.graphql_operation(prepared, operation_name, "ws", isinstance(source, list), cost)
         if isinstance(source, list):
             yield PreExecutionError(data=None, errors=source)
             return
+        metrics.subscriptions_changed("graphql-ws", 1)
         try:
             async for result in source:
                 yield ExecutionResult(data=result.data, errors=shape(result.errors))
         finally:
+            metrics.subscriptions_changed("graphql-ws", -1)
             with contextlib.suppress(Exception):
                 await source.aclose()
 
@@ -329,9 +335,11 @@ async def serve(
             timedelta(seconds=settings.realtime_auth_timeout_seconds),
             max_subscriptions_per_connection=settings.realtime_subscriptions_per_connection,
         )
+    metrics.connection_opened("graphql-ws")
     try:
         await handler.handle()
     finally:
+        metrics.connection_closed("graphql-ws")
         if session.watcher is not None:
             session.watcher.cancel()
         for task in session.closing:

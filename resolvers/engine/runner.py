@@ -41,6 +41,7 @@ from graphql import (
 )
 
 from db import tracing
+from gateway import metrics
 from gateway.settings import Settings
 from gateway.spans import traced_execution
 from resolvers.engine.fast import FastExecution
@@ -189,6 +190,7 @@ class Runner:
     def prepare(self, query: str) -> Prepared:
         """``query`` parsed, measured and validated: from the cache, or now."""
         prepared = self.cache.get(query)
+        metrics.cache_lookup("graphql_documents", prepared is not None)
         if prepared is None:
             prepared, tokens = self._prepare(query)
             self.cache.put(query, prepared, tokens)
