@@ -154,6 +154,7 @@ class UnauthenticatedSockets:
                 socket.watch(ws)
             await handler(request, ws, socket)
 
+        metrics.upgraded(request)  # no response ends it: the socket is counted from here
         try:
             # Sanic's own WebSocket routes call this after their handshake checks; going
             # through it here lets the refusal above be a plain HTTP answer.

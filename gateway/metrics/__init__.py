@@ -245,7 +245,8 @@ def reset() -> None:
 
 _route_labels: dict[str, str] = {}
 _active = HTTP_ACTIVE.values
-_observe_duration = HTTP_DURATION.observe
+_durations = HTTP_DURATION.values
+_HTTP_WIDTH = len(HTTP_BUCKETS) + 2
 
 
 def _template(path: str) -> str:
@@ -280,10 +281,7 @@ def route_label(path: str) -> str:
 
 
 def request_started(request: Request, https: bool) -> None:
-    """Count the request as active (a WebSocket upgrade is not: its socket is counted
-    by ``gateway_realtime_connections``, and no response ends it)."""
-    if request.headers.get("upgrade") is not None:
-        return
+    """Count the request as active until its response (or its upgrade to a WebSocket)."""
     method = request.method
     key = (method if method in METHODS else OTHER_METHOD, "https" if https else "http")
     request.ctx.metrics = key
@@ -298,8 +296,22 @@ def request_finished(request: Request, status: int) -> None:
         return
     _active[key] -= 1
     route = request.route
-    label = route_label(route.path) if route is not None else UNMATCHED_ROUTE
-    _observe_duration((label, key[0], status), perf_counter() - ctx.started)
+    if route is None:
+        label = UNMATCHED_ROUTE
+    else:
+        label = _route_labels.get(route.path) or route_label(route.path)
+    series = _durations.get((label, key[0], status))
+    if series is None:
+        series = _durations[(label, key[0], status)] = [0.0] * _HTTP_WIDTH
+    seconds = perf_counter() - ctx.started
+    series[bisect_left(HTTP_BUCKETS, seconds)] += 1
+    series[-1] += seconds
+
+
+def upgraded(request: Request) -> None:
+    """A WebSocket upgrade: no response will end the request, so it ends here, as
+    101 (from then on ``gateway_realtime_connections`` counts the socket)."""
+    request_finished(request, 101)
 
 
 # -- GraphQL (resolvers.http, resolvers.ws) -------------------------------------------
@@ -348,21 +360,32 @@ def _operation_labels(document: DocumentNode | None, operation_name: str | None)
     return (operation_name_label(name), chosen.operation.value)
 
 
+_operations = GRAPHQL_OPERATIONS.values
+_costs = GRAPHQL_COST.values
+_COST_BOUNDS = GRAPHQL_COST.bounds
+_COST_WIDTH = len(_COST_BOUNDS) + 2
+
+
 def graphql_operation(
     prepared: Prepared, operation_name: str | None, transport: str, failed: bool, cost: int
 ) -> None:
-    """One operation run (or refused): its name and type are worked out once per
-    prepared document and operation name, and kept with the document."""
+    """One operation run (or refused): its labels are worked out once per prepared
+    document, operation name and transport, and kept with the document."""
     memo = prepared.memo
-    key = (_MEMO_KEY, operation_name)
+    key = (_MEMO_KEY, operation_name, transport)
     labels = memo.get(key)
     if labels is None:
-        labels = memo[key] = _operation_labels(prepared.document, operation_name)
-    series = (labels[0], labels[1], transport)
-    GRAPHQL_OPERATIONS.inc(series)
+        name, kind = _operation_labels(prepared.document, operation_name)
+        labels = memo[key] = ((name, kind, transport), (kind,))
+    series = labels[0]
+    _operations[series] = _operations.get(series, 0) + 1
     if failed:
         GRAPHQL_ERRORS.inc(series)
-    GRAPHQL_COST.observe((labels[1],), cost)
+    costs = _costs.get(labels[1])
+    if costs is None:
+        costs = _costs[labels[1]] = [0.0] * _COST_WIDTH
+    costs[bisect_left(_COST_BOUNDS, cost)] += 1
+    costs[-1] += cost
 
 
 # -- real time -------------------------------------------------------------------------
