@@ -183,7 +183,7 @@ class Relay:
             events = await self._number(connection)
             if self.database_outage.down:
                 self.database_outage.succeeded()
-            metrics.change_lag("relay", [event["occurred_at"] for event in events])
+            metrics.change_lag("relay", [event.get("occurred_at") for event in events])
             with batch_span(self.channel, events):  # linked to the writes (realtime/tracing.py)
                 if await self._publish([encode(event) for event in events]):
                     metrics.relay_published(events)

@@ -424,12 +424,14 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def change_lag(hop: str, occurred_at: Iterable[datetime | str]) -> None:
+def change_lag(hop: str, occurred_at: Iterable[datetime | str | None]) -> None:
     """Seconds from each change's commit (its ``occurred_at``) to ``hop``, now."""
     now = time()
     observe = CHANGE_LAG.observe
     labels = (hop,)
     for when in occurred_at:
+        if when is None:
+            continue
         try:
             observe(labels, max(0.0, now - _committed(when)))
         except (TypeError, ValueError):  # not a time stamp: nothing to measure
@@ -447,8 +449,10 @@ def delivered(events: Iterable[Any]) -> None:
 def relay_published(events: list[dict[str, Any]]) -> None:
     """A batch the relay published: its lag, and the position it reached."""
     if events:
-        change_lag("publish", [event["occurred_at"] for event in events])
-        RELAY_POSITION.set((), events[-1]["position"])
+        change_lag("publish", [event.get("occurred_at") for event in events])
+        position = events[-1].get("position")
+        if isinstance(position, int):
+            RELAY_POSITION.set((), position)
 
 
 # -- Redis, rate limits, caches ----------------------------------------------------------
