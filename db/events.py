@@ -184,6 +184,17 @@ async def head_position() -> int:
     return int(rows[0]["head"])
 
 
+async def oldest_unnumbered_at() -> datetime | None:
+    """When the oldest committed event the relay has not numbered yet was written
+    (None when the relay is caught up): how far the change stream lags behind."""
+    rows = await select(
+        "SELECT min(created_at) AS oldest FROM events WHERE position IS NULL",
+        datetimes=("oldest",),
+    )
+    oldest: datetime | None = rows[0]["oldest"]
+    return oldest
+
+
 async def oldest_position() -> int:
     """The oldest position still kept (0 when nothing is numbered yet).
 

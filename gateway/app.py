@@ -19,7 +19,7 @@ from gateway.context import AppContext, GatewayApp
 from gateway.cors import Cors
 from gateway.docs_ui import setup_docs_ui
 from gateway.errors import setup_errors
-from gateway.health import setup_health
+from gateway.health import setup_health, start_when_migrated
 from gateway.logs import configure_logging, flush_periodically
 from gateway.metrics.endpoint import setup_metrics
 from gateway.observability import setup_sentry
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     setup_connections(app)
     setup_pipeline(app)
     setup_errors(app)
-    setup_health(app)
+    readiness = setup_health(app)
     setup_metrics(app)
     setup_workers(app)
     setup_docs_ui(app)
@@ -105,7 +105,9 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
         if app.ctx.redis is not None:
             await app.ctx.redis.ping()
         await app.ctx.bus.connect()
-        await app.ctx.auth.start(app.ctx.redis)
+        # Against a schema behind this release, the worker serves (not ready) until
+        # `gateway migrate` runs elsewhere; what reads the schema then starts.
+        await start_when_migrated(readiness, lambda: app.ctx.auth.start(app.ctx.redis))
 
     @app.after_server_start
     async def tune_gc(app: GatewayApp) -> None:

@@ -137,7 +137,7 @@ def _banner(settings: Settings) -> str:
         f"gateway listening on {base}  (database: {settings.database_url.split('://')[0]}, "
         f"bus: {'redis' if settings.redis_url else 'in-process'}, workers: {settings.workers})",
         f"  API docs:  {base}/docs     OpenAPI: {base}/api/v1/openapi.json",
-        f"  health:    {base}/healthz  {base}/readyz",
+        f"  health:    {base}/livez  {base}/readyz",
     ]
     demo = demo_credentials(settings)
     if settings.should_seed_demo and demo.exists():

@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     access_log: bool = True
     sentry_dsn: str | None = None
+    # Sentry's release tag; else the package version (gateway/observability.py).
+    sentry_release: str | None = Field(default=None, max_length=200)
     # Non-loopback clients read /metrics with "Authorization: Bearer <this>" (gateway/metrics).
     metrics_token: str | None = Field(default=None, min_length=16)
 
@@ -140,6 +142,8 @@ class Settings(BaseSettings):
 
     change_log_retention_seconds: int = Field(default=86_400, ge=60)
     relay_enabled: bool = True
+    # /readyz fails while the oldest committed event the relay has not published is older.
+    ready_max_relay_lag_seconds: float = Field(default=30.0, gt=0, le=86_400)
     realtime_queue_limit: int = Field(default=1_000, ge=10, le=1_000_000)
     realtime_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     realtime_unauthenticated_per_address: int = Field(default=20, ge=1, le=100_000)

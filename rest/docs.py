@@ -196,7 +196,7 @@ PUBLIC_OPERATIONS: dict[str, dict[str, Any]] = {
             "security": [],
         }
     },
-    "/healthz": {
+    "/livez": {
         "get": {
             "summary": "Liveness: the worker answers (touches no dependency)",
             "operationId": "get_liveness",
@@ -205,9 +205,19 @@ PUBLIC_OPERATIONS: dict[str, dict[str, Any]] = {
             "security": [],
         }
     },
+    "/healthz": {
+        "get": {
+            "summary": "Liveness, by its former name (the same as /livez)",
+            "operationId": "get_liveness_healthz",
+            "tags": ["public"],
+            "responses": {"200": _json_reply("Alive", _STATUS)},
+            "security": [],
+        }
+    },
     "/readyz": {
         "get": {
-            "summary": "Readiness: the database, Redis and every worker answer",
+            "summary": "Readiness: not draining; every worker, the database and Redis answer; "
+            "the schema is current; the relay keeps up",
             "operationId": "get_readiness",
             "tags": ["public"],
             "responses": {

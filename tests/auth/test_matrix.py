@@ -321,7 +321,8 @@ for _res in CATALOG.resources:
 
 # Routes anyone may call (full route name without the app's prefix), with why.
 PUBLIC: dict[str, str] = {
-    "healthz": "liveness probe",
+    "livez": "liveness probe",
+    "healthz": "liveness probe (the former name of /livez)",
     "readyz": "readiness probe",
     "docs_ui": "API docs page",
     "docs_ui_init": "API docs page script",
@@ -357,6 +358,7 @@ ANONYMOUS_DOOR_CALLS = [
 ]
 # Public routes a browser or probe fetches anonymously: they answer 200.
 ANONYMOUS_200 = {
+    "livez": "/livez",
     "healthz": "/healthz",
     "docs_ui": "/docs",
     "docs_ui_init": "/docs/docs-init.js",

@@ -130,6 +130,7 @@ async def test_public_operations_declare_no_security(anon, server):
     }
     assert set(public) == {
         ("/openapi.json", "get"),
+        ("/livez", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/oauth/token", "post"),
