@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from gateway.context import GatewayApp
 
 log = logging.getLogger("gateway.metrics")
+RETIRE_EVERY = 60  # flushes: each worker looks for dead workers' files about once a minute
 
 
 class MetricsTokenRequired(Unauthenticated):
@@ -186,10 +187,14 @@ def setup_metrics(app: GatewayApp) -> None:
         return
 
     async def flush() -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
+            rounds += 1
             try:
                 exchange.write(snapshot(pull(app)))
+                if rounds % RETIRE_EVERY == 0:
+                    exchange.retire()
             except OSError as error:  # the directory went away: the scrape says less
                 log.warning("could not write this worker's metrics: %s", error)
 

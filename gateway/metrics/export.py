@@ -13,7 +13,11 @@ increment (a lock and an mmap write): counters and histograms add up over
 every worker that ever ran (a replaced worker's requests still count), gauges
 over the workers alive only (a file whose process is gone, or that has not
 been rewritten for ``STALE_SECONDS``, or whose worker stopped, holds no
-gauge), summed or, for flags and positions, the largest.
+gauge), summed or, for flags and positions, the largest. The files of workers
+dead for ``RETIRE_SECONDS`` are folded into one (``retired.json``, counters and
+histograms only) so that a host whose workers were replaced many times reads
+few files per scrape; a lock keeps a scrape from reading a dead worker's
+numbers twice while they move.
 
 With one process (``--workers 1``, the tests' in-process servers) there is no
 directory: a scrape reads this process's numbers, and adds prometheus-client's
@@ -23,6 +27,8 @@ only and so are left out when several serve.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -42,6 +48,8 @@ from gateway.metrics import FAMILIES, Counter, Family, Gauge, Histogram, Labels
 DIR_ENV = "GATEWAY_METRICS_DIR"
 FLUSH_SECONDS = 1.0
 STALE_SECONDS = 10.0
+RETIRE_SECONDS = 60.0
+RETIRED = "retired.json"
 
 Values = dict[Labels, Any]
 Snapshot = dict[str, Values]
@@ -99,9 +107,22 @@ class Exchange:
         temporary.write_bytes(encode(values, pid=self.pid, stopped=stopped))
         os.replace(temporary, self.path)
 
-    def others(self, now: float | None = None) -> Iterator[tuple[Snapshot, bool]]:
-        """Every other worker's values, and whether its gauges count (alive, fresh, serving)."""
-        now = time.time() if now is None else now
+    @contextlib.contextmanager
+    def _locked(self, mode: int) -> Iterator[bool]:
+        """The directory's lock: shared to read the files, exclusive to retire some
+        (which gives up at once, False, when a reader holds it)."""
+        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, mode)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _files(self) -> Iterator[tuple[Path, int, float, bool, Snapshot]]:
         for path in sorted(self.directory.glob("worker-*.json")):
             if path == self.path:
                 continue
@@ -109,8 +130,46 @@ class Exchange:
                 pid, at, stopped, values = decode(path.read_bytes())
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # gone meanwhile, or not ours
-            live = not stopped and now - at < STALE_SECONDS and _alive(pid)
-            yield values, live
+            yield path, pid, at, stopped, values
+
+    def _retired(self) -> Snapshot:
+        try:
+            return decode((self.directory / RETIRED).read_bytes())[3]
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+
+    def others(self, now: float | None = None) -> list[tuple[Snapshot, bool]]:
+        """Every other worker's values, and whether its gauges count (alive, fresh,
+        serving); retired workers' values first."""
+        now = time.time() if now is None else now
+        with self._locked(fcntl.LOCK_SH):
+            found = [(self._retired(), False)]
+            for _, pid, at, stopped, values in self._files():
+                live = not stopped and now - at < STALE_SECONDS and _alive(pid)
+                found.append((values, live))
+        return found
+
+    def retire(self, now: float | None = None) -> int:
+        """Fold the files of workers dead for ``RETIRE_SECONDS`` into ``retired.json``;
+        how many were folded (0 when a scrape was reading)."""
+        now = time.time() if now is None else now
+        with self._locked(fcntl.LOCK_EX | fcntl.LOCK_NB) as locked:
+            if not locked:
+                return 0
+            dead = [
+                (path, values)
+                for path, pid, at, _, values in self._files()
+                if now - at > RETIRE_SECONDS and not _alive(pid)
+            ]
+            if not dead:
+                return 0
+            parts = [(self._retired(), False), *((values, False) for _, values in dead)]
+            temporary = self.directory / (RETIRED + ".tmp")
+            temporary.write_bytes(encode(merge(parts), pid=0, stopped=True))
+            os.replace(temporary, self.directory / RETIRED)
+            for path, _ in dead:
+                path.unlink(missing_ok=True)
+            return len(dead)
 
 
 def merge(parts: Iterable[tuple[Snapshot, bool]]) -> Snapshot:

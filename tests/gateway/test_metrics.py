@@ -348,6 +348,17 @@ def test_workers_add_up_counters_always_and_gauges_while_alive(tmp_path: Path) -
     sse = merged["gateway_realtime_connections"].get(("sse",), 0)
     assert sse == mine["gateway_realtime_connections"].get(("sse",), 0) + 2
     assert merged["gateway_relay_leader"][()] == 1.0
+    # a dead worker's file is folded into the retired workers' once it is old enough:
+    # the totals do not move, the gauges were not counted anyway
+    assert reader.retire() == 0
+    assert reader.retire(now=time.time() + 120) == 1
+    assert reader.retire(now=time.time() + 120) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [
+        "retired.json",
+        f"worker-{os.getppid()}.json",
+    ]
+    refolded = merge([(mine, True), *reader.others()])
+    assert refolded == merged
     # a stopped worker's gauges are gone, its counters stay
     Exchange(tmp_path, pid=os.getppid()).write(other, stopped=True)
     merged = merge([(mine, True), *reader.others()])
@@ -405,3 +416,35 @@ def test_two_workers_are_summed_in_one_scrape(tmp_path: Path) -> None:
         node.proc.send_signal(signal.SIGTERM)
         node.proc.wait(timeout=GUARD)
         assert not directory.exists()
+
+
+async def test_rate_limit_refusals_are_counted_by_policy(server, anon, tenant, monkeypatch):
+    from gateway.ratelimit import Rate
+
+    monkeypatch.setitem(server.app.ctx.throttle.rates, "read", Rate.parse("1/minute"))
+    name = "gateway_rate_limit_rejections_total"
+    before = value(await scrape(anon), name, policy="read")
+    assert (await tenant.client.get("/api/v1/customers")).status_code == 200
+    assert (await tenant.client.get("/api/v1/customers")).status_code == 429
+    assert value(await scrape(anon), name, policy="read") == before + 1
+
+
+async def test_redis_away_counts_errors_and_the_fallback(server, anon, monkeypatch):
+    """A limiter whose Redis does not answer: an error counted, and the fallback flag
+    up while it decides in this worker alone."""
+    from gateway.ratelimit import Rate, RateLimiter
+    from gateway.redis_client import redis_client
+    from tests.processes import free_port
+
+    redis = redis_client(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    limiter = RateLimiter(redis, redis_timeout=0.5)
+    monkeypatch.setattr(server.app.ctx.throttle, "limiter", limiter)
+    before = value(await scrape(anon), "gateway_redis_errors_total", component="ratelimit")
+    try:
+        decision = await limiter.hit("read", "metrics-test", Rate.parse("5/minute"))
+    finally:
+        await redis.aclose()
+    assert decision.allowed  # decided in this worker
+    after = await scrape(anon)
+    assert value(after, "gateway_redis_errors_total", component="ratelimit") == before + 1
+    assert value(after, "gateway_redis_fallback", component="ratelimit") == 1.0
