@@ -347,6 +347,7 @@ OTHER_DOORS: dict[str, str] = {
     "realtime.events": "Server-Sent Events (tests/realtime/test_sse.py)",
     "realtime.event_tickets": "stream tickets for EventSource (tests/realtime/test_sse.py)",
     "realtime.realtime": "JSON WebSocket channel (tests/realtime/test_json_channel.py)",
+    "metrics": "Prometheus metrics: loopback, or METRICS_TOKEN (tests/gateway/test_metrics.py)",
 }
 # An anonymous HTTP request to each door (the WebSocket doors refuse an anonymous
 # connection_init / subscribe with close codes, tested with the channels).
