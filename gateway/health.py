@@ -148,7 +148,12 @@ class Readiness:
             except Exception as exc:
                 checks["migrations"] = f"error: {type(exc).__name__}"
             else:
-                checks["migrations"] = f"error: {missing} pending" if missing else "ok"
+                if missing:
+                    checks["migrations"] = f"error: {missing} pending"
+                elif self.waiting is not None:  # current now; what needs it is starting
+                    checks["migrations"] = "error: starting"
+                else:
+                    checks["migrations"] = "ok"
             if checks["migrations"] == "ok":
                 try:
                     lag = await asyncio.wait_for(self.relay_lag(), PROBE_TIMEOUT)
@@ -199,7 +204,12 @@ async def start_when_migrated(readiness: Readiness, start: Callable[[], Awaitabl
                     break
             except Exception as exc:  # the database may be away meanwhile; keep looking
                 log.debug("schema check failed: %s", type(exc).__name__)
-        await start()
+        try:
+            await start()
+        except Exception:  # the worker stays not ready, as it would have failed to start
+            log.exception("could not start once the schema was current")
+            return
+        readiness.waiting = None
 
     readiness.waiting = asyncio.create_task(wait_then_start(), name="start-when-migrated")
 
