@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import secrets
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -99,7 +100,9 @@ class Exchange:
     def __init__(self, directory: Path, pid: int | None = None) -> None:
         self.directory = directory
         self.pid = pid if pid is not None else os.getpid()
-        self.path = directory / f"worker-{self.pid}.json"
+        # The pid says whether the worker lives; the rest keeps a later process that
+        # gets the same pid (containers reuse small ones) off a dead worker's file.
+        self.path = directory / f"worker-{self.pid}-{secrets.token_hex(4)}.json"
 
     def write(self, values: Snapshot, *, stopped: bool = False) -> None:
         """Replace this worker's file at once (a reader never sees half of it)."""

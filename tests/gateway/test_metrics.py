@@ -338,7 +338,8 @@ def test_workers_add_up_counters_always_and_gauges_while_alive(tmp_path: Path) -
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
-    Exchange(tmp_path, pid=os.getppid()).write(other)  # a live process
+    live = Exchange(tmp_path, pid=os.getppid())
+    live.write(other)  # a live process
     Exchange(tmp_path, pid=int(gone.stdout)).write(dead)  # exited
     reader = Exchange(tmp_path)
     merged = merge([(mine, True), *reader.others()])
@@ -353,14 +354,11 @@ def test_workers_add_up_counters_always_and_gauges_while_alive(tmp_path: Path) -
     assert reader.retire() == 0
     assert reader.retire(now=time.time() + 120) == 1
     assert reader.retire(now=time.time() + 120) == 0
-    assert sorted(p.name for p in tmp_path.glob("*.json")) == [
-        "retired.json",
-        f"worker-{os.getppid()}.json",
-    ]
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["retired.json", live.path.name]
     refolded = merge([(mine, True), *reader.others()])
     assert refolded == merged
     # a stopped worker's gauges are gone, its counters stay
-    Exchange(tmp_path, pid=os.getppid()).write(other, stopped=True)
+    live.write(other, stopped=True)
     merged = merge([(mine, True), *reader.others()])
     assert merged["gateway_realtime_connections"].get(("sse",), 0) == mine[
         "gateway_realtime_connections"
