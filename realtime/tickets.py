@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from db.errors import InvalidToken, Unavailable
 from db.principal import Principal
+from gateway import metrics
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -73,6 +74,7 @@ class Tickets:
         self._failing = False  # logged that Redis fails (one line per change, not per call)
 
     def _unavailable(self, exc: Exception) -> Unavailable:
+        metrics.redis_error("tickets")
         if not self._failing:
             self._failing = True
             log.warning(

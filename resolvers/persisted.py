@@ -155,8 +155,10 @@ class PersistedQueries:
                 )
             except RedisError:
                 metrics.redis_error("persisted_queries")
+                metrics.redis_fallback("persisted_queries", True)
                 log.warning("persisted queries: Redis is unavailable; using this worker's store")
             else:
+                metrics.redis_fallback("persisted_queries", False)
                 if value is None:
                     return self._memory_get(organization_id, digest, now)
                 return value.decode() if isinstance(value, bytes) else str(value)
@@ -170,9 +172,11 @@ class PersistedQueries:
                     keys=self._keys(organization_id),
                     args=[digest, query, now, self.budget_bytes, int(self.ttl_seconds)],
                 )
+                metrics.redis_fallback("persisted_queries", False)
                 return
             except RedisError:
                 metrics.redis_error("persisted_queries")
+                metrics.redis_fallback("persisted_queries", True)
                 log.warning("persisted queries: Redis is unavailable; using this worker's store")
         self._memory_put(organization_id, digest, query, size, now)
 

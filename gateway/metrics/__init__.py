@@ -462,6 +462,11 @@ def redis_error(component: str) -> None:
     REDIS_ERRORS.inc((component,))
 
 
+def redis_fallback(component: str, falling_back: bool) -> None:
+    """Whether ``component`` works without Redis (in this worker alone) since its last try."""
+    REDIS_FALLBACK.values[(component,)] = 1.0 if falling_back else 0.0
+
+
 def rate_limited(policy: str) -> None:
     RATE_LIMIT_REJECTIONS.inc((policy,))
 

@@ -58,15 +58,13 @@ Snapshot = dict[str, Values]
 
 def snapshot(pulled: Snapshot) -> Snapshot:
     """This process's values (copied: the caller may keep them), with ``pulled``
-    (what one app's components say now) in place of those families' own."""
+    (what one app's components say now) over them."""
     taken: Snapshot = {}
     for family in FAMILIES:
-        if family.name in pulled:
-            taken[family.name] = dict(pulled[family.name])
-        elif isinstance(family, Histogram):
+        if isinstance(family, Histogram):
             taken[family.name] = {k: list(v) for k, v in family.values.items()}
         else:
-            taken[family.name] = dict(family.values)
+            taken[family.name] = {**family.values, **pulled.get(family.name, {})}
     return taken
 
 

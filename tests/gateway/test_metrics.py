@@ -446,3 +446,26 @@ async def test_redis_away_counts_errors_and_the_fallback(server, anon, monkeypat
     after = await scrape(anon)
     assert value(after, "gateway_redis_errors_total", component="ratelimit") == before + 1
     assert value(after, "gateway_redis_fallback", component="ratelimit") == 1.0
+
+
+async def test_persisted_queries_count_lookups_redis_errors_and_the_fallback() -> None:
+    from gateway.redis_client import redis_client
+    from resolvers.persisted import PersistedQueries, PersistedQueryNotFound
+    from tests.processes import free_port
+
+    redis = redis_client(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    store = PersistedQueries(redis)
+    before = snapshot({})
+    unknown = {"persistedQuery": {"version": 1, "sha256Hash": "a" * 64}}
+    try:
+        with pytest.raises(PersistedQueryNotFound):
+            await store.resolve(1, None, unknown)
+    finally:
+        await redis.aclose()
+    after = snapshot({})
+    errors, lookups = "gateway_redis_errors_total", "gateway_cache_requests_total"
+    component = ("persisted_queries",)
+    assert after[errors][component] == before[errors].get(component, 0) + 1
+    assert after["gateway_redis_fallback"][component] == 1.0
+    miss = ("persisted_queries", "miss")
+    assert after[lookups][miss] == before[lookups].get(miss, 0) + 1
