@@ -120,6 +120,13 @@ async def test_rest_and_graphql_through_nginx_reach_both_gateways(stage):
         mine = f"edge-{uuid.uuid4().hex}"
         reply = await http.get("/livez", headers={"X-Request-Id": mine})
         assert reply.headers["x-request-id"] == mine
+        # nginx replaces a client's X-Forwarded-Proto with the scheme it saw (http here),
+        # so the gateway does not take the client for an https one (HSTS goes to those)
+        forged = {"X-Forwarded-Proto": "https"}
+        assert "strict-transport-security" not in (await http.get("/livez", headers=forged)).headers
+    # the same header from the trusted proxy's own address is believed: the check means something
+    direct = httpx.get(f"{stage.nodes[0].url}/livez", headers=forged, timeout=WAIT)
+    assert "strict-transport-security" in direct.headers
     log = stage.nginx.access_log()
     upstreams = {line.split(" up=")[1].split()[0] for line in log if " up=" in line}
     assert upstreams >= {f"127.0.0.1:{node.port}" for node in stage.nodes}, log
