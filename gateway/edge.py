@@ -149,7 +149,7 @@ class Edge:
         ctx.started = time.perf_counter()
         request_id_var.set(request_id)
         strip_validator_codings(request)
-        metrics.request_started(request, request_is_https(request))
+        metrics.request_started(ctx, request.method, request_is_https(request))
 
     def finish(self, request: Request, response: BaseHTTPResponse) -> None:
         ctx = request.ctx
@@ -165,7 +165,7 @@ class Edge:
         if request_is_https(request):
             headers.setdefault(*HSTS)
         apply_cache_default(request, response)
-        metrics.request_finished(request, response.status)
+        metrics.request_finished(request, ctx, response.status)
         decision = getattr(ctx, "rate_limit", None)
         if decision is not None:
             for name, value in decision.headers().items():

@@ -280,20 +280,20 @@ def route_label(path: str) -> str:
     return label
 
 
-def request_started(request: Request, https: bool) -> None:
-    """Count the request as active until its response (or its upgrade to a WebSocket)."""
-    method = request.method
+def request_started(ctx: Any, method: str, https: bool) -> None:
+    """Count the request (``ctx``: its ``request.ctx``) as active until its response,
+    or its upgrade to a WebSocket."""
     key = (method if method in METHODS else OTHER_METHOD, "https" if https else "http")
-    request.ctx.metrics = key
+    ctx.metrics = key
     _active[key] = _active.get(key, 0) + 1
 
 
-def request_finished(request: Request, status: int) -> None:
+def request_finished(request: Request, ctx: Any, status: int) -> None:
     """The request's duration, by route template, method and status; no longer active."""
-    ctx = request.ctx
-    key = ctx.__dict__.pop("metrics", None)  # once, even if the response step runs twice
+    key = getattr(ctx, "metrics", None)
     if key is None:
         return
+    ctx.metrics = None  # once, even if the response step runs twice
     _active[key] -= 1
     route = request.route
     if route is None:
@@ -311,7 +311,7 @@ def request_finished(request: Request, status: int) -> None:
 def upgraded(request: Request) -> None:
     """A WebSocket upgrade: no response will end the request, so it ends here, as
     101 (from then on ``gateway_realtime_connections`` counts the socket)."""
-    request_finished(request, 101)
+    request_finished(request, request.ctx, 101)
 
 
 # -- GraphQL (resolvers.http, resolvers.ws) -------------------------------------------

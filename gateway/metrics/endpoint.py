@@ -31,6 +31,7 @@ from sanic import HTTPResponse, Request
 from db.errors import PermissionDenied, Unauthenticated
 from gateway.edge import client_address
 from gateway.metrics import (
+    CACHE_REQUESTS,
     DB_POOL,
     DB_POOL_WAITS,
     REDIS_FALLBACK,
@@ -122,7 +123,12 @@ def pull(app: GatewayApp) -> Snapshot:
         ("ratelimit",): float(limiter._redis is not None and not limiter._redis_up),
         ("bus",): float(ctx.bus.url.startswith("redis") and ctx.bus.outage.down),
     }
+    documents = ctx.graphql.cache if ctx.graphql is not None else None
     return {
+        CACHE_REQUESTS.name: {
+            ("graphql_documents", "hit"): float(documents.hits if documents else 0),
+            ("graphql_documents", "miss"): float(documents.misses if documents else 0),
+        },
         RELAY_LEADER.name: {(): 1.0 if relay is not None and relay.leading else 0.0},
         DB_POOL.name: _pool(),
         DB_POOL_WAITS.name: {(): float(PoolWaits.count)},

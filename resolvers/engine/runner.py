@@ -41,7 +41,6 @@ from graphql import (
 )
 
 from db import tracing
-from gateway import metrics
 from gateway.settings import Settings
 from gateway.spans import traced_execution
 from resolvers.engine.fast import FastExecution
@@ -91,6 +90,7 @@ class PreparedCache:
         self.max_bytes = max_bytes
         self.bytes = 0
         self._entries: OrderedDict[str, tuple[Prepared, int]] = OrderedDict()
+        self.hits = self.misses = 0  # gateway_cache_requests_total (gateway.metrics)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -103,7 +103,9 @@ class PreparedCache:
     def get(self, query: str) -> Prepared | None:
         found = self._entries.get(query)
         if found is None:
+            self.misses += 1
             return None
+        self.hits += 1
         self._entries.move_to_end(query)
         return found[0]
 
@@ -190,7 +192,6 @@ class Runner:
     def prepare(self, query: str) -> Prepared:
         """``query`` parsed, measured and validated: from the cache, or now."""
         prepared = self.cache.get(query)
-        metrics.cache_lookup("graphql_documents", prepared is not None)
         if prepared is None:
             prepared, tokens = self._prepare(query)
             self.cache.put(query, prepared, tokens)
