@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from typing import Any
 
@@ -16,36 +17,77 @@ def fmt(value: Any, digits: int = 1) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per parameter: median req/s and p99 over rounds, and the median of the per-round
+    cost ratios (µs/request over the smallest parameter's in the same round)."""
+    if not runs:
+        return []
+    smallest = min(r["param"] for r in runs)
+    base = {r.get("round", 1): r["rps"] for r in runs if r["param"] == smallest}
+    out = []
+    for param in sorted({r["param"] for r in runs}):
+        mine = [r for r in runs if r["param"] == param]
+        ratios = sorted(
+            base[r.get("round", 1)] / r["rps"] for r in mine if r.get("round", 1) in base
+        )
+        out.append(
+            {
+                "param": param,
+                "rounds": len(mine),
+                "rps": statistics.median(r["rps"] for r in mine),
+                "p99_ms": statistics.median(r["p99_ms"] for r in mine if r["p99_ms"] is not None),
+                "non_2xx": sum(r["non_2xx"] for r in mine),
+                "load": "-".join(sorted({r["load"] for r in mine})[:: max(1, len(mine) - 1)]),
+                "cost_ratio": statistics.median(ratios) if ratios else float("nan"),
+                "ratio_range": f"{ratios[0]:.2f}-{ratios[-1]:.2f}" if ratios else "-",
+            }
+        )
+    return out
+
+
 def main(path: str) -> None:
     with open(path) as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
-    lists = [r for r in rows if r.get("case") == "list"]
+    lists = summarize([r for r in rows if r.get("case") == "list"])
     if lists:
-        print("REST list size (`GET /api/v1/orders?page_size=N`, wrk -c16, one worker):\n")
-        print("| rows | req/s | µs/request | µs/row | µs per extra row | p99 ms | non-2xx | load |")
-        print("|---|---|---|---|---|---|---|---|")
+        print(
+            "REST list size (`GET /api/v1/orders?page_size=N`, wrk -c16, one worker; median of"
+            f" {lists[0]['rounds']} rounds):\n"
+        )
+        print(
+            "| rows | req/s | µs/request | µs/row | µs per extra row | cost vs 10 rows (same round)"
+            " | p99 ms | non-2xx | load |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
         prev = None
         for r in lists:
             us = 1e6 / r["rps"]
             extra = (us - prev[1]) / (r["param"] - prev[0]) if prev else None
             print(
                 f"| {r['param']} | {r['rps']:,.0f} | {us:,.0f} | {us / r['param']:,.1f} "
-                f"| {fmt(extra)} | {fmt(r['p99_ms'])} | {r['non_2xx']} | {r['load']} |"
+                f"| {fmt(extra)} | {r['cost_ratio']:.2f}x ({r['ratio_range']}) "
+                f"| {fmt(r['p99_ms'])} | {r['non_2xx']} | {r['load']} |"
             )
             prev = (r["param"], us)
         print()
-    depth = [r for r in rows if r.get("case") == "depth"]
+    depth = summarize([r for r in rows if r.get("case") == "depth"])
     if depth:
         names = {1: "orders", 2: "+ items", 3: "+ product", 4: "+ supplier"}
-        print("GraphQL nesting depth (50 orders, ~150 items; wrk -c16, one worker):\n")
-        print("| depth | selection | req/s | µs/request | vs depth 1 | p99 ms | non-2xx | load |")
+        print(
+            "GraphQL nesting depth (50 orders, ~150 items; wrk -c16, one worker; median of"
+            f" {depth[0]['rounds']} rounds):\n"
+        )
+        print(
+            "| depth | selection | req/s | µs/request | cost vs depth 1 (same round) | p99 ms "
+            "| non-2xx | load |"
+        )
         print("|---|---|---|---|---|---|---|---|")
-        base = 1e6 / depth[0]["rps"]
         for r in depth:
             us = 1e6 / r["rps"]
             print(
                 f"| {r['param']} | {names.get(r['param'], '')} | {r['rps']:,.0f} | {us:,.0f} "
-                f"| {us / base:.2f}x | {fmt(r['p99_ms'])} | {r['non_2xx']} | {r['load']} |"
+                f"| {r['cost_ratio']:.2f}x ({r['ratio_range']}) | {fmt(r['p99_ms'])} "
+                f"| {r['non_2xx']} | {r['load']} |"
             )
         print()
     subs = [r for r in rows if r.get("case") == "subscribers"]
