@@ -469,3 +469,30 @@ async def test_persisted_queries_count_lookups_redis_errors_and_the_fallback() -
     assert after["gateway_redis_fallback"][component] == 1.0
     miss = ("persisted_queries", "miss")
     assert after[lookups][miss] == before[lookups].get(miss, 0) + 1
+
+
+async def test_a_read_that_waits_for_a_connection_is_counted(server, anon, is_postgres):
+    """PostgreSQL: with every connection of the reads' gate taken, a read waits, and
+    says so. (SQLite has one connection and no pool: its waits are not counted.)"""
+    if not is_postgres:
+        pytest.skip("PostgreSQL's pool")
+    from db.sql import client
+
+    gate = client()._gate
+    name = "gateway_db_pool_waits_total"
+    before = value(await scrape(anon), name)
+    taken = 0
+    while not gate.locked():
+        await gate.acquire()
+        taken += 1
+    try:
+        waiting = asyncio.create_task(client().fetch_dicts("SELECT 1 AS one", []))
+        await asyncio.sleep(0)  # it reaches the gate, and waits there
+        assert not waiting.done()
+    finally:
+        for _ in range(taken):
+            gate.release()
+    assert await waiting == [{"one": 1}]
+    after = await scrape(anon)
+    assert value(after, name) >= before + 1
+    assert value(after, "gateway_db_pool_connections", state="max") >= 1
