@@ -60,6 +60,7 @@ def setup_realtime(app: GatewayApp) -> Hub:
                 database_url=settings.database_url,
                 retention_seconds=settings.change_log_retention_seconds,
                 commits=local_commits(),
+                connect_timeout=settings.database_connect_timeout_seconds,
             )
             app.ctx.relay = relay
             await relay.start()

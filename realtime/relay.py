@@ -65,8 +65,16 @@ LOCK_KEY = 0x6777_7265_6C61_79
 BATCH = 500
 
 
-# Tortoise's pool options in DATABASE_URL; asyncpg would take them for server settings.
-_POOL_OPTIONS = {"minsize", "maxsize", "max_queries", "max_inactive_connection_lifetime"}
+# Tortoise's pool options and the gateway's timeouts in DATABASE_URL; asyncpg would take
+# them for server settings (the relay's connection gets its timeout as an argument).
+_POOL_OPTIONS = {
+    "minsize",
+    "maxsize",
+    "max_queries",
+    "max_inactive_connection_lifetime",
+    "connect_timeout",
+    "command_timeout",
+}
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -91,9 +99,11 @@ class Relay:
         heartbeat_seconds: float = 1.0,
         poll_seconds: float = 1.0,
         commits: Commits | None = None,
+        connect_timeout: float = 5.0,
     ) -> None:
         self.bus = bus
         self.database_url = database_url
+        self.connect_timeout = connect_timeout
         self.retention = timedelta(seconds=retention_seconds)
         self.takeover_seconds = takeover_seconds
         self.heartbeat_seconds = heartbeat_seconds
@@ -151,7 +161,9 @@ class Relay:
     @contextlib.asynccontextmanager
     async def _pg_leadership(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection holding the relay lock (waits, retrying, until it gets it)."""
-        connection: asyncpg.Connection = await asyncpg.connect(asyncpg_dsn(self.database_url))
+        connection: asyncpg.Connection = await asyncpg.connect(
+            asyncpg_dsn(self.database_url), timeout=self.connect_timeout
+        )
         # Reached by standbys too: the database is back even if another worker leads.
         if self.database_outage.down:
             self.database_outage.succeeded()

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from realtime.relay import Relay
+from realtime.relay import Relay, asyncpg_dsn
 
 
 class SwallowingBus:
@@ -87,3 +87,43 @@ async def test_a_bus_outage_is_one_line_down_and_one_line_back(caplog):
     assert messages[1].startswith("change-log relay: publishing to the bus: back after")
     assert "(50 failed attempts)" in messages[1]
     assert bus.calls == 52
+
+
+def test_the_relay_s_connection_leaves_the_gateway_s_own_url_options_out():
+    url = "postgres://u@db:5432/app?maxsize=20&connect_timeout=2&command_timeout=30&sslmode=require"
+    assert asyncpg_dsn(url) == "postgres://u@db:5432/app?sslmode=require"
+
+
+async def test_the_relay_gives_up_connecting_to_a_database_that_never_answers():
+    """A peer that accepts and stays silent (a dead network path): the relay's connect
+    ends at its own timeout, not asyncpg's 60 s, and its loop tries again."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    relay = Relay(
+        FlakyBus(),
+        database_url=f"postgres://u@127.0.0.1:{port}/app?connect_timeout=9",
+        retention_seconds=3600,
+        connect_timeout=0.2,
+    )
+
+    async def attempt() -> BaseException | None:
+        try:
+            async with relay._pg_leadership():
+                return None
+        except (TimeoutError, OSError) as error:
+            return error
+
+    try:
+        outcome = await asyncio.wait_for(attempt(), 30)
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert isinstance(outcome, TimeoutError)
+    assert held, "the relay reached the silent peer"
