@@ -35,6 +35,7 @@ from db.revocations import (
     record_revocation,
     revocations_since,
 )
+from gateway import metrics
 from gateway.ratelimit import raise_if_cancelled
 
 if TYPE_CHECKING:
@@ -55,6 +56,9 @@ CATCH_UP_SLACK = 60.0
 REDIS_RETRY_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
 OUTBOX_LIMIT = 100_000
+# ``gateway_redis_errors_total`` / ``gateway_redis_fallback``: while Redis is away this
+# worker reads revocations from the database every POLL_SECONDS_ALONE instead.
+METRICS_COMPONENT = "revocations"
 
 
 class Denylist:
@@ -237,6 +241,7 @@ class Denylist:
 
     def _heard_from_redis(self) -> None:
         self._listening = True
+        metrics.redis_fallback(METRICS_COMPONENT, False)
         self._catch_up_now.set()  # what was published while this worker did not listen
         self._outbox_ready.set()  # what this worker could not publish
         self._resubscribed.set()
@@ -246,6 +251,8 @@ class Denylist:
 
     def _lost_redis(self, exc: BaseException) -> None:
         self._listening = False
+        metrics.redis_error(METRICS_COMPONENT)
+        metrics.redis_fallback(METRICS_COMPONENT, True)
         if not self._redis_lost:
             self._redis_lost = True
             log.warning(
@@ -281,6 +288,7 @@ class Denylist:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    metrics.redis_error(METRICS_COMPONENT)
                     if not failing:
                         failing = True
                         log.warning(

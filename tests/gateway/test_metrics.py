@@ -496,3 +496,21 @@ async def test_a_read_that_waits_for_a_connection_is_counted(server, anon, is_po
     after = await scrape(anon)
     assert value(after, name) >= before + 1
     assert value(after, "gateway_db_pool_connections", state="max") >= 1
+
+
+def test_revocation_notices_count_lost_redis_and_the_fallback_until_it_answers() -> None:
+    from gateway.auth.denylist import Denylist
+
+    denylist = Denylist()
+    errors, fallback, component = (
+        "gateway_redis_errors_total",
+        "gateway_redis_fallback",
+        ("revocations",),
+    )
+    before = snapshot({})
+    denylist._lost_redis(ConnectionError("Error 111 connecting to 127.0.0.1:6390"))
+    lost = snapshot({})
+    assert lost[errors][component] == before[errors].get(component, 0) + 1
+    assert lost[fallback][component] == 1.0
+    denylist._heard_from_redis()
+    assert snapshot({})[fallback][component] == 0.0
