@@ -18,9 +18,16 @@ What leaves the process is decided here, not left to the SDK's defaults:
   x``, ``Basic x``, JWTs, ``gwk_`` API keys, ``key=value`` pairs with a sensitive
   key in text) are cut from every string, in ``before_send`` and ``before_breadcrumb``.
 - ``send_default_pii=False``; no auto-enabled integrations (Strawberry, asyncpg,
-  Redis, httpx would add per-operation work and breadcrumbs to the hot path);
-  breadcrumbs from log records at WARNING and above only (INFO ones, such as the
-  access log, would cost a few µs per request).
+  Redis, httpx would add per-operation work to the hot path).
+- No per-request work: sentry_sdk's ``SanicIntegration`` registers three Sanic signals
+  and opens an isolation scope and a transaction on every request, which measured
+  several times the cost of a whole request on this stack (docs/decisions.md).
+  ``SanicErrors`` keeps what it is used for here: unhandled errors captured where
+  Sanic looks up their handler (mechanism ``sanic``), with the request (method, URL,
+  query, headers, body, route as the transaction, ``X-Request-ID`` as a tag) read
+  from Sanic's current-request context when an event is built. Without a scope per
+  request there are no breadcrumbs from log records (they would mix requests);
+  error-level log records are still sent as events, with their request.
 """
 
 from __future__ import annotations
@@ -35,12 +42,18 @@ from urllib.parse import parse_qsl
 
 import orjson
 import sentry_sdk
+from sanic import Request
 from sanic.exceptions import SanicException
+from sanic.handlers import ErrorHandler
 from sentry_sdk._types import AnnotatedValue
+from sentry_sdk.integrations import Integration
 from sentry_sdk.integrations.logging import LoggingIntegration
-from sentry_sdk.integrations.sanic import SanicIntegration
+from sentry_sdk.integrations.sanic import SanicRequestExtractor
+from sentry_sdk.integrations.stdlib import StdlibIntegration
+from sentry_sdk.scope import add_global_event_processor
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, DEFAULT_PII_DENYLIST, EventScrubber
 from sentry_sdk.transport import Transport
+from sentry_sdk.utils import event_from_exception
 
 from db.errors import DomainError
 from gateway.errors import database_unavailable
@@ -196,7 +209,10 @@ class Scrubber(EventScrubber):
 def _expected(hint: dict[str, Any]) -> bool:
     """Whether the event is about an error the gateway answers as designed (not a 500)."""
     exc_info = hint.get("exc_info")
-    error = exc_info[1] if exc_info else None
+    return _expected_error(exc_info[1] if exc_info else None)
+
+
+def _expected_error(error: BaseException | None) -> bool:
     if error is None:
         return False
     if isinstance(error, DomainError) and error.status < 500:
@@ -221,6 +237,59 @@ def before_breadcrumb(crumb: Any, hint: dict[str, Any]) -> Any:
             if sensitive_key(str(key)):
                 data[key] = FILTERED
     return _scrub_strings(crumb)
+
+
+class SanicErrors(Integration):
+    """Unhandled errors of Sanic handlers, with their request (see the module docstring)."""
+
+    identifier = "sanic"
+
+    @staticmethod
+    def setup_once() -> None:
+        # Once per process (the SDK's rule); the patch does nothing while Sentry is off.
+        original = ErrorHandler.lookup
+
+        def lookup(self: ErrorHandler, exception: Exception, route_name: str | None = None) -> Any:
+            if sentry_sdk.get_client().get_integration(SanicErrors) is not None:
+                _capture(exception)
+            return original(self, exception, route_name)
+
+        ErrorHandler.lookup = lookup  # type: ignore[method-assign]
+        add_global_event_processor(_with_request)
+
+
+def _capture(error: Exception) -> None:
+    if _expected_error(error):  # before any work: most errors are a 404 or a 401
+        return
+    event, hint = event_from_exception(
+        error,
+        client_options=sentry_sdk.get_client().options,
+        mechanism={"type": "sanic", "handled": False},
+    )
+    sentry_sdk.capture_event(event, hint=hint)
+
+
+def _with_request(event: Any, hint: Any) -> Any:
+    """Add the current request (if the event is built while one is handled)."""
+    if "request" in event:
+        return event
+    try:
+        request = Request.get_current()
+    except SanicException:  # not inside a request
+        return event
+    SanicRequestExtractor(request).extract_into_event(event)  # body, within size limits
+    info = event.setdefault("request", {})
+    info["url"] = f"{request.scheme}://{request.host}{request.path}"
+    info["query_string"] = request.query_string
+    info["method"] = request.method
+    info["headers"] = dict(request.headers)  # the scrubber cuts the sensitive ones
+    route = request.route
+    if route is not None and not event.get("transaction"):
+        event["transaction"] = str(route.name).removeprefix(f"{request.app.name}.")
+    request_id = getattr(request.ctx, "request_id", None)
+    if request_id:
+        event.setdefault("tags", {})["request_id"] = request_id
+    return event
 
 
 def release_name(settings: Settings, environ: dict[str, str] | None = None) -> str:
@@ -257,10 +326,9 @@ def setup_sentry(
         dsn=settings.sentry_dsn,
         release=release_name(settings, environ),
         environment=settings.environment,
-        integrations=[
-            SanicIntegration(),
-            LoggingIntegration(level=logging.WARNING, event_level=logging.ERROR),
-        ],
+        integrations=[SanicErrors(), LoggingIntegration(level=None, event_level=logging.ERROR)],
+        # Outgoing HTTP breadcrumbs would mix requests too (no scope per request).
+        disabled_integrations=[StdlibIntegration()],
         auto_enabling_integrations=False,
         send_default_pii=False,
         event_scrubber=Scrubber(),

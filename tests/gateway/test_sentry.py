@@ -52,6 +52,7 @@ SENTRY_APP = """
 import functools, itertools, logging, sys
 from pathlib import Path
 
+from sanic.response import text
 from sentry_sdk.transport import Transport
 
 import gateway.app
@@ -80,7 +81,14 @@ async def fail(request):
     raise RuntimeError(f"the upstream refused {authorization} with {body['password']}")
 
 
+async def log_error(request):
+    key = request.headers.get("x-api-key")
+    logging.getLogger("gateway").error("the partner refused key=%s", key)
+    return text("logged")
+
+
 app.add_route(fail, "/test/fail", methods=["POST"], name="test_fail")
+app.add_route(log_error, "/test/log", methods=["GET"], name="test_log")
 app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False)
 """
 
@@ -173,15 +181,25 @@ def test_an_unhandled_error_is_reported_tagged_and_without_any_secret(tmp_path):
             assert time.monotonic() < deadline, "no envelope"
             time.sleep(0.05)
 
-    assert len(events) == 1, [event.get("exception") for _, event in events]
-    _, event = events[0]
+        # An error-level log record in a request is an event too, with its request.
+        logged = httpx.get(
+            f"{base}/test/log", headers={"X-Api-Key": SECRETS["api_key"]}, timeout=10
+        )
+        assert logged.status_code == 200
+        while len(events := _events(out)) < 2:
+            assert time.monotonic() < deadline, "no envelope for the log record"
+            time.sleep(0.05)
+
+    # One event per failure: the handler's "unhandled error" log line is the same error.
+    assert len(events) == 2, [event.get("exception") for _, event in events]
+    (_, event), (_, log_event) = events
     text = b"".join(path.read_bytes() for path in sorted(out.glob("*.envelope")))
     for name, secret in SECRETS.items():
         assert secret.encode() not in text, f"the {name} left the process"
     # ... and the report is still useful: what failed, where, for which release.
     (exception,) = event["exception"]["values"]
     assert exception["type"] == "RuntimeError"
-    assert exception["value"].startswith("the upstream refused Bearer [Filtered]")
+    assert exception["value"] == "the upstream refused [Filtered] with [Filtered]"
     assert exception["mechanism"]["type"] == "sanic"
     assert event["release"] == "gateway-test@1.2.3"
     assert event["environment"] == "test"
@@ -195,8 +213,13 @@ def test_an_unhandled_error_is_reported_tagged_and_without_any_secret(tmp_path):
     frames = exception["stacktrace"]["frames"]
     assert frames[-1]["function"] == "fail"
     assert frames[-1]["vars"]["authorization"] == "[Filtered]"
-    crumbs = [c["message"] for c in event["breadcrumbs"]["values"] if c.get("message")]
-    assert any(c.startswith("retrying http://127.0.0.1") for c in crumbs), crumbs
+    assert event["tags"]["request_id"] == failed.headers["x-request-id"]
+    assert log_event["logentry"]["message"].startswith("the partner refused key=")
+    assert log_event["logentry"]["params"] == ["[Filtered]"]
+    assert log_event["request"]["headers"]["x-api-key"] == "[Filtered]"
+    assert log_event["transaction"] == "test_log"
+    # No breadcrumbs from log records: without a scope per request they would mix requests.
+    assert not event.get("breadcrumbs", {}).get("values")
     assert "ip_address" not in event.get("user", {})
 
 
