@@ -4,8 +4,8 @@ What leaves the process is decided here, not left to the SDK's defaults:
 
 - Only what the gateway answers 500 for is reported: domain errors below 500 (a 404,
   a refused token, a rate limit) and database outages (503, logged once per 10 s by
-  gateway/errors.py) are dropped in ``before_send``: the Sanic integration would
-  otherwise report every exception its error handler sees.
+  gateway/errors.py) are not (Sanic's error handler sees every one of them), both
+  where Sanic errors are captured and in ``before_send``.
 - Secrets are scrubbed three ways, because sentry_sdk's ``EventScrubber`` alone (a
   key denylist, exact names only) misses a query string (one string), a body that
   is not a JSON object, ``access_token`` (only ``token`` is listed), and any secret
@@ -277,7 +277,10 @@ def _with_request(event: Any, hint: Any) -> Any:
         request = Request.get_current()
     except SanicException:  # not inside a request
         return event
-    SanicRequestExtractor(request).extract_into_event(event)  # body, within size limits
+    try:  # the body (within MAX_REQUEST_BODY_SIZE), parsed as JSON or a form
+        SanicRequestExtractor(request).extract_into_event(event)
+    except Exception:  # a body that does not parse: report the error without it
+        event["request"] = {}
     info = event.setdefault("request", {})
     info["url"] = f"{request.scheme}://{request.host}{request.path}"
     info["query_string"] = request.query_string
