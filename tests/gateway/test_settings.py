@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gateway.settings import (
@@ -40,3 +42,11 @@ def test_comma_lists_from_the_environment(monkeypatch):
     monkeypatch.setenv("CORS_ALLOW_ORIGINS", "")
     empty = load_settings()
     assert (empty.trusted_proxies, empty.cors_allow_origins) == ([], [])
+
+
+def test_every_setting_is_in_the_readme_s_configuration_table():
+    """The table is what operators read: a setting added without a row fails here."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Endpoint map")]
+    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in table]
+    assert missing == []
