@@ -86,13 +86,18 @@ class Readiness:
                 await task
 
     async def report(self) -> Report:
-        """(ready, body) from the evaluation in flight, or a new one."""
+        """(ready, body) from the evaluation in flight, or a new one; draining is
+        checked for each probe (it costs nothing and must show at once)."""
         running = self._running
         if running is None:
             running = self._running = asyncio.ensure_future(self._evaluate())
             running.add_done_callback(self._finished)
         # Shielded: a prober that hangs up does not cancel the others' answer.
-        return await asyncio.shield(running)
+        ready, body = await asyncio.shield(running)
+        if not self.app.ctx.shutdown.started:
+            return ready, body
+        checks = {"worker": "error: shutting down", **body["checks"]}
+        return False, {**body, "status": "unavailable", "checks": checks}
 
     def _finished(self, _: object) -> None:
         self._running = None
@@ -119,8 +124,6 @@ class Readiness:
         app = self.app
         checks: dict[str, str] = {}
         extra: dict[str, Any] = {}
-        if app.ctx.shutdown.started:
-            checks["worker"] = "error: shutting down"
         try:
             workers = await asyncio.wait_for(read_capacity(app), PROBE_TIMEOUT)
         except Exception as exc:

@@ -252,6 +252,30 @@ async def test_a_flood_of_probes_shares_one_evaluation(server):
     assert len(asked) == 2
 
 
+async def test_draining_shows_on_the_next_probe_even_with_an_evaluation_shared(server):
+    release = asyncio.Event()
+
+    async def pending() -> list[str]:
+        await release.wait()
+        return []
+
+    readiness = _readiness(server, pending=pending)
+    before = asyncio.create_task(readiness.report())  # started before the drain
+    await asyncio.sleep(0)
+    shutdown = server.app.ctx.shutdown
+    shutdown.deadline = 0.0  # as Shutdown.run sets it: the worker is draining
+    try:
+        during = asyncio.create_task(readiness.report())
+        release.set()
+        for ready, body in await asyncio.gather(before, during):
+            assert not ready
+            assert body["checks"]["worker"] == "error: shutting down"
+            assert body["status"] == "unavailable"
+    finally:
+        shutdown.deadline = None
+    assert (await readiness.report())[0]
+
+
 def test_the_lag_threshold_is_a_positive_number_of_seconds():
     assert Settings().ready_max_relay_lag_seconds == 30.0
     assert Settings(ready_max_relay_lag_seconds=0.5).ready_max_relay_lag_seconds == 0.5
