@@ -35,6 +35,7 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "param": param,
                 "rounds": len(mine),
                 "rps": statistics.median(r["rps"] for r in mine),
+                "cpu_us": statistics.median(r.get("cpu_us_per_req") or float("nan") for r in mine),
                 "p99_ms": statistics.median(r["p99_ms"] for r in mine if r["p99_ms"] is not None),
                 "non_2xx": sum(r["non_2xx"] for r in mine),
                 "load": "-".join(sorted({r["load"] for r in mine})[:: max(1, len(mine) - 1)]),
@@ -55,13 +56,13 @@ def main(path: str) -> None:
             f" {lists[0]['rounds']} rounds):\n"
         )
         print(
-            "| rows | req/s | µs/request | µs/row | µs per extra row | cost vs 10 rows (same round)"
-            " | p99 ms | non-2xx | load |"
+            "| rows | req/s | server CPU µs/request | CPU µs/row | CPU µs per extra row "
+            "| req/s cost vs 10 rows (same round) | p99 ms | non-2xx | load |"
         )
         print("|---|---|---|---|---|---|---|---|---|")
         prev = None
         for r in lists:
-            us = 1e6 / r["rps"]
+            us = r["cpu_us"]
             extra = (us - prev[1]) / (r["param"] - prev[0]) if prev else None
             print(
                 f"| {r['param']} | {r['rps']:,.0f} | {us:,.0f} | {us / r['param']:,.1f} "
@@ -78,14 +79,15 @@ def main(path: str) -> None:
             f" {depth[0]['rounds']} rounds):\n"
         )
         print(
-            "| depth | selection | req/s | µs/request | cost vs depth 1 (same round) | p99 ms "
-            "| non-2xx | load |"
+            "| depth | selection | req/s | server CPU µs/request | CPU vs depth 1 "
+            "| req/s cost vs depth 1 (same round) | p99 ms | non-2xx | load |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in depth:
-            us = 1e6 / r["rps"]
+            us = r["cpu_us"]
             print(
                 f"| {r['param']} | {names.get(r['param'], '')} | {r['rps']:,.0f} | {us:,.0f} "
+                f"| {us / depth[0]['cpu_us']:.2f}x "
                 f"| {r['cost_ratio']:.2f}x ({r['ratio_range']}) | {fmt(r['p99_ms'])} "
                 f"| {r['non_2xx']} | {r['load']} |"
             )
