@@ -1,10 +1,13 @@
 """``GET /metrics``: who may read it, what one app adds, and the workers' files.
 
-Open to loopback clients (the address the access log shows: behind a trusted
-proxy, the client's, so a request a proxy forwards from elsewhere is not
-loopback); anyone else sends ``Authorization: Bearer <METRICS_TOKEN>``. Without
-credentials: 401 ``METRICS_TOKEN_REQUIRED``; with a wrong token, or when no
-token is configured: 403 ``METRICS_FORBIDDEN``. The route is not a REST
+Open to loopback clients: the connection's peer is loopback and so is the client
+the access log shows (behind a trusted proxy on this host, the client's, so a request
+a proxy forwards from elsewhere is not loopback; a trusted proxy elsewhere cannot make
+itself loopback by saying so in ``X-Forwarded-For``). Anyone else sends
+``Authorization: Bearer <METRICS_TOKEN>``. Without credentials: 401
+``METRICS_TOKEN_REQUIRED``; with a wrong token, or when no token is configured: 403
+``METRICS_FORBIDDEN``, counted against the address's refused-credentials limit
+(``RATE_LIMIT_AUTH_FAILURES``) like any refused credential, then 429. The route is not a REST
 resource and is not in the OpenAPI document.
 """
 
@@ -70,9 +73,12 @@ def _loopback(address: str) -> bool:
         return False
 
 
-def check_access(address: str, authorization: str | None, token: str | None) -> None:
-    """Raise unless ``address`` is loopback or ``authorization`` carries ``token``."""
-    if _loopback(address):
+def check_access(
+    address: str, authorization: str | None, token: str | None, *, peer: str | None = None
+) -> None:
+    """Raise unless the client (``address``, and the socket's ``peer`` when given) is
+    loopback or ``authorization`` carries ``token``."""
+    if _loopback(address) and (peer is None or _loopback(peer)):
         return
     if not authorization:
         raise MetricsTokenRequired("metrics: send Authorization: Bearer <METRICS_TOKEN>")
@@ -167,14 +173,23 @@ def setup_metrics(app: GatewayApp) -> None:
     if exchange is None:  # one process: its own numbers are the host's
         ProcessCollector(registry=registry)
 
+    throttle = app.ctx.throttle
+
     async def metrics(request: Request) -> HTTPResponse:
-        check_access(
-            client_address(request), request.headers.get("authorization"), settings.metrics_token
-        )
+        address = client_address(request)
+        authorization = request.headers.get("authorization")
+        if authorization and not _loopback(address):
+            throttle.check_address(request)  # 429 once its refused credentials ran out
+        try:
+            check_access(address, authorization, settings.metrics_token, peer=request.ip or "")
+        except MetricsForbidden:
+            await throttle.credential_refused(request)
+            raise
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        # HEAD: Sanic sends the headers of this answer without its body
         return HTTPResponse(encoder(registry), content_type=content_type)
 
-    app.add_route(metrics, "/metrics", methods=["GET"], name="metrics")
+    app.add_route(metrics, "/metrics", methods=["GET", "HEAD"], name="metrics")
 
     if settings.workers > 1:
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import random
 import signal
 import time
 from collections.abc import Callable
@@ -286,6 +287,51 @@ def test_the_access_rule() -> None:
     with pytest.raises(MetricsForbidden):  # no token configured: nobody elsewhere
         check_access("10.0.0.8", "Bearer anything", None)
     check_access("10.0.0.8", "bearer " + "t" * 20, "t" * 20)
+    # A trusted proxy elsewhere saying "X-Forwarded-For: 127.0.0.1" is not loopback:
+    # the socket's peer must be loopback too.
+    with pytest.raises(MetricsTokenRequired):
+        check_access("127.0.0.1", None, "t" * 20, peer="192.0.2.2")
+    with pytest.raises(MetricsTokenRequired):
+        check_access("::1", None, "t" * 20, peer="10.1.2.3")
+    check_access("127.0.0.1", None, None, peer="127.0.0.1")
+    check_access("10.0.0.8", "Bearer " + "t" * 20, "t" * 20, peer="192.0.2.2")
+
+
+async def test_wrong_metrics_tokens_use_up_the_address_s_refused_credentials(
+    server, anon, monkeypatch
+):
+    from gateway.ratelimit import Rate
+
+    settings = server.app.ctx.settings
+    token = "a-metrics-token-long-enough"
+    monkeypatch.setattr(settings, "trusted_proxies", [ipaddress.ip_network("127.0.0.1/32")])
+    monkeypatch.setattr(settings, "metrics_token", token)
+    monkeypatch.setitem(server.app.ctx.throttle.rates, "auth-failures", Rate.parse("2/minute"))
+    # addresses of this run's own (the counters may live in a shared Redis)
+    first, second = (f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}" for _ in "ab")
+    elsewhere = {"X-Forwarded-For": first}
+    statuses = [
+        (
+            await anon.get("/metrics", headers={**elsewhere, "Authorization": f"Bearer guess{n}"})
+        ).status_code
+        for n in range(4)
+    ]
+    assert statuses[:2] == [403, 403]
+    assert statuses[2:] == [429, 429]
+    # the address is refused without its credential being checked, the right one included
+    right = await anon.get("/metrics", headers={**elsewhere, "Authorization": f"Bearer {token}"})
+    assert right.status_code == 429
+    assert "Retry-After" in right.headers
+    # another address is not
+    other = {"X-Forwarded-For": second, "Authorization": f"Bearer {token}"}
+    assert (await anon.get("/metrics", headers=other)).status_code == 200
+
+
+async def test_head_metrics_answers_the_headers_of_get(server, anon):
+    r = await anon.head("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    assert r.content == b""
 
 
 async def test_metrics_is_not_in_the_openapi_document(server, anon):
