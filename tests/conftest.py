@@ -177,6 +177,9 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
     """The gateway on a real socket, with its real startup and shutdown listeners."""
     await apply_migrations(settings.tortoise_url)
     app = create_app(settings, name=f"gateway_test_{uuid.uuid4().hex[:8]}")
+    # Rate-limit counters of this server's own: with Redis they would otherwise outlive the
+    # run, and the next run's tenants (the same ids in a new database) would inherit them.
+    app.ctx.throttle.limiter._prefix = f"gateway:test:{uuid.uuid4().hex[:12]}:rl:"
     port = settings.port
     srv = await app.create_server(
         host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
