@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 _PARAMETER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):\(\?P<\1>(.*?)\)(.*)$")
 _REGEX_CHARACTERS = re.compile(r"[\\.^$*+?{}\[\]|()]")
 _templates: dict[str, str] = {}
+# A client's operation name is its own text (a document may be 64 KB): kept this long.
+MAX_NAME_LENGTH = 100
 
 
 def route_template(path: str) -> str:
@@ -172,7 +174,7 @@ async def traced_execution(
     if operation is not None:
         attributes["graphql.operation.type"] = operation.operation.value
         if operation.name is not None:
-            attributes["graphql.operation.name"] = operation.name.value
+            attributes["graphql.operation.name"] = operation.name.value[:MAX_NAME_LENGTH]
     with active.start_as_current_span("graphql.execute", attributes=attributes) as span:
         result = await execute(*args)
         if result.errors:

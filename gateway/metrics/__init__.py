@@ -56,6 +56,9 @@ LAG_BUCKETS = (
 )
 COST_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 20000, 50000)
 MAX_OPERATION_NAMES = 100
+# A longer name is a client's text, not an operation anyone charts: ``_other``, and it
+# takes no slot (a 60 KB name would otherwise be in every scrape until a restart).
+MAX_OPERATION_NAME_LENGTH = 100
 OTHER_OPERATION = "_other"
 ANONYMOUS_OPERATION = "_anonymous"
 INVALID_OPERATION = "_invalid"  # refused before it ran: did not parse, or not valid
@@ -332,11 +335,14 @@ _operation_names: set[str] = set()
 
 
 def operation_name_label(name: str | None) -> str:
-    """A bounded label: the first ``MAX_OPERATION_NAMES`` names seen, then ``_other``."""
+    """A bounded label: the first ``MAX_OPERATION_NAMES`` names seen, then ``_other``
+    (and ``_other`` for any name over ``MAX_OPERATION_NAME_LENGTH`` characters)."""
     if name is None:
         return ANONYMOUS_OPERATION
     if name in _operation_names:
         return name
+    if len(name) > MAX_OPERATION_NAME_LENGTH:
+        return OTHER_OPERATION
     if len(_operation_names) >= MAX_OPERATION_NAMES:
         return OTHER_OPERATION
     _operation_names.add(name)

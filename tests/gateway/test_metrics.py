@@ -348,6 +348,25 @@ def test_operation_names_stop_at_the_cap(monkeypatch) -> None:
     assert metrics.operation_name_label(None) == metrics.ANONYMOUS_OPERATION
 
 
+def test_a_long_operation_name_is_other_and_takes_no_slot(monkeypatch) -> None:
+    monkeypatch.setattr(metrics, "_operation_names", set())
+    longest = "Q" * metrics.MAX_OPERATION_NAME_LENGTH
+    assert metrics.operation_name_label(longest) == longest
+    for n in range(500):
+        name = f"Q{n}" + "x" * metrics.MAX_OPERATION_NAME_LENGTH
+        assert metrics.operation_name_label(name) == metrics.OTHER_OPERATION
+    assert metrics._operation_names == {longest}
+
+
+async def test_a_60_kb_operation_name_leaves_the_scrape_small(server, anon, tenant):
+    name = "Q" * 60_000
+    r = await tenant.client.post("/graphql", json={"query": f"query {name} {{ __typename }}"})
+    assert r.status_code == 200, r.text
+    text = (await anon.get("/metrics")).text
+    assert name[:101] not in text
+    assert 'graphql_operation_name="_other"' in text
+
+
 def test_route_templates_and_methods() -> None:
     assert metrics.route_label("api/v1/orders/<id:int>") == "/api/v1/orders/{id}"
     assert metrics.route_label("api/v1/<a>/<b:str>/x") == "/api/v1/{a}/{b}/x"

@@ -156,6 +156,14 @@ async def test_a_websocket_upgrade_gets_a_span_that_ends_while_the_socket_is_ope
 # -- GraphQL and SQL -------------------------------------------------------------------
 
 
+async def test_a_client_s_long_operation_name_is_cut_in_the_span(tenant, spans):
+    name = "Q" * 60_000
+    r = await tenant.client.post("/graphql", json={"query": f"query {name} {{ __typename }}"})
+    assert r.status_code == 200, r.text
+    (execute,) = named(spans, "graphql.execute")
+    assert (execute.attributes or {})["graphql.operation.name"] == "Q" * 100
+
+
 async def test_graphql_parse_validate_and_execute_are_children_of_the_request(tenant, spans):
     alias = f"a{uuid.uuid4().hex}"  # a document the cache has never seen
     query = f"query Traced {{ {alias}: customers(first: 1) {{ nodes {{ name }} }} }}"
