@@ -5,7 +5,9 @@ touches nothing else: a dependency outage must never get a process restarted.
 ``/readyz`` says whether this worker should get traffic: it is not draining, every
 worker of the host serves, the database and Redis answer, the schema is at this
 code's newest migration, and the relay keeps the change stream within
-``READY_MAX_RELAY_LAG_SECONDS`` of the writes.
+``READY_MAX_RELAY_LAG_SECONDS`` of the writes. ``/readyz?exclude=redis`` leaves the
+named checks out of the decision (still run and shown): the shipped probes exclude
+Redis, without which REST and GraphQL still serve.
 
 Cost is bounded whatever the probe rate: each dependency check has a 2 s timeout,
 concurrent probes on a worker share one evaluation in flight (so a flood puts at
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sanic import HTTPResponse, Request
 from sanic.response import json
 
+from db.errors import InvalidArgument
 from db.events import oldest_unnumbered_at
 from db.setup import pending_migrations, ping_database
 from gateway.workers import read_capacity
@@ -231,11 +234,39 @@ def setup_health(app: GatewayApp) -> Readiness:
 
     @app.route("/readyz", methods=["GET", "HEAD"], name="readyz")
     async def readyz(request: Request) -> HTTPResponse:
-        """Ready: see the module docstring; 503 names the failing checks."""
+        """Ready: see the module docstring; 503 names the failing checks.
+        ``?exclude=redis`` (repeatable, or comma-separated; Kubernetes' convention) still
+        runs and shows a check but does not let it decide."""
+        excluded = _excluded(request)
         ready, body = await readiness.report()
+        if excluded:
+            checks = body["checks"]
+            ready = all(v == "ok" for k, v in checks.items() if k not in excluded)
+            body = {**body, "status": "ok" if ready else "unavailable", "excluded": excluded}
         return json({**body, **_realtime(app)}, status=200 if ready else 503)
 
     return readiness
+
+
+# Checks a probe may leave out of its decision; draining (``worker``) never is.
+EXCLUDABLE = ("workers", "database", "redis", "migrations", "relay")
+
+
+def _excluded(request: Request) -> list[str]:
+    names = sorted(
+        {
+            name.strip()
+            for value in request.args.getlist("exclude", [])
+            for name in value.split(",")
+            if name.strip()
+        }
+    )
+    unknown = [name for name in names if name not in EXCLUDABLE]
+    if unknown:
+        raise InvalidArgument(
+            f"exclude: {unknown[0][:40]!r} is not a check; use {', '.join(EXCLUDABLE)}"
+        )
+    return names
 
 
 def _realtime(app: GatewayApp) -> dict[str, Any]:

@@ -116,6 +116,11 @@ def test_readiness_follows_redis(gateway_with_private_redis):
     assert down.status_code == 503
     assert down.json()["checks"]["database"] == "ok"
     assert down.json()["checks"]["redis"].startswith("error")
+    # REST and GraphQL serve without Redis: a probe may say so (Kubernetes' convention)
+    partial = httpx.get(f"{base}/readyz?exclude=redis", timeout=10)
+    assert partial.status_code == 200, partial.text
+    assert partial.json()["excluded"] == ["redis"]
+    assert partial.json()["checks"]["redis"].startswith("error")
     assert httpx.get(f"{base}/livez", timeout=5).status_code == 200  # alive all along
     assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200  # by its old name too
 
@@ -453,3 +458,14 @@ def test_a_relay_that_falls_behind_makes_every_node_not_ready_until_one_catches_
                 start()  # ready only once its relay has published the write
                 again = _until(a, 200, lambda body: True)
                 assert again["checks"]["relay"] == "ok"
+
+
+async def test_readiness_may_leave_named_checks_out_of_its_decision(anon):
+    both = await anon.get("/readyz?exclude=redis&exclude=relay,migrations")
+    assert both.status_code == 200
+    assert both.json()["excluded"] == ["migrations", "redis", "relay"]
+    assert both.json()["checks"]["database"] == "ok"
+    for bad in ("worker", "nope", "x" * 5000):
+        r = await anon.get(f"/readyz?exclude={bad}")
+        assert r.status_code == 400, r.text
+        assert r.json()["code"] == "INVALID_ARGUMENT"
