@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING
 
 from gateway import metrics
 from gateway.edge import client_address
-from gateway.errors import RateLimited
+from gateway.errors import RateLimited, database_unavailable, note_database_outage
 from realtime.clock import Clock, SystemClock, Timer
-from realtime.close_codes import AUTH_TIMEOUT
+from realtime.close_codes import AUTH_TIMEOUT, DATABASE_AWAY
 
 if TYPE_CHECKING:
     from sanic import Request
@@ -152,7 +152,11 @@ class UnauthenticatedSockets:
         async def run(request: Request, ws: WebsocketImplProtocol) -> None:
             if socket is not None:
                 socket.watch(ws)
-            await handler(request, ws, socket)
+            try:
+                await handler(request, ws, socket)
+            except Exception as error:
+                if not await end_on_outage(request, ws, error):
+                    raise
 
         metrics.upgraded(request)  # no response ends it: the socket is counted from here
         try:
@@ -162,6 +166,23 @@ class UnauthenticatedSockets:
         finally:
             if socket is not None:
                 socket.release()
+
+
+async def end_on_outage(request: Request, ws: WebsocketImplProtocol, error: BaseException) -> bool:
+    """Close the socket ``DATABASE_AWAY`` (1013: reconnect and resume) when ``error``
+    says the database is away; False (nothing done) for any other error.
+
+    The one place where a socket ends on an error no door handled (checking a key at
+    the upgrade, a catch-up's first read): an outage is logged as the REST doors log
+    it (one warning per 10 s, ``gateway.errors``), not as a traceback, and the client
+    is told to come back rather than seeing a normal 1000 close.
+    """
+    if database_unavailable(error) is None:
+        return False
+    note_database_outage(error, request.path)
+    with contextlib.suppress(Exception):
+        await ws.close(*DATABASE_AWAY)
+    return True
 
 
 def unauthenticated_sockets(app: GatewayApp) -> UnauthenticatedSockets:

@@ -108,6 +108,9 @@ SLOW_CONSUMER = Close(
     SLOW_CONSUMER_CODE.code, "slow consumer: reconnect and resume from your last position"
 )
 LOG_UNAVAILABLE = Close(UNAVAILABLE.code, "the change log is unavailable: reconnect and resume")
+# Any other step that needed the database while it was away (a key checked at the
+# upgrade or in ``auth``/``connection_init``, the start of a catch-up).
+DATABASE_AWAY = Close(UNAVAILABLE.code, "database unavailable: reconnect and resume")
 TOKEN_EXPIRED = Close(EXPIRED.code, "token expired")
 NOT_AUTHENTICATED = Close(EXPIRED.code, "authenticate first")
 TOKEN_REVOKED = Close(REVOKED.code, "token revoked")
@@ -123,6 +126,7 @@ _ROWS: dict[Close, CloseCode] = {
     GOING_AWAY: SHUTTING_DOWN,
     SLOW_CONSUMER: SLOW_CONSUMER_CODE,
     LOG_UNAVAILABLE: UNAVAILABLE,
+    DATABASE_AWAY: UNAVAILABLE,
     TOKEN_EXPIRED: EXPIRED,
     NOT_AUTHENTICATED: EXPIRED,
     TOKEN_REVOKED: REVOKED,

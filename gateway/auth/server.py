@@ -77,6 +77,7 @@ from gateway.auth.authlib_shapes import (
     claimed_client_id,
 )
 from gateway.auth.tokens import LEEWAY, TokenService, scope_list
+from gateway.errors import database_unavailable, note_database_outage
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.auth")
@@ -98,7 +99,25 @@ class Bridge:
         if loop is None or threading.current_thread() is threading.main_thread():
             coro.close()
             raise RuntimeError("authlib storage hooks must run in a worker thread")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(BRIDGE_TIMEOUT)
+        return asyncio.run_coroutine_threadsafe(_classified(coro), loop).result(BRIDGE_TIMEOUT)
+
+
+async def _classified(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` on the loop; a database outage leaves as ``DatabaseUnavailable``.
+
+    Classified here, not in the waiting thread: crossing threads, asyncio replaces a
+    ``TimeoutError`` (asyncpg's connect timeout when packets are dropped) by a new one
+    without traceback or cause, which the error handler could no longer tell from a
+    bug (it would answer 500). A ``DomainError`` crosses unchanged.
+    """
+    try:
+        return await coro
+    except Exception as error:
+        outage = database_unavailable(error)
+        if outage is None:
+            raise
+        note_database_outage(error, "/oauth")
+        raise outage from error
 
 
 # --- grants -------------------------------------------------------------------------

@@ -54,6 +54,7 @@ class Stage:
     proxy: TcpProxy
     database_url: str  # straight to PostgreSQL, for the test's own checks
     token: str
+    client_auth: tuple[str, str]  # the organization's OAuth client (id, secret)
     timings: dict[str, list[float]] = field(default_factory=dict)
 
     @property
@@ -112,7 +113,7 @@ def stage(tmp_path: Path) -> Iterator[Stage]:
             "LOG_LEVEL": "WARNING",
         }
         node = stack.enter_context(gateways(tmp_path, proxied))()
-        yield Stage(node, proxy, direct, _token(node, client))
+        yield Stage(node, proxy, direct, _token(node, client), client)
 
 
 async def timed(
@@ -449,3 +450,115 @@ async def test_a_refused_connection_from_the_driver_is_database_unavailable() ->
 )
 def test_a_statement_the_database_refused_is_not_an_outage(error: BaseException) -> None:
     assert database_unavailable(error) is None
+
+
+def _outage(stage: Stage, mode: str) -> None:
+    stage.proxy.stop()  # the pool's connections end, new ones are refused...
+    if mode == "hang":
+        stage.proxy.hang()  # ...or accepted and never answered (packets dropped)
+
+
+async def _oauth_during_the_outage(stage: Stage, client_auth: tuple[str, str]) -> None:
+    """The OAuth endpoints (authlib, in worker threads) answer 503 too, never 500."""
+    async with httpx.AsyncClient(base_url=stage.node.url, timeout=30) as client:
+        form = {"grant_type": "client_credentials"}
+        many = await asyncio.gather(
+            *(
+                timed(
+                    stage,
+                    client,
+                    "oauth token",
+                    "POST",
+                    "/oauth/token",
+                    data=form,
+                    auth=client_auth,
+                )
+                for _ in range(4)
+            )
+        )
+        for reply in many:
+            assert_outage_problem(reply)
+        for path in ("/oauth/revoke", "/oauth/introspect"):
+            reply = await timed(
+                stage, client, path, "POST", path, data={"token": stage.token}, auth=client_auth
+            )
+            assert_outage_problem(reply)
+        query = {"client_id": client_auth[0], "response_type": "code", "redirect_uri": "x"}
+        for method in ("GET", "POST"):
+            reply = await timed(
+                stage,
+                client,
+                "authorize",
+                method,
+                "/oauth/authorize",
+                params=query,
+                data={"email": "a@example.com", "password": "p", "csrf_token": "t"},
+            )
+            assert reply.status_code == 503, reply.text
+
+
+async def _closed(ws: Any) -> tuple[int | None, str | None]:
+    """The close code and reason the server ended ``ws`` with (any frames before it dropped)."""
+    with contextlib.suppress(websockets.ConnectionClosed):
+        while True:
+            await asyncio.wait_for(ws.recv(), PROMISE * 5)
+    return ws.close_code, ws.close_reason
+
+
+DATABASE_AWAY = (1013, "database unavailable: reconnect and resume")
+FAKE_KEY = "gwk_nosuchkey_" + "s" * 32
+
+
+async def _sockets_during_the_outage(stage: Stage) -> None:
+    """A socket the outage ends closes 1013 "reconnect and resume", never 1000 after a
+    traceback; a GraphQL operation it fails gets its ``error`` on a socket that stays."""
+    url = rt.ws_url(stage.node.url)
+    async with websockets.connect(url, additional_headers={"X-API-Key": FAKE_KEY}) as ws:
+        assert await _closed(ws) == DATABASE_AWAY
+    async with rt.realtime(stage.node.url, stage.token) as ws:
+        await rt.send(ws, type="subscribe", id="a", topics=["customers"], after=1)
+        assert await _closed(ws) == DATABASE_AWAY
+    graphql = rt.ws_url(stage.node.url, "/graphql")
+    protocol = [Subprotocol("graphql-transport-ws")]
+    async with websockets.connect(graphql, subprotocols=protocol) as ws:
+        await rt.send(ws, type="connection_init", payload={"X-API-Key": FAKE_KEY})
+        assert await _closed(ws) == DATABASE_AWAY
+    async with websockets.connect(graphql, subprotocols=protocol) as ws:
+        await rt.send(ws, type="connection_init", payload=stage.auth)
+        assert (await rt.frame(ws))["type"] == "connection_ack"
+        payload = {"query": GRAPHQL_EVENTS, "variables": {"a": 1}}
+        await rt.send(ws, type="subscribe", id="1", payload=payload)
+        # An operation's failure is that operation's error; the socket's others go on.
+        refused = await rt.frame(ws)
+        assert refused["type"] == "error", refused
+        assert [e["extensions"]["code"] for e in refused["payload"]] == ["DATABASE_UNAVAILABLE"]
+        await rt.send(ws, type="ping")
+        assert (await rt.frame(ws))["type"] == "pong"
+
+
+@postgres_only
+@pytest.mark.parametrize("mode", ["stop", "hang"])
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+async def test_oauth_and_sockets_end_with_an_outage_answer_not_an_error(
+    stage: Stage, mode: str
+) -> None:
+    async with stage.client() as client:
+        assert (await _create(client, "before")).status_code == 201
+        (before,) = await _committed(stage)
+        lines = len(stage.node.lines())
+        _outage(stage, mode)
+        await _oauth_during_the_outage(stage, stage.client_auth)
+        await _sockets_during_the_outage(stage)
+        stage.proxy.stop()
+        stage.proxy.start()
+        await _back(client)
+        assert (await _create(client, "after")).status_code == 201
+    # Reconnecting after the outage resumes with no gap.
+    async with follower(stage, after=before) as resumed:
+        (event,) = await rt.events(resumed, 1, timeout=20)
+        assert [before, event["position"]] == await _committed(stage)
+    records = stage.node.records(lines)
+    errors = [r for r in records if r.get("level") in ("error", "critical")]
+    assert errors == [], errors
+    warned = [r.get("message", "") for r in records if r.get("level") == "warning"]
+    assert any(m.startswith("database unavailable") for m in warned), warned
