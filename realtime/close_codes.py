@@ -46,7 +46,8 @@ SLOW_CONSUMER_CODE = CloseCode(
 UNAVAILABLE = CloseCode(
     1013,
     "UNAVAILABLE",
-    "a catch-up could not read the change log (database away)",
+    "the database is away: a catch-up could not read the change log, or checking a key or "
+    "starting a subscription needed it",
     "reconnect and resume",
 )
 EXPIRED = CloseCode(
