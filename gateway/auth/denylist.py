@@ -25,7 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -59,6 +59,41 @@ OUTBOX_LIMIT = 100_000
 # ``gateway_redis_errors_total`` / ``gateway_redis_fallback``: while Redis is away this
 # worker reads revocations from the database every POLL_SECONDS_ALONE instead.
 METRICS_COMPONENT = "revocations"
+
+
+class Liveness:
+    """Whether a quiet subscription's connection still answers.
+
+    After ``interval`` without a message, ping; the connection is lost only when the
+    ping has gone unanswered for over ``interval`` across at least two polls. One
+    poll is not enough: a busy event loop can wake a poll after its timeout before
+    it read the pong already waiting in the socket, and must not take a live Redis
+    for a dead one (the next poll reads it at once).
+    """
+
+    def __init__(self, now: float, interval: float) -> None:
+        self.interval = interval
+        self.heard_at = now
+        self.pinged_at: float | None = None
+        self.silent_polls = 0
+
+    def heard(self, now: float) -> None:
+        self.heard_at = now
+        self.pinged_at = None
+        self.silent_polls = 0
+
+    def quiet(self, now: float) -> Literal["wait", "ping", "lost"]:
+        """What to do after a poll that brought nothing."""
+        if self.pinged_at is not None:
+            self.silent_polls += 1
+            if self.silent_polls >= 2 and now - self.pinged_at > self.interval:
+                return "lost"
+            return "wait"
+        if now - self.heard_at >= self.interval:
+            self.pinged_at = now
+            self.silent_polls = 0
+            return "ping"
+        return "wait"
 
 
 class Denylist:
@@ -214,21 +249,22 @@ class Denylist:
             try:
                 await pubsub.subscribe(CHANNEL)
                 raise_if_cancelled()
-                heard_at = pinged_at = time.monotonic()
+                liveness = Liveness(time.monotonic(), HEARTBEAT_SECONDS)
                 while True:
                     message = await pubsub.get_message(timeout=HEARTBEAT_SECONDS)
                     raise_if_cancelled()
                     now = time.monotonic()
                     if message is not None:
-                        heard_at = now
+                        liveness.heard(now)
                         if message.get("type") == "subscribe":
                             self._heard_from_redis()
                         elif message.get("type") == "message":
                             self._apply_notice(message.get("data"))
-                    elif now - heard_at > 2 * HEARTBEAT_SECONDS:
+                        continue
+                    verdict = liveness.quiet(now)
+                    if verdict == "lost":
                         raise RedisConnectionError("no answer to a ping")
-                    if now - max(heard_at, pinged_at) >= HEARTBEAT_SECONDS:
-                        pinged_at = now
+                    if verdict == "ping":
                         await pubsub.ping()
             except asyncio.CancelledError:
                 raise
