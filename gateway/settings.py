@@ -152,6 +152,21 @@ class Settings(BaseSettings):
     # below Sanic's 60 s RESPONSE_TIMEOUT and the usual proxies' idle timeouts.
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=50)
 
+    # Webhooks (realtime/webhooks): one dispatcher per installation delivers them.
+    webhook_dispatcher_enabled: bool = True
+    # Deliver to loopback/private/link-local targets; unset: only when ENVIRONMENT=development.
+    webhook_allow_private_targets: bool | None = None
+    webhook_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # One attempt, from connecting to the last byte read.
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    webhook_max_response_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_retry_initial_seconds: float = Field(default=5.0, gt=0, le=3600)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0, le=86_400)
+    webhook_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    webhook_breaker_cooldown_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    webhook_disable_after_seconds: int = Field(default=259_200, ge=60)
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -276,6 +291,13 @@ class Settings(BaseSettings):
         if self.graphql_introspection is None:
             return self.environment != "production"
         return self.graphql_introspection
+
+    @property
+    def webhook_private_targets_allowed(self) -> bool:
+        """``WEBHOOK_ALLOW_PRIVATE_TARGETS``, else on only in development (a local receiver)."""
+        if self.webhook_allow_private_targets is None:
+            return self.environment == "development"
+        return self.webhook_allow_private_targets
 
     @property
     def is_sqlite(self) -> bool:
