@@ -1,0 +1,353 @@
+"""Generated from the OpenAPI document by ``.venv/bin/python sdk/python/generate.py``: do not edit."""
+
+# ruff: noqa: E501  (descriptions are the document's, unwrapped)
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from gateway_client._base import ApiModel, InputModel
+from gateway_client.filters import (
+    DateTimeField,
+    EnumField,
+    IntField,
+    TextField,
+)
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+class OrderItem(ApiModel):
+    id: int
+    product_id: int
+    quantity: int
+    unit_price_cents: int = Field(description="The product's price when the order was placed.")
+
+
+class Order(ApiModel):
+    id: int
+    customer_id: int
+    status: OrderStatus
+    total_cents: int
+    note: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    items: list[OrderItem] | None = Field(
+        default=None,
+        description="The order's lines: in the full view (get, batchGet, lists with `view=full` or `fields` naming `items`).",
+    )
+
+
+class OrderItemInput(InputModel):
+    product_id: int = Field(ge=1, le=2147483647)
+    quantity: int = Field(ge=1, le=10000)
+
+
+class OrderInput(InputModel):
+    """A new order: the total and unit prices are computed from current product prices."""
+
+    customer_id: int = Field(ge=1, le=2147483647)
+    items: list[OrderItemInput] = Field(min_length=1, max_length=100)
+    note: str = Field(default="", max_length=2000)
+
+
+class OrderPatch(InputModel):
+    """A partial update: the fields sent are changed, the others kept; none takes null."""
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class OrderUpdate(InputModel):
+    """The writable fields of an existing order (status changes through its actions)."""
+
+    note: str = Field(max_length=2000)
+
+
+class Customer(ApiModel):
+    id: int
+    name: str
+    email: str = Field(description="Unique per organization.")
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomerInput(InputModel):
+    """A customer as clients write it (create and full replace)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(max_length=254)
+
+
+class CustomerPatch(InputModel):
+    """A partial update: the fields sent are changed, the others kept; none takes null."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+
+
+class Product(ApiModel):
+    id: int
+    sku: str = Field(description="Unique per organization.")
+    name: str
+    description: str
+    price_cents: int = Field(description="Unit price in cents.")
+    stock: int = Field(description="Units in stock; orders reserve them.")
+    supplier_id: int | None = Field(description="Who the product is bought from (expand=supplier).")
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = Field(description="Set while the product is soft-deleted.")
+
+
+class ProductInput(InputModel):
+    """A product as clients write it (create and full replace)."""
+
+    sku: str = Field(
+        pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="Unique per organization."
+    )
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10000)
+    price_cents: int = Field(ge=0, le=100000000, description="Unit price in cents.")
+    stock: int = Field(default=0, ge=0, le=1000000000)
+    supplier_id: int | None = Field(default=None)
+
+
+class ProductPatch(InputModel):
+    """A partial update: the fields sent are changed, the others kept; none takes null."""
+
+    sku: str | None = Field(
+        default=None,
+        pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="Unique per organization.",
+    )
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10000)
+    price_cents: int | None = Field(
+        default=None, ge=0, le=100000000, description="Unit price in cents."
+    )
+    stock: int | None = Field(default=None, ge=0, le=1000000000)
+    supplier_id: int | None = Field(default=None)
+
+
+class Supplier(ApiModel):
+    id: int
+    name: str = Field(description="The supplier's trading name.")
+    email: str = Field(description="Where purchase orders go; unique per organization.")
+    country: str = Field(description="ISO 3166-1 alpha-2 country code.")
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class SupplierInput(InputModel):
+    """A supplier as clients write it (create and full replace)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(max_length=254)
+    country: str = Field(pattern="^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, e.g. DE.")
+
+
+class SupplierPatch(InputModel):
+    """A partial update: the fields sent are changed, the others kept; none takes null."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    country: str | None = Field(
+        default=None, pattern="^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, e.g. DE."
+    )
+
+
+class SalesBucket(ApiModel):
+    start: datetime
+    order_count: int
+    revenue_cents: int
+
+
+class NewApiKey(ApiModel):
+    id: int
+    key_id: str = Field(description="public part of the key (gwk_<key_id>_...)")
+    name: str
+    scopes: list[str] = Field(description="what the key may do (as written when created)")
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    key: str = Field(description="the key itself: shown only in this response")
+
+
+class ApiKeyInput(InputModel):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(min_length=1, max_length=12)
+    expires_at: datetime | None = Field(default=None)
+
+
+class ApiKey(ApiModel):
+    id: int
+    key_id: str = Field(description="public part of the key (gwk_<key_id>_...)")
+    name: str
+    scopes: list[str] = Field(description="what the key may do (as written when created)")
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class AuditEvent(ApiModel):
+    id: int
+    actor: str = Field(
+        description="who: the caller's subject (`user:...`, `client:...`, `api-key:...`), `cli` for the gateway command, `system` for the gateway itself"
+    )
+    action: str = Field(description="what, e.g. `api_key.revoked`, `user.created`")
+    target_type: str = Field(description="`api_key`, `user` or `oauth_client`")
+    target_id: str = Field(description="the target's id (an OAuth client's `client_id`)")
+    request_id: str | None = Field(
+        description="the `X-Request-ID` of the request that made the change (none from the command line)"
+    )
+    details: dict[str, Any] = Field(description="what changed; never a secret")
+    occurred_at: datetime
+
+
+class IssueEventTicketResult(ApiModel):
+    ticket: str
+    expires_in: int
+
+
+class FieldProblem(ApiModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(ApiModel):
+    """An RFC 9457 problem document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None
+    errors: list[FieldProblem] | None = Field(default=None)
+
+
+class ApiKeyFields:
+    """Typed filter fields of ApiKey (see gateway_client.filters)."""
+
+    id = IntField("id")
+    key_id = TextField("key_id")
+    name = TextField("name")
+    created_by = TextField("created_by")
+    created_at = DateTimeField("created_at")
+    expires_at = DateTimeField("expires_at")
+    revoked_at = DateTimeField("revoked_at")
+    last_used_at = DateTimeField("last_used_at")
+
+
+class AuditEventFields:
+    """Typed filter fields of AuditEvent (see gateway_client.filters)."""
+
+    id = IntField("id")
+    actor = TextField("actor")
+    action = TextField("action")
+    target_type = TextField("target_type")
+    target_id = TextField("target_id")
+    request_id = TextField("request_id")
+    occurred_at = DateTimeField("occurred_at")
+
+
+class CustomerFields:
+    """Typed filter fields of Customer (see gateway_client.filters)."""
+
+    id = IntField("id")
+    name = TextField("name")
+    email = TextField("email")
+    version = IntField("version")
+    created_at = DateTimeField("created_at")
+    updated_at = DateTimeField("updated_at")
+
+
+class OrderFields:
+    """Typed filter fields of Order (see gateway_client.filters)."""
+
+    id = IntField("id")
+    customer_id = IntField("customer_id")
+    status = EnumField[OrderStatus]("status")
+    total_cents = IntField("total_cents")
+    note = TextField("note")
+    version = IntField("version")
+    created_at = DateTimeField("created_at")
+    updated_at = DateTimeField("updated_at")
+
+
+class ProductFields:
+    """Typed filter fields of Product (see gateway_client.filters)."""
+
+    id = IntField("id")
+    sku = TextField("sku")
+    name = TextField("name")
+    description = TextField("description")
+    price_cents = IntField("price_cents")
+    stock = IntField("stock")
+    supplier_id = IntField("supplier_id")
+    version = IntField("version")
+    created_at = DateTimeField("created_at")
+    updated_at = DateTimeField("updated_at")
+    deleted_at = DateTimeField("deleted_at")
+
+
+class SupplierFields:
+    """Typed filter fields of Supplier (see gateway_client.filters)."""
+
+    id = IntField("id")
+    name = TextField("name")
+    email = TextField("email")
+    country = TextField("country")
+    version = IntField("version")
+    created_at = DateTimeField("created_at")
+    updated_at = DateTimeField("updated_at")
+
+
+__all__ = [
+    "ApiKey",
+    "ApiKeyFields",
+    "ApiKeyInput",
+    "AuditEvent",
+    "AuditEventFields",
+    "Customer",
+    "CustomerFields",
+    "CustomerInput",
+    "CustomerPatch",
+    "FieldProblem",
+    "IssueEventTicketResult",
+    "NewApiKey",
+    "Order",
+    "OrderFields",
+    "OrderInput",
+    "OrderItem",
+    "OrderItemInput",
+    "OrderPatch",
+    "OrderStatus",
+    "OrderUpdate",
+    "Problem",
+    "Product",
+    "ProductFields",
+    "ProductInput",
+    "ProductPatch",
+    "SalesBucket",
+    "Supplier",
+    "SupplierFields",
+    "SupplierInput",
+    "SupplierPatch",
+]
