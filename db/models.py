@@ -357,3 +357,96 @@ class AuditEvent(Model):
     class Meta:
         table = "audit_events"
         indexes = (("organization_id", "occurred_at", "id"),)
+
+
+# --- Outgoing webhooks ----------------------------------------------------------------
+
+
+class WebhookEndpoint(Model):
+    """A receiver of an organization's change-log events (Standard Webhooks).
+
+    Each endpoint is a durable consumer with its own ``cursor`` (the last change-log
+    position handled); ``secret`` signs deliveries, ``previous_secret`` keeps signing
+    until ``previous_secret_expires_at`` after a rotation. Secrets are never sent to
+    clients except once, in the create and rotate responses (db/webhooks.py).
+    """
+
+    id = fields.IntField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name=False, on_delete=fields.CASCADE
+    )
+    url = fields.CharField(max_length=2048)
+    description = fields.CharField(max_length=500, default="")
+    topics: list[str] = fields.JSONField()
+    # AIP-160 over the topics' events, "" = all. Named ``event_filter`` in Python because
+    # Tortoise reserves ``filter`` (Model.filter); the column and the API field are ``filter``.
+    event_filter = fields.CharField(max_length=2000, default="", source_field="filter")
+    enabled = fields.BooleanField(default=True)
+    disabled_reason = fields.CharField(max_length=200, null=True)
+    disabled_at = fields.DatetimeField(null=True)
+    secret = fields.CharField(max_length=100)
+    previous_secret = fields.CharField(max_length=100, null=True)
+    previous_secret_expires_at = fields.DatetimeField(null=True)
+    cursor = fields.BigIntField(default=0)
+    failing_since = fields.DatetimeField(null=True)
+    consecutive_failures = fields.IntField(default=0)
+    breaker_open_until = fields.DatetimeField(null=True)
+    version = fields.IntField(default=1)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "webhook_endpoints"
+        indexes = (("organization_id", "created_at", "id"),)
+
+
+class WebhookDelivery(Model):
+    """The delivery log: one row per attempt to send one event to one endpoint."""
+
+    id = fields.BigIntField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name=False, on_delete=fields.CASCADE
+    )
+    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name=False, on_delete=fields.CASCADE
+    )
+    position = fields.BigIntField()
+    event_type = fields.CharField(max_length=64)
+    attempt = fields.IntField()  # 1-based per event
+    outcome = fields.CharField(max_length=20)  # delivered|failed|timeout|refused|error
+    http_status = fields.IntField(null=True)
+    latency_ms = fields.IntField()
+    response_excerpt = fields.CharField(max_length=1024, default="")
+    error = fields.CharField(max_length=500, null=True)
+    replay = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "webhook_deliveries"
+        indexes = (("endpoint_id", "id"),)
+
+
+class WebhookDeadLetter(Model):
+    """An event an endpoint never accepted after every attempt. ``event`` keeps the
+    exact JSON that was sent, so a replay works after the change log is pruned."""
+
+    id = fields.BigIntField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name=False, on_delete=fields.CASCADE
+    )
+    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name=False, on_delete=fields.CASCADE
+    )
+    position = fields.BigIntField()
+    event_type = fields.CharField(max_length=64)
+    event: dict[str, Any] = fields.JSONField()
+    attempts = fields.IntField()
+    last_error = fields.CharField(max_length=500)
+    status = fields.CharField(max_length=20, default="dead")  # dead|replay_requested|replayed
+    replayed_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "webhook_dead_letters"
+        unique_together = (("endpoint", "position"),)
+        indexes = (("endpoint_id", "id"),)
