@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from db.errors import InvalidArgument
+from db.errors import InvalidArgument, Unavailable
 from db.principal import Principal
 from db.sql import Params, client, select
 
@@ -146,3 +147,96 @@ async def sales_of_products(
             "order_count": int(row["order_count"]),
         }
     return found
+
+
+# The live dashboard's numbers (``/dashboard``), and the stream position they are as
+# of, read by ONE statement: one snapshot of the database on both backends, so the
+# counts hold exactly the order events numbered up to ``position``. Events are
+# numbered after they commit (``db.events``); while one of this organization's order
+# events waits for its number, the counts would hold an order whose event comes after
+# ``position`` (a subscriber resuming there would count it twice), so the read waits.
+_ACTIVITY = """
+SELECT 'head' AS kind, '' AS k, coalesce(max(position), 0) AS n, 0 AS cents FROM events
+UNION ALL
+SELECT 'unnumbered', '', count(*), 0 FROM events
+WHERE position IS NULL AND organization_id = $1 AND resource = 'order'
+UNION ALL
+SELECT 'status', status, count(*), 0 FROM orders WHERE organization_id = $1 GROUP BY status
+UNION ALL
+SELECT 'today', '', count(*),
+       coalesce(sum(CASE WHEN status IN ('paid', 'shipped', 'delivered')
+                    THEN total_cents ELSE 0 END), 0)
+FROM orders WHERE organization_id = $1 AND created_at >= $2
+UNION ALL
+SELECT 'minute', {minute}, count(*), 0 FROM orders
+WHERE organization_id = $1 AND created_at >= $3 GROUP BY 2
+"""
+_MINUTE = {
+    "postgres": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')",
+    "sqlite": "strftime('%Y-%m-%d %H:%M', created_at)",
+}
+MAX_MINUTES = 180
+NUMBERING_WAIT = 5.0  # seconds: the relay numbers within milliseconds when it runs
+_NUMBERING_POLL = 0.01
+
+
+async def order_activity(
+    principal: Principal,
+    *,
+    minutes: int = 30,
+    now: datetime | None = None,
+    wait: float = NUMBERING_WAIT,
+) -> dict[str, Any]:
+    """Orders at a glance, as of a stream position: subscribe after it to stay exact.
+
+    ``position``: the change log's head the numbers are as of; ``orders_today``: every
+    order created since 00:00 UTC (cancelled ones too) and ``revenue_today_cents``
+    those of them paid (paid, shipped, delivered, as ``sales_stats`` counts revenue);
+    ``status_counts``: every status, zeros included; ``per_minute``: orders created in
+    each of the last ``minutes`` whole UTC minutes, the current one last. A
+    subscriber applies the events after ``position`` to these (``order.created``: one
+    more order in its minute, today and pending) and they stay what this would say.
+    """
+    principal.require("stats:read")
+    if isinstance(minutes, bool) or not 1 <= minutes <= MAX_MINUTES:
+        raise InvalidArgument(f"minutes: a whole number from 1 to {MAX_MINUTES}, not {minutes!r}")
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    first = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+    conn = client()
+    sqlite = conn.capabilities.dialect == "sqlite"
+    sql = _ACTIVITY.format(minute=_MINUTE["sqlite" if sqlite else "postgres"])
+    times = [_sqlite_time(today), _sqlite_time(first)] if sqlite else [today, first]
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        rows = await select(sql, [principal.organization_id, *times])
+        pending = sum(int(r["n"]) for r in rows if r["kind"] == "unnumbered")
+        if not pending:
+            break
+        if asyncio.get_running_loop().time() >= deadline:
+            raise Unavailable("the change log is not numbered yet (is the relay running?)")
+        await asyncio.sleep(_NUMBERING_POLL)
+    statuses = dict.fromkeys(("pending", "paid", "shipped", "delivered", "cancelled"), 0)
+    per_minute = dict.fromkeys(
+        ((first + timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M") for m in range(minutes)), 0
+    )
+    found: dict[str, Any] = {"orders_today": 0, "revenue_today_cents": 0}
+    for row in rows:
+        kind, key, n = row["kind"], str(row["k"]), int(row["n"])
+        if kind == "head":
+            found["position"] = n
+        elif kind == "status":
+            statuses[key] = n
+        elif kind == "today":
+            found["orders_today"], found["revenue_today_cents"] = n, int(row["cents"])
+        elif kind == "minute" and key in per_minute:
+            per_minute[key] = n
+    return {
+        **found,
+        "as_of": now,
+        "status_counts": statuses,
+        "per_minute": [
+            {"start": first + timedelta(minutes=m), "order_count": count}
+            for m, count in enumerate(per_minute.values())
+        ],
+    }

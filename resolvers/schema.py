@@ -32,6 +32,7 @@ from db.errors import NotFound
 from db.listing import ListQuery
 from db.sql import one_connection
 from gateway.settings import Settings
+from resolvers.activity import ActivityQuery
 from resolvers.audit import AuditQuery
 from resolvers.limits import DocumentLimits, limits_rule
 from resolvers.mutations import Mutation
@@ -205,7 +206,12 @@ class BaseQuery:
 
 Query = merge_types(
     "Query",
-    (strawberry.type(type("ResourceQuery", (), _query_fields(CATALOG))), BaseQuery, AuditQuery),
+    (
+        strawberry.type(type("ResourceQuery", (), _query_fields(CATALOG))),
+        BaseQuery,
+        AuditQuery,
+        ActivityQuery,
+    ),
 )
 
 
