@@ -79,8 +79,6 @@ class ApiModel(BaseModel):
             self.__dict__ == other.__dict__ and self.__pydantic_extra__ == other.__pydantic_extra__
         )
 
-    __hash__ = None  # type: ignore[assignment]  (mutable, as BaseModel)
-
 
 class InputModel(BaseModel):
     """A request body. Fields the gateway does not know are refused before sending;
