@@ -204,12 +204,29 @@ async def oldest_position() -> int:
     return int(rows[0]["oldest"])
 
 
+# The webhook hold: the first event an enabled webhook endpoint still has to handle
+# (its organization's first position after its cursor); NULL when none waits. The
+# prune keeps it and everything after it, so a failing endpoint loses nothing until
+# it is disabled (realtime/webhooks). One index probe per enabled endpoint.
+WEBHOOK_HOLD = """
+SELECT min(held.position) AS held FROM (
+    SELECT (
+        SELECT min(e.position) FROM events e
+        WHERE e.organization_id = w.organization_id AND e.position > w."cursor"
+    ) AS position
+    FROM webhook_endpoints w WHERE w.enabled
+) held
+"""
+
 # The prune in one statement, for the relay's own PostgreSQL connection (``$1`` =
-# ``before``); ``prune`` does the same through Tortoise.
-PRUNE = """
-DELETE FROM events WHERE position < coalesce(
-    (SELECT min(position) FROM events WHERE position IS NOT NULL AND created_at >= $1),
-    (SELECT max(position) FROM events)
+# ``before``); ``prune`` does the same through Tortoise. LEAST ignores a NULL hold.
+PRUNE = f"""
+DELETE FROM events WHERE position < LEAST(
+    coalesce(
+        (SELECT min(position) FROM events WHERE position IS NOT NULL AND created_at >= $1),
+        (SELECT max(position) FROM events)
+    ),
+    ({WEBHOOK_HOLD})
 )
 """
 
@@ -226,7 +243,8 @@ async def prune(before: datetime) -> int:
     (events a few milliseconds past ``before`` may stay a little longer), so
     ``oldest_position`` tells exactly which resumes are still complete. Keeping the
     newest tells a resuming client whether what it missed is gone. Unnumbered rows
-    are never touched: their positions will come after every kept one.
+    are never touched: their positions will come after every kept one. Nothing an
+    enabled webhook endpoint has still to handle is deleted (``WEBHOOK_HOLD``).
     """
     first_kept = (
         await Event.filter(position__isnull=False, created_at__gte=before)
@@ -235,6 +253,9 @@ async def prune(before: datetime) -> int:
         .values_list("position", flat=True)
     )
     cut = first_kept[0] if first_kept else await head_position()
+    held = (await select(WEBHOOK_HOLD))[0]["held"]
+    if held is not None:
+        cut = min(cut, int(held))
     if not cut:
         return 0
     return await Event.filter(position__lt=cut).delete()
