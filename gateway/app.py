@@ -17,6 +17,7 @@ from gateway.auth.server import OAuthServer
 from gateway.connections import Drain, setup_connections
 from gateway.context import AppContext, GatewayApp
 from gateway.cors import Cors
+from gateway.dashboard import setup_dashboard
 from gateway.docs_ui import setup_docs_ui
 from gateway.errors import setup_errors
 from gateway.health import setup_health, start_when_migrated
@@ -35,6 +36,7 @@ from realtime.admission import UnauthenticatedSockets
 from realtime.bus import EventBus
 from realtime.hub import Hub
 from realtime.sse import OPENAPI_PATHS as SSE_OPENAPI_PATHS
+from realtime.webhooks import setup_webhooks
 from resolvers.http import setup_graphql
 from rest import setup_rest
 
@@ -92,11 +94,13 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     setup_metrics(app)
     setup_workers(app)
     setup_docs_ui(app)
+    setup_dashboard(app)
     oauth = OAuthServer(settings, app.ctx.auth.tokens)
     setup_oauth(app, oauth)
     api_doc = setup_rest(app)
     api_doc.paths.update(SSE_OPENAPI_PATHS)
     hub = setup_realtime(app)
+    setup_webhooks(app)
     setup_graphql(app, hub)
 
     @app.before_server_start

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from realtime.bus import EventBus
     from realtime.hub import Hub
     from realtime.relay import Relay
+    from realtime.webhooks import Dispatcher
     from resolvers.engine import Runner
 
 
@@ -50,6 +51,8 @@ class AppContext:
     problem_negotiator: ProblemNegotiator | None = None
     # The change-log relay candidate, once started (realtime/).
     relay: Relay | None = None
+    # The webhook dispatcher candidate (realtime/webhooks); None when disabled.
+    webhooks: Dispatcher | None = None
     # Starting the change stream and relay in the background (realtime/).
     realtime_start: asyncio.Task[None] | None = None
     # Flushing buffered log records (gateway/app.py).
