@@ -264,21 +264,31 @@ class Operation:
         content = self.op.get("requestBody", {}).get("content", {})
         if not content:
             return None
-        schema = content.get("application/json", {}).get("schema", {})
+        if "application/json" not in content:
+            raise SystemExit(f"generate.py: {self.op_id} takes {list(content)}; no support")
+        schema = content["application/json"]["schema"]
         name = ref_name(schema)
-        if name is None:
-            raise SystemExit(f"generate.py: {self.op_id}'s body is not a named schema")
+        if name is None:  # an inline body: a model of its own
+            name = f"{pascal(self.op_id)}Body"
+            self.models.schemas[name] = schema
+            self.models.inputs.add(name)
         self.models.emit(name)
         return name
 
     def method_name(self) -> str:
+        """The operation id less the resource's name: ``list_orders`` is
+        ``orders.list``, ``rotateSecret_webhook_endpoint`` ``rotate_secret``."""
         plural = snake(self.tag)
         for noun in (plural, plural.removesuffix("s")):
             for pattern in (f"_{noun}_", f"_{noun}$", f"^{noun}_"):
                 shorter = re.sub(pattern, "_", self.op_id, count=1).strip("_")
                 if shorter != self.op_id and shorter:
-                    return shorter
-        return self.op_id
+                    return snake(shorter)
+        return snake(self.op_id)
+
+    @property
+    def plan_name(self) -> str:
+        return f"_{snake(self.op_id)}"
 
     def arguments(self) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
         """(signature parts, call arguments, path args, query args, header args)."""
@@ -291,12 +301,12 @@ class Operation:
             name, where = p["name"], p["in"]
             python = snake(name)
             if where == "path":
-                positional.append(f"{python}: {self.models.type_of(p['schema'])}")
+                positional.append(f"{python}: {self.param_type(p['schema'])}")
                 passing.append(python)
             elif where == "query":
                 if self.paginated and name in {"page_token", "page", "per_page"}:
                     continue
-                kind = self.models.type_of(p["schema"])
+                kind = self.param_type(p["schema"])
                 if name == "filter":
                     kind = "str | Filter"
                 if p.get("required"):
@@ -320,6 +330,12 @@ class Operation:
             query.append("page_token=page_token")
         signature = positional + (["*", *keyword_only] if keyword_only else [])
         return signature, passing, [], query, header
+
+    def param_type(self, schema: Schema) -> str:
+        """A parameter's type: a list is any ``Sequence`` (and the name ``list`` in a
+        resource class is its ``list`` method, so annotations there never say it)."""
+        kind = self.models.type_of(schema)
+        return re.sub(r"^list\[", "Sequence[", kind)
 
     def masked(self) -> str:
         names = {p["name"] for p in self.params}
@@ -362,7 +378,7 @@ class Operation:
         if self.retry_safe:
             parts.append("retry_safe=True")
         return (
-            f"def _{self.op_id}({', '.join(signature)}) -> Call[{self.returns()}]:\n"
+            f"def {self.plan_name}({', '.join(signature)}) -> Call[{self.returns()}]:\n"
             f"    return Call(Plan({', '.join(parts)}), {parse})\n"
         )
 
@@ -375,7 +391,7 @@ class Operation:
         doc_line = f'        """{_escape(_wrap(doc))}"""\n'
         args = ", ".join(["self", *signature])
         if self.paginated:
-            call = f"_{self.op_id}({', '.join([*passing, 'page_token=token'])})"
+            call = f"{self.plan_name}({', '.join([*passing, 'page_token=token'])})"
             sync = (
                 f"    def {name}({args}) -> Pager[{self.model}]:\n{doc_line}"
                 f"        return self._pages(lambda token: {call})\n"
@@ -385,7 +401,7 @@ class Operation:
                 f"        return self._pages(lambda token: {call})\n"
             )
             return sync, asyn
-        call = f"_{self.op_id}({', '.join(passing)})"
+        call = f"{self.plan_name}({', '.join(passing)})"
         sync = (
             f"    def {name}({args}) -> {self.returns()}:\n{doc_line}"
             f"        return self._client._run({call})\n"
@@ -469,7 +485,7 @@ def _resources(ops: list[Operation], model_names: list[str]) -> str:
         tags.setdefault(op.tag, []).append(op)
     out = [
         HEADER,
-        "\nfrom collections.abc import Mapping\nfrom datetime import datetime\n",
+        "\nfrom collections.abc import Mapping, Sequence\nfrom datetime import datetime\n",
         "from typing import Any, Literal\n\n",
         "from gateway_client import _parse\n",
         "from gateway_client._base import ApiModel, Done, ItemList, Page\n",

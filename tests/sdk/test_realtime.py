@@ -7,8 +7,10 @@ tests cause in the shared organization do not count.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from gateway_client import AsyncClient, ChangeEvent, Client, ResyncRequired, RetryPolicy
@@ -136,3 +138,58 @@ async def test_a_gateway_restart_mid_stream_loses_and_repeats_no_event(gw: LiveG
     assert positions == sorted(set(positions)), "an event repeated or out of order"
     assert [int(e.resource_id) for e in received] == made
     assert restarter.retries
+
+
+def test_the_blocking_iterator_resumes_after_a_restart_too(gw: LiveGateway) -> None:
+    """The same with ``Client`` and ``for``, the iterator on a thread of its own."""
+    tag = uuid.uuid4().hex[:8]
+    restarter = Restarter(gw)
+    received: list[ChangeEvent] = []
+    patient = RetryPolicy(max_retries=10, base_delay=0.1, max_delay=2.0)
+    with _sdk(gw) as writer, _sdk(gw, retry=patient, on_retry=restarter.on_retry) as reader:
+        stream = reader.stream_events(["customers"], filter=C.email.has(tag))
+        stop = threading.Event()
+
+        def consume() -> None:
+            for event in stream:
+                received.append(event)
+                if stop.is_set():
+                    return
+
+        def until(condition: Callable[[], bool], what: str) -> None:
+            deadline = time.monotonic() + GUARD
+            while not condition():
+                assert time.monotonic() < deadline, what
+                time.sleep(0.02)
+
+        def create(i: int) -> int:
+            return writer.customers.create({"name": f"B{i}", "email": f"b{i}-{tag}@example.com"}).id
+
+        consumer = threading.Thread(target=consume, daemon=True)
+        consumer.start()
+        until(lambda: stream.position is not None, "the stream did not open")
+        made = [create(i) for i in range(4)]
+        until(lambda: len(received) == 4, f"4 events before the kill: {received}")
+        starts = gw.starts
+        restarter.kill()
+        until(lambda: gw.starts == starts + 1, "the iterator never tried again")
+        stop.set()
+        made += [create(i) for i in range(4, 8)]
+        until(lambda: len(received) >= 5, "no event after the restart")
+        consumer.join(GUARD)
+        assert not consumer.is_alive()
+        stream.close()
+    positions = [e.position for e in received]
+    assert positions == sorted(set(positions))
+    # The consumer stopped after the first event past the restart: what it saw is a
+    # gap-free prefix of what was written; resuming from its position gives the rest.
+    assert [int(e.resource_id) for e in received] == made[: len(received)]
+    with _sdk(gw) as sdk:
+        rest = sdk.stream_events(["customers"], filter=C.email.has(tag), after=stream.position)
+        more = []
+        for event in rest:
+            more.append(int(event.resource_id))
+            if len(received) + len(more) == len(made):
+                break
+        rest.close()
+    assert [int(e.resource_id) for e in received] + more == made

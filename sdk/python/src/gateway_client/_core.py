@@ -22,7 +22,8 @@ from gateway_client._base import RateLimit, ResponseMeta
 from gateway_client.errors import ConnectionFailed, from_problem
 
 T = TypeVar("T")
-Query: TypeAlias = Mapping[str, str | int | bool | None]
+Param: TypeAlias = str | int | bool | list[str | int | bool] | None
+Query: TypeAlias = Mapping[str, Param]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
@@ -280,7 +281,9 @@ def run(config: Config, call: Call[T]) -> Flow[T]:
     return call.parse(response, meta_of(response, attempts))
 
 
-def _query_value(value: str | int | bool | None) -> str:
+def _query_value(value: Param) -> str | list[str]:
+    if isinstance(value, list):
+        return [str(_query_value(v)) for v in value]
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol, TypeVar
 
 from gateway_client._base import ApiModel, InputModel, Page
-from gateway_client._core import Call
+from gateway_client._core import Call, Param
 from gateway_client.filters import Filter
 from gateway_client.paging import AsyncPager, MakeCall, Pager
 
@@ -49,22 +49,30 @@ def to_json(model: type[I], value: I | Mapping[str, Any]) -> dict[str, Any]:
     return item.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
-QueryValue = str | int | bool | float | datetime | Enum | Filter | None
+Scalar = str | int | bool | float | datetime | Enum | Filter
+QueryValue = Scalar | Sequence[Scalar] | None
 
 
-def query(**values: QueryValue) -> dict[str, str | int | bool | None]:
-    out: dict[str, str | int | bool | None] = {}
+def _scalar(value: Scalar) -> str | int | bool:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, Filter | float):
+        return str(value)
+    return value
+
+
+def query(**values: QueryValue) -> dict[str, Param]:
+    """Query parameters; a sequence repeats the parameter (``?topic=a&topic=b``)."""
+    out: dict[str, Param] = {}
     for name, value in values.items():
         if value is None:
             continue
-        if isinstance(value, datetime):
-            out[name] = value.isoformat()
-        elif isinstance(value, Enum):
-            out[name] = str(value.value)
-        elif isinstance(value, Filter | float):
-            out[name] = str(value)
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            out[name] = [_scalar(v) for v in value]
         else:
-            out[name] = value
+            out[name] = _scalar(value)
     return out
 
 
