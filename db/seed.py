@@ -16,7 +16,16 @@ from tortoise.transactions import in_transaction
 from db.accounts import create_client, create_user
 from db.catalog import ALL_SCOPES
 from db.errors import Conflict, InvalidArgument
-from db.models import Customer, Order, OrderItem, OrderStatus, Organization, Product, Supplier
+from db.models import (
+    Customer,
+    OAuthClient,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Organization,
+    Product,
+    Supplier,
+)
 from db.organizations import check_name, check_slug
 
 STATUSES = [s.value for s in OrderStatus]
@@ -228,11 +237,17 @@ async def _demo_suppliers(org_id: int, product_ids: list[Any], origin: datetime)
 DEMO_CLIENT_ID = "demo-cli"
 # A public client (no secret, PKCE): Swagger UI's "Authorize" at /docs signs in with it.
 DEMO_DOCS_CLIENT_ID = "demo-docs"
+# A public client (code + PKCE) for the live dashboard at /dashboard: reads only.
+DEMO_DASHBOARD_CLIENT_ID = "demo-dashboard"
+DEMO_DASHBOARD_SCOPES = ["customers:read", "orders:read", "stats:read"]
 DEMO_USER = "demo@example.com"
 
 
 async def seed_demo(
-    *, now: datetime | None = None, docs_redirect_uris: list[str] | None = None
+    *,
+    now: datetime | None = None,
+    docs_redirect_uris: list[str] | None = None,
+    dashboard_redirect_uris: list[str] | None = None,
 ) -> dict[str, str] | None:
     """Seed the ``demo`` organization once; None when it already exists.
 
@@ -240,9 +255,12 @@ async def seed_demo(
     credentials, every scope), a public client ``demo-docs`` for the API docs'
     authorization code + PKCE flow (when given the docs' redirect URIs) and an owner
     ``demo@example.com`` to sign in as, and returns their secrets (shown nowhere
-    else). ``now`` dates the orders (the 90 days before it).
+    else). ``now`` dates the orders (the 90 days before it). The dashboard's public
+    client ``demo-dashboard`` (when given its redirect URIs) is also added to a demo
+    seeded before it existed.
     """
     if await Organization.filter(slug="demo").exists():
+        await _demo_dashboard_client(dashboard_redirect_uris)
         return None
     await seed_dataset(
         slug="demo",
@@ -273,6 +291,7 @@ async def seed_demo(
             public=True,
             client_id=DEMO_DOCS_CLIENT_ID,
         )
+    await _demo_dashboard_client(dashboard_redirect_uris)
     password = secrets.token_urlsafe(12)
     await create_user(org.id, DEMO_USER, password, "owner")
     return {
@@ -281,3 +300,23 @@ async def seed_demo(
         "user": DEMO_USER,
         "password": password,
     }
+
+
+async def _demo_dashboard_client(redirect_uris: list[str] | None) -> None:
+    """``demo-dashboard``: signs the demo user in to ``/dashboard`` (code + PKCE, no
+    secret), to read orders and statistics only; once, when given redirect URIs."""
+    org = await Organization.filter(slug="demo").first()
+    if not redirect_uris or org is None:
+        return
+    if await OAuthClient.filter(client_id=DEMO_DASHBOARD_CLIENT_ID).exists():
+        return
+    await create_client(
+        org.id,
+        "Live dashboard",
+        grant_types=["authorization_code", "refresh_token"],
+        scopes=DEMO_DASHBOARD_SCOPES,
+        redirect_uris=redirect_uris,
+        role="staff",
+        public=True,
+        client_id=DEMO_DASHBOARD_CLIENT_ID,
+    )

@@ -117,9 +117,14 @@ def _prepare(settings: Settings) -> None:
             await apply_migrations(settings.tortoise_url)
         if settings.should_seed_demo:
             from db.seed import seed_demo
+            from gateway.dashboard import dashboard_redirect_uris
 
             creds = await _with_database(
-                settings, lambda: seed_demo(docs_redirect_uris=docs_redirect_uris(settings))
+                settings,
+                lambda: seed_demo(
+                    docs_redirect_uris=docs_redirect_uris(settings),
+                    dashboard_redirect_uris=dashboard_redirect_uris(settings),
+                ),
             )
             if creds is not None:
                 path = demo_credentials(settings)
@@ -138,6 +143,7 @@ def _banner(settings: Settings) -> str:
         f"bus: {'redis' if settings.redis_url else 'in-process'}, workers: {settings.workers})",
         f"  API docs:  {base}/docs     OpenAPI: {base}/api/v1/openapi.json",
         f"  health:    {base}/livez  {base}/readyz",
+        f"  dashboard: {base}/dashboard  (live orders; sign in as a user of the organization)",
     ]
     demo = demo_credentials(settings)
     if settings.should_seed_demo and demo.exists():
