@@ -321,9 +321,127 @@ async function run(request) {
   return { id: request.id, result, failure, console: consoleMessages, pageErrors, failedRequests };
 }
 
+// Steps of a scenario the test acts in the middle of (places orders, cuts the
+// network): a request with a ``session`` name runs ``steps[scenario]`` on that
+// session's page, kept open between requests until the step "closeSession". Each
+// report carries what the page logged since the session's previous report; a step
+// that throws saves a screenshot to ``args.screenshot`` when given.
+const sessions = new Map();
+
+// What /dashboard shows (gateway/static/dashboard.html), read from its elements.
+function readDashboard() {
+  const value = (selector) => Number(document.querySelector(selector).dataset.value);
+  const statuses = {};
+  for (const item of document.querySelectorAll("#status-counts [data-status]")) {
+    statuses[item.dataset.status] = Number(item.querySelector(".count").dataset.value);
+  }
+  return {
+    state: document.querySelector("#connection").dataset.state,
+    position: value("#position"),
+    ordersToday: value("#orders-today"),
+    revenueToday: value("#revenue-today"),
+    thisMinute: value("#orders-this-minute"),
+    bars: document.querySelectorAll("#per-minute span").length,
+    statuses,
+    latest: [...document.querySelectorAll("#latest-orders tbody tr")].map((row) => Number(row.dataset.orderId)),
+    states: window.connectionStates || null,
+  };
+}
+
+const steps = {
+  // Open /dashboard signed out, sign in through the gateway's page, wait until live.
+  async dashboardSignIn({ page, args }) {
+    await page.goto(args.api + "/dashboard");
+    await page.locator('#connection[data-state="signed-out"]').waitFor();
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL((url) => url.href.startsWith(args.api + "/oauth/authorize"));
+    await page.fill("#email", args.email);
+    await page.fill("#password", args.password);
+    await page.getByRole("button", { name: "Sign in and allow" }).click();
+    await page.locator('#connection[data-state="live"]').waitFor();
+    // From here on, every state the badge shows is kept (a MutationObserver).
+    await page.evaluate(() => {
+      const badge = document.querySelector("#connection");
+      window.connectionStates = [badge.dataset.state];
+      new MutationObserver(() => window.connectionStates.push(badge.dataset.state))
+        .observe(badge, { attributes: true, attributeFilter: ["data-state"] });
+    });
+    return { address: page.url(), ...(await page.evaluate(readDashboard)) };
+  },
+
+  // Wait until the dashboard shows what the test expects (any of its fields).
+  async dashboardWaitFor({ page, args }) {
+    // Polled from here: the page's CSP allows no eval, so no predicate built from text.
+    const deadline = Date.now() + TIMEOUT;
+    for (;;) {
+      const shown = await page.evaluate(readDashboard);
+      const same = Object.entries(args.expect)
+        .every(([key, value]) => JSON.stringify(shown[key]) === JSON.stringify(value));
+      if (same) return shown;
+      if (Date.now() > deadline) {
+        throw new Error(`the dashboard never showed ${JSON.stringify(args.expect)}: ${JSON.stringify(shown)}`);
+      }
+      await page.waitForTimeout(50);
+    }
+  },
+
+  async dashboardRead({ page }) {
+    return await page.evaluate(readDashboard);
+  },
+
+  async screenshot({ page, args }) {
+    await page.screenshot({ path: args.screenshot, fullPage: true });
+    return { path: args.screenshot };
+  },
+
+  async closeSession({ session }) {
+    sessions.delete(session.name);
+    await session.context.close();
+    return null;
+  },
+};
+
+async function runStep(request) {
+  let session = sessions.get(request.session);
+  if (!session) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    session = { name: request.session, context, page, console: [], pageErrors: [], failedRequests: [] };
+    const watch = (p, popup) => {
+      p.setDefaultTimeout(TIMEOUT);
+      p.on("console", (m) => session.console.push({ type: m.type(), text: m.text(), url: p.url(), popup }));
+      p.on("pageerror", (e) => session.pageErrors.push(String(e)));
+      p.on("requestfailed", (r) => session.failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+    };
+    watch(page, false);
+    context.on("page", (popup) => watch(popup, true));
+    sessions.set(request.session, session);
+  }
+  let result = null;
+  let failure = null;
+  try {
+    const step = steps[request.scenario];
+    if (!step) throw new Error(`no step ${request.scenario}`);
+    result = await step({ page: session.page, context: session.context, session, args: request });
+  } catch (error) {
+    failure = String((error && error.stack) || error);
+    if (request.screenshot) {
+      await session.page.screenshot({ path: request.screenshot, fullPage: true }).catch(() => {});
+      failure += `\nscreenshot: ${request.screenshot}`;
+    }
+  }
+  return {
+    id: request.id, result, failure,
+    console: session.console.splice(0), pageErrors: session.pageErrors.splice(0),
+    failedRequests: session.failedRequests.splice(0),
+  };
+}
+
 // One request at a time, in order: pytest waits for each answer.
 for await (const line of createInterface({ input: process.stdin })) {
   if (!line.trim()) continue;
-  process.stdout.write(JSON.stringify(await run(JSON.parse(line))) + "\n");
+  const request = JSON.parse(line);
+  const report = request.session ? await runStep(request) : await run(request);
+  process.stdout.write(JSON.stringify(report) + "\n");
 }
 await browser.close();
