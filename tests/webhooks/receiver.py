@@ -138,6 +138,8 @@ class Receiver:
                 conn.start_next_cycle()
         except (ConnectionError, h11.ProtocolError, asyncio.IncompleteReadError):
             return
+        except asyncio.CancelledError:  # the receiver stops: nothing to report
+            return
         finally:
             writer.close()
             with contextlib.suppress(Exception):
