@@ -15,9 +15,7 @@ from db.events import head_position
 from db.models import Event, WebhookDeadLetter, WebhookDelivery, WebhookEndpoint
 from realtime.webhooks import Dispatcher, Policy
 
-GUARD = float(
-    __import__("os").environ.get("WEBHOOK_TEST_GUARD", "60")
-)  # seconds: only reached when something is broken
+GUARD = 60.0  # seconds: only reached when something is broken
 
 
 def new_secret() -> str:
