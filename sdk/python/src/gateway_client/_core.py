@@ -183,7 +183,6 @@ class Config:
     retry: RetryPolicy
     user_agent: str
     on_retry: Callable[[RetryInfo], None] | None = None
-    clock: Callable[[], float] | None = None
 
     @property
     def api_url(self) -> str:
