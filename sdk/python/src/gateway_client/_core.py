@@ -208,7 +208,9 @@ def send_with_retries(
         try:
             response: httpx.Response = yield Send(request, stream)
         except httpx.TransportError as exc:
-            never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            never_sent = isinstance(
+                exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+            )
             if attempt >= policy.max_retries or not (never_sent or retry_safe):
                 raise ConnectionFailed(f"{request.method} {request.url}: {exc!r}") from exc
             delay = policy.delay(attempt, None)
@@ -217,8 +219,8 @@ def send_with_retries(
             attempt += 1
             continue
         status = response.status_code
-        retryable = status == 429 or (retry_safe and status in policy.statuses)
-        if retryable and status in policy.statuses and attempt < policy.max_retries:
+        retryable = status in policy.statuses and (status == 429 or retry_safe)
+        if retryable and attempt < policy.max_retries:
             delay = policy.delay(attempt, response)
             if delay <= policy.max_wait:
                 _tell(config, request, attempt, delay, status, None)
