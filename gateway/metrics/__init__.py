@@ -215,6 +215,11 @@ RATE_LIMIT_REJECTIONS = Counter(
 CACHE_REQUESTS = Counter(
     "gateway_cache_requests_total", "Cache lookups, by cache and result.", ("cache", "result")
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "gateway_webhook_attempts_total",
+    "Webhook delivery attempts, by outcome (delivered, failed, timeout, refused, error).",
+    ("outcome",),
+)
 
 FAMILIES: tuple[Family, ...] = (
     HTTP_DURATION,
@@ -234,6 +239,7 @@ FAMILIES: tuple[Family, ...] = (
     REDIS_FALLBACK,
     RATE_LIMIT_REJECTIONS,
     CACHE_REQUESTS,
+    WEBHOOK_ATTEMPTS,
 )
 
 
@@ -466,6 +472,11 @@ def relay_published(events: list[dict[str, Any]]) -> None:
 
 def redis_error(component: str) -> None:
     REDIS_ERRORS.inc((component,))
+
+
+def webhook_attempt(outcome: str) -> None:
+    """One webhook delivery attempt (realtime/webhooks)."""
+    WEBHOOK_ATTEMPTS.inc((outcome,))
 
 
 def redis_fallback(component: str, falling_back: bool) -> None:

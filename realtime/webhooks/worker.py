@@ -32,6 +32,7 @@ from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_ra
 from db import webhook_delivery as store
 from db.events import events_after, head_position
 from db.filtering import Expr, matches, parse_filter
+from gateway import metrics
 from realtime.relay import encode
 from realtime.topics import TOPICS
 from realtime.webhooks import guard, signing
@@ -224,6 +225,7 @@ class EndpointWorker:
             )
         finally:
             self.in_flight = False
+        metrics.webhook_attempt(reply.outcome)
         if not reply.delivered:
             await self._maybe_disable(target, now)
         return reply
