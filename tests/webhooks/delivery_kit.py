@@ -72,7 +72,7 @@ POLICY = {
 
 @contextlib.asynccontextmanager
 async def dispatching(
-    server: Any, clock: JumpingTime | None = None, **policy: Any
+    server: Any, clock: JumpingTime | None = None, *, grace: float = 2.0, **policy: Any
 ) -> AsyncIterator[Dispatcher]:
     """A dispatcher of the test's own over the test server's database and bus."""
     clock = clock or JumpingTime()
@@ -84,7 +84,7 @@ async def dispatching(
         sleep=clock.sleep,
         takeover_seconds=0.05,
         poll_seconds=0.3,
-        grace_seconds=2.0,
+        grace_seconds=grace,
     )
     await dispatcher.start()
     try:

@@ -9,6 +9,7 @@ without waiting.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -17,9 +18,11 @@ import websockets
 
 from db import events as change_log
 from db.models import Event, WebhookDeadLetter, WebhookEndpoint
+from gateway import metrics
 from tests.factories import TOKENS, make_customer
 from tests.realtime_clients import ws_url
 from tests.webhooks.delivery_kit import (
+    GUARD,
     JumpingTime,
     dead_letters,
     deliveries,
@@ -76,6 +79,7 @@ async def test_events_arrive_signed_in_order_with_the_json_channel_s_bytes(
     server, tenant, receiver
 ):
     row = await hook(tenant, receiver)
+    counted = metrics.WEBHOOK_ATTEMPTS.values.get(("delivered",), 0)
     token = TOKENS.mint(tenant.id, "owner")
     async with websockets.connect(ws_url(server.base_url)) as ws:
         await ws.send(orjson.dumps({"type": "auth", "token": token}).decode())
@@ -101,6 +105,7 @@ async def test_events_arrive_signed_in_order_with_the_json_channel_s_bytes(
     ]
     assert all(d.response_excerpt == '{"ok":true}' and d.latency_ms >= 0 for d in log)
     assert (await endpoint(row.id)).cursor >= positions[-1]
+    assert metrics.WEBHOOK_ATTEMPTS.values[("delivered",)] == counted + 5
 
 
 async def test_the_filter_and_the_topics_choose_the_events(server, tenant, receiver):
@@ -362,3 +367,22 @@ async def test_the_change_log_is_kept_after_an_enabled_endpoint_s_cursor(server,
     await WebhookEndpoint.filter(id=row.id).update(enabled=False)
     await change_log.prune(datetime.now(UTC) + timedelta(days=1))
     assert await change_log.oldest_position() == await change_log.head_position()
+
+
+async def test_a_stop_lets_the_delivery_in_flight_finish_and_sends_it_once(
+    server, tenant, receiver
+):
+    row = await hook(tenant, receiver)
+    receiver.mode = "hold"
+    async with dispatching(server, grace=GUARD) as dispatcher:
+        positions = await customers(tenant, 2)
+        await receiver.wait_for(lambda: receiver.held == 1, "a delivery in flight")
+        stopping = asyncio.create_task(dispatcher.stop())
+        await until(dispatcher.stopping.is_set, "the stop to begin")
+        assert not stopping.done()  # it waits for the request in flight
+        receiver.release()
+        await stopping
+        assert (await endpoint(row.id)).cursor == positions[0]  # the second waits
+    async with dispatching(server):
+        await receiver.wait_for(lambda: len(receiver.delivered) == 2, "the second event")
+    assert receiver.ids() == positions  # the first was not sent again
