@@ -236,6 +236,7 @@ async def disable(target: Target, reason: str, now: datetime) -> bool:
             disabled_reason=reason[:200],
             disabled_at=now,
             version=F("version") + 1,
+            updated_at=datetime.now(UTC),
             breaker_open_until=None,
         )
         if not changed:
