@@ -198,10 +198,8 @@ class Dispatcher:
         for endpoint_id in list(self.workers):
             worker, task = self.workers[endpoint_id]
             if endpoint_id not in wanted or task.done():
-                if not task.done():
-                    task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+                task.cancel()
+                await asyncio.wait([task])  # its outcome was logged by ``_ended``
                 del self.workers[endpoint_id]
         for endpoint_id in wanted:
             if endpoint_id not in self.workers and not self.stopping.is_set():
@@ -219,9 +217,8 @@ class Dispatcher:
         tasks = [task for _, task in self.workers.values()]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        if tasks:
+            await asyncio.wait(tasks)
         self.workers.clear()
 
     async def _follow(self) -> None:
