@@ -386,3 +386,14 @@ async def test_a_stop_lets_the_delivery_in_flight_finish_and_sends_it_once(
     async with dispatching(server):
         await receiver.wait_for(lambda: len(receiver.delivered) == 2, "the second event")
     assert receiver.ids() == positions  # the first was not sent again
+
+
+async def test_an_endpoint_added_while_the_dispatcher_runs_gets_a_worker(server, tenant, receiver):
+    async with dispatching(server) as dispatcher:
+        row = await hook(tenant, receiver)
+        await until(lambda: row.id in dispatcher.workers, "a worker for the new endpoint")
+        positions = await customers(tenant, 2)
+        await receiver.wait_for(lambda: len(receiver.delivered) == 2, "2 deliveries")
+        await WebhookEndpoint.filter(id=row.id).update(enabled=False)
+        await until(lambda: row.id not in dispatcher.workers, "its worker to end")
+    assert receiver.ids() == positions
