@@ -109,6 +109,13 @@ class Dashboard:
         assert reply.status_code == 201, reply.text
         return int(reply.json()["data"]["id"])
 
+    def act(self, order_id: int, action: str) -> dict[str, Any]:
+        reply = self.rest.post(
+            f"/api/v1/orders/{order_id}:{action}", headers={"Idempotency-Key": str(uuid.uuid4())}
+        )
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json()["data"])
+
     def activity(self) -> dict[str, Any]:
         """The numbers the gateway itself gives (GraphQL ``orderActivity``)."""
         reply = self.rest.post(
@@ -240,4 +247,17 @@ def test_the_dashboard_signs_in_counts_live_orders_and_resumes_after_a_cut(
         truth = dashboard.activity()
         assert after["ordersToday"] == truth["ordersToday"] == today + 8
         assert after["statuses"] == {s["status"].upper(): s["count"] for s in truth["statusCounts"]}
+
+        # Payment and cancellation move the status counts; paid revenue counts today.
+        paid = dashboard.act(placed[0], "pay")
+        dashboard.act(placed[1], "cancel")
+        moved = {
+            **statuses,
+            "PENDING": statuses["PENDING"] + 6,
+            "PAID": statuses["PAID"] + 1,
+            "CANCELLED": statuses["CANCELLED"] + 1,
+        }
+        revenue = shown["revenueToday"] + paid["total_cents"]
+        page.wait_for(state="live", statuses=moved, revenueToday=revenue)
+        assert dashboard.activity()["revenueTodayCents"] == revenue
         page.assert_clean()
