@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import orjson
 import pytest
 import websockets
@@ -19,6 +20,8 @@ import websockets
 from db import events as change_log
 from db.models import Event, WebhookDeadLetter, WebhookEndpoint
 from gateway import metrics
+from realtime.relay import asyncpg_dsn
+from tests.conftest import BACKEND
 from tests.factories import TOKENS, make_customer
 from tests.realtime_clients import ws_url
 from tests.webhooks.delivery_kit import (
@@ -353,19 +356,37 @@ async def test_private_targets_are_refused_when_not_allowed(server, tenant, rece
     assert "WEBHOOK_ALLOW_PRIVATE_TARGETS" in log[0].error
 
 
-async def test_the_change_log_is_kept_after_an_enabled_endpoint_s_cursor(server, tenant, receiver):
+@pytest.mark.parametrize("how", ["orm", "relay statement"])
+async def test_the_change_log_is_kept_after_an_enabled_endpoint_s_cursor(
+    server, tenant, receiver, how
+):
+    if how != "orm" and BACKEND != "services":
+        pytest.skip("the relay's own statement runs on PostgreSQL")
+
+    async def prune() -> None:
+        before = datetime.now(UTC) + timedelta(days=1)
+        if how == "orm":
+            await change_log.prune(before)
+            return
+        dsn = asyncpg_dsn(server.app.ctx.settings.database_url)
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(change_log.PRUNE, before)
+        finally:
+            await connection.close()
+
     await customers(tenant, 1)
     row = await hook(tenant, receiver)  # no dispatcher runs: its cursor stays
     positions = await customers(tenant, 3)
-    await change_log.prune(datetime.now(UTC) + timedelta(days=1))
+    await prune()
     assert await change_log.oldest_position() == positions[0]  # the first it needs, kept
-    # The edge: delivered up to the first, the first may go, the second stays.
+    # The edge: handled up to the first, the first may go, the second stays.
     await WebhookEndpoint.filter(id=row.id).update(cursor=positions[0])
-    await change_log.prune(datetime.now(UTC) + timedelta(days=1))
+    await prune()
     assert await change_log.oldest_position() == positions[1]
     # A disabled endpoint holds nothing.
     await WebhookEndpoint.filter(id=row.id).update(enabled=False)
-    await change_log.prune(datetime.now(UTC) + timedelta(days=1))
+    await prune()
     assert await change_log.oldest_position() == await change_log.head_position()
 
 
