@@ -237,7 +237,10 @@ class Dispatcher:
                     continue
                 self._seen = max(self._seen, int(position))
                 if str(payload.get("type", "")).startswith("webhook_endpoint."):
-                    self._changed.set()
+                    self._changed.set()  # the endpoint set may have changed
+                    changed = self.workers.get(_int(payload.get("resource_id")))
+                    if changed is not None:
+                        changed[0].wake.set()  # re-read its URL, secrets, filter, replays
                 organization = payload.get("organization_id")
                 for endpoint_id, (worker, _) in self.workers.items():
                     if self._organizations.get(endpoint_id) == organization:
@@ -246,3 +249,10 @@ class Dispatcher:
     def _wake_all(self) -> None:
         for worker, _ in self.workers.values():
             worker.wake.set()
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
