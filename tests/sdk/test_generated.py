@@ -89,18 +89,18 @@ def _envelope(data: dict[str, Any], paginated: bool = False) -> dict[str, Any]:
     }
 
 
-ENDPOINT = {"$ref": "#/components/schemas/WebhookEndpoint"}
+ENDPOINT = {"$ref": "#/components/schemas/FutureThing"}
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-SECURITY = [{"oauth2": ["webhooks:admin"]}]
-# A resource added after this SDK was written, in the shapes the gateway's
+SECURITY = [{"oauth2": ["things:admin"]}]
+# A resource added after this SDK was written (``future-things``), in the shapes the gateway's
 # declarations produce: a create returning a one-time secret, an action with an inline
 # body, a paginated sub-collection with an array parameter, a second path parameter.
 NEW_PATHS: dict[str, Any] = {
-    "/webhook-endpoints": {
+    "/future-things": {
         "post": {
-            "operationId": "create_webhook_endpoint",
-            "summary": "Create a webhook endpoint",
-            "tags": ["webhook-endpoints"],
+            "operationId": "create_future_thing",
+            "summary": "Create a future thing",
+            "tags": ["future-things"],
             "security": SECURITY,
             "parameters": [
                 {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}
@@ -108,19 +108,19 @@ NEW_PATHS: dict[str, Any] = {
             "requestBody": {
                 "content": {
                     "application/json": {
-                        "schema": {"$ref": "#/components/schemas/WebhookEndpointInput"}
+                        "schema": {"$ref": "#/components/schemas/FutureThingInput"}
                     }
                 }
             },
             "responses": {
-                "201": _envelope({"$ref": "#/components/schemas/NewWebhookEndpoint"}),
+                "201": _envelope({"$ref": "#/components/schemas/NewFutureThing"}),
                 "422": _problem("x"),
             },
         },
         "get": {
-            "operationId": "list_webhook_endpoints",
-            "summary": "List webhook endpoints",
-            "tags": ["webhook-endpoints"],
+            "operationId": "list_future_things",
+            "summary": "List future things",
+            "tags": ["future-things"],
             "security": SECURITY,
             "parameters": [
                 {"name": "filter", "in": "query", "schema": {"type": "string"}},
@@ -129,11 +129,11 @@ NEW_PATHS: dict[str, Any] = {
             "responses": {"200": _envelope({"type": "array", "items": ENDPOINT}, paginated=True)},
         },
     },
-    "/webhook-endpoints/{id}:rotateSecret": {
+    "/future-things/{id}:rotateSecret": {
         "post": {
-            "operationId": "rotateSecret_webhook_endpoint",
+            "operationId": "rotateSecret_future_thing",
             "summary": "Rotate the secret",
-            "tags": ["webhook-endpoints"],
+            "tags": ["future-things"],
             "security": SECURITY,
             "parameters": [ID, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
             "requestBody": {
@@ -147,14 +147,14 @@ NEW_PATHS: dict[str, Any] = {
                     }
                 }
             },
-            "responses": {"200": _envelope({"$ref": "#/components/schemas/NewWebhookEndpoint"})},
+            "responses": {"200": _envelope({"$ref": "#/components/schemas/NewFutureThing"})},
         }
     },
-    "/webhook-endpoints/{id}/deliveries": {
+    "/future-things/{id}/deliveries": {
         "get": {
-            "operationId": "list_webhook_endpoint_deliveries",
+            "operationId": "list_future_thing_deliveries",
             "summary": "List deliveries",
-            "tags": ["webhook-endpoints"],
+            "tags": ["future-things"],
             "security": SECURITY,
             "parameters": [
                 ID,
@@ -166,17 +166,17 @@ NEW_PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": _envelope(
-                    {"type": "array", "items": {"$ref": "#/components/schemas/WebhookDelivery"}},
+                    {"type": "array", "items": {"$ref": "#/components/schemas/FutureDelivery"}},
                     paginated=True,
                 )
             },
         }
     },
-    "/webhook-endpoints/{id}/dead-letters/{delivery_id}:replay": {
+    "/future-things/{id}/dead-letters/{delivery_id}:replay": {
         "post": {
-            "operationId": "replay_webhook_endpoint_dead_letter",
+            "operationId": "replay_future_thing_dead_letter",
             "summary": "Replay a dead letter",
-            "tags": ["webhook-endpoints"],
+            "tags": ["future-things"],
             "security": SECURITY,
             "parameters": [
                 ID,
@@ -192,7 +192,7 @@ NEW_PATHS: dict[str, Any] = {
     },
 }
 NEW_SCHEMAS: dict[str, Any] = {
-    "WebhookEndpoint": {
+    "FutureThing": {
         "type": "object",
         "properties": {
             "id": {"type": "integer"},
@@ -205,13 +205,13 @@ NEW_SCHEMAS: dict[str, Any] = {
         },
         "required": ["id", "url", "topics", "enabled", "version"],
     },
-    "NewWebhookEndpoint": {
+    "NewFutureThing": {
         "allOf": [ENDPOINT],
         "type": "object",
         "properties": {"secret": {"type": "string"}},
         "required": ["secret"],
     },
-    "WebhookEndpointInput": {
+    "FutureThingInput": {
         "type": "object",
         "additionalProperties": False,
         "properties": {
@@ -221,7 +221,7 @@ NEW_SCHEMAS: dict[str, Any] = {
         },
         "required": ["url", "topics"],
     },
-    "WebhookDelivery": {
+    "FutureDelivery": {
         "type": "object",
         "properties": {
             "id": {"type": "integer"},
@@ -248,12 +248,12 @@ async def test_a_new_resource_is_generated_with_no_hand_edits(
     monkeypatch.setitem(sys.modules, "gateway_client.models", models)
     resources: dict[str, Any] = {}
     exec(compile(texts["resources.py"], "resources.py", "exec", dont_inherit=True), resources)  # noqa: S102
-    sync, asyn = resources["WebhookEndpoints"], resources["AsyncWebhookEndpoints"]
+    sync, asyn = resources["FutureThings"], resources["AsyncFutureThings"]
     for name in ("create", "list", "rotate_secret", "list_deliveries", "replay_dead_letter"):
         assert callable(getattr(sync, name)), name
         assert callable(getattr(asyn, name)), name
-    assert resources["SyncApi"].__annotations__["webhook_endpoints"] is sync
-    endpoint = models.WebhookEndpoint.model_validate(
+    assert resources["SyncApi"].__annotations__["future_things"] is sync
+    endpoint = models.FutureThing.model_validate(
         {
             "id": 1,
             "url": "https://x.test",
@@ -264,19 +264,19 @@ async def test_a_new_resource_is_generated_with_no_hand_edits(
         }
     )
     assert endpoint.meta_ == {"a": 1}  # a field named like ApiModel.meta is renamed
-    assert models.WebhookEndpointFields.url.name == "url"
-    call = resources["_rotate_secret_webhook_endpoint"](7, {"overlap_seconds": 60}, if_match='"v3"')
-    assert (call.plan.method, call.plan.path) == ("POST", "/webhook-endpoints/7:rotateSecret")
+    assert models.FutureThingFields.url.name == "url"
+    call = resources["_rotate_secret_future_thing"](7, {"overlap_seconds": 60}, if_match='"v3"')
+    assert (call.plan.method, call.plan.path) == ("POST", "/future-things/7:rotateSecret")
     assert call.plan.json == {"overlap_seconds": 60}
     assert call.plan.headers == {"If-Match": '"v3"'}
     with pytest.raises(pydantic.ValidationError):
-        resources["_rotate_secret_webhook_endpoint"](7, {"overlap_seconds": -1})
-    listed = resources["_list_webhook_endpoint_deliveries"](7, status=["failed", "dead"])
+        resources["_rotate_secret_future_thing"](7, {"overlap_seconds": -1})
+    listed = resources["_list_future_thing_deliveries"](7, status=["failed", "dead"])
     assert listed.plan.params == {"status": ["failed", "dead"]}
-    replay = resources["_replay_webhook_endpoint_dead_letter"](7, 9)
-    assert replay.plan.path == "/webhook-endpoints/7/dead-letters/9:replay"
+    replay = resources["_replay_future_thing_dead_letter"](7, 9)
+    assert replay.plan.path == "/future-things/7/dead-letters/9:replay"
     assert replay.plan.retry_safe is False
-    secret = models.NewWebhookEndpoint.model_validate(
+    secret = models.NewFutureThing.model_validate(
         {"id": 1, "url": "u", "topics": [], "enabled": True, "version": 1, "secret": "whsec_x"}
     )
     assert secret.secret == "whsec_x"
