@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from db import customers, orders, products, suppliers
+from db import customers, orders, products, suppliers, webhooks
 from db.declare import Resource
 from db.principal import PRIVILEGED, role_grants
 
@@ -19,6 +19,7 @@ RESOURCES: tuple[Resource, ...] = (
     customers.RESOURCE,
     products.RESOURCE,
     suppliers.RESOURCE,
+    webhooks.RESOURCE,
 )
 
 

@@ -71,10 +71,19 @@ class Crud:
     unique: tuple[str, ...] = ()  # fields unique per organization (clash: CONFLICT)
     restrict: tuple[Restrict, ...] = ()
     references: tuple[Reference, ...] = field(default_factory=tuple)
+    scope: str = ""  # one privileged scope for reads and writes (``Resource.scope``)
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def read_scope(self) -> str:
+        return self.scope or f"{self.plural}:read"
+
+    @property
+    def write_scope(self) -> str:
+        return self.scope or f"{self.plural}:write"
 
     def _clash(self, values: Mapping[str, Any]) -> Conflict:
         shown = ", ".join(f"{f} {values.get(f)!s}" for f in self.unique if f in values)
@@ -83,24 +92,24 @@ class Crud:
         )
 
     async def list_rows(self, principal: Principal, query: ListQuery, **options: Any) -> Page:
-        principal.require(f"{self.plural}:read")
+        principal.require(self.read_scope)
         return await list_rows(principal, self.spec, query, **options)
 
     async def get(
         self, principal: Principal, ident: int, fields: Collection[str] | None = None
     ) -> Row:
-        principal.require(f"{self.plural}:read")
+        principal.require(self.read_scope)
         return await fetch_row(principal, self.spec, ident, fields)
 
     async def by_ids(
         self, principal: Principal, ids: Sequence[int], fields: Collection[str] | None = None
     ) -> list[Row]:
         """The caller's rows with these ids (missing or foreign ones are left out)."""
-        principal.require(f"{self.plural}:read")
+        principal.require(self.read_scope)
         return await fetch_rows(principal, self.spec, ids, fields)
 
     async def create(self, principal: Principal, data: BaseModel) -> Row:
-        principal.require(f"{self.plural}:write")
+        principal.require(self.write_scope)
         values = data.model_dump(mode="json")
         await check_references(principal, self.references, values)
         try:
@@ -117,7 +126,7 @@ class Crud:
         expected_versions: Collection[int] | None = None,
     ) -> Row:
         """PATCH (the fields sent) or PUT (all writable fields)."""
-        principal.require(f"{self.plural}:write")
+        principal.require(self.write_scope)
         values = changes.model_dump(mode="json")  # a patch leaves out the fields not sent
         await check_references(principal, self.references, values)
         try:
@@ -130,7 +139,7 @@ class Crud:
     async def delete(
         self, principal: Principal, ident: int, *, expected_versions: Collection[int] | None = None
     ) -> None:
-        principal.require(f"{self.plural}:write")
+        principal.require(self.write_scope)
         async with writing():
             row = await fetch_row(principal, self.spec, ident)
             if expected_versions is not None and row["version"] not in expected_versions:

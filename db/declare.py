@@ -79,7 +79,8 @@ class Resource:
     """One resource, as every door serves it."""
 
     name: str  # singular, snake_case: the change log's resource ("order")
-    plural: str  # the REST collection, the topic and the scope prefix ("orders")
+    plural: str  # snake_case: GraphQL's list field, and the REST collection, topic and
+    # scope prefix unless ``path`` or ``scope`` say otherwise ("orders")
     shape: type[BaseModel]  # the object as clients read it (REST schema, GraphQL type)
     spec: ResourceSpec  # the table, its columns, what lists filter and sort by
     list_rows: Callable[..., Awaitable[Page]]  # (principal, query, **options) -> Page
@@ -111,6 +112,20 @@ class Resource:
     unique: tuple[str, ...] = ()  # fields unique per organization
     example: Mapping[str, Any] = field(default_factory=dict)  # a valid create input
     special: str = ""  # what a door adds by hand for this resource, and where
+    # The REST collection and the topic when they are not ``plural``: a URL may hold a
+    # hyphen ("webhook-endpoints") where a GraphQL name may not ("webhookEndpoints").
+    path: str = ""
+    # One privileged scope (``db.principal.PRIVILEGED``) that both reads and writes,
+    # instead of ``<plural>:read`` / ``<plural>:write`` ("webhooks:admin").
+    scope: str = ""
+    # Fields only the create and action responses carry (a generated secret, shown
+    # once); every read, list, snapshot and event has them null.
+    shown_once: tuple[str, ...] = ()
+
+    @property
+    def collection(self) -> str:
+        """The REST collection (``/api/v1/<collection>``) and the real-time topic."""
+        return self.path or self.plural
 
     @property
     def type_name(self) -> str:
@@ -119,15 +134,15 @@ class Resource:
 
     @property
     def read_scope(self) -> str:
-        return f"{self.plural}:read"
+        return self.scope or f"{self.plural}:read"
 
     @property
     def write_scope(self) -> str:
-        return f"{self.plural}:write"
+        return self.scope or f"{self.plural}:write"
 
     @property
     def topic(self) -> str:
-        return self.plural
+        return self.collection
 
     @cached_property
     def fields(self) -> tuple[str, ...]:
@@ -189,6 +204,19 @@ def scalar_fields(shape: type[BaseModel]) -> dict[str, tuple[Scalar, bool]]:
     return out
 
 
+def list_fields(shape: type[BaseModel]) -> dict[str, tuple[Scalar, bool]]:
+    """The shape's lists of plain values (``topics: list[str]``): name -> (item type,
+    nullable)."""
+    out: dict[str, tuple[Scalar, bool]] = {}
+    for name, info in shape.model_fields.items():
+        inner, nullable = unwrap(info.annotation)
+        if typing.get_origin(inner) is list:
+            (item,) = typing.get_args(inner)
+            if item in (int, str, bool):
+                out[name] = (item, nullable)
+    return out
+
+
 FilterKind = Literal["int", "str", "enum", "datetime", "bool"]
 
 
@@ -209,9 +237,13 @@ def list_spec(
     sort: tuple[str, ...],
     computed: Mapping[str, Mapping[str, str]] | None = None,
     skip: tuple[str, ...] = (),
+    json: tuple[str, ...] = (),
+    masked: tuple[str, ...] = (),
 ) -> ResourceSpec:
     """The listing spec of a shape: its scalar fields are the columns; ``filter`` and
-    ``sort`` name which of them lists filter and sort by (types from the shape)."""
+    ``sort`` name which of them lists filter and sort by (types from the shape).
+    ``json`` adds columns stored as JSON (a list), ``masked`` those read as null
+    (``ResourceSpec``)."""
     scalars = scalar_fields(shape)
     unknown = [f for f in (*filter, *sort) if f not in scalars]
     if unknown:
@@ -222,10 +254,12 @@ def list_spec(
     return ResourceSpec(
         name=name,
         model=model,
-        columns=tuple(f for f in scalars if f not in skip),
+        columns=(*(f for f in scalars if f not in skip), *json),
         filterable={f: filter_field(scalars[f][0]) for f in filter},
         sortable=sort,
         computed=dict(computed or {}),
+        json_columns=json,
+        masked=masked,
     )
 
 

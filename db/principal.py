@@ -12,10 +12,10 @@ from db.errors import PermissionDenied
 # new resource needs no entry here. ``PRIVILEGED`` scopes are never granted by a
 # pattern: only a role naming them (or the owner's ``*``) holds them. A credential's
 # own scopes narrow a role's further.
-PRIVILEGED: frozenset[str] = frozenset({"api-keys:admin", "audit:read"})
+PRIVILEGED: frozenset[str] = frozenset({"api-keys:admin", "audit:read", "webhooks:admin"})
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "owner": frozenset({"*"}),
-    "admin": frozenset({"*:read", "*:write", "api-keys:admin"}),
+    "admin": frozenset({"*:read", "*:write", "api-keys:admin", "webhooks:admin"}),
     "staff": frozenset({"*:read", "*:write"}),
     "viewer": frozenset({"*:read"}),
 }

@@ -23,7 +23,10 @@ class ResourceSpec:
     """One resource's table, the columns it returns, and what lists may filter and sort by.
 
     ``computed`` adds select-list expressions per dialect (``{alias}`` is the
-    table alias), returned as JSON-decoded columns.
+    table alias), returned as JSON-decoded columns. ``json_columns`` are columns
+    stored as JSON (a list of topics), decoded like them. ``masked`` columns are
+    read as NULL whatever they hold: a secret is shown once, by the write that made
+    it, and never by a read, a list or a change-log snapshot (all read through here).
     """
 
     name: str
@@ -33,7 +36,10 @@ class ResourceSpec:
     sortable: tuple[str, ...]
     default_order: str = "created_at desc, id desc"
     computed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    json_columns: tuple[str, ...] = ()
+    masked: tuple[str, ...] = ()
     datetime_columns: tuple[str, ...] = field(init=False)
+    boolean_columns: tuple[str, ...] = field(init=False)
     _select_lists: dict[tuple[frozenset[str] | None, str | None], str] = field(
         init=False, repr=False, compare=False
     )
@@ -46,6 +52,15 @@ class ResourceSpec:
             "datetime_columns",
             tuple(c for c in self.columns if isinstance(fields_map.get(c), tfields.DatetimeField)),
         )
+        object.__setattr__(
+            self,
+            "boolean_columns",
+            tuple(c for c in self.columns if isinstance(fields_map.get(c), tfields.BooleanField)),
+        )
+
+    def _read(self, column: str) -> str:
+        """How the select list reads ``column`` (over the table alias ``t``)."""
+        return f"CAST(NULL AS TEXT) AS {column}" if column in self.masked else f"t.{column}"
 
     def column(self, public: str) -> str:
         spec = self.filterable.get(public)
@@ -63,7 +78,7 @@ class ResourceSpec:
         cached = self._select_lists.get(key)
         if cached is None:
             parts = [
-                f"{pg_json_time('t.' + c)} AS {c}" if c in self.datetime_columns else f"t.{c}"
+                f"{pg_json_time('t.' + c)} AS {c}" if c in self.datetime_columns else self._read(c)
                 for c in self.columns
                 if wanted is None or c in wanted
             ]
@@ -83,7 +98,7 @@ class ResourceSpec:
         cached = self._select_lists.get(key)
         if cached is None:
             columns = self.columns if wanted is None else [c for c in self.columns if c in wanted]
-            parts = [f"t.{c}" for c in columns]
+            parts = [self._read(c) for c in columns]
             parts += [
                 f"({self.computed[n][str(key[1])].format(alias='t')}) AS {n}" for n in computed
             ]
@@ -97,12 +112,18 @@ class ResourceSpec:
 
         ``fields`` limits the columns (computed ones are costly: skip what is not asked).
         """
-        return await select(
+        rows = await select(
             f"SELECT {self.select_list(fields)} FROM {self.table} t WHERE {where} {tail}",
             params.values,
             datetimes=self.datetime_columns,
-            json=tuple(self.computed),
+            json=(*self.computed, *self.json_columns),
         )
+        if self.boolean_columns and dialect() == "sqlite":  # SQLite answers 0 and 1
+            for row in rows:
+                for column in self.boolean_columns:
+                    if row.get(column) is not None:
+                        row[column] = bool(row[column])
+        return rows
 
     async def json_rows(
         self, where: str, params: Params, tail: str = "", fields: Collection[str] | None = None

@@ -58,7 +58,8 @@ if TYPE_CHECKING:
 
 # Fields that return a page, with the declared weight of one object: their ``first`` (else
 # the maximum page size) times the weight multiplies their selection. Every declared
-# resource's connection and to-many relations, and the audit log's connection.
+# resource's connection and to-many relations, the audit log's connection, and a
+# webhook endpoint's lists (resolvers/webhooks.py).
 LIST_FIELDS: dict[str, int] = {
     **{
         to_camel_case(rel.name): CATALOG.by_name[rel.target].cost
@@ -68,6 +69,8 @@ LIST_FIELDS: dict[str, int] = {
     },
     **{to_camel_case(r.plural): r.cost for r in CATALOG.resources},
     "auditEvents": 1,
+    "deliveries": 1,  # a webhook endpoint's delivery log and dead letters
+    "deadLetters": 1,
 }
 # Lists without ``first`` whose size the declaration bounds (an order's items).
 COMPUTED_LISTS = {to_camel_case(n): w for r in CATALOG.resources for n, w in r.computed.items()}

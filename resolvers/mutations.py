@@ -21,12 +21,14 @@ from typing import Any, TypeVar
 import orjson
 import strawberry
 from pydantic import MISSING, BaseModel
+from strawberry.tools import merge_types
 
 from db.catalog import CATALOG, Catalog
 from db.declare import Action, Resource, unwrap, with_article
 from db.idempotency import write_once
 from db.inputs import validate_input
 from resolvers.types import TYPES, Info, from_snapshot, parse_global_id
+from resolvers.webhook_mutations import WebhookMutation
 
 M = TypeVar("M", bound=BaseModel)
 Row = dict[str, Any]
@@ -232,8 +234,10 @@ def _action_mutation(res: Resource, action: Action) -> Any:
 
 
 def derive_mutation(catalog: Catalog) -> type:
+    """Every declared resource's mutations, and those written by hand (webhook replays)."""
     fields = {k: v for res in catalog.resources for k, v in resource_mutations(res).items()}
-    return strawberry.type(type("Mutation", (), fields))
+    derived = strawberry.type(type("ResourceMutation", (), fields))
+    return merge_types("Mutation", (derived, WebhookMutation))
 
 
 Mutation = derive_mutation(CATALOG)

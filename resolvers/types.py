@@ -27,12 +27,14 @@ from strawberry.dataloader import DataLoader
 from strawberry.types.scalar import ScalarDefinition
 
 from db.catalog import CATALOG, Catalog
-from db.declare import Relation, Resource, scalar_fields
+from db.declare import Relation, Resource, list_fields, scalar_fields
 from db.errors import InvalidArgument, NotFound
 from db.inputs import MAX_ID
 from db.listing import RELATION_PAGE_DEFAULT, RELATION_PAGE_MAX
 from resolvers.context import Context
 from resolvers.engine.hints import NOT_LOADED, fast_field
+from resolvers.pages import PageInfo as PageInfo  # its home before resolvers.pages
+from resolvers.webhooks import WebhookEndpointExtras
 
 # ``metadata`` key of a resolver field: the row columns it reads (resolvers.prefetch
 # fetches only the columns a document's fields need; undeclared means all of them).
@@ -225,7 +227,11 @@ class OrderExtras:
         return _load_many(loader, self.database_id, OrderItem.from_row)  # type: ignore[attr-defined, return-value]
 
 
-EXTRAS: dict[str, type] = {"product": ProductExtras, "order": OrderExtras}
+EXTRAS: dict[str, type] = {
+    "product": ProductExtras,
+    "order": OrderExtras,
+    "webhook_endpoint": WebhookEndpointExtras,
+}
 
 
 # -- types derived from the declarations ---------------------------------------------------
@@ -289,8 +295,9 @@ def _to_many(rel: Relation, target: Resource) -> Any:
 
 
 def derive_type(res: Resource, catalog: Catalog, extras: type | None = None) -> type:
-    """The GraphQL object type of ``res``: its shape's scalar fields (``id`` as Node id and
-    ``databaseId``), one field per relation, and what ``extras`` adds."""
+    """The GraphQL object type of ``res``: its shape's scalar fields and lists of plain
+    values (``id`` as Node id and ``databaseId``), one field per relation, and what
+    ``extras`` adds."""
     annotations: dict[str, Any] = {"database_id": int}
     namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": res.type_name}
     enums: dict[str, type[Enum]] = {}
@@ -301,6 +308,11 @@ def derive_type(res: Resource, catalog: Catalog, extras: type | None = None) -> 
         if issubclass(kind, Enum):
             enums[name] = gql
         annotations[name] = Optional[gql] if nullable else gql  # noqa: UP045
+        described = res.shape.model_fields[name].description
+        if described:
+            namespace[name] = strawberry.field(description=described)
+    for name, (item, nullable) in list_fields(res.shape).items():
+        annotations[name] = Optional[list[item]] if nullable else list[item]  # type: ignore[valid-type]  # noqa: UP045
         described = res.shape.model_fields[name].description
         if described:
             namespace[name] = strawberry.field(description=described)
@@ -339,12 +351,6 @@ def derive_types(catalog: Catalog) -> dict[str, Any]:
 
 
 TYPES: dict[str, Any] = derive_types(CATALOG)
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
 
 
 @strawberry.type

@@ -8,7 +8,7 @@ import orjson
 from sanic import Blueprint, HTTPResponse, Request
 
 from db.catalog import CATALOG
-from rest import api_keys, audit, orders, stats
+from rest import api_keys, audit, orders, stats, webhooks
 from rest.docs import ApiDoc
 from rest.negotiation import negotiate, problem_renderer
 from rest.standard import add_resources
@@ -30,7 +30,7 @@ def setup_rest(app: GatewayApp) -> ApiDoc:
     doc = ApiDoc(title="Commerce gateway REST API", version="1.0.0")
     orders.add_routes(bp, doc)  # before the standard routes: ``orders:batchGet``
     add_resources(bp, doc, CATALOG)
-    for module in (stats, api_keys, audit):
+    for module in (stats, api_keys, audit, webhooks):
         module.add_routes(bp, doc)
 
     async def authenticate(request: Request) -> None:

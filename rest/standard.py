@@ -1,8 +1,8 @@
 """REST routes and OpenAPI operations, derived from a resource's declaration.
 
 For each ``db.declare.Resource``: the AIP standard methods (list, get, create,
-update, replace, delete), one ``POST /<plural>/{id}:<action>`` per declared
-action, ``GET /<plural>/{id}/<relation>`` per to-many relation, ``expand=`` for
+update, replace, delete), one ``POST /<collection>/{id}:<action>`` per declared
+action, ``GET /<collection>/{id}/<relation>`` per to-many relation, ``expand=`` for
 to-one relations, and every operation's OpenAPI entry. Routes and documentation
 come out of the same declaration, so neither can forget the other.
 """
@@ -164,10 +164,10 @@ class Routes:
 
     def standard(self, res: Resource) -> None:
         bp, doc, catalog = self.bp, self.doc, self.catalog
-        base = f"/{res.plural}"
-        item = f"/{res.plural}/<ident:(?P<ident>[^/:]+)>"
+        base = f"/{res.collection}"
+        item = f"/{res.collection}/<ident:(?P<ident>[^/:]+)>"
         doc_item = f"{base}/{{id}}"
-        tag = res.plural
+        tag = res.collection
         schema = ref(res.shape)
         expand = _expand_param(res)
 
@@ -205,7 +205,7 @@ class Routes:
         doc.operation(
             "get",
             base,
-            summary=f"List {res.plural}",
+            summary=f"List {res.plural.replace('_', ' ')}",
             operation_id=f"list_{res.plural}",
             scope=res.read_scope,
             tag=tag,
@@ -265,7 +265,7 @@ class Routes:
 
             async def run() -> Result:
                 row = await create(request.ctx.principal, data)
-                return 201, row, {"Location": f"/api/v1/{res.plural}/{row['id']}"}
+                return 201, row, {"Location": f"/api/v1/{res.collection}/{row['id']}"}
 
             return await respond_once(request, run)
 
@@ -296,17 +296,17 @@ class Routes:
 
         self.bp.add_route(
             handler,
-            f"/{res.plural}/<ident:(?P<ident>[^/:]+):{action.name}>",
+            f"/{res.collection}/<ident:(?P<ident>[^/:]+):{action.name}>",
             methods=["POST"],
             name=f"{res.plural}_{action.name}",
         )
         self.doc.operation(
             "post",
-            f"/{res.plural}/{{id}}:{action.name}",
+            f"/{res.collection}/{{id}}:{action.name}",
             summary=action.summary,
             operation_id=f"{action.name}_{res.name}",
             scope=res.write_scope,
-            tag=res.plural,
+            tag=res.collection,
             response=envelope(ref(res.shape)),
             params=[ID_PARAM, IF_MATCH, IDEMPOTENCY_KEY],
             errors=(400, 404, 409, 412, 422),
@@ -324,18 +324,18 @@ class Routes:
 
         self.bp.add_route(
             handler,
-            f"/{res.plural}/<ident:(?P<ident>[^/:]+)>/{relation.name}",
+            f"/{res.collection}/<ident:(?P<ident>[^/:]+)>/{relation.name}",
             methods=["GET", "HEAD"],
             name=f"{res.plural}_{relation.name}",
             ctx_csv=True,
         )
         self.doc.operation(
             "get",
-            f"/{res.plural}/{{id}}/{relation.name}",
+            f"/{res.collection}/{{id}}/{relation.name}",
             summary=f"List {with_article(res.name)}'s {relation.name}",
             operation_id=f"list_{res.name}_{relation.name}",
             scope=target.read_scope,
-            tag=res.plural,
+            tag=res.collection,
             response=envelope({"type": "array", "items": ref(target.shape)}, paginated=True),
             params=[
                 ID_PARAM,

@@ -40,7 +40,7 @@ import pytest
 from db import api_keys, products
 from db.catalog import ALL_SCOPES, CATALOG, role_scopes
 from db.declare import Resource
-from db.models import ApiKey, AuditEvent
+from db.models import ApiKey, AuditEvent, WebhookDeadLetter, WebhookEndpoint
 from db.principal import PRIVILEGED, SERVICE_ROLE, USER_ROLES
 from tests.conftest import RunningServer, Tenant
 from tests.factories import (
@@ -54,6 +54,7 @@ from tests.factories import (
     sample,
     unique,
 )
+from tests.webhooks.api_kit import add_dead_letter, add_delivery, make_endpoint
 
 ADMIN = "api-keys:admin"
 
@@ -201,6 +202,41 @@ def renamed() -> dict[str, Any]:
     return {"name": unique("Renamed ")}
 
 
+WEBHOOKS = "webhooks:admin"
+
+
+async def _endpoint(t: Tenant) -> int:
+    return int((await make_endpoint(t.owner))["id"])
+
+
+def endpoint_body() -> dict[str, Any]:
+    return {"url": "https://hooks.example.com/matrix", "topics": ["orders"], "enabled": False}
+
+
+async def _deliveries(t: Tenant) -> Call:
+    endpoint = await _endpoint(t)
+    row = await add_delivery(t.id, endpoint)
+    return Call(f"/api/v1/webhook-endpoints/{endpoint}/deliveries", None, row.id)
+
+
+async def _dead_letters(t: Tenant) -> Call:
+    endpoint = await _endpoint(t)
+    row = await add_dead_letter(t.id, endpoint)
+    return Call(f"/api/v1/webhook-endpoints/{endpoint}/dead-letters", None, row.id)
+
+
+async def _replay_one(t: Tenant) -> Call:
+    endpoint = await _endpoint(t)
+    row = await add_dead_letter(t.id, endpoint)
+    return Call(f"/api/v1/webhook-endpoints/{endpoint}/dead-letters/{row.id}:replay", None, row.id)
+
+
+async def _replay_all(t: Tenant) -> Call:
+    endpoint = await _endpoint(t)
+    await add_dead_letter(t.id, endpoint)
+    return Call(f"/api/v1/webhook-endpoints/{endpoint}:replayDeadLetters", None, endpoint)
+
+
 # (route name within the api_v1 blueprint, method) -> what it needs and how to call it.
 # HEAD runs the GET handler and is checked with the GET row.
 MATRIX: dict[tuple[str, str], Op] = {
@@ -260,6 +296,32 @@ MATRIX: dict[tuple[str, str], Op] = {
         "audit:read", listing("/api/v1/audit-events", _audit_event), kind="list"
     ),
     ("audit_events_get", "GET"): Op("audit:read", item("audit-events", _audit_event)),
+    ("webhook_endpoints_list", "GET"): Op(
+        WEBHOOKS, listing("/api/v1/webhook-endpoints", _endpoint), kind="list"
+    ),
+    ("webhook_endpoints_create", "POST"): Op(  # an endpoint gets what its creator reads
+        WEBHOOKS,
+        creating("/api/v1/webhook-endpoints", endpoint_body),
+        201,
+        kind="create",
+        also=("orders:read",),
+    ),
+    ("webhook_endpoints_get", "GET"): Op(WEBHOOKS, item("webhook-endpoints", _endpoint)),
+    ("webhook_endpoints_update", "PATCH"): Op(
+        WEBHOOKS,
+        item("webhook-endpoints", _endpoint, body=lambda: {"description": unique("Renamed ")}),
+    ),
+    ("webhook_endpoints_update", "PUT"): Op(
+        WEBHOOKS, item("webhook-endpoints", _endpoint, body=endpoint_body), also=("orders:read",)
+    ),
+    ("webhook_endpoints_delete", "DELETE"): Op(WEBHOOKS, item("webhook-endpoints", _endpoint), 204),
+    ("webhook_endpoints_rotateSecret", "POST"): Op(
+        WEBHOOKS, item("webhook-endpoints", _endpoint, ":rotateSecret")
+    ),
+    ("webhook_endpoints_deliveries", "GET"): Op(WEBHOOKS, _deliveries),
+    ("webhook_endpoints_dead_letters", "GET"): Op(WEBHOOKS, _dead_letters),
+    ("webhook_endpoints_dead_letter_replay", "POST"): Op(WEBHOOKS, _replay_one),
+    ("webhook_endpoints_replayDeadLetters", "POST"): Op(WEBHOOKS, _replay_all),
 }
 
 
@@ -439,7 +501,13 @@ async def snapshot(organization_id: int) -> dict[str, Any]:
     keys = await ApiKey.filter(organization_id=organization_id).order_by("id").values()
     for key in keys:
         key.pop("last_used_at")
-    return {**await db_state(organization_id), "api_keys": keys}
+    org = {"organization_id": organization_id}
+    return {
+        **await db_state(organization_id),
+        "api_keys": keys,
+        "webhook_endpoints": await WebhookEndpoint.filter(**org).order_by("id").values(),
+        "dead_letters": await WebhookDeadLetter.filter(**org).order_by("id").values(),
+    }
 
 
 def bearer(organization_id: int, role: str, scopes: list[str]) -> dict[str, str]:
@@ -576,8 +644,10 @@ async def test_the_openapi_document_names_the_scope_each_route_enforces(
             continue
         path = "/" + str(route.path).removeprefix("api/v1/")
         path = re.sub(r"<method:\(\?P<method>([^)]+)\)>", r"\1", path)
-        path = re.sub(
-            r"<ident:\(\?P<ident>\[\^/:\]\+\)(:\w+)?>", lambda m: "{id}" + (m[1] or ""), path
+        path = re.sub(  # ``ident`` is ``{id}``; another parameter keeps its name (``{letter}``)
+            r"<(\w+):\(\?P<\1>\[\^/:\]\+\)(:\w+)?>",
+            lambda m: ("{id}" if m[1] == "ident" else f"{{{m[1]}}}") + (m[2] or ""),
+            path,
         )
         by_operation_path[(path, row[1].lower())] = MATRIX[row].scope
     assert by_operation_path

@@ -71,7 +71,7 @@ SPECIAL_BODIES = {"order": {"items": _order_items}}
 
 
 async def create(client: httpx.AsyncClient, res: Resource) -> dict[str, Any]:
-    r = await client.post(f"/api/v1/{res.plural}", json=await body_for(client, res))
+    r = await client.post(f"/api/v1/{res.collection}", json=await body_for(client, res))
     assert r.status_code == 201, r.text
     return dict(r.json()["data"])
 
@@ -104,11 +104,14 @@ def _as_rest(res: Resource, node: dict[str, Any]) -> dict[str, Any]:
 @per_resource
 async def test_rest_and_graphql_show_the_same_object(tenant: Tenant, res: Resource) -> None:
     row = await create(tenant.client, res)
-    query = f"query ($id: ID!) {{ {res.name}(id: $id) {{ {_selection(res)} }} }}"
+    query = f"query ($id: ID!) {{ {to_camel_case(res.name)}(id: $id) {{ {_selection(res)} }} }}"
     body = await graphql(tenant.client, query, {"id": global_id(res.type_name, row["id"])})
     assert "errors" not in body, body
-    node = body["data"][res.name]
+    node = body["data"][to_camel_case(res.name)]
     rest = {k: v for k, v in row.items() if k in scalar_fields(res.shape)}
+    for name in res.shown_once:  # a secret: in the create's answer only, null on reads
+        assert rest.pop(name) is not None, name
+        rest[name] = None
     assert _as_rest(res, node) == rest
     # ``node`` finds it by the same global id, as the same type.
     found = await graphql(
@@ -135,7 +138,7 @@ async def test_graphql_mutations_write_what_rest_reads(tenant: Tenant, res: Reso
     )
     assert "errors" not in created, created
     ident = created["data"][field]["databaseId"]
-    r = await tenant.client.get(f"/api/v1/{res.plural}/{ident}")
+    r = await tenant.client.get(f"/api/v1/{res.collection}/{ident}")
     assert r.status_code == 200, r.text
     for key, value in values.items():
         if key in scalar_fields(res.shape):
@@ -183,13 +186,13 @@ async def test_another_organization_never_sees_it(
     tenant: Tenant, other_tenant: Tenant, res: Resource
 ) -> None:
     row = await create(tenant.client, res)
-    r = await other_tenant.client.get(f"/api/v1/{res.plural}/{row['id']}")
+    r = await other_tenant.client.get(f"/api/v1/{res.collection}/{row['id']}")
     assert_problem(r, 404, "NOT_FOUND")
-    listed = await other_tenant.client.get(f"/api/v1/{res.plural}", params={"page_size": 200})
+    listed = await other_tenant.client.get(f"/api/v1/{res.collection}", params={"page_size": 200})
     assert row["id"] not in [item["id"] for item in listed.json()["data"]]
     body = await graphql(
         other_tenant.client,
-        f"query ($id: ID!) {{ {res.name}(id: $id) {{ databaseId }} }}",
+        f"query ($id: ID!) {{ {to_camel_case(res.name)}(id: $id) {{ databaseId }} }}",
         {"id": global_id(res.type_name, row["id"])},
     )
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND", body
@@ -206,9 +209,12 @@ async def test_scopes_guard_both_doors(tenant: Tenant, res: Resource) -> None:
     row = await create(tenant.client, res)
     others = sorted(s for s in ("stats:read", "events:read"))
     async with client_as(tenant.client, tenant.slug, "viewer") as viewer:
-        r = await viewer.get(f"/api/v1/{res.plural}/{row['id']}")
-        assert r.status_code == 200, r.text
-        r = await viewer.post(f"/api/v1/{res.plural}", json=await body_for(tenant.client, res))
+        r = await viewer.get(f"/api/v1/{res.collection}/{row['id']}")
+        if res.scope:  # a privileged scope: owners and admins only, reads too
+            assert_problem(r, 403, "PERMISSION_DENIED")
+        else:
+            assert r.status_code == 200, r.text
+        r = await viewer.post(f"/api/v1/{res.collection}", json=await body_for(tenant.client, res))
         assert_problem(r, 403, "PERMISSION_DENIED")
         body = await graphql(
             viewer,
@@ -219,9 +225,11 @@ async def test_scopes_guard_both_doors(tenant: Tenant, res: Resource) -> None:
         )
         assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED", body
     async with client_as(tenant.client, tenant.slug, "staff", others) as blind:
-        r = await blind.get(f"/api/v1/{res.plural}")
+        r = await blind.get(f"/api/v1/{res.collection}")
         assert_problem(r, 403, "PERMISSION_DENIED")
-        body = await graphql(blind, f"{{ {res.plural} {{ nodes {{ databaseId }} }} }}")
+        body = await graphql(
+            blind, f"{{ {to_camel_case(res.plural)} {{ nodes {{ databaseId }} }} }}"
+        )
         assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED", body
 
 
@@ -256,7 +264,7 @@ async def test_every_write_reaches_every_realtime_door(
     field = f"{to_camel_case(res.name)}Events"
     document = gql(
         f"subscription ($after: StreamPosition) {{ {field}(after: $after) "
-        f"{{ type {res.name} {{ databaseId }} }} }}"
+        f"{{ type {to_camel_case(res.name)} {{ databaseId }} }} }}"
     )
     async with Client(transport=transport) as session:
 
@@ -268,7 +276,7 @@ async def test_every_write_reaches_every_realtime_door(
             raise AssertionError("the subscription ended")
 
         event = await asyncio.wait_for(first_created(), 30)
-    assert event[res.name] == {"databaseId": row["id"]}
+    assert event[to_camel_case(res.name)] == {"databaseId": row["id"]}
 
 
 @per_resource
@@ -282,44 +290,44 @@ async def test_relations_resolve_on_both_doors(tenant: Tenant, res: Resource) ->
             values = await body_for(tenant.client, target)
             if rel.key in target.fields:
                 values[rel.key] = parent["id"]
-            r = await tenant.client.post(f"/api/v1/{target.plural}", json=values)
+            r = await tenant.client.post(f"/api/v1/{target.collection}", json=values)
             assert r.status_code == 201, r.text
             child = r.json()["data"]
-            listed = await tenant.client.get(f"/api/v1/{res.plural}/{parent['id']}/{rel.name}")
+            listed = await tenant.client.get(f"/api/v1/{res.collection}/{parent['id']}/{rel.name}")
             assert [c["id"] for c in listed.json()["data"]] == [child["id"]], listed.text
             body = await graphql(
                 tenant.client,
-                f"query ($id: ID!) {{ {res.name}(id: $id) {{ {to_camel_case(rel.name)} "
-                "{ databaseId } } }",
+                f"query ($id: ID!) {{ {to_camel_case(res.name)}(id: $id) "
+                f"{{ {to_camel_case(rel.name)} {{ databaseId }} }} }}",
                 {"id": global_id(res.type_name, parent["id"])},
             )
-            got = body["data"][res.name][to_camel_case(rel.name)]
+            got = body["data"][to_camel_case(res.name)][to_camel_case(rel.name)]
             assert got == [{"databaseId": child["id"]}], body
-            missing = await tenant.client.get(f"/api/v1/{res.plural}/2147483000/{rel.name}")
+            missing = await tenant.client.get(f"/api/v1/{res.collection}/2147483000/{rel.name}")
             assert_problem(missing, 404, "NOT_FOUND")
         else:
             row = await create(tenant.client, res)
             if row.get(rel.key) is None:
                 other = await create(tenant.client, target)
                 r = await tenant.client.patch(
-                    f"/api/v1/{res.plural}/{row['id']}", json={rel.key: other["id"]}
+                    f"/api/v1/{res.collection}/{row['id']}", json={rel.key: other["id"]}
                 )
                 assert r.status_code == 200, r.text
                 row = r.json()["data"]
             r = await tenant.client.get(
-                f"/api/v1/{res.plural}/{row['id']}", params={"expand": rel.name}
+                f"/api/v1/{res.collection}/{row['id']}", params={"expand": rel.name}
             )
             assert r.json()["data"][rel.name]["id"] == row[rel.key], r.text
             listed = await tenant.client.get(
-                f"/api/v1/{res.plural}", params={"expand": rel.name, "page_size": 5}
+                f"/api/v1/{res.collection}", params={"expand": rel.name, "page_size": 5}
             )
             assert all(item[rel.name]["id"] == item[rel.key] for item in listed.json()["data"])
             body = await graphql(
                 tenant.client,
-                f"{{ {res.plural}(first: 5) {{ nodes {{ {to_camel_case(rel.key)} "
+                f"{{ {to_camel_case(res.plural)}(first: 5) {{ nodes {{ {to_camel_case(rel.key)} "
                 f"{to_camel_case(rel.name)} {{ databaseId }} }} }} }}",
             )
-            for node in body["data"][res.plural]["nodes"]:
+            for node in body["data"][to_camel_case(res.plural)]["nodes"]:
                 linked = node[to_camel_case(rel.name)]
                 key = node[to_camel_case(rel.key)]
                 assert (linked or {}).get("databaseId") == key, body
@@ -327,20 +335,26 @@ async def test_relations_resolve_on_both_doors(tenant: Tenant, res: Resource) ->
 
 @per_resource
 async def test_expand_names_only_declared_relations(tenant: Tenant, res: Resource) -> None:
-    r = await tenant.client.get(f"/api/v1/{res.plural}", params={"expand": "nothing_here"})
+    r = await tenant.client.get(f"/api/v1/{res.collection}", params={"expand": "nothing_here"})
     assert_problem(r, 400, "INVALID_ARGUMENT")
 
 
 @per_resource
 def test_the_cost_limit_counts_its_lists(res: Resource) -> None:
     limits = DocumentLimits()
-    plain = measure(parse(f"{{ {res.plural}(first: 7) {{ nodes {{ databaseId }} }} }}"), limits)
+    plain = measure(
+        parse(f"{{ {to_camel_case(res.plural)}(first: 7) {{ nodes {{ databaseId }} }} }}"), limits
+    )
     assert plain.costs[None] >= 7 * res.cost, plain.costs
-    unbounded = measure(parse(f"{{ {res.plural} {{ nodes {{ databaseId }} }} }}"), limits)
+    unbounded = measure(
+        parse(f"{{ {to_camel_case(res.plural)} {{ nodes {{ databaseId }} }} }}"), limits
+    )
     assert unbounded.costs[None] >= limits.max_page_size, unbounded.costs
     for rel in res.relations:
         if rel.many:
-            nested = f"{{ {res.plural}(first: 200) {{ nodes {{ {to_camel_case(rel.name)}"
+            nested = (
+                f"{{ {to_camel_case(res.plural)}(first: 200) {{ nodes {{ {to_camel_case(rel.name)}"
+            )
             nested += "(first: 100) { databaseId } } } }"
             assert measure(parse(nested), limits).errors, f"{res.name}.{rel.name} not counted"
 
@@ -366,13 +380,13 @@ def test_every_resource_is_in_the_schema_openapi_and_asyncapi(repo_root: Any) ->
 async def test_openapi_documents_each_route(tenant: Tenant, res: Resource) -> None:
     doc = (await tenant.client.get("/api/v1/openapi.json")).json()
     paths = doc["paths"]
-    assert {"get", "post"} <= set(paths[f"/{res.plural}"]) or res.create is None
-    assert {"get", "patch", "put", "delete"} <= set(paths[f"/{res.plural}/{{id}}"])
+    assert {"get", "post"} <= set(paths[f"/{res.collection}"]) or res.create is None
+    assert {"get", "patch", "put", "delete"} <= set(paths[f"/{res.collection}/{{id}}"])
     for action in res.actions:
-        assert "post" in paths[f"/{res.plural}/{{id}}:{action.name}"]
+        assert "post" in paths[f"/{res.collection}/{{id}}:{action.name}"]
     for rel in res.relations:
         if rel.many:
-            assert "get" in paths[f"/{res.plural}/{{id}}/{rel.name}"]
+            assert "get" in paths[f"/{res.collection}/{{id}}/{rel.name}"]
     schema = doc["components"]["schemas"][res.shape.__name__]
     assert set(schema["properties"]) == set(res.fields)
     (stream,) = [

@@ -78,9 +78,14 @@ def _bad(declared: Declared) -> Body:
     """The example with every text emptied and every number negative: well-typed, so
     GraphQL's own type checks pass it on, and refused by the input model on both doors."""
     return {
-        k: "" if isinstance(v, str) else -1 if isinstance(v, int) else v
+        k: "" if isinstance(v, str) else -1 if type(v) is int else v  # booleans kept
         for k, v in declared.example.items()
     }
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 # Every declared resource takes part; orders need real customers and products first.
@@ -89,9 +94,9 @@ SPECIAL_BAD = {"order": {"customer_id": 1, "items": []}}
 RESOURCES = [
     Resource(
         d.type_name,
-        f"/api/v1/{d.plural}",
-        d.plural,
-        d.name,
+        f"/api/v1/{d.collection}",
+        camel(d.plural),
+        camel(d.name),
         "id desc",
         SPECIAL_BODIES.get(d.name, _from_example(d)),
         SPECIAL_BAD.get(d.name, _bad(d)),
@@ -107,11 +112,6 @@ IDS = [r.type_name for r in RESOURCES]
 
 
 # -- translating between the doors ----------------------------------------------------
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def snake(name: str) -> str:

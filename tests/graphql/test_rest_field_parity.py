@@ -12,11 +12,13 @@ from pydantic import BaseModel
 
 from db.catalog import CATALOG
 from db.orders import OrderItem
+from db.webhook_log import WebhookDeadLetter, WebhookDelivery
 from resolvers.schema import build_schema
 from rest import schemas
 
 schema = build_schema()
-EXTRA = {"items", "sales", "product"}  # Order.items, Product.sales, OrderItem.product
+# Order.items, Product.sales, OrderItem.product; WebhookEndpoint's lists (REST: sub-collections)
+EXTRA = {"items", "sales", "product", "deliveries", "dead_letters"}
 
 
 def snake(name: str) -> str:
@@ -28,7 +30,13 @@ MODELS = [(r.shape, r.type_name, {rel.name for rel in r.relations}) for r in CAT
 
 @pytest.mark.parametrize(
     ("rest_model", "type_name", "relations"),
-    [*MODELS, (OrderItem, "OrderItem", set()), (schemas.SalesBucket, "SalesBucket", set())],
+    [
+        *MODELS,
+        (OrderItem, "OrderItem", set()),
+        (schemas.SalesBucket, "SalesBucket", set()),
+        (WebhookDelivery, "WebhookDelivery", set()),
+        (WebhookDeadLetter, "WebhookDeadLetter", set()),
+    ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
 def test_graphql_types_carry_the_rest_fields(

@@ -38,8 +38,10 @@ async def test_every_route_is_documented_with_summary_and_errors(anon, server):
         # `orders/<ident:(?P<ident>[^/:]+):pay>` -> `/orders/{id}:pay`
         path = "/" + route.path.removeprefix("api/v1/")
         path = re.sub(r"<method:\(\?P<method>([^)]+)\)>", r"\1", path)
-        path = re.sub(
-            r"<ident:\(\?P<ident>\[\^/:\]\+\)(:\w+)?>", lambda m: "{id}" + (m[1] or ""), path
+        path = re.sub(  # ``ident`` is ``{id}``; another parameter keeps its name (``{letter}``)
+            r"<(\w+):\(\?P<\1>\[\^/:\]\+\)(:\w+)?>",
+            lambda m: ("{id}" if m[1] == "ident" else f"{{{m[1]}}}") + (m[2] or ""),
+            path,
         )
         for method in route.methods:
             if method not in {"HEAD", "OPTIONS"}:
