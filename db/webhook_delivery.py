@@ -18,7 +18,9 @@ from typing import Any
 
 from tortoise.expressions import F, Q
 
+from db import webhooks
 from db.events import record_event, writing
+from db.listing import fetch_row
 from db.models import WebhookDeadLetter, WebhookDelivery, WebhookEndpoint
 from db.principal import Principal
 
@@ -205,28 +207,6 @@ async def replay_done(replay: Replay, *, delivered: bool, error: str | None, now
         )
 
 
-def _public(row: WebhookEndpoint) -> dict[str, Any]:
-    """The endpoint as the API shows it (never a secret)."""
-    fields = (
-        "id",
-        "url",
-        "description",
-        "topics",
-        "filter",
-        "enabled",
-        "disabled_reason",
-        "disabled_at",
-        "previous_secret_expires_at",
-        "cursor",
-        "failing_since",
-        "version",
-        "created_at",
-        "updated_at",
-    )
-    shown = {name: getattr(row, "event_filter" if name == "filter" else name) for name in fields}
-    return shown | {"secret": None}
-
-
 async def disable(target: Target, reason: str, now: datetime) -> bool:
     """Disable the endpoint and record ``webhook_endpoint.disabled``; False if it was
     no longer enabled (disabled, changed or deleted meanwhile)."""
@@ -241,10 +221,11 @@ async def disable(target: Target, reason: str, now: datetime) -> bool:
         )
         if not changed:
             return False
-        row = await WebhookEndpoint.get(id=target.id)
         system = Principal(subject=ACTOR, organization_id=target.organization_id)
+        # The endpoint as its API reads it (db/webhooks.py): the secret is never in it.
+        row = await fetch_row(system, webhooks.SPEC, target.id)
         await record_event(
-            system, type=DISABLED, resource=RESOURCE, resource_id=target.id, snapshot=_public(row)
+            system, type=DISABLED, resource=RESOURCE, resource_id=target.id, snapshot=row
         )
     return True
 
