@@ -3,6 +3,9 @@ token callables (sync and async)."""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 from gateway_client import (
@@ -116,3 +119,19 @@ async def test_the_async_client_awaits_an_async_token_callable(gw: LiveGateway) 
         assert page.meta.status == 200
         await sdk.customers.list().first_page()
     assert calls == 1
+
+
+async def test_concurrent_calls_share_one_token_fetch(gw: LiveGateway) -> None:
+    auth = ClientCredentials(gw.sdk.client_id, gw.sdk.client_secret)
+    async with AsyncClient(gw.url, auth=auth) as sdk:
+        pages = await asyncio.gather(*(sdk.customers.list().first_page() for _ in range(8)))
+    assert all(page.meta.status == 200 for page in pages)
+    assert auth.issued == 1
+
+
+def test_threads_share_one_token_fetch(gw: LiveGateway) -> None:
+    auth = ClientCredentials(gw.sdk.client_id, gw.sdk.client_secret)
+    with Client(gw.url, auth=auth) as sdk, ThreadPoolExecutor(8) as pool:
+        pages = list(pool.map(lambda _: sdk.customers.list().first_page(), range(8)))
+    assert all(page.meta.status == 200 for page in pages)
+    assert auth.issued == 1

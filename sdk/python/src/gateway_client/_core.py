@@ -77,7 +77,15 @@ class Invoke:
     function: Callable[[], Any]
 
 
-Step: TypeAlias = Send | Sleep | Invoke
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    """Run ``flow`` (an ``AuthFlow``'s headers) holding the client's credentials lock, so
+    concurrent calls that all find the token stale fetch one, not one each."""
+
+    flow: Generator[Step, Any, dict[str, str]]
+
+
+Step: TypeAlias = Send | Sleep | Invoke | Authenticate
 Flow: TypeAlias = Generator[Step, Any, T]
 
 
@@ -255,7 +263,7 @@ def execute(config: Config, plan: Plan) -> Flow[tuple[httpx.Response, int]]:
     url = config.api_url + plan.path
     renewed = False
     while True:
-        credentials = yield from config.auth.headers(config)
+        credentials: dict[str, str] = yield Authenticate(config.auth.headers(config))
 
         def build(credentials: dict[str, str] = credentials) -> httpx.Request:
             return httpx.Request(

@@ -8,6 +8,7 @@ their driver (``_drivers``). The resources (``client.orders``, ...) are generate
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
@@ -112,10 +113,11 @@ class Client(SyncApi):
         )
         self._owns_http = http_client is None
         self.http = http_client or httpx.Client(timeout=timeout, limits=DEFAULT_LIMITS)
+        self._credentials_lock = threading.Lock()
         self._attach(self)
 
     def _run(self, call: Call[T]) -> T:
-        return drive(run(self.config, call), self.http)
+        return drive(run(self.config, call), self.http, self._credentials_lock)
 
     def stream_events(
         self, topics: Sequence[str], *, filter: Filters = None, after: int | None = None
@@ -175,10 +177,11 @@ class AsyncClient(AsyncApi):
         )
         self._owns_http = http_client is None
         self.http = http_client or httpx.AsyncClient(timeout=timeout, limits=DEFAULT_LIMITS)
+        self._credentials_lock = asyncio.Lock()
         self._attach(self)
 
     async def _run(self, call: Call[T]) -> T:
-        return await adrive(run(self.config, call), self.http)
+        return await adrive(run(self.config, call), self.http, self._credentials_lock)
 
     def stream_events(
         self, topics: Sequence[str], *, filter: Filters = None, after: int | None = None
