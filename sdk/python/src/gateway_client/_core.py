@@ -3,9 +3,10 @@
 A call is *planned* (method, path, query, body, whether a retry is safe) by the
 generated resource methods, then *executed* by :func:`execute`, a generator that
 yields what it needs done (send this request, sleep this long, call this function,
-get credentials under the client's lock) and receives the outcome. The sync and async clients are the two drivers of that
-generator (``_drivers.py``): they do the I/O and nothing else, so retries, backoff,
-idempotency keys, token refresh and error mapping exist once.
+get credentials under the client's lock) and receives the outcome. The sync and
+async clients are the two drivers of that generator (``_drivers.py``): they do the
+I/O and nothing else, so retries, backoff, idempotency keys, token refresh and error
+mapping exist once.
 """
 
 from __future__ import annotations
