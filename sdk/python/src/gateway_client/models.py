@@ -10,6 +10,7 @@ from pydantic import Field
 
 from gateway_client._base import ApiModel, InputModel
 from gateway_client.filters import (
+    BoolField,
     DateTimeField,
     EnumField,
     IntField,
@@ -167,6 +168,52 @@ class SupplierPatch(InputModel):
     )
 
 
+class WebhookEndpoint(ApiModel):
+    id: int
+    url: str = Field(description="Where events are POSTed (https; http only to loopback).")
+    description: str
+    topics: list[str] = Field(description="The topics whose events are sent, e.g. orders.")
+    filter: str = Field(
+        description="AIP-160 filter on the events' objects (as the topics' list filters); empty: every event of the topics."
+    )
+    enabled: bool = Field(description="Set true to resume an endpoint and clear its failures.")
+    disabled_reason: str | None = Field(description="Why it was disabled, when it was.")
+    disabled_at: datetime | None
+    secret: str | None = Field(
+        description="The signing secret (whsec_...): only in the answers of create and rotateSecret, null everywhere else. Keep it: it is not shown again."
+    )
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until when the secret before the last rotation still signs too."
+    )
+    cursor: int = Field(description="The change-log position of the last event handled.")
+    failing_since: datetime | None = Field(description="Failing without a success since.")
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointInput(InputModel):
+    """A webhook endpoint as clients write it (create and full replace)."""
+
+    url: str = Field(min_length=1, max_length=2048)
+    topics: list[str] = Field(min_length=1, max_length=20, description="Topic names, e.g. orders.")
+    filter: str = Field(default="", max_length=2000)
+    description: str = Field(default="", max_length=500)
+    enabled: bool = Field(default=True)
+
+
+class WebhookEndpointPatch(InputModel):
+    """A partial update: the fields sent are changed, the others kept; none takes null."""
+
+    description: str | None = Field(default=None, max_length=500)
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    topics: list[str] | None = Field(
+        default=None, min_length=1, max_length=20, description="Topic names, e.g. orders."
+    )
+    filter: str | None = Field(default=None, max_length=2000)
+    enabled: bool | None = Field(default=None)
+
+
 class SalesBucket(ApiModel):
     start: datetime
     order_count: int
@@ -188,7 +235,7 @@ class NewApiKey(ApiModel):
 
 class ApiKeyInput(InputModel):
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(min_length=1, max_length=12)
+    scopes: list[str] = Field(min_length=1, max_length=13)
     expires_at: datetime | None = Field(default=None)
 
 
@@ -217,6 +264,36 @@ class AuditEvent(ApiModel):
     )
     details: dict[str, Any] = Field(description="what changed; never a secret")
     occurred_at: datetime
+
+
+class WebhookDelivery(ApiModel):
+    id: int
+    position: int = Field(description="The event's change-log position (its webhook-id).")
+    event_type: str = Field(description="e.g. order.created")
+    attempt: int = Field(description="1 for the first try of this event, then 2, 3, ...")
+    outcome: str = Field(description="delivered, failed, timeout, refused or error")
+    http_status: int | None = Field(description="The receiver's status, when it answered.")
+    latency_ms: int
+    response_excerpt: str = Field(description="The first bytes of the receiver's answer.")
+    error: str | None = Field(description="What went wrong, when something did.")
+    replay: bool = Field(description="Whether this attempt sent a replayed dead letter.")
+    created_at: datetime
+
+
+class WebhookDeadLetter(ApiModel):
+    id: int
+    position: int = Field(description="The event's change-log position (its webhook-id).")
+    event_type: str
+    event: dict[str, Any] = Field(description="The event JSON that was sent (and is resent).")
+    attempts: int
+    last_error: str
+    status: str = Field(description="dead, replay_requested or replayed")
+    replayed_at: datetime | None
+    created_at: datetime
+
+
+class WebhookReplay(ApiModel):
+    replay_requested: int = Field(description="How many dead letters will be sent again.")
 
 
 class IssueEventTicketResult(ApiModel):
@@ -319,6 +396,54 @@ class SupplierFields:
     updated_at = DateTimeField("updated_at")
 
 
+class WebhookDeadLetterFields:
+    """Typed filter fields of WebhookDeadLetter (see gateway_client.filters)."""
+
+    id = IntField("id")
+    position = IntField("position")
+    event_type = TextField("event_type")
+    attempts = IntField("attempts")
+    last_error = TextField("last_error")
+    status = TextField("status")
+    replayed_at = DateTimeField("replayed_at")
+    created_at = DateTimeField("created_at")
+
+
+class WebhookDeliveryFields:
+    """Typed filter fields of WebhookDelivery (see gateway_client.filters)."""
+
+    id = IntField("id")
+    position = IntField("position")
+    event_type = TextField("event_type")
+    attempt = IntField("attempt")
+    outcome = TextField("outcome")
+    http_status = IntField("http_status")
+    latency_ms = IntField("latency_ms")
+    response_excerpt = TextField("response_excerpt")
+    error = TextField("error")
+    replay = BoolField("replay")
+    created_at = DateTimeField("created_at")
+
+
+class WebhookEndpointFields:
+    """Typed filter fields of WebhookEndpoint (see gateway_client.filters)."""
+
+    id = IntField("id")
+    url = TextField("url")
+    description = TextField("description")
+    filter = TextField("filter")
+    enabled = BoolField("enabled")
+    disabled_reason = TextField("disabled_reason")
+    disabled_at = DateTimeField("disabled_at")
+    secret = TextField("secret")
+    previous_secret_expires_at = DateTimeField("previous_secret_expires_at")
+    cursor = IntField("cursor")
+    failing_since = DateTimeField("failing_since")
+    version = IntField("version")
+    created_at = DateTimeField("created_at")
+    updated_at = DateTimeField("updated_at")
+
+
 __all__ = [
     "ApiKey",
     "ApiKeyFields",
@@ -350,4 +475,13 @@ __all__ = [
     "SupplierFields",
     "SupplierInput",
     "SupplierPatch",
+    "WebhookDeadLetter",
+    "WebhookDeadLetterFields",
+    "WebhookDelivery",
+    "WebhookDeliveryFields",
+    "WebhookEndpoint",
+    "WebhookEndpointFields",
+    "WebhookEndpointInput",
+    "WebhookEndpointPatch",
+    "WebhookReplay",
 ]

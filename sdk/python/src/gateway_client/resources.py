@@ -40,6 +40,12 @@ from gateway_client.models import (
     Supplier,
     SupplierInput,
     SupplierPatch,
+    WebhookDeadLetter,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEndpointInput,
+    WebhookEndpointPatch,
+    WebhookReplay,
 )
 from gateway_client.paging import AsyncPager, Pager
 
@@ -537,6 +543,114 @@ def _list_supplier_products(
     )
 
 
+def _list_webhook_endpoints(
+    *,
+    filter: str | Filter | None = None,
+    order_by: str | None = None,
+    page_size: int | None = None,
+    fields: str | None = None,
+    page_token: str | None = None,
+) -> Call[Page[WebhookEndpoint]]:
+    return Call(
+        Plan(
+            "GET",
+            "/webhook-endpoints",
+            params=query(
+                filter=filter,
+                order_by=order_by,
+                page_size=page_size,
+                fields=fields,
+                page_token=page_token,
+            ),
+            retry_safe=True,
+        ),
+        _parse.page(WebhookEndpoint, fields is not None),
+    )
+
+
+def _create_webhook_endpoint(
+    body: WebhookEndpointInput | Mapping[str, Any], *, idempotency_key: str | None = None
+) -> Call[WebhookEndpoint]:
+    return Call(
+        Plan(
+            "POST",
+            "/webhook-endpoints",
+            headers=headers(**{"Idempotency-Key": idempotency_key}),
+            json=to_json(WebhookEndpointInput, body),
+            retry_safe=True,
+        ),
+        _parse.one(WebhookEndpoint, False),
+    )
+
+
+def _get_webhook_endpoint(id: int, *, fields: str | None = None) -> Call[WebhookEndpoint]:
+    return Call(
+        Plan("GET", f"/webhook-endpoints/{id}", params=query(fields=fields), retry_safe=True),
+        _parse.one(WebhookEndpoint, fields is not None),
+    )
+
+
+def _update_webhook_endpoint(
+    id: int,
+    body: WebhookEndpointPatch | Mapping[str, Any],
+    *,
+    if_match: str | ApiModel | None = None,
+) -> Call[WebhookEndpoint]:
+    return Call(
+        Plan(
+            "PATCH",
+            f"/webhook-endpoints/{id}",
+            headers=headers(**{"If-Match": etag(if_match)}),
+            json=to_json(WebhookEndpointPatch, body),
+        ),
+        _parse.one(WebhookEndpoint, False),
+    )
+
+
+def _replace_webhook_endpoint(
+    id: int,
+    body: WebhookEndpointInput | Mapping[str, Any],
+    *,
+    if_match: str | ApiModel | None = None,
+) -> Call[WebhookEndpoint]:
+    return Call(
+        Plan(
+            "PUT",
+            f"/webhook-endpoints/{id}",
+            headers=headers(**{"If-Match": etag(if_match)}),
+            json=to_json(WebhookEndpointInput, body),
+            retry_safe=True,
+        ),
+        _parse.one(WebhookEndpoint, False),
+    )
+
+
+def _delete_webhook_endpoint(id: int, *, if_match: str | ApiModel | None = None) -> Call[Done]:
+    return Call(
+        Plan(
+            "DELETE",
+            f"/webhook-endpoints/{id}",
+            headers=headers(**{"If-Match": etag(if_match)}),
+            retry_safe=True,
+        ),
+        _parse.done,
+    )
+
+
+def _rotate_secret_webhook_endpoint(
+    id: int, *, if_match: str | ApiModel | None = None, idempotency_key: str | None = None
+) -> Call[WebhookEndpoint]:
+    return Call(
+        Plan(
+            "POST",
+            f"/webhook-endpoints/{id}:rotateSecret",
+            headers=headers(**{"If-Match": etag(if_match), "Idempotency-Key": idempotency_key}),
+            retry_safe=True,
+        ),
+        _parse.one(WebhookEndpoint, False),
+    )
+
+
 def _sales_stats(
     *,
     start: datetime | None = None,
@@ -620,6 +734,71 @@ def _list_audit_events(
 
 def _get_audit_event(id: int) -> Call[AuditEvent]:
     return Call(Plan("GET", f"/audit-events/{id}", retry_safe=True), _parse.one(AuditEvent, False))
+
+
+def _list_webhook_endpoint_deliveries(
+    id: int,
+    *,
+    filter: str | Filter | None = None,
+    order_by: str | None = None,
+    page_size: int | None = None,
+    fields: str | None = None,
+    page_token: str | None = None,
+) -> Call[Page[WebhookDelivery]]:
+    return Call(
+        Plan(
+            "GET",
+            f"/webhook-endpoints/{id}/deliveries",
+            params=query(
+                filter=filter,
+                order_by=order_by,
+                page_size=page_size,
+                fields=fields,
+                page_token=page_token,
+            ),
+            retry_safe=True,
+        ),
+        _parse.page(WebhookDelivery, fields is not None),
+    )
+
+
+def _list_webhook_endpoint_dead_letters(
+    id: int,
+    *,
+    filter: str | Filter | None = None,
+    order_by: str | None = None,
+    page_size: int | None = None,
+    fields: str | None = None,
+    page_token: str | None = None,
+) -> Call[Page[WebhookDeadLetter]]:
+    return Call(
+        Plan(
+            "GET",
+            f"/webhook-endpoints/{id}/dead-letters",
+            params=query(
+                filter=filter,
+                order_by=order_by,
+                page_size=page_size,
+                fields=fields,
+                page_token=page_token,
+            ),
+            retry_safe=True,
+        ),
+        _parse.page(WebhookDeadLetter, fields is not None),
+    )
+
+
+def _replay_webhook_dead_letter(id: int, letter: int) -> Call[WebhookDeadLetter]:
+    return Call(
+        Plan("POST", f"/webhook-endpoints/{id}/dead-letters/{letter}:replay"),
+        _parse.one(WebhookDeadLetter, False),
+    )
+
+
+def _replay_webhook_dead_letters(id: int) -> Call[WebhookReplay]:
+    return Call(
+        Plan("POST", f"/webhook-endpoints/{id}:replayDeadLetters"), _parse.one(WebhookReplay, False)
+    )
 
 
 def _issue_event_ticket() -> Call[IssueEventTicketResult]:
@@ -1406,6 +1585,288 @@ class AsyncSuppliers(AsyncResource):
         )
 
 
+class WebhookEndpoints(SyncResource):
+    """/api/v1/webhook-endpoints"""
+
+    def list(
+        self,
+        *,
+        filter: str | Filter | None = None,
+        order_by: str | None = None,
+        page_size: int | None = None,
+        fields: str | None = None,
+    ) -> Pager[WebhookEndpoint]:
+        """List webhook endpoints
+
+        Requires the `webhooks:admin` scope."""
+        return self._pages(
+            lambda token: _list_webhook_endpoints(
+                filter=filter,
+                order_by=order_by,
+                page_size=page_size,
+                fields=fields,
+                page_token=token,
+            )
+        )
+
+    def create(
+        self, body: WebhookEndpointInput | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> WebhookEndpoint:
+        """Create a webhook_endpoint
+
+        Requires the `webhooks:admin` scope."""
+        return self._client._run(_create_webhook_endpoint(body, idempotency_key=idempotency_key))
+
+    def get(self, id: int, *, fields: str | None = None) -> WebhookEndpoint:
+        """Get a webhook_endpoint
+
+        Requires the `webhooks:admin` scope."""
+        return self._client._run(_get_webhook_endpoint(id, fields=fields))
+
+    def update(
+        self,
+        id: int,
+        body: WebhookEndpointPatch | Mapping[str, Any],
+        *,
+        if_match: str | ApiModel | None = None,
+    ) -> WebhookEndpoint:
+        """Update some fields of a webhook_endpoint
+
+        Requires the `webhooks:admin` scope."""
+        return self._client._run(_update_webhook_endpoint(id, body, if_match=if_match))
+
+    def replace(
+        self,
+        id: int,
+        body: WebhookEndpointInput | Mapping[str, Any],
+        *,
+        if_match: str | ApiModel | None = None,
+    ) -> WebhookEndpoint:
+        """Replace a webhook_endpoint's writable fields
+
+        Requires the `webhooks:admin` scope."""
+        return self._client._run(_replace_webhook_endpoint(id, body, if_match=if_match))
+
+    def delete(self, id: int, *, if_match: str | ApiModel | None = None) -> Done:
+        """Delete a webhook_endpoint
+
+        Requires the `webhooks:admin` scope."""
+        return self._client._run(_delete_webhook_endpoint(id, if_match=if_match))
+
+    def rotate_secret(
+        self, id: int, *, if_match: str | ApiModel | None = None, idempotency_key: str | None = None
+    ) -> WebhookEndpoint:
+        """Make a new signing secret, returned once in `secret`; the previous one keeps signing for
+        24 hours
+
+        Requires the `webhooks:admin` scope."""
+        return self._client._run(
+            _rotate_secret_webhook_endpoint(id, if_match=if_match, idempotency_key=idempotency_key)
+        )
+
+    def list_deliveries(
+        self,
+        id: int,
+        *,
+        filter: str | Filter | None = None,
+        order_by: str | None = None,
+        page_size: int | None = None,
+        fields: str | None = None,
+    ) -> Pager[WebhookDelivery]:
+        """List a webhook endpoint's deliveries, newest first (filter on attempt, created_at,
+        event_type, http_status, id, outcome, position, replay)
+
+        Requires the `webhooks:admin` scope."""
+        return self._pages(
+            lambda token: _list_webhook_endpoint_deliveries(
+                id,
+                filter=filter,
+                order_by=order_by,
+                page_size=page_size,
+                fields=fields,
+                page_token=token,
+            )
+        )
+
+    def list_dead_letters(
+        self,
+        id: int,
+        *,
+        filter: str | Filter | None = None,
+        order_by: str | None = None,
+        page_size: int | None = None,
+        fields: str | None = None,
+    ) -> Pager[WebhookDeadLetter]:
+        """List a webhook endpoint's dead letters, newest first (filter on created_at, event_type,
+        id, position, status)
+
+        Requires the `webhooks:admin` scope."""
+        return self._pages(
+            lambda token: _list_webhook_endpoint_dead_letters(
+                id,
+                filter=filter,
+                order_by=order_by,
+                page_size=page_size,
+                fields=fields,
+                page_token=token,
+            )
+        )
+
+    def replay_webhook_dead_letter(self, id: int, letter: int) -> WebhookDeadLetter:
+        """Send a dead letter again (status replay_requested until the dispatcher has)
+
+        Requires the `webhooks:admin` scope."""
+        return self._client._run(_replay_webhook_dead_letter(id, letter))
+
+    def replay_webhook_dead_letters(self, id: int) -> WebhookReplay:
+        """Send every dead letter of a webhook endpoint again
+
+        Requires the `webhooks:admin` scope."""
+        return self._client._run(_replay_webhook_dead_letters(id))
+
+
+class AsyncWebhookEndpoints(AsyncResource):
+    """/api/v1/webhook-endpoints"""
+
+    def list(
+        self,
+        *,
+        filter: str | Filter | None = None,
+        order_by: str | None = None,
+        page_size: int | None = None,
+        fields: str | None = None,
+    ) -> AsyncPager[WebhookEndpoint]:
+        """List webhook endpoints
+
+        Requires the `webhooks:admin` scope."""
+        return self._pages(
+            lambda token: _list_webhook_endpoints(
+                filter=filter,
+                order_by=order_by,
+                page_size=page_size,
+                fields=fields,
+                page_token=token,
+            )
+        )
+
+    async def create(
+        self, body: WebhookEndpointInput | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> WebhookEndpoint:
+        """Create a webhook_endpoint
+
+        Requires the `webhooks:admin` scope."""
+        return await self._client._run(
+            _create_webhook_endpoint(body, idempotency_key=idempotency_key)
+        )
+
+    async def get(self, id: int, *, fields: str | None = None) -> WebhookEndpoint:
+        """Get a webhook_endpoint
+
+        Requires the `webhooks:admin` scope."""
+        return await self._client._run(_get_webhook_endpoint(id, fields=fields))
+
+    async def update(
+        self,
+        id: int,
+        body: WebhookEndpointPatch | Mapping[str, Any],
+        *,
+        if_match: str | ApiModel | None = None,
+    ) -> WebhookEndpoint:
+        """Update some fields of a webhook_endpoint
+
+        Requires the `webhooks:admin` scope."""
+        return await self._client._run(_update_webhook_endpoint(id, body, if_match=if_match))
+
+    async def replace(
+        self,
+        id: int,
+        body: WebhookEndpointInput | Mapping[str, Any],
+        *,
+        if_match: str | ApiModel | None = None,
+    ) -> WebhookEndpoint:
+        """Replace a webhook_endpoint's writable fields
+
+        Requires the `webhooks:admin` scope."""
+        return await self._client._run(_replace_webhook_endpoint(id, body, if_match=if_match))
+
+    async def delete(self, id: int, *, if_match: str | ApiModel | None = None) -> Done:
+        """Delete a webhook_endpoint
+
+        Requires the `webhooks:admin` scope."""
+        return await self._client._run(_delete_webhook_endpoint(id, if_match=if_match))
+
+    async def rotate_secret(
+        self, id: int, *, if_match: str | ApiModel | None = None, idempotency_key: str | None = None
+    ) -> WebhookEndpoint:
+        """Make a new signing secret, returned once in `secret`; the previous one keeps signing for
+        24 hours
+
+        Requires the `webhooks:admin` scope."""
+        return await self._client._run(
+            _rotate_secret_webhook_endpoint(id, if_match=if_match, idempotency_key=idempotency_key)
+        )
+
+    def list_deliveries(
+        self,
+        id: int,
+        *,
+        filter: str | Filter | None = None,
+        order_by: str | None = None,
+        page_size: int | None = None,
+        fields: str | None = None,
+    ) -> AsyncPager[WebhookDelivery]:
+        """List a webhook endpoint's deliveries, newest first (filter on attempt, created_at,
+        event_type, http_status, id, outcome, position, replay)
+
+        Requires the `webhooks:admin` scope."""
+        return self._pages(
+            lambda token: _list_webhook_endpoint_deliveries(
+                id,
+                filter=filter,
+                order_by=order_by,
+                page_size=page_size,
+                fields=fields,
+                page_token=token,
+            )
+        )
+
+    def list_dead_letters(
+        self,
+        id: int,
+        *,
+        filter: str | Filter | None = None,
+        order_by: str | None = None,
+        page_size: int | None = None,
+        fields: str | None = None,
+    ) -> AsyncPager[WebhookDeadLetter]:
+        """List a webhook endpoint's dead letters, newest first (filter on created_at, event_type,
+        id, position, status)
+
+        Requires the `webhooks:admin` scope."""
+        return self._pages(
+            lambda token: _list_webhook_endpoint_dead_letters(
+                id,
+                filter=filter,
+                order_by=order_by,
+                page_size=page_size,
+                fields=fields,
+                page_token=token,
+            )
+        )
+
+    async def replay_webhook_dead_letter(self, id: int, letter: int) -> WebhookDeadLetter:
+        """Send a dead letter again (status replay_requested until the dispatcher has)
+
+        Requires the `webhooks:admin` scope."""
+        return await self._client._run(_replay_webhook_dead_letter(id, letter))
+
+    async def replay_webhook_dead_letters(self, id: int) -> WebhookReplay:
+        """Send every dead letter of a webhook endpoint again
+
+        Requires the `webhooks:admin` scope."""
+        return await self._client._run(_replay_webhook_dead_letters(id))
+
+
 class Stats(SyncResource):
     """/api/v1/stats"""
 
@@ -1615,6 +2076,7 @@ class SyncApi:
     customers: Customers
     products: Products
     suppliers: Suppliers
+    webhook_endpoints: WebhookEndpoints
     stats: Stats
     api_keys: ApiKeys
     audit_events: AuditEvents
@@ -1625,6 +2087,7 @@ class SyncApi:
         self.customers = Customers(runner)
         self.products = Products(runner)
         self.suppliers = Suppliers(runner)
+        self.webhook_endpoints = WebhookEndpoints(runner)
         self.stats = Stats(runner)
         self.api_keys = ApiKeys(runner)
         self.audit_events = AuditEvents(runner)
@@ -1638,6 +2101,7 @@ class AsyncApi:
     customers: AsyncCustomers
     products: AsyncProducts
     suppliers: AsyncSuppliers
+    webhook_endpoints: AsyncWebhookEndpoints
     stats: AsyncStats
     api_keys: AsyncApiKeys
     audit_events: AsyncAuditEvents
@@ -1648,6 +2112,7 @@ class AsyncApi:
         self.customers = AsyncCustomers(runner)
         self.products = AsyncProducts(runner)
         self.suppliers = AsyncSuppliers(runner)
+        self.webhook_endpoints = AsyncWebhookEndpoints(runner)
         self.stats = AsyncStats(runner)
         self.api_keys = AsyncApiKeys(runner)
         self.audit_events = AsyncAuditEvents(runner)
