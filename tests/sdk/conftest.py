@@ -46,6 +46,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
         cli("create-org", org, env=clean_env(**cli_env), cwd=directory)
         sdk = client_credentials(org, "sdk", clean_env(**cli_env), directory)
         throttled = client_credentials(org, "throttled", clean_env(**cli_env), directory)
+        hooks = client_credentials(
+            org, "hooks", clean_env(**cli_env), directory, "webhooks:admin", "orders:read"
+        )
         key = cli(
             "create-api-key",
             org,
@@ -74,6 +77,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
             org=org,
             sdk=sdk,
             throttled=throttled,
+            hooks=hooks,
             api_key=key["key"],
             database_path=database_path,
             proxy=proxy,

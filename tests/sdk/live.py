@@ -48,6 +48,7 @@ class LiveGateway:
     org: str
     sdk: Credentials
     throttled: Credentials
+    hooks: Credentials  # webhooks:admin (privileged: not in a client's defaults), orders:read
     api_key: str
     database_path: Path | None = None  # embedded: the SQLite file
     proxy: TcpProxy | None = None  # services: the way to PostgreSQL
@@ -102,6 +103,9 @@ def cli(*args: str, env: dict[str, str], cwd: Path) -> dict[str, str]:
     return parsed
 
 
-def client_credentials(org: str, name: str, env: dict[str, str], cwd: Path) -> Credentials:
-    made = cli("create-client", org, name, "--role", "owner", env=env, cwd=cwd)
+def client_credentials(
+    org: str, name: str, env: dict[str, str], cwd: Path, *scopes: str
+) -> Credentials:
+    asked = [arg for scope in scopes for arg in ("--scope", scope)]
+    made = cli("create-client", org, name, "--role", "owner", *asked, env=env, cwd=cwd)
     return Credentials(made["client_id"], made["client_secret"])

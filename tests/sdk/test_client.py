@@ -127,3 +127,22 @@ async def test_the_async_client_makes_the_same_calls(gw: LiveGateway) -> None:
             await sdk.customers.update(made.id, {"name": "x"}, if_match='"v999"')
         names = [c.name async for c in sdk.customers.list(filter=f'email = "{made.email}"')]
         assert names == ["Async"]
+
+
+def test_a_resource_added_later_is_there_with_no_hand_edits(gw: LiveGateway) -> None:
+    """Webhook endpoints came after the SDK: generated from the document alone."""
+    hooks = gw.hooks
+    with Client(gw.url, client_id=hooks.client_id, client_secret=hooks.client_secret) as sdk:
+        made = sdk.webhook_endpoints.create(
+            {"url": "http://127.0.0.1:9/hook", "topics": ["orders"], "filter": "status = paid"}
+        )
+        assert made.secret is not None
+        assert made.secret.startswith("whsec_")
+        assert made.meta.request_id
+        rotated = sdk.webhook_endpoints.rotate_secret(made.id, if_match=made)
+        assert rotated.secret not in (None, made.secret)
+        listed = [e for e in sdk.webhook_endpoints.list() if e.id == made.id]
+        assert [e.secret for e in listed] == [None]
+        with pytest.raises(PreconditionFailed):
+            sdk.webhook_endpoints.update(made.id, {"enabled": False}, if_match=made)
+        assert sdk.webhook_endpoints.delete(made.id).meta.status == 204
