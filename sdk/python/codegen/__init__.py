@@ -1,0 +1,1 @@
+"""The SDK generator's parts (``sdk/python/generate.py`` runs them)."""
