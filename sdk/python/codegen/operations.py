@@ -81,8 +81,9 @@ class Operation:
     def plan_name(self) -> str:
         return f"_{snake(self.op_id)}"
 
-    def arguments(self) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
-        """(signature parts, call arguments, path args, query args, header args)."""
+    def arguments(self) -> tuple[list[str], list[str], list[str], list[str]]:
+        """The method's parameters, the arguments it passes to the plan function, and
+        the plan's query and header entries (source text, each)."""
         positional: list[str] = []
         keyword_only: list[str] = []
         passing: list[str] = []
@@ -120,7 +121,7 @@ class Operation:
         if self.paginated:
             query.append("page_token=page_token")
         signature = positional + (["*", *keyword_only] if keyword_only else [])
-        return signature, passing, [], query, header
+        return signature, passing, query, header
 
     def param_type(self, schema: Schema) -> str:
         """A parameter's type: a list is any ``Sequence`` (and the name ``list`` in a
@@ -142,7 +143,7 @@ class Operation:
         }[self.response_kind]
 
     def plan_function(self) -> str:
-        signature, _, _, query, header = self.arguments()
+        signature, _, query, header = self.arguments()
         if self.paginated:
             signature = [
                 *signature,
@@ -174,7 +175,7 @@ class Operation:
         )
 
     def methods(self) -> tuple[str, str]:
-        signature, passing, *_ = self.arguments()
+        signature, passing, _, _ = self.arguments()
         name = self.method_name()
         doc = self.op.get("summary", "")
         if self.op.get("description"):
