@@ -72,7 +72,6 @@ class EndpointWorker:
         self.policy = dispatcher.policy
         self.endpoint_id = endpoint_id
         self.wake = asyncio.Event()
-        self.in_flight = False
         self.breaker = Breaker(self.policy.breaker_failures, self.policy.breaker_cooldown)
         self.failing_since: float | None = None
 
@@ -182,53 +181,56 @@ class EndpointWorker:
             raise Stopping
         position = int(event["position"])
         headers = signing.headers(target.secrets, str(position), int(time.time()), body)
-        self.in_flight = True
-        try:
-            reply = await guard.post(
-                client,
-                target.url,
-                body,
-                headers,
-                within=self.policy.timeout,
-                max_bytes=self.policy.max_response_bytes,
+        reply = await guard.post(
+            client,
+            target.url,
+            body,
+            headers,
+            within=self.policy.timeout,
+            max_bytes=self.policy.max_response_bytes,
+        )
+        now = self.now()
+        record = store.Attempt(
+            position=position,
+            event_type=str(event["type"]),
+            attempt=number,
+            outcome=reply.outcome,
+            http_status=reply.status,
+            latency_ms=reply.latency_ms,
+            response_excerpt=reply.excerpt,
+            error=reply.error,
+            replay=replay,
+        )
+        # Shielded: once the receiver has answered, its answer is recorded even if the
+        # dispatcher is cancelled meanwhile (a stop past its grace period).
+        await asyncio.shield(
+            store.record_attempt(
+                target,
+                record,
+                self._failure_state(reply, now),
+                advance=reply.delivered and not replay,
             )
-            now = self.now()
-            if reply.delivered:
-                self.breaker.succeeded()
-                self.failing_since = None
-            else:
-                self.breaker.failed(now)
-                if self.failing_since is None:
-                    self.failing_since = now
-            state = store.FailureState(
-                failing_since=store.utc(self.failing_since) if self.failing_since else None,
-                consecutive_failures=self.breaker.consecutive_failures,
-                breaker_open_until=(
-                    store.utc(self.breaker.open_until) if self.breaker.open_until else None
-                ),
-            )
-            record = store.Attempt(
-                position=position,
-                event_type=str(event["type"]),
-                attempt=number,
-                outcome=reply.outcome,
-                http_status=reply.status,
-                latency_ms=reply.latency_ms,
-                response_excerpt=reply.excerpt,
-                error=reply.error,
-                replay=replay,
-            )
-            # Shielded: once the receiver has answered, its answer is recorded even if
-            # the dispatcher is cancelled meanwhile (a stop past its grace period).
-            await asyncio.shield(
-                store.record_attempt(target, record, state, advance=reply.delivered and not replay)
-            )
-        finally:
-            self.in_flight = False
+        )
         metrics.webhook_attempt(reply.outcome)
         if not reply.delivered:
             await self._maybe_disable(target, now)
         return reply
+
+    def _failure_state(self, reply: guard.Reply, now: float) -> store.FailureState:
+        """The breaker and the failure span after ``reply``, as the row keeps them."""
+        if reply.delivered:
+            self.breaker.succeeded()
+            self.failing_since = None
+        else:
+            self.breaker.failed(now)
+            if self.failing_since is None:
+                self.failing_since = now
+        since, until = self.failing_since, self.breaker.open_until
+        return store.FailureState(
+            failing_since=store.utc(since) if since is not None else None,
+            consecutive_failures=self.breaker.consecutive_failures,
+            breaker_open_until=store.utc(until) if until is not None else None,
+        )
 
     async def _maybe_disable(self, target: store.Target, now: float) -> None:
         since = self.failing_since
