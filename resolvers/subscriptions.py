@@ -12,6 +12,7 @@ resume and backpressure rules.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated, Any, NewType
@@ -106,8 +107,12 @@ async def _stream(info: Info, mailbox: Mailbox) -> AsyncGenerator[Any, None]:
                     # The socket closes with the code (expired, revoked, slow
                     # consumer); no ``complete`` first, so clients see why.
                     closing = socket.close(closed.code, closed.reason)
-                    if closing is not None:
+                    if closing is not None:  # a WebSocket (an HTTP stream just ends)
                         await closing
+                        # Then wait: the protocol's shutdown cancels this operation
+                        # once the socket's reader ends. Returning would have Strawberry
+                        # send ``complete`` on the closed socket: an error, logged.
+                        await asyncio.Event().wait()
                 return
             for _, event in items:
                 if isinstance(event, StreamEvent):
