@@ -61,11 +61,15 @@ async function tokenRequest(fields) {
   });
   const body = await reply.json().catch(() => ({}));
   if (!reply.ok) {
-    throw new Error(body.error_description || body.error || `token endpoint answered ${reply.status}`);
+    const message = body.error_description || body.error || `token endpoint answered ${reply.status}`;
+    throw Object.assign(new Error(message), { answered: true });
   }
+  const lifetime = 1000 * (body.expires_in || 0);
   sessionStorage.setItem(TOKENS, JSON.stringify({
     access: body.access_token,
     refresh: body.refresh_token || null,
+    // Renewed ahead (freshToken): a quarter of its lifetime before it ends.
+    renewAt: Date.now() + lifetime * 0.75,
   }));
   return body.access_token;
 }
@@ -102,14 +106,23 @@ export function accessToken() {
   return tokens ? tokens.access : null;
 }
 
+/** The access token, renewed first when it is near its end (null when signed out). */
+export async function freshToken() {
+  const tokens = JSON.parse(sessionStorage.getItem(TOKENS) || "null");
+  if (!tokens) return null;
+  if (tokens.refresh && Date.now() >= tokens.renewAt) return await refreshAccess();
+  return tokens.access;
+}
+
 /** A new access token from the refresh token (null when there is none or it failed). */
 export async function refreshAccess() {
   const tokens = JSON.parse(sessionStorage.getItem(TOKENS) || "null");
   if (!tokens || !tokens.refresh) return null;
   try {
     return await tokenRequest({ grant_type: "refresh_token", refresh_token: tokens.refresh });
-  } catch {
-    signOut();
+  } catch (error) {
+    if (!error.answered) return tokens.access; // the network, not a refusal: try again later
+    signOut(); // refused (expired, revoked): sign in again
     return null;
   }
 }

@@ -28,7 +28,7 @@ export class LiveSubscription {
    * @param {string} options.url        ws(s)://host/graphql
    * @param {string} options.query      a subscription taking `$after: StreamPosition`
    * @param {() => number|null} options.after      where to resume (the last position applied)
-   * @param {() => string|null} options.token      the current access token
+   * @param {() => Promise<string|null>} options.token  the access token (renewed ahead)
    * @param {() => Promise<string|null>} options.renewToken  a new one, or null (signed out)
    * @param {(data: object) => void} options.onData        each `next` payload's data
    * @param {(errors: object[]) => void} options.onErrors  the subscription's `error` message
@@ -67,9 +67,20 @@ export class LiveSubscription {
     return timer;
   }
 
-  open(state) {
+  cancel(timer) {
+    clearTimeout(timer);
+    this.timers.delete(timer);
+  }
+
+  async open(state) {
     const { url, token, onState } = this.options;
     onState(state);
+    const bearer = await token();
+    if (this.stopped) return;
+    if (!bearer) {
+      onState("signed-out");
+      return;
+    }
     const socket = new WebSocket(url, PROTOCOL);
     socket.acknowledged = false;
     this.socket = socket;
@@ -77,7 +88,7 @@ export class LiveSubscription {
       if (!socket.acknowledged) this.lost(socket, "no answer");
     });
     socket.onopen = () => {
-      socket.send(JSON.stringify({ type: "connection_init", payload: { Authorization: `Bearer ${token()}` } }));
+      socket.send(JSON.stringify({ type: "connection_init", payload: { Authorization: `Bearer ${bearer}` } }));
     };
     socket.onmessage = (message) => this.receive(socket, JSON.parse(message.data), giveUp);
     socket.onclose = (event) => this.closed(socket, event);
@@ -86,7 +97,7 @@ export class LiveSubscription {
   receive(socket, message, giveUp) {
     switch (message.type) {
       case "connection_ack":
-        clearTimeout(giveUp);
+        this.cancel(giveUp);
         socket.acknowledged = true;
         this.attempt = 0;
         this.subscribe(socket);
@@ -173,6 +184,7 @@ export class LiveSubscription {
         this.options.onState("signed-out", event.reason);
         return;
       }
+      if (event.code === 4401) this.attempt = 0; // expired: back at once, resumed
     }
     this.retry();
   }

@@ -10,7 +10,9 @@
 //   3. when an event cannot be applied exactly (a cancellation of an order not on
 //      screen: was it paid?), the query is asked again; its answer replaces the
 //      numbers only if it is as new as what was applied.
-import { accessToken, finishSignIn, refreshAccess, signOut, startSignIn } from "./dashboard-auth.js";
+import {
+  accessToken, finishSignIn, freshToken, refreshAccess, signOut, startSignIn,
+} from "./dashboard-auth.js";
 import { LiveSubscription } from "./dashboard-live.js";
 
 const MINUTES = 30;
@@ -58,7 +60,7 @@ async function graphql(query, variables) {
   for (let attempt = 0; ; attempt += 1) {
     const reply = await fetch("/graphql", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${accessToken()}` },
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${await freshToken()}` },
       body: JSON.stringify({ query, variables }),
     });
     if (reply.status === 401 && attempt === 0 && (await refreshAccess())) continue;
@@ -261,7 +263,7 @@ async function main() {
     url: `${scheme}://${window.location.host}/graphql`,
     query: EVENTS,
     after: () => model.position,
-    token: accessToken,
+    token: freshToken,
     renewToken: refreshAccess,
     onData: (data) => {
       applyEvent(data.orderEvents);

@@ -344,7 +344,12 @@ function readDashboard() {
     bars: document.querySelectorAll("#per-minute span").length,
     statuses,
     latest: [...document.querySelectorAll("#latest-orders tbody tr")].map((row) => Number(row.dataset.orderId)),
-    states: window.connectionStates || null,
+    // The states shown since sign-in, a repeated one once ("live", "reconnecting", ...).
+    states: window.connectionStates
+      ? window.connectionStates.filter((state, i, all) => i === 0 || all[i - 1] !== state)
+      : null,
+    // Which access token the page holds (its end only): a renewal changes it.
+    token: (JSON.parse(sessionStorage.getItem("dashboard.tokens") || "null") || { access: "" }).access.slice(-12),
   };
 }
 
@@ -372,7 +377,7 @@ const steps = {
   // Wait until the dashboard shows what the test expects (any of its fields).
   async dashboardWaitFor({ page, args }) {
     // Polled from here: the page's CSP allows no eval, so no predicate built from text.
-    const deadline = Date.now() + TIMEOUT;
+    const deadline = Date.now() + (args.timeout || TIMEOUT);
     for (;;) {
       const shown = await page.evaluate(readDashboard);
       const same = Object.entries(args.expect)
