@@ -123,6 +123,11 @@ class Resource:
     shown_once: tuple[str, ...] = ()
 
     @property
+    def label(self) -> str:
+        """The singular in words, for summaries and descriptions ("webhook endpoint")."""
+        return self.name.replace("_", " ")
+
+    @property
     def collection(self) -> str:
         """The REST collection (``/api/v1/<collection>``) and the real-time topic."""
         return self.path or self.plural

@@ -163,7 +163,7 @@ def resource_mutations(res: Resource) -> dict[str, Any]:
                 idempotency_key=optional_str,
                 **{"return": node_type},
             ),
-            description=f"{verb.capitalize()} {with_article(res.name)} "
+            description=f"{verb.capitalize()} {with_article(res.label)} "
             "(REST: POST; idempotencyKey as Idempotency-Key).",
         )
 
@@ -193,7 +193,7 @@ def resource_mutations(res: Resource) -> dict[str, Any]:
             expected_version=optional_int,
             **{"return": node_type},
         ),
-        description=f"Change some fields of {with_article(res.name)} "
+        description=f"Change some fields of {with_article(res.label)} "
         "(expectedVersion as If-Match).",
     )
     fields[f"delete_{snake}"] = strawberry.mutation(
@@ -204,7 +204,7 @@ def resource_mutations(res: Resource) -> dict[str, Any]:
             expected_version=optional_int,
             **{"return": node_type if res.soft_delete else strawberry.ID},
         ),
-        description=f"Delete {with_article(res.name)} (expectedVersion as If-Match).",
+        description=f"Delete {with_article(res.label)} (expectedVersion as If-Match).",
     )
     for action in res.actions:
         fields[f"{action.name}_{snake}"] = _action_mutation(res, action)

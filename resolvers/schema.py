@@ -131,7 +131,7 @@ def _get_field(res: Resource) -> Any:
 
     return strawberry.field(
         resolver=_typed(get, info=Info, id=strawberry.ID, **{"return": node_type}),
-        description=f"One {res.name} by its global id (or its databaseId).",
+        description=f"One {res.label} by its global id (or its databaseId).",
     )
 
 
@@ -163,7 +163,8 @@ def _list_field(res: Resource) -> Any:
     resolve.__annotations__ = {p.name: p.annotation for p in params} | {"return": returns}
     return strawberry.field(
         resolver=resolve,
-        description=f"{res.plural.capitalize()}: AIP-160 filter, orderBy, keyset pages.",
+        description=f"{res.plural.replace('_', ' ').capitalize()}: AIP-160 filter, orderBy, "
+        "keyset pages.",
     )
 
 

@@ -86,7 +86,7 @@ def derive_change_event(catalog: Catalog) -> Any:
     namespace["__module__"] = __name__
     for res in catalog.resources:
         annotations[res.name] = TYPES[res.name] | None
-        namespace[res.name] = strawberry.field(description=f"The {res.name} after the change.")
+        namespace[res.name] = strawberry.field(description=f"The {res.label} after the change.")
     namespace["__annotations__"] = annotations
     cls = type("ChangeEvent", (), namespace)
     return strawberry.type(cls, description="A committed change, in stream order.")
@@ -160,7 +160,9 @@ def _resource_subscription(res: Resource) -> Any:
         "after": After,
         "return": AsyncGenerator[ChangeEvent, None],  # type: ignore[valid-type]
     }
-    return strawberry.subscription(resolver=events, description=f"Changes to {res.plural}.")
+    return strawberry.subscription(
+        resolver=events, description=f"Changes to {res.plural.replace('_', ' ')}."
+    )
 
 
 class BaseSubscription:

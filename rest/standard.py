@@ -218,7 +218,7 @@ class Routes:
         doc.operation(
             "get",
             doc_item,
-            summary=f"Get {with_article(res.name)}",
+            summary=f"Get {with_article(res.label)}",
             operation_id=f"get_{res.name}",
             scope=res.read_scope,
             tag=tag,
@@ -226,7 +226,7 @@ class Routes:
             errors=(400, 404),
             params=[ID_PARAM, LIST_PARAMS[-1], *expand, IF_NONE_MATCH],
         )
-        article = with_article(res.name)
+        article = with_article(res.label)
         for method, summary, verb, body in (
             ("patch", f"Update some fields of {article}", "update", res.patch_input),
             ("put", f"Replace {article}'s writable fields", "replace", res.replace_input),
@@ -246,7 +246,7 @@ class Routes:
         doc.operation(
             "delete",
             doc_item,
-            summary=f"Delete {with_article(res.name)}",
+            summary=f"Delete {with_article(res.label)}",
             operation_id=f"delete_{res.name}",
             scope=res.write_scope,
             tag=tag,
@@ -273,7 +273,7 @@ class Routes:
         doc.operation(
             "post",
             base,
-            summary=f"Create {with_article(res.name)}",
+            summary=f"Create {with_article(res.label)}",
             operation_id=f"create_{res.name}",
             scope=res.write_scope,
             tag=tag,
@@ -332,7 +332,7 @@ class Routes:
         self.doc.operation(
             "get",
             f"/{res.collection}/{{id}}/{relation.name}",
-            summary=f"List {with_article(res.name)}'s {relation.name}",
+            summary=f"List {with_article(res.label)}'s {relation.name}",
             operation_id=f"list_{res.name}_{relation.name}",
             scope=target.read_scope,
             tag=res.collection,

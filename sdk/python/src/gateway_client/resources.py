@@ -1612,13 +1612,13 @@ class WebhookEndpoints(SyncResource):
     def create(
         self, body: WebhookEndpointInput | Mapping[str, Any], *, idempotency_key: str | None = None
     ) -> WebhookEndpoint:
-        """Create a webhook_endpoint
+        """Create a webhook endpoint
 
         Requires the `webhooks:admin` scope."""
         return self._client._run(_create_webhook_endpoint(body, idempotency_key=idempotency_key))
 
     def get(self, id: int, *, fields: str | None = None) -> WebhookEndpoint:
-        """Get a webhook_endpoint
+        """Get a webhook endpoint
 
         Requires the `webhooks:admin` scope."""
         return self._client._run(_get_webhook_endpoint(id, fields=fields))
@@ -1630,7 +1630,7 @@ class WebhookEndpoints(SyncResource):
         *,
         if_match: str | ApiModel | None = None,
     ) -> WebhookEndpoint:
-        """Update some fields of a webhook_endpoint
+        """Update some fields of a webhook endpoint
 
         Requires the `webhooks:admin` scope."""
         return self._client._run(_update_webhook_endpoint(id, body, if_match=if_match))
@@ -1642,13 +1642,13 @@ class WebhookEndpoints(SyncResource):
         *,
         if_match: str | ApiModel | None = None,
     ) -> WebhookEndpoint:
-        """Replace a webhook_endpoint's writable fields
+        """Replace a webhook endpoint's writable fields
 
         Requires the `webhooks:admin` scope."""
         return self._client._run(_replace_webhook_endpoint(id, body, if_match=if_match))
 
     def delete(self, id: int, *, if_match: str | ApiModel | None = None) -> Done:
-        """Delete a webhook_endpoint
+        """Delete a webhook endpoint
 
         Requires the `webhooks:admin` scope."""
         return self._client._run(_delete_webhook_endpoint(id, if_match=if_match))
@@ -1752,7 +1752,7 @@ class AsyncWebhookEndpoints(AsyncResource):
     async def create(
         self, body: WebhookEndpointInput | Mapping[str, Any], *, idempotency_key: str | None = None
     ) -> WebhookEndpoint:
-        """Create a webhook_endpoint
+        """Create a webhook endpoint
 
         Requires the `webhooks:admin` scope."""
         return await self._client._run(
@@ -1760,7 +1760,7 @@ class AsyncWebhookEndpoints(AsyncResource):
         )
 
     async def get(self, id: int, *, fields: str | None = None) -> WebhookEndpoint:
-        """Get a webhook_endpoint
+        """Get a webhook endpoint
 
         Requires the `webhooks:admin` scope."""
         return await self._client._run(_get_webhook_endpoint(id, fields=fields))
@@ -1772,7 +1772,7 @@ class AsyncWebhookEndpoints(AsyncResource):
         *,
         if_match: str | ApiModel | None = None,
     ) -> WebhookEndpoint:
-        """Update some fields of a webhook_endpoint
+        """Update some fields of a webhook endpoint
 
         Requires the `webhooks:admin` scope."""
         return await self._client._run(_update_webhook_endpoint(id, body, if_match=if_match))
@@ -1784,13 +1784,13 @@ class AsyncWebhookEndpoints(AsyncResource):
         *,
         if_match: str | ApiModel | None = None,
     ) -> WebhookEndpoint:
-        """Replace a webhook_endpoint's writable fields
+        """Replace a webhook endpoint's writable fields
 
         Requires the `webhooks:admin` scope."""
         return await self._client._run(_replace_webhook_endpoint(id, body, if_match=if_match))
 
     async def delete(self, id: int, *, if_match: str | ApiModel | None = None) -> Done:
-        """Delete a webhook_endpoint
+        """Delete a webhook endpoint
 
         Requires the `webhooks:admin` scope."""
         return await self._client._run(_delete_webhook_endpoint(id, if_match=if_match))
