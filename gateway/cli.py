@@ -676,7 +676,7 @@ def _parser() -> argparse.ArgumentParser:
         "--scope",
         action="append",
         help="allowed scope (repeat), one the role grants (default: the role's but the "
-        "privileged api-keys:admin and audit:read)",
+        "privileged api-keys:admin, webhooks:admin and audit:read)",
     )
     p.add_argument(
         "--redirect-uri",
