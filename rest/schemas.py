@@ -13,6 +13,31 @@ class SalesBucket(BaseModel):
     revenue_cents: int
 
 
+class StatusCount(BaseModel):
+    status: str
+    count: int
+
+
+class MinuteBucket(BaseModel):
+    start: datetime
+    order_count: int
+
+
+class OrderActivity(BaseModel):
+    """The live dashboard's numbers (GraphQL ``orderActivity``), as of a stream position."""
+
+    position: int = Field(description="The change log's head these numbers are as of.")
+    as_of: datetime
+    orders_today: int = Field(description="Orders created since 00:00 UTC, cancelled ones too.")
+    revenue_today_cents: int = Field(
+        description="The total of today's orders that were paid (paid, shipped, delivered)."
+    )
+    status_counts: list[StatusCount] = Field(description="Every status, zeros too.")
+    per_minute: list[MinuteBucket] = Field(
+        description="Orders created in each of the last `minutes` UTC minutes, the current last."
+    )
+
+
 class FieldProblem(BaseModel):
     loc: list[str | int]
     msg: str

@@ -1,4 +1,4 @@
-"""/api/v1/stats/sales."""
+"""/api/v1/stats/sales and /api/v1/stats/order-activity."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from sanic import Blueprint, HTTPResponse, Request
 
 from db.errors import FieldError, InvalidArgument
-from db.stats import EARLIEST, LATEST, sales_stats
+from db.stats import EARLIEST, LATEST, MAX_MINUTES, order_activity, sales_stats
 from rest import schemas
 from rest.docs import envelope, ref
-from rest.wire import list_data
+from rest.wire import int_arg, list_data, single
 
 if TYPE_CHECKING:
     from rest.docs import ApiDoc
@@ -80,4 +80,38 @@ def add_routes(bp: Blueprint, doc: ApiDoc) -> None:
         ],
         errors=(400,),
         models=(schemas.SalesBucket,),
+    )
+
+    async def activity(request: Request) -> HTTPResponse:
+        """The numbers and the change log's head they are as of, in one snapshot: follow
+        the change stream after ``position`` to stay exact (as /dashboard does)."""
+        minutes = int_arg(request, "minutes")
+        found = await order_activity(
+            request.ctx.principal, minutes=30 if minutes is None else minutes
+        )
+        found["status_counts"] = [
+            {"status": status, "count": count} for status, count in found["status_counts"].items()
+        ]
+        return single(request, found)
+
+    bp.add_route(
+        activity, "/stats/order-activity", methods=["GET", "HEAD"], name="stats_order_activity"
+    )
+    doc.operation(
+        "get",
+        "/stats/order-activity",
+        summary="Orders at a glance, as of a stream position (GraphQL orderActivity)",
+        operation_id="order_activity",
+        scope="stats:read",
+        tag="stats",
+        response=envelope(ref(schemas.OrderActivity)),
+        models=(schemas.OrderActivity,),
+        params=[
+            {
+                "name": "minutes",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_MINUTES, "default": 30},
+                "description": "How many whole UTC minutes `per_minute` covers, the current last.",
+            },
+        ],
     )

@@ -214,7 +214,7 @@ def _link(request: Request, replace: Mapping[str, str]) -> str:
     return f'<{request.path}?{urlencode(args)}>; rel="next"'
 
 
-def _int_arg(request: Request, name: str) -> int | None:
+def int_arg(request: Request, name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
@@ -239,10 +239,10 @@ def list_query(request: Request) -> ListQuery:
     return ListQuery(
         filter=request.args.get("filter"),
         order_by=request.args.get("order_by"),
-        page_size=_int_arg(request, "page_size"),
+        page_size=int_arg(request, "page_size"),
         page_token=request.args.get("page_token") or None,
-        page=_int_arg(request, "page"),
-        per_page=_int_arg(request, "per_page"),
+        page=int_arg(request, "page"),
+        per_page=int_arg(request, "per_page"),
         view=request.args.get("view"),
     )
 

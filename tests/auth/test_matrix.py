@@ -188,6 +188,10 @@ async def _sales(t: Tenant) -> Call:
     return Call(f"/api/v1/stats/sales?end={end}", None, ident)
 
 
+async def _activity(t: Tenant) -> Call:
+    return Call("/api/v1/stats/order-activity", None, await _order(t, "paid"))
+
+
 async def _cancelled(t: Tenant) -> Call:
     ident = await _order(t, "cancelled")
     return Call(f"/api/v1/orders/{ident}", None, ident)
@@ -286,6 +290,7 @@ MATRIX: dict[tuple[str, str], Op] = {
     ("orders_deliver", "POST"): Op("orders:write", transition("deliver", "shipped")),
     ("orders_cancel", "POST"): Op("orders:write", transition("cancel", "pending")),
     ("stats_sales", "GET"): Op("stats:read", _sales, kind="list"),
+    ("stats_order_activity", "GET"): Op("stats:read", _activity, kind="list"),
     ("api_keys_list", "GET"): Op(ADMIN, listing("/api/v1/api-keys", _api_key), kind="list"),
     ("api_keys_create", "POST"): Op(
         ADMIN, creating("/api/v1/api-keys", api_key_body), 201, kind="create", also=("orders:read",)
@@ -400,6 +405,7 @@ PUBLIC: dict[str, str] = {
     "oauth.oauth_revoke": "OAuth2 revocation (authenticates the client itself)",
     "oauth.oauth_introspect": "OAuth2 introspection (authenticates the client itself)",
     "realtime.asyncapi": "the AsyncAPI document of the real-time channels",
+    "dashboard": "the live dashboard page (it signs people in; its data needs their token)",
 }
 # Doors other than REST: they authenticate every request themselves and check scopes
 # through the same db/ functions (their own tests walk their operations); here they are
@@ -620,6 +626,11 @@ async def assert_invisible(
         assert sum(b["order_count"] for b in ours) >= 1, ours
         assert all(b["order_count"] == 0 for b in theirs), theirs
         assert all(b["revenue_cents"] == 0 for b in theirs), theirs
+        return
+    if name == "stats_order_activity":
+        assert sum(c["count"] for c in ours["status_counts"]) >= 1, ours
+        assert all(c["count"] == 0 for c in theirs["status_counts"]), theirs
+        assert theirs["revenue_today_cents"] == 0, theirs
         return
     assert call.row in {row["id"] for row in ours}, ours
     assert theirs == [], theirs

@@ -220,6 +220,31 @@ class SalesBucket(ApiModel):
     revenue_cents: int
 
 
+class StatusCount(ApiModel):
+    status: str
+    count: int
+
+
+class MinuteBucket(ApiModel):
+    start: datetime
+    order_count: int
+
+
+class OrderActivity(ApiModel):
+    """The live dashboard's numbers (GraphQL ``orderActivity``), as of a stream position."""
+
+    position: int = Field(description="The change log's head these numbers are as of.")
+    as_of: datetime
+    orders_today: int = Field(description="Orders created since 00:00 UTC, cancelled ones too.")
+    revenue_today_cents: int = Field(
+        description="The total of today's orders that were paid (paid, shipped, delivered)."
+    )
+    status_counts: list[StatusCount] = Field(description="Every status, zeros too.")
+    per_minute: list[MinuteBucket] = Field(
+        description="Orders created in each of the last `minutes` UTC minutes, the current last."
+    )
+
+
 class NewApiKey(ApiModel):
     id: int
     key_id: str = Field(description="public part of the key (gwk_<key_id>_...)")
@@ -456,8 +481,10 @@ __all__ = [
     "CustomerPatch",
     "FieldProblem",
     "IssueEventTicketResult",
+    "MinuteBucket",
     "NewApiKey",
     "Order",
+    "OrderActivity",
     "OrderFields",
     "OrderInput",
     "OrderItem",
@@ -471,6 +498,7 @@ __all__ = [
     "ProductInput",
     "ProductPatch",
     "SalesBucket",
+    "StatusCount",
     "Supplier",
     "SupplierFields",
     "SupplierInput",

@@ -30,6 +30,7 @@ from gateway_client.models import (
     IssueEventTicketResult,
     NewApiKey,
     Order,
+    OrderActivity,
     OrderInput,
     OrderPatch,
     OrderUpdate,
@@ -665,6 +666,13 @@ def _sales_stats(
             retry_safe=True,
         ),
         _parse.many(SalesBucket, False),
+    )
+
+
+def _order_activity(*, minutes: int | None = None) -> Call[OrderActivity]:
+    return Call(
+        Plan("GET", "/stats/order-activity", params=query(minutes=minutes), retry_safe=True),
+        _parse.one(OrderActivity, False),
     )
 
 
@@ -1882,6 +1890,12 @@ class Stats(SyncResource):
         Requires the `stats:read` scope."""
         return self._client._run(_sales_stats(start=start, end=end, granularity=granularity))
 
+    def order_activity(self, *, minutes: int | None = None) -> OrderActivity:
+        """Orders at a glance, as of a stream position (GraphQL orderActivity)
+
+        Requires the `stats:read` scope."""
+        return self._client._run(_order_activity(minutes=minutes))
+
 
 class AsyncStats(AsyncResource):
     """/api/v1/stats"""
@@ -1897,6 +1911,12 @@ class AsyncStats(AsyncResource):
 
         Requires the `stats:read` scope."""
         return await self._client._run(_sales_stats(start=start, end=end, granularity=granularity))
+
+    async def order_activity(self, *, minutes: int | None = None) -> OrderActivity:
+        """Orders at a glance, as of a stream position (GraphQL orderActivity)
+
+        Requires the `stats:read` scope."""
+        return await self._client._run(_order_activity(minutes=minutes))
 
 
 class ApiKeys(SyncResource):
