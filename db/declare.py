@@ -181,6 +181,23 @@ def with_article(noun: str) -> str:
 
 # -- reading a shape ---------------------------------------------------------------------------
 
+# A change-log position or cursor: a 64-bit integer. Mark such a field of a shape with
+# ``Field(json_schema_extra=POSITION)``: OpenAPI says int64, and GraphQL serves it as
+# ``StreamPosition`` (GraphQL's ``Int`` holds 32 bits; positions pass 2**31 on a busy
+# installation within weeks).
+POSITION: dict[str, Any] = {"format": "int64"}
+
+
+def position_fields(shape: type[BaseModel]) -> frozenset[str]:
+    """The shape's fields marked ``POSITION``."""
+    return frozenset(
+        name
+        for name, info in shape.model_fields.items()
+        if isinstance(info.json_schema_extra, dict)
+        and info.json_schema_extra.get("format") == POSITION["format"]
+    )
+
+
 Scalar = type  # int, str, bool, datetime or an Enum subclass
 
 

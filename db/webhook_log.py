@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from db.crud import require_row
+from db.declare import POSITION
 from db.errors import NotFound
 from db.filtering import FilterField
 from db.listing import ListQuery, Page, list_rows
@@ -34,7 +35,10 @@ Row = dict[str, Any]
 
 class WebhookDelivery(BaseModel):
     id: int
-    position: int = Field(description="The event's change-log position (its webhook-id).")
+    position: int = Field(
+        description="The event's change-log position (its webhook-id).",
+        json_schema_extra=POSITION,
+    )
     event_type: str = Field(description="e.g. order.created")
     attempt: int = Field(description="1 for the first try of this event, then 2, 3, ...")
     outcome: str = Field(description="delivered, failed, timeout, refused or error")
@@ -48,7 +52,10 @@ class WebhookDelivery(BaseModel):
 
 class WebhookDeadLetter(BaseModel):
     id: int
-    position: int = Field(description="The event's change-log position (its webhook-id).")
+    position: int = Field(
+        description="The event's change-log position (its webhook-id).",
+        json_schema_extra=POSITION,
+    )
     event_type: str
     event: dict[str, Any] = Field(description="The event JSON that was sent (and is resent).")
     attempts: int

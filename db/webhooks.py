@@ -33,7 +33,7 @@ from pydantic_core import PydanticCustomError
 
 from db import customers, models, orders, products, suppliers
 from db.crud import Crud
-from db.declare import Action, Resource, list_spec
+from db.declare import POSITION, Action, Resource, list_spec
 from db.errors import FieldError, InvalidArgument, NotFound, ValidationFailed
 from db.events import head_position
 from db.filtering import parse_filter
@@ -169,7 +169,10 @@ class WebhookEndpoint(BaseModel):
     previous_secret_expires_at: datetime | None = Field(
         description="Until when the secret before the last rotation still signs too."
     )
-    cursor: int = Field(description="The change-log position of the last event handled.")
+    cursor: int = Field(
+        description="The change-log position of the last event handled.",
+        json_schema_extra=POSITION,
+    )
     failing_since: datetime | None = Field(description="Failing without a success since.")
     version: int
     created_at: datetime

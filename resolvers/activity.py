@@ -12,7 +12,7 @@ from datetime import datetime
 import strawberry
 
 from db import stats
-from resolvers.subscriptions import StreamPosition
+from resolvers.positions import StreamPosition
 from resolvers.types import Info
 
 

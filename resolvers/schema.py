@@ -36,8 +36,9 @@ from resolvers.activity import ActivityQuery
 from resolvers.audit import AuditQuery
 from resolvers.limits import DocumentLimits, limits_rule
 from resolvers.mutations import Mutation
+from resolvers.positions import STREAM_POSITION, StreamPosition
 from resolvers.prefetch import ask, connection_ask, look_ahead, prefetch
-from resolvers.subscriptions import STREAM_POSITION, StreamPosition, Subscription
+from resolvers.subscriptions import Subscription
 from resolvers.types import (
     SCALARS,
     TYPES,

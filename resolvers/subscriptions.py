@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Annotated, Any, NewType
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -23,32 +23,16 @@ from strawberry.types import Info
 from db.catalog import CATALOG, Catalog
 from db.declare import Resource
 from db.errors import InvalidArgument
-from db.events import parse_position
 from gateway import metrics
 from realtime.close_codes import NORMAL
 from realtime.hub import Hub, Mailbox, MailboxClosed, StreamEvent
 from realtime.topics import TOPICS
+from resolvers.positions import StreamPosition
 from resolvers.types import TYPES, from_snapshot
-
-
-def _parse_position(value: object) -> int:
-    position = parse_position(value)
-    if position is None:
-        raise ValueError("a StreamPosition is a non-negative 64-bit integer")
-    return position
 
 
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-StreamPosition = NewType("StreamPosition", int)
-STREAM_POSITION = strawberry.scalar(
-    name="StreamPosition",
-    description="A position in the change stream: a 64-bit integer, gap-free and increasing.",
-    serialize=int,
-    parse_value=_parse_position,
-)
 
 
 class ChangeEventBase:

@@ -27,13 +27,14 @@ from strawberry.dataloader import DataLoader
 from strawberry.types.scalar import ScalarDefinition
 
 from db.catalog import CATALOG, Catalog
-from db.declare import Relation, Resource, list_fields, scalar_fields
+from db.declare import Relation, Resource, list_fields, position_fields, scalar_fields
 from db.errors import InvalidArgument, NotFound
 from db.inputs import MAX_ID
 from db.listing import RELATION_PAGE_DEFAULT, RELATION_PAGE_MAX
 from resolvers.context import Context
 from resolvers.engine.hints import NOT_LOADED, fast_field
 from resolvers.pages import PageInfo as PageInfo  # its home before resolvers.pages
+from resolvers.positions import StreamPosition
 from resolvers.webhooks import WebhookEndpointExtras
 
 # ``metadata`` key of a resolver field: the row columns it reads (resolvers.prefetch
@@ -301,10 +302,11 @@ def derive_type(res: Resource, catalog: Catalog, extras: type | None = None) -> 
     annotations: dict[str, Any] = {"database_id": int}
     namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": res.type_name}
     enums: dict[str, type[Enum]] = {}
+    positions = position_fields(res.shape)
     for name, (kind, nullable) in scalar_fields(res.shape).items():
         if name == "id":
             continue
-        gql = _graphql_type(kind)
+        gql: Any = StreamPosition if name in positions else _graphql_type(kind)
         if issubclass(kind, Enum):
             enums[name] = gql
         annotations[name] = Optional[gql] if nullable else gql  # noqa: UP045

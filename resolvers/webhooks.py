@@ -25,6 +25,7 @@ from db import webhook_log
 from db.listing import ListQuery, Page
 from resolvers.context import Context
 from resolvers.pages import PageInfo
+from resolvers.positions import StreamPosition
 
 Info = strawberry.Info[Context, None]
 # ``resolvers.types.COLUMNS``: the row columns a field reads (only the endpoint's id).
@@ -34,7 +35,9 @@ READS_ID = {"gateway.columns": ("id",)}
 @strawberry.type(description="One attempt to deliver one event to a webhook endpoint.")
 class WebhookDelivery:
     database_id: int
-    position: int = strawberry.field(description="The event's position (its webhook-id).")
+    position: StreamPosition = strawberry.field(
+        description="The event's position (its webhook-id)."
+    )
     event_type: str
     attempt: int = strawberry.field(description="1 for the first try of this event.")
     outcome: str = strawberry.field(description="delivered, failed, timeout, refused or error")
@@ -49,7 +52,9 @@ class WebhookDelivery:
 @strawberry.type(description="An event a webhook endpoint never accepted, kept to replay.")
 class WebhookDeadLetter:
     database_id: int
-    position: int = strawberry.field(description="The event's position (its webhook-id).")
+    position: StreamPosition = strawberry.field(
+        description="The event's position (its webhook-id)."
+    )
     event_type: str
     event: JSON = strawberry.field(description="The event JSON that was sent.")
     attempts: int
