@@ -82,6 +82,13 @@ class FailureState:
     breaker_open_until: datetime | None
 
 
+def stored_text(text: str, limit: int) -> str:
+    """A receiver's words as a text column keeps them: at most ``limit`` characters,
+    NUL replaced (PostgreSQL's text refuses it; the write, and with it the cursor's
+    move, would fail on every attempt)."""
+    return text[:limit].replace("\x00", "\ufffd")
+
+
 def ordered_event(event: dict[str, Any]) -> dict[str, Any]:
     """``event`` with its members in the change stream's order."""
     known = {key: event[key] for key in ENVELOPE_ORDER if key in event}
@@ -138,8 +145,8 @@ async def record_attempt(
             outcome=attempt.outcome,
             http_status=attempt.http_status,
             latency_ms=attempt.latency_ms,
-            response_excerpt=attempt.response_excerpt[:1024],
-            error=attempt.error[:500] if attempt.error else None,
+            response_excerpt=stored_text(attempt.response_excerpt, 1024),
+            error=stored_text(attempt.error, 500) if attempt.error else None,
             replay=attempt.replay,
         )
         await WebhookEndpoint.filter(id=target.id).update(
@@ -158,7 +165,7 @@ async def dead_letter(
     position = int(event["position"])
     async with writing():
         updated = await WebhookDeadLetter.filter(endpoint_id=target.id, position=position).update(
-            status="dead", attempts=attempts, last_error=last_error[:500], event=event
+            status="dead", attempts=attempts, last_error=stored_text(last_error, 500), event=event
         )
         if not updated:
             await WebhookDeadLetter.create(
@@ -168,7 +175,7 @@ async def dead_letter(
                 event_type=str(event["type"])[:64],
                 event=event,
                 attempts=attempts,
-                last_error=last_error[:500],
+                last_error=stored_text(last_error, 500),
                 status="dead",
             )
         await advance_cursor(target.id, position)
@@ -203,7 +210,9 @@ async def replay_done(replay: Replay, *, delivered: bool, error: str | None, now
         await query.update(status="replayed", replayed_at=now, attempts=replay.attempts + 1)
     else:
         await query.update(
-            status="dead", attempts=replay.attempts + 1, last_error=(error or "failed")[:500]
+            status="dead",
+            attempts=replay.attempts + 1,
+            last_error=stored_text(error or "failed", 500),
         )
 
 
@@ -213,7 +222,7 @@ async def disable(target: Target, reason: str, now: datetime) -> bool:
     async with writing():
         changed = await WebhookEndpoint.filter(id=target.id, enabled=True).update(
             enabled=False,
-            disabled_reason=reason[:200],
+            disabled_reason=stored_text(reason, 200),
             disabled_at=now,
             version=F("version") + 1,
             updated_at=datetime.now(UTC),

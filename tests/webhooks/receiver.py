@@ -178,6 +178,8 @@ class Receiver:
             status, body = 400, problem.encode()
         elif self.mode == "fail":
             status, body = 500, b"receiver says no"
+        elif self.mode == "binary":  # NUL and bytes that are not UTF-8
+            body = b"ok\x00\xff\xfe then \x00 more"
         elif self.mode == "redirect":
             status, body = 302, b""
             extra = [("location", "http://127.0.0.1:9/elsewhere")]

@@ -204,6 +204,28 @@ async def test_timeouts_redirects_and_huge_answers(server, tenant, receiver):
     assert receiver.huge_bytes_sent < 32 * 1024 * 1024
 
 
+async def test_an_answer_with_nul_and_bytes_not_utf8_is_logged_and_the_cursor_moves(
+    server, tenant, receiver
+):
+    """PostgreSQL's text refuses NUL: stored as is, the log row (and with it the
+    cursor's move) would fail on every attempt, and the event go out forever."""
+    row = await hook(tenant, receiver)
+    receiver.mode = "binary"
+    async with dispatching(server):
+        positions = await customers(tenant, 2)
+        await until_async(
+            lambda: _cursor_at(row.id, positions[-1]), "the cursor past both", lambda: _log(row.id)
+        )
+    assert receiver.ids() == positions  # each once
+    log = await deliveries(row.id)
+    assert [d.outcome for d in log] == ["delivered", "delivered"]
+    assert {d.response_excerpt for d in log} == {"ok\ufffd\ufffd\ufffd then \ufffd more"}
+
+
+async def _cursor_at(endpoint_id: int, position: int) -> bool:
+    return (await WebhookEndpoint.get(id=endpoint_id)).cursor >= position
+
+
 async def _log(endpoint_id: int) -> list[tuple[object, ...]]:
     return [(d.position, d.attempt, d.outcome, d.error) for d in await deliveries(endpoint_id)]
 
