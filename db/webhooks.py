@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 import secrets
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import httpx
 from pydantic import MISSING, AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
@@ -65,6 +67,32 @@ def _loopback(host: str) -> bool:
         return False
 
 
+# A host name as DNS spells it (IDNA already applied): labels of letters, digits and
+# inner hyphens, dot-separated.
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?")
+
+
+def _sendable(value: str) -> None:
+    """The dispatcher sends with httpx: a URL its parser refuses, or a host that is
+    neither an IP address nor a DNS name, would fail at every delivery."""
+    try:
+        url = httpx.URL(value)
+        host = url.raw_host.decode("ascii").lower()
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        raise PydanticCustomError("url_invalid", "not a URL: {why}", {"why": str(exc)}) from None
+    if url.port == 0:
+        raise PydanticCustomError("url_invalid", "port 0 is not a port to send to")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return
+    except ValueError:
+        pass
+    if len(host) > 253 or not _HOST_NAME.fullmatch(host):
+        raise PydanticCustomError(
+            "url_invalid", "'{host}' is neither an IP address nor a host name", {"host": host}
+        )
+
+
 def _check_url(value: str) -> str:
     """https, or http to a loopback host (a receiver on this machine); no credentials in
     the URL (they would be logged and shown back), no fragment (never sent)."""
@@ -88,6 +116,7 @@ def _check_url(value: str) -> str:
         raise PydanticCustomError(
             "url_insecure", "use https (http only to localhost, 127.0.0.0/8 or ::1)"
         )
+    _sendable(value)
     return value
 
 

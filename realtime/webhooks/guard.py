@@ -45,12 +45,27 @@ class TargetRefused(httpcore.ConnectError):
     """The target's address is one webhooks may not reach."""
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the last 32 bits
+
+
 def address_allowed(address: IPAddress, *, allow_private: bool) -> bool:
     """Whether a webhook may connect to ``address``."""
     if allow_private:
         return not address.is_unspecified and not address.is_multicast
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv6 address that carries an IPv4 one reaches that one: it must pass too.
+        embedded = [address.ipv4_mapped, address.sixtofour]
+        if address.teredo is not None:
+            embedded.extend(address.teredo)
+        if address in _NAT64:
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+        if any(
+            inner is not None and not address_allowed(inner, allow_private=False)
+            for inner in embedded
+        ):
+            return False
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
     return address.is_global and not (
         address.is_multicast or address.is_reserved or address.is_link_local
     )
@@ -214,6 +229,11 @@ async def post(
     except httpx.HTTPError as error:
         if isinstance(error.__cause__, TargetRefused):
             return reply("refused", None, b"", str(error.__cause__))
+        return reply("error", status, bytes(received), f"{type(error).__name__}: {error}")
+    except Exception as error:
+        # Whatever the URL or the receiver does, it is this attempt's outcome: an
+        # exception here would end the endpoint's worker before the attempt is logged,
+        # at every try, so the endpoint would neither move on nor ever be disabled.
         return reply("error", status, bytes(received), f"{type(error).__name__}: {error}")
     assert status is not None
     if 200 <= status < 300:

@@ -55,6 +55,12 @@ def test_our_signature_is_the_reference_signature():
         ("fe80::1", True, False),
         ("fd00::1", True, False),
         ("::ffff:127.0.0.1", True, False),
+        ("2002:7f00:1::", True, False),  # 6to4 around 127.0.0.1
+        ("2002:a00:1::", True, False),  # 6to4 around 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", True, False),  # Teredo, client 127.0.0.1
+        ("64:ff9b::7f00:1", True, False),  # NAT64 around 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", True, False),  # NAT64 around 169.254.169.254
+        ("2002:808:808::", True, True),  # 6to4 around 8.8.8.8
         ("0.0.0.0", False, False),  # noqa: S104 (an address checked, not bound)
         ("224.0.0.1", False, False),
         ("240.0.0.1", True, False),
@@ -132,3 +138,13 @@ async def test_a_refused_connection_is_an_error_not_a_crash():
         port = receiver.port
     reply = await _post(receiver, url=f"http://127.0.0.1:{port}/hook")
     assert reply.outcome == "error"
+
+
+async def test_a_url_httpx_will_not_send_is_an_attempt_that_failed_not_a_crash():
+    """Registration refuses such URLs; one stored before that rule (or any other
+    surprise from the client) is still one logged attempt, never a dead worker."""
+    async with Receiver([secret()]) as receiver:
+        reply = await _post(receiver, url="https://0177.0.0.1/hook")
+    assert reply.outcome == "error"
+    assert "InvalidURL" in (reply.error or "")
+    assert receiver.requests == []

@@ -259,6 +259,13 @@ REFUSED = [
     ({"url": "ftp://hooks.example.com/in"}, "url", "url_invalid"),
     ({"url": "hooks.example.com/in"}, "url", "url_invalid"),
     ({"url": "https://hooks.example.com:99999/in"}, "url", "url_invalid"),
+    # What httpx (the dispatcher's client) would refuse at every delivery: refused here.
+    ({"url": "https://0177.0.0.1/in"}, "url", "url_invalid"),
+    ({"url": "https://01.1.1.1/in"}, "url", "url_invalid"),
+    ({"url": "https://\u24d4xample.com/in"}, "url", "url_invalid"),
+    ({"url": "https://exa mple.com/in"}, "url", "url_invalid"),
+    ({"url": "https://a..b/in"}, "url", "url_invalid"),
+    ({"url": "https://hooks.example.com:0/in"}, "url", "url_invalid"),
     ({"url": LONG_URL}, "url", "string_too_long"),
     ({"topics": ["orders", "invoices"]}, "topics", "unknown_topic"),
     ({"topics": []}, "topics", "too_short"),
