@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from db.crud import require_row
 from db.declare import POSITION
 from db.errors import NotFound
 from db.filtering import FilterField
@@ -26,8 +25,7 @@ from db.models import WebhookDelivery as DeliveryRow
 from db.principal import Principal
 from db.spec import ResourceSpec
 from db.sql import Params
-from db.webhooks import SCOPE
-from db.webhooks import SPEC as ENDPOINTS
+from db.webhooks import SCOPE, endpoint_topics, require_topic_reads
 
 DEAD, REPLAY_REQUESTED, REPLAYED = "dead", "replay_requested", "replayed"
 Row = dict[str, Any]
@@ -100,8 +98,9 @@ DEAD_LETTERS = ResourceSpec(
 
 
 async def _endpoint(principal: Principal, endpoint_id: int) -> None:
+    """The caller's endpoint, whose topics it may read: the log holds what was sent."""
     principal.require(SCOPE)
-    await require_row(principal, ENDPOINTS, endpoint_id)
+    require_topic_reads(principal, await endpoint_topics(principal, endpoint_id))
 
 
 async def list_deliveries(

@@ -220,6 +220,29 @@ SPEC = list_spec(
 CRUD = Crud(SPEC, "webhook_endpoints", scope=SCOPE)
 
 
+def require_topic_reads(principal: Principal, topics: Sequence[str]) -> None:
+    """``PERMISSION_DENIED`` unless the caller may read every topic: what an endpoint
+    sends (and its dead letters keep) is those topics' data, so pointing it somewhere,
+    rotating its secret, reading or replaying its dead letters needs their read scopes
+    beside ``webhooks:admin``."""
+    known = topic_resources()
+    for name in topics:
+        res = known.get(name)
+        if res is not None:
+            principal.require(res.read_scope)
+
+
+async def endpoint_topics(principal: Principal, ident: int) -> list[str]:
+    """The topics of the caller's endpoint ``ident`` (``NotFound`` if it has none such)."""
+    found = await models.WebhookEndpoint.filter(
+        id=ident, organization_id=principal.organization_id
+    ).values_list("topics", flat=True)
+    if not found:
+        raise NotFound.for_resource(SPEC.name, ident)
+    topics = found[0]
+    return [str(t) for t in topics] if isinstance(topics, list) else []
+
+
 def _check_filter(principal: Principal, text: str, topics: Sequence[str]) -> None:
     """The filter parses for every chosen topic's fields; the caller may read each topic."""
     known = topic_resources()
@@ -273,6 +296,7 @@ async def update(
     principal.require(SCOPE)
     sent = changes.model_dump(mode="json")
     current = await CRUD.get(principal, ident)
+    require_topic_reads(principal, current["topics"])
     if "topics" in sent or "filter" in sent:
         topics = sent["topics"] if "topics" in sent else current["topics"]
         text = sent["filter"] if "filter" in sent else current["filter"]
@@ -307,6 +331,7 @@ async def rotate_secret(
     ``SECRET_OVERLAP``. Conditional on the secret read, so two concurrent rotations
     cannot both keep the same previous secret (the second is refused: retry)."""
     principal.require(SCOPE)
+    require_topic_reads(principal, await endpoint_topics(principal, ident))
     found = await models.WebhookEndpoint.filter(
         id=ident, organization_id=principal.organization_id
     ).values_list("secret", flat=True)

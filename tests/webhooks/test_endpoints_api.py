@@ -17,7 +17,7 @@ import pytest
 
 from db import webhooks
 from db.events import head_position
-from db.models import Event, WebhookEndpoint
+from db.models import Event, WebhookDeadLetter, WebhookEndpoint
 from realtime.topics import TOPICS
 from resolvers.types import global_id
 from tests import realtime_clients as rt
@@ -400,3 +400,52 @@ async def test_the_openapi_document_has_the_webhook_paths(tenant: Tenant) -> Non
         assert methods <= set(paths[path]), path
         for method in methods:
             assert paths[path][method]["security"][0] == {"oauth2": ["webhooks:admin"]}
+
+
+async def test_webhooks_admin_alone_cannot_reach_the_data_an_endpoint_sends(
+    tenant: Tenant,
+) -> None:
+    """Pointing an endpoint elsewhere, rotating its secret, reading or replaying its dead
+    letters (which hold the events sent) needs the read scopes of its topics too, as
+    creating it does; reading its settings and deleting it do not."""
+    made = await create(tenant.client, topics=["customers"], enabled=False)
+    letter = await WebhookDeadLetter.create(
+        organization_id=tenant.id,
+        endpoint_id=made["id"],
+        position=1,
+        event_type="customer.created",
+        event={"position": 1, "data": {"email": "secret@example.com"}},
+        attempts=8,
+        last_error="HTTP 500",
+        status="dead",
+    )
+    path = f"{BASE}/{made['id']}"
+    async with client_as(tenant.client, tenant.slug, "admin", ["webhooks:admin"]) as narrow:
+        refused = [
+            await narrow.patch(path, json={"url": "https://attacker.example/in"}),
+            await narrow.post(f"{path}:rotateSecret"),
+            await narrow.get(f"{path}/dead-letters"),
+            await narrow.get(f"{path}/deliveries"),
+            await narrow.post(f"{path}/dead-letters/{letter.id}:replay"),
+            await narrow.post(f"{path}:replayDeadLetters"),
+        ]
+        for r in refused:
+            assert_problem(r, 403, "PERMISSION_DENIED")
+        assert (await narrow.get(path)).status_code == 200
+        body = await narrow.post(
+            "/graphql",
+            json={
+                "query": "query ($id: ID!) { webhookEndpoint(id: $id) { deadLetters "
+                "{ nodes { event } } } }",
+                "variables": {"id": global_id("WebhookEndpoint", made["id"])},
+            },
+        )
+        assert "secret@example.com" not in body.text
+        assert body.json()["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+    assert (await WebhookDeadLetter.get(id=letter.id)).status == "dead"
+    assert (await WebhookEndpoint.get(id=made["id"])).url == made["url"]
+    async with client_as(
+        tenant.client, tenant.slug, "admin", ["webhooks:admin", "customers:read"]
+    ) as enough:
+        r = await enough.get(f"{path}/dead-letters")
+        assert r.status_code == 200, r.text
