@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,10 +27,12 @@ from typing import TYPE_CHECKING
 from db.events import installation_key
 from db.webhook_delivery import enabled_endpoints
 from realtime.clock import Clock, SystemClock
-from realtime.outage import Outage
+from realtime.outage import Outage, describe
 from realtime.relay import channel_for
 from realtime.webhooks.leadership import Lease, lead
 from realtime.webhooks.worker import EndpointWorker, Stopping
+
+WORKER_LOG_SECONDS = 60.0  # at most one line a minute per endpoint's failing worker
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -100,6 +103,10 @@ class Dispatcher:
         self._seen = 0
         self._task: asyncio.Task[None] | None = None
         self.outage = Outage(log, "webhook dispatcher: database")
+        # When each endpoint's worker last logged that it ended by an exception (the
+        # database went away mid-attempt, or a bug): at most a line a minute each, apart
+        # from the database outage so that neither hides the other.
+        self._worker_logged: dict[str, float] = {}
 
     async def start(self) -> None:
         self.stopping.clear()
@@ -209,9 +216,17 @@ class Dispatcher:
                 self.workers[endpoint_id] = (worker, task)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.outage.failed(task.exception())  # type: ignore[arg-type]
-            # Restarted at the next look, within poll_seconds.
+        """Log a worker that ended by an exception; the next look restarts it."""
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            return
+        now = time.monotonic()
+        name = task.get_name()
+        if now - self._worker_logged.get(name, -WORKER_LOG_SECONDS) >= WORKER_LOG_SECONDS:
+            self._worker_logged[name] = now
+            log.warning(
+                "%s ended (%s); restarted within %.1f s", name, describe(error), self.poll_seconds
+            )
 
     async def _stop_workers(self) -> None:
         tasks = [task for _, task in self.workers.values()]
