@@ -179,6 +179,14 @@ class EndpointWorker:
         await dispatcher.pause(self.breaker.wait(self.now()))
         if dispatcher.stopping.is_set():
             raise Stopping
+        if number > 1 or replay:
+            # The endpoint as it is now: a URL or secret changed during the backoff (an
+            # owner replacing a wrong or compromised receiver) takes effect at once, and
+            # an endpoint disabled or deleted meanwhile gets nothing more.
+            fresh = await store.load_target(self.endpoint_id, store.utc(self.now()))
+            if fresh is None:
+                raise Disabled
+            target = fresh
         position = int(event["position"])
         headers = signing.headers(target.secrets, str(position), int(time.time()), body)
         reply = await guard.post(

@@ -440,3 +440,22 @@ async def test_an_endpoint_added_while_the_dispatcher_runs_gets_a_worker(server,
         await WebhookEndpoint.filter(id=row.id).update(enabled=False)
         await until(lambda: row.id not in dispatcher.workers, "its worker to end")
     assert receiver.ids() == positions
+
+
+async def test_a_url_changed_during_the_backoff_takes_effect_at_the_next_attempt(server, tenant):
+    """An owner replacing a wrong or compromised receiver: the retries of the event in
+    flight go to the new URL, not on to the old one for the rest of the backoff."""
+    clock = JumpingTime(block_at=1e-9)  # every backoff waits for release()
+    async with Receiver() as old, Receiver() as new:
+        row = await make_endpoint(tenant.id, old.url())
+        old.secrets = new.secrets = [row.secret]
+        old.mode = "fail"
+        async with dispatching(server, clock):
+            positions = await customers(tenant, 1)
+            await until(lambda: clock.blocked == 1, "the backoff after the first failure")
+            await WebhookEndpoint.filter(id=row.id).update(url=new.url())
+            clock.release()
+            await new.wait_for(lambda: new.ids() == positions, "the delivery at the new URL")
+        assert len(old.requests) == 1
+        assert old.rejected == new.rejected == []
+    assert await dead_letters(row.id) == []
