@@ -312,21 +312,28 @@ MATRIX: dict[tuple[str, str], Op] = {
         also=("orders:read",),
     ),
     ("webhook_endpoints_get", "GET"): Op(WEBHOOKS, item("webhook-endpoints", _endpoint)),
+    # Changing an endpoint, or reading or replaying what it sent, needs its topics'
+    # read scopes too (its test endpoints send orders).
     ("webhook_endpoints_update", "PATCH"): Op(
         WEBHOOKS,
         item("webhook-endpoints", _endpoint, body=lambda: {"description": unique("Renamed ")}),
+        also=("orders:read",),
     ),
     ("webhook_endpoints_update", "PUT"): Op(
         WEBHOOKS, item("webhook-endpoints", _endpoint, body=endpoint_body), also=("orders:read",)
     ),
     ("webhook_endpoints_delete", "DELETE"): Op(WEBHOOKS, item("webhook-endpoints", _endpoint), 204),
     ("webhook_endpoints_rotateSecret", "POST"): Op(
-        WEBHOOKS, item("webhook-endpoints", _endpoint, ":rotateSecret")
+        WEBHOOKS, item("webhook-endpoints", _endpoint, ":rotateSecret"), also=("orders:read",)
     ),
-    ("webhook_endpoints_deliveries", "GET"): Op(WEBHOOKS, _deliveries),
-    ("webhook_endpoints_dead_letters", "GET"): Op(WEBHOOKS, _dead_letters),
-    ("webhook_endpoints_dead_letter_replay", "POST"): Op(WEBHOOKS, _replay_one),
-    ("webhook_endpoints_replayDeadLetters", "POST"): Op(WEBHOOKS, _replay_all),
+    ("webhook_endpoints_deliveries", "GET"): Op(WEBHOOKS, _deliveries, also=("orders:read",)),
+    ("webhook_endpoints_dead_letters", "GET"): Op(WEBHOOKS, _dead_letters, also=("orders:read",)),
+    ("webhook_endpoints_dead_letter_replay", "POST"): Op(
+        WEBHOOKS, _replay_one, also=("orders:read",)
+    ),
+    ("webhook_endpoints_replayDeadLetters", "POST"): Op(
+        WEBHOOKS, _replay_all, also=("orders:read",)
+    ),
 }
 
 
