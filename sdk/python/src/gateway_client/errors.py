@@ -30,6 +30,16 @@ class ConnectionFailed(GatewayError):
     """The gateway could not be reached (or stopped answering) and retries ran out."""
 
 
+class PagingError(GatewayError):
+    """The gateway handed back a page token already followed: paging would never end."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(
+            f"next_page_token {token!r} was returned twice; stopping to avoid an endless loop"
+        )
+        self.token = token
+
+
 class StreamEnded(GatewayError):
     """The gateway ended a real-time stream for a reason a reconnect cannot fix."""
 

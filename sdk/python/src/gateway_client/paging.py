@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 
 from gateway_client._base import Page
 from gateway_client._core import Call
+from gateway_client.errors import PagingError
 
 T = TypeVar("T")
 MakeCall = Callable[[str | None], Call[Page[T]]]
@@ -25,12 +26,15 @@ class Pager(Generic[T]):
         self._run, self._make = run, make
 
     def pages(self, page_token: str | None = None) -> Iterator[Page[T]]:
-        token = page_token
+        token, seen = page_token, {page_token} - {None}
         while True:
             page = self._run(self._make(token))
             yield page
             if not page.next_page_token:
                 return
+            if page.next_page_token in seen:
+                raise PagingError(page.next_page_token)
+            seen.add(page.next_page_token)
             token = page.next_page_token
 
     def first_page(self) -> Page[T]:
@@ -50,12 +54,15 @@ class AsyncPager(Generic[T]):
         self._run, self._make = run, make
 
     async def pages(self, page_token: str | None = None) -> AsyncIterator[Page[T]]:
-        token = page_token
+        token, seen = page_token, {page_token} - {None}
         while True:
             page = await self._run(self._make(token))
             yield page
             if not page.next_page_token:
                 return
+            if page.next_page_token in seen:
+                raise PagingError(page.next_page_token)
+            seen.add(page.next_page_token)
             token = page.next_page_token
 
     async def first_page(self) -> Page[T]:
