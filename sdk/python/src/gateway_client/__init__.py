@@ -31,6 +31,7 @@ from gateway_client.errors import (
     StreamEnded,
     Unauthenticated,
     Unavailable,
+    UnexpectedResponse,
     ValidationFailed,
 )
 from gateway_client.filters import Filter, all_of, any_of
@@ -83,6 +84,7 @@ __all__ = [
     "StreamEnded",
     "Unauthenticated",
     "Unavailable",
+    "UnexpectedResponse",
     "ValidationFailed",
     "all_of",
     "any_of",

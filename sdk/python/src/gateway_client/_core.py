@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeAlias, TypeVar
 import httpx
 
 from gateway_client._base import RateLimit, ResponseMeta
-from gateway_client.errors import ConnectionFailed, from_problem
+from gateway_client.errors import ConnectionFailed, UnexpectedResponse, from_problem
 
 T = TypeVar("T")
 Param: TypeAlias = str | int | bool | list[str | int | bool] | None
@@ -288,7 +288,15 @@ def run(config: Config, call: Call[T]) -> Flow[T]:
     """Execute ``call`` and parse its answer, or raise its typed error."""
     response, attempts = yield from execute(config, call.plan)
     raise_for_problem(response)
-    return call.parse(response, meta_of(response, attempts))
+    try:
+        return call.parse(response, meta_of(response, attempts))
+    except (ValueError, AttributeError, TypeError, KeyError) as exc:
+        raise UnexpectedResponse(
+            response.status_code,
+            response.headers.get("content-type"),
+            response.headers.get("x-request-id"),
+            response.content,
+        ) from exc
 
 
 def _query_value(value: Param) -> str | list[str]:

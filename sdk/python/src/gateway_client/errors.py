@@ -30,6 +30,21 @@ class ConnectionFailed(GatewayError):
     """The gateway could not be reached (or stopped answering) and retries ran out."""
 
 
+class UnexpectedResponse(GatewayError):
+    """A success status whose body is not the JSON this call expects (a proxy's HTML page,
+    a truncated or wrong-shaped body): carries what is needed to report it."""
+
+    def __init__(
+        self, status: int, content_type: str | None, request_id: str | None, body: bytes
+    ) -> None:
+        super().__init__(
+            f"unexpected {status} response ({content_type or 'no content-type'},"
+            f" request id {request_id}): {body[:200]!r}"
+        )
+        self.status, self.content_type, self.request_id = status, content_type, request_id
+        self.body = body[:200]
+
+
 class PagingError(GatewayError):
     """The gateway handed back a page token already followed: paging would never end."""
 
