@@ -11,7 +11,9 @@ mapping exist once.
 
 from __future__ import annotations
 
+import math
 import random
+import time
 import uuid
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
@@ -192,6 +194,10 @@ class Config:
     retry: RetryPolicy
     user_agent: str
     on_retry: Callable[[RetryInfo], None] | None = None
+    # Each attempt's timeouts, and the most one call may take over all its attempts and
+    # waits (None: no bound beyond the attempts'); a change stream has no such bound.
+    timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(30.0, connect=5.0))
+    deadline: float | None = 60.0
 
     @property
     def api_url(self) -> str:
@@ -212,17 +218,30 @@ def send_with_retries(
     work), and, when ``retry_safe``, a 503 or a connection lost mid-request."""
     policy = config.retry
     attempt = 0
+    started = time.monotonic()
+    deadline = None if stream else config.deadline
+
+    def left() -> float:
+        return math.inf if deadline is None else deadline - (time.monotonic() - started)
+
     while True:
         request = build()
+        if deadline is not None:
+            if left() <= 0:
+                raise ConnectionFailed(
+                    f"{request.method} {request.url}: no answer within the call's deadline "
+                    f"of {deadline:g} s ({attempt} attempts)"
+                )
+            request.extensions["timeout"] = _shrunk(config.timeout, left())
         try:
             response: httpx.Response = yield Send(request, stream)
         except httpx.TransportError as exc:
             never_sent = isinstance(
                 exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
             )
-            if attempt >= policy.max_retries or not (never_sent or retry_safe):
-                raise ConnectionFailed(f"{request.method} {request.url}: {exc!r}") from exc
             delay = policy.delay(attempt, None)
+            if attempt >= policy.max_retries or not (never_sent or retry_safe) or delay >= left():
+                raise ConnectionFailed(f"{request.method} {request.url}: {exc!r}") from exc
             _tell(config, request, attempt, delay, None, exc)
             yield Sleep(delay)
             attempt += 1
@@ -231,12 +250,18 @@ def send_with_retries(
         retryable = status in policy.statuses and (status == 429 or retry_safe)
         if retryable and attempt < policy.max_retries:
             delay = policy.delay(attempt, response)
-            if delay <= policy.max_wait:
+            if delay <= policy.max_wait and delay < left():
                 _tell(config, request, attempt, delay, status, None)
                 yield Sleep(delay)
                 attempt += 1
                 continue
         return response, attempt + 1
+
+
+def _shrunk(timeout: httpx.Timeout, left: float) -> dict[str, float | None]:
+    """``timeout``'s parts, none longer than ``left`` seconds (httpx's request extension)."""
+    parts = timeout.as_dict()
+    return {k: left if v is None else min(v, left) for k, v in parts.items()}
 
 
 def _tell(

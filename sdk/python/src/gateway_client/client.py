@@ -29,6 +29,9 @@ VERSION = "0.1.0"
 # Connect fast, give a slow list half a minute, never wait long for a pooled connection.
 # A stream's reads only need to outlast the gateway's heartbeat (15 s by default).
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=10.0)
+# The most one call may take, all its attempts and waits together (a change stream has
+# no such bound); None for none.
+DEFAULT_DEADLINE = 60.0
 # Keep-alive connections expire before the gateway's own idle timeout (5 s by default),
 # so a request is not sent on a connection the gateway is closing.
 DEFAULT_LIMITS = httpx.Limits(
@@ -49,6 +52,8 @@ def _config(
     auth: AuthFlow | None,
     retry: RetryPolicy | None,
     on_retry: Callable[[RetryInfo], None] | None,
+    timeout: httpx.Timeout | float,
+    deadline: float | None,
 ) -> Config:
     given = [x for x in (api_key, token, client_id, auth) if x is not None]
     if len(given) > 1:
@@ -72,6 +77,8 @@ def _config(
         retry=retry or RetryPolicy(),
         user_agent=f"commerce-gateway-client/{VERSION} httpx/{httpx.__version__}",
         on_retry=on_retry,
+        timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+        deadline=deadline,
     )
 
 
@@ -96,6 +103,7 @@ class Client(SyncApi):
         scope: str | None = None,
         auth: AuthFlow | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        deadline: float | None = DEFAULT_DEADLINE,
         retry: RetryPolicy | None = None,
         on_retry: Callable[[RetryInfo], None] | None = None,
         http_client: httpx.Client | None = None,
@@ -110,6 +118,8 @@ class Client(SyncApi):
             auth=auth,
             retry=retry,
             on_retry=on_retry,
+            timeout=timeout,
+            deadline=deadline,
         )
         self._owns_http = http_client is None
         self.http = http_client or httpx.Client(timeout=timeout, limits=DEFAULT_LIMITS)
@@ -160,6 +170,7 @@ class AsyncClient(AsyncApi):
         scope: str | None = None,
         auth: AuthFlow | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        deadline: float | None = DEFAULT_DEADLINE,
         retry: RetryPolicy | None = None,
         on_retry: Callable[[RetryInfo], None] | None = None,
         http_client: httpx.AsyncClient | None = None,
@@ -174,6 +185,8 @@ class AsyncClient(AsyncApi):
             auth=auth,
             retry=retry,
             on_retry=on_retry,
+            timeout=timeout,
+            deadline=deadline,
         )
         self._owns_http = http_client is None
         self.http = http_client or httpx.AsyncClient(timeout=timeout, limits=DEFAULT_LIMITS)
