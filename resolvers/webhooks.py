@@ -127,8 +127,8 @@ def _page_info(page: Page, cursors: list[str]) -> PageInfo:
 
 class WebhookEndpointExtras:
     @strawberry.field(  # type: ignore[untyped-decorator]
-        description="Delivery attempts, newest first; filter on outcome, position, "
-        "event_type, attempt, http_status, replay, created_at, id.",
+        description="Delivery attempts, newest first; filter on "
+        f"{', '.join(sorted(webhook_log.DELIVERIES.filterable))}.",
         metadata=READS_ID,
     )
     async def deliveries(
@@ -152,8 +152,8 @@ class WebhookEndpointExtras:
         )
 
     @strawberry.field(  # type: ignore[untyped-decorator]
-        description="Events given up on, newest first; filter on status, position, "
-        "event_type, created_at, id.",
+        description="Events given up on, newest first; filter on "
+        f"{', '.join(sorted(webhook_log.DEAD_LETTERS.filterable))}.",
         metadata=READS_ID,
     )
     async def dead_letters(
