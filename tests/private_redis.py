@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.processes import free_port
+from tests.tcp_proxy import close_server, end_every_task, ending
 
 
 class PrivateRedis:
@@ -121,18 +122,15 @@ class Proxy:
 
     async def _finish(self) -> None:
         """End every connection's task (each has dropped its sockets, or is dropping them)."""
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await end_every_task()
 
     async def _listen(self) -> None:
         assert self._server is None
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(ending(self._serve), "127.0.0.1", self.port)
 
     async def _cut(self) -> None:
         assert self._server is not None
-        self._server.close()
+        await close_server(self._server)
         for writer in tuple(self._writers):
             writer.transport.abort()
         self._writers.clear()
@@ -141,9 +139,12 @@ class Proxy:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-        except OSError:
+        except OSError:  # Redis is away
             writer.transport.abort()
             return
+        except BaseException:  # ``close()`` cancelled the connect
+            writer.transport.abort()
+            raise
         self._writers.update((writer, up_writer))
         gone = asyncio.Event()
 

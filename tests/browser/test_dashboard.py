@@ -31,7 +31,7 @@ from tests.browser.conftest import Browser, assert_clean
 from tests.conftest import BACKEND, REDIS_URL
 from tests.processes import free_port
 from tests.served import Gateway, gateways, own_database
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import TcpProxy, ending
 
 TOKEN_SECONDS = 30  # the shortest access token lifetime the settings allow
 
@@ -48,12 +48,13 @@ class CuttableProxy(TcpProxy):
     async def _dispatch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         gate = self.gate
         if gate is not None:
+            self.open.add(writer)  # closed by ``close()`` if it is still held then
             await gate.wait()
         await self._handle(reader, writer)
 
     def start(self) -> None:
         async def run() -> None:
-            self.server = await asyncio.start_server(self._dispatch, "127.0.0.1", self.port)
+            self.server = await asyncio.start_server(ending(self._dispatch), "127.0.0.1", self.port)
 
         self._run(run())
 
