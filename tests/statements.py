@@ -4,8 +4,9 @@ The count is taken at the driver, below everything the gateway does: asyncpg's
 ``Connection.fetch`` (every read on PostgreSQL, pooled, pinned or in a transaction)
 and aiosqlite's ``Connection.execute_fetchall`` (every read through Tortoise on
 SQLite). Statements run by the worker's background tasks (the change stream, the
-relay, the revocation sweeper: they read at times of their own) are left out, known
-by the names the gateway gives those tasks.
+relay, the revocation sweeper, the webhook dispatcher and its endpoints' workers: they
+read at times of their own) are left out, known by the names the gateway gives those
+tasks.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ BACKGROUND_TASKS = frozenset(
         "denylist-notices",
         "signing-key-reload",
         "event-bus-reader",
+        "start-when-migrated",
+        "webhook-dispatcher",
+        "webhook-dispatcher-follow",
     }
 )
+BACKGROUND_PREFIXES = ("webhook-endpoint-",)  # one delivery task per endpoint
 
 
 class Reads:
@@ -48,8 +53,12 @@ class Reads:
     def seen(self, sql: object) -> None:
         text = str(sql).lstrip()
         task = asyncio.current_task()
-        if _READ.match(text) and (task is None or task.get_name() not in BACKGROUND_TASKS):
+        if _READ.match(text) and (task is None or not _background(task.get_name())):
             self.statements.append(text)
+
+
+def _background(name: str) -> bool:
+    return name in BACKGROUND_TASKS or name.startswith(BACKGROUND_PREFIXES)
 
 
 @contextmanager
