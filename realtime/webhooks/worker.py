@@ -74,6 +74,7 @@ class EndpointWorker:
         self.wake = asyncio.Event()
         self.breaker = Breaker(self.policy.breaker_failures, self.policy.breaker_cooldown)
         self.failing_since: float | None = None
+        self._chosen: tuple[tuple[tuple[str, ...], str], dict[str, Expr | None]] | None = None
 
     def now(self) -> float:
         return self.dispatcher.clock.time()
@@ -109,7 +110,7 @@ class EndpointWorker:
 
     async def _new_events(self, client: httpx.AsyncClient, target: store.Target) -> bool:
         """Deliver a batch after the cursor; whether there may be more right away."""
-        chosen = selection(target)
+        chosen = self._selection(target)
         head = await head_position()
         events = await events_after(
             target.cursor, organization_id=target.organization_id, resources=chosen, limit=BATCH
@@ -130,11 +131,20 @@ class EndpointWorker:
     async def _deliver(
         self, client: httpx.AsyncClient, target: store.Target, event: dict[str, Any]
     ) -> None:
+        target = await self._current()
+        chosen = self._selection(target)
+        if event["resource"] not in chosen:
+            return  # the endpoint's topics changed since the batch was read
+        condition = chosen[event["resource"]]
+        if condition is not None and not matches(condition, event["data"]):
+            return  # and so did its filter
         body = encode(event)
         counter = itertools.count(1)
 
         async def attempt() -> guard.Reply:
-            return await self._attempt(client, target, event, body, next(counter), replay=False)
+            number = next(counter)
+            # The first attempt uses the endpoint just read; each retry reads it again.
+            return await self._attempt(client, target, event, body, number, replay=False)
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.policy.max_attempts),
@@ -180,13 +190,7 @@ class EndpointWorker:
         if dispatcher.stopping.is_set():
             raise Stopping
         if number > 1 or replay:
-            # The endpoint as it is now: a URL or secret changed during the backoff (an
-            # owner replacing a wrong or compromised receiver) takes effect at once, and
-            # an endpoint disabled or deleted meanwhile gets nothing more.
-            fresh = await store.load_target(self.endpoint_id, store.utc(self.now()))
-            if fresh is None:
-                raise Disabled
-            target = fresh
+            target = await self._current()
         position = int(event["position"])
         headers = signing.headers(target.secrets, str(position), int(time.time()), body)
         reply = await guard.post(
@@ -223,6 +227,23 @@ class EndpointWorker:
         if not reply.delivered:
             await self._maybe_disable(target, now)
         return reply
+
+    def _selection(self, target: store.Target) -> dict[str, Expr | None]:
+        """``selection(target)``, parsed again only when the topics or filter changed."""
+        key = (target.topics, target.filter)
+        if self._chosen is None or self._chosen[0] != key:
+            self._chosen = (key, selection(target))
+        return self._chosen[1]
+
+    async def _current(self) -> store.Target:
+        """The endpoint as it is now, read before every attempt (one primary-key read):
+        a URL or secret changed mid-batch or during a backoff (an owner replacing a
+        wrong or compromised receiver) takes effect at the next attempt, and an endpoint
+        disabled or deleted meanwhile gets nothing more."""
+        fresh = await store.load_target(self.endpoint_id, store.utc(self.now()))
+        if fresh is None:
+            raise Disabled
+        return fresh
 
     def _failure_state(self, reply: guard.Reply, now: float) -> store.FailureState:
         """The breaker and the failure span after ``reply``, as the row keeps them."""

@@ -431,6 +431,47 @@ async def test_a_stop_lets_the_delivery_in_flight_finish_and_sends_it_once(
     assert receiver.ids() == positions  # the first was not sent again
 
 
+@pytest.mark.parametrize("change", ["url", "deleted", "topics"])
+async def test_a_change_while_a_batch_is_in_flight_takes_effect_at_the_next_event(
+    server, tenant, change
+):
+    """The worker reads up to 200 events at once; the endpoint is read again before each
+    one is sent. A receiver replaced, an endpoint deleted or a topic dropped while the
+    first event is in flight gets none of the rest at the old address."""
+    async with Receiver() as old, Receiver() as new:
+        row = await make_endpoint(tenant.id, old.url())
+        old.secrets = new.secrets = [row.secret]
+        positions = await customers(tenant, 3)  # all three in the worker's first batch
+        old.mode = "hold"
+        async with dispatching(server) as dispatcher:
+            await until(lambda: old.held == 1, "the first event, held by the old receiver")
+            if change == "url":
+                await WebhookEndpoint.filter(id=row.id).update(url=new.url())
+            elif change == "deleted":
+                await WebhookEndpoint.filter(id=row.id).delete()
+            else:
+                await WebhookEndpoint.filter(id=row.id).update(topics=["orders"])
+            old.release()
+            if change == "url":
+                await new.wait_for(lambda: new.ids() == positions[1:], "the rest at the new URL")
+            elif change == "deleted":
+                await until(lambda: row.id not in dispatcher.workers, "its worker to end")
+            else:
+
+                async def passed() -> bool:
+                    cursor = await WebhookEndpoint.filter(id=row.id).values_list(
+                        "cursor", flat=True
+                    )
+                    return bool(cursor) and int(cursor[0]) >= positions[-1]
+
+                await until_async(passed, "the cursor past the batch")
+        assert old.ids() == positions[:1]
+        assert [r.webhook_id for r in old.requests] == [str(positions[0])]
+        if change != "url":
+            assert new.requests == []
+        assert old.rejected == new.rejected == []
+
+
 async def test_an_endpoint_added_while_the_dispatcher_runs_gets_a_worker(server, tenant, receiver):
     async with dispatching(server) as dispatcher:
         row = await hook(tenant, receiver)
