@@ -135,6 +135,10 @@ def configure_logging(level: str, fmt: str) -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("tortoise").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # httpx logs every request's full URL at INFO (a webhook receiver's URL may carry a
+    # token in its query) and httpcore every socket step at DEBUG: warnings only.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 class AccessLog:

@@ -10,6 +10,7 @@ without waiting.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -429,6 +430,20 @@ async def test_a_stop_lets_the_delivery_in_flight_finish_and_sends_it_once(
     async with dispatching(server):
         await receiver.wait_for(lambda: len(receiver.delivered) == 2, "the second event")
     assert receiver.ids() == positions  # the first was not sent again
+
+
+async def test_a_delivery_leaves_the_endpoint_s_url_out_of_the_log(server, tenant, caplog):
+    """A receiver's URL may carry a token in its query: no log line repeats it (httpx
+    logs each request's URL at INFO unless told otherwise)."""
+    caplog.set_level(logging.INFO)  # the default LOG_LEVEL
+    async with Receiver() as receiver:
+        row = await make_endpoint(tenant.id, receiver.url("/hook?token=TOPSECRET123"))
+        receiver.secrets = [row.secret]
+        async with dispatching(server):
+            positions = await customers(tenant, 1)
+            await receiver.wait_for(lambda: receiver.ids() == positions, "the delivery")
+        assert receiver.requests[0].path == "/hook?token=TOPSECRET123"
+    assert "TOPSECRET123" not in caplog.text
 
 
 @pytest.mark.parametrize("change", ["url", "deleted", "topics"])
