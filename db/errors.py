@@ -7,7 +7,8 @@
     ├── NotFound                   NOT_FOUND              404
     ├── Conflict                   CONFLICT               409
     │   ├── InvalidTransition      INVALID_TRANSITION     409
-    │   └── InsufficientStock      INSUFFICIENT_STOCK     409
+    │   ├── InsufficientStock      INSUFFICIENT_STOCK     409
+    │   └── LimitReached           LIMIT_REACHED          409  (a per-organization cap)
     ├── PreconditionFailed         PRECONDITION_FAILED    412
     ├── InvalidArgument            INVALID_ARGUMENT       400  (query parameters, filters)
     ├── ValidationFailed           VALIDATION_ERROR       422  (bodies; per-field errors)
@@ -98,6 +99,11 @@ class InvalidTransition(Conflict):
 class InsufficientStock(Conflict):
     code = "INSUFFICIENT_STOCK"
     title = "Insufficient stock"
+
+
+class LimitReached(Conflict):
+    code = "LIMIT_REACHED"
+    title = "Limit reached"
 
 
 class PreconditionFailed(DomainError):

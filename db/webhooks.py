@@ -32,12 +32,13 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import MISSING, AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
+from tortoise.expressions import F
 
 from db import customers, models, orders, products, suppliers
 from db.crud import Crud
 from db.declare import POSITION, Action, Resource, list_spec
-from db.errors import FieldError, InvalidArgument, NotFound, ValidationFailed
-from db.events import head_position
+from db.errors import FieldError, InvalidArgument, LimitReached, NotFound, ValidationFailed
+from db.events import head_position, writing
 from db.filtering import parse_filter
 from db.inputs import Input, Line, Text
 from db.principal import Principal
@@ -47,6 +48,9 @@ SCOPE = "webhooks:admin"
 SECRET_PREFIX = "whsec_"  # noqa: S105  (the format's prefix, not a secret)
 SECRET_OVERLAP = timedelta(hours=24)  # how long a rotated-out secret keeps signing
 MAX_TOPICS = 20
+# Each enabled endpoint is a worker, a connection pool and a request per event: the
+# cap bounds what one organization costs the installation (Stripe allows 16).
+MAX_ENDPOINTS = 20  # per organization, enabled or not
 Row = dict[str, Any]
 
 
@@ -280,7 +284,19 @@ async def create(principal: Principal, data: BaseModel) -> Row:
     values.update(secret=secret, cursor=await head_position())
     if not values["enabled"]:
         values.update(disabled_at=_now(), disabled_reason="disabled by a client")
-    row = await create_row(principal, SPEC, _stored(values))
+    async with writing():
+        # The organization's row, locked by a write that changes nothing: concurrent
+        # creates count one after the other, so none passes the cap (SQLite has one writer).
+        await models.Organization.filter(id=principal.organization_id).update(slug=F("slug"))
+        count = await models.WebhookEndpoint.filter(
+            organization_id=principal.organization_id
+        ).count()
+        if count >= MAX_ENDPOINTS:
+            raise LimitReached(
+                f"an organization has at most {MAX_ENDPOINTS} webhook endpoints; "
+                "delete one it no longer needs first"
+            )
+        row = await create_row(principal, SPEC, _stored(values))
     return {**row, "secret": secret}
 
 

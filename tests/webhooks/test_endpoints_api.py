@@ -7,6 +7,7 @@ disabled unless a test needs otherwise, so the gateway's dispatcher leaves them 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -449,3 +450,35 @@ async def test_webhooks_admin_alone_cannot_reach_the_data_an_endpoint_sends(
     ) as enough:
         r = await enough.get(f"{path}/dead-letters")
         assert r.status_code == 200, r.text
+
+
+# -- the per-organization cap ------------------------------------------------------------------
+
+
+async def test_an_organization_has_at_most_max_endpoints_on_both_doors(tenant: Tenant) -> None:
+    """Each endpoint costs the installation a worker and a request per event: the cap
+    holds at its edge, answers the same code on both doors, and a delete makes room."""
+    ids = [(await create(tenant.client))["id"] for _ in range(webhooks.MAX_ENDPOINTS)]
+    r = await tenant.client.post(BASE, json=body())
+    assert_problem(r, 409, "LIMIT_REACHED")
+    assert str(webhooks.MAX_ENDPOINTS) in r.json()["detail"]
+    refused = await graphql(
+        tenant.client,
+        "mutation ($i: WebhookEndpointInput!) { createWebhookEndpoint(input: $i) { id } }",
+        {"i": body()},
+    )
+    assert refused["errors"][0]["extensions"]["code"] == "LIMIT_REACHED"
+    assert await WebhookEndpoint.filter(organization_id=tenant.id).count() == len(ids)
+    assert (await tenant.client.delete(f"{BASE}/{ids[0]}")).status_code == 204
+    await create(tenant.client)  # room for one again
+    assert_problem(await tenant.client.post(BASE, json=body()), 409, "LIMIT_REACHED")
+
+
+async def test_concurrent_creates_at_the_edge_of_the_cap_make_exactly_one(tenant: Tenant) -> None:
+    for _ in range(webhooks.MAX_ENDPOINTS - 1):
+        await create(tenant.client)
+    answers = await asyncio.gather(*(tenant.client.post(BASE, json=body()) for _ in range(6)))
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 5
+    assert await WebhookEndpoint.filter(organization_id=tenant.id).count() == (
+        webhooks.MAX_ENDPOINTS
+    )
