@@ -482,3 +482,11 @@ async def test_concurrent_creates_at_the_edge_of_the_cap_make_exactly_one(tenant
     assert await WebhookEndpoint.filter(organization_id=tenant.id).count() == (
         webhooks.MAX_ENDPOINTS
     )
+
+
+def test_the_sdk_raises_limit_reached_for_the_cap() -> None:
+    from gateway_client.errors import LimitReached, from_problem
+
+    problem = {"code": "LIMIT_REACHED", "detail": "at most 20", "status": 409}
+    error = from_problem(409, problem, {}, None)
+    assert isinstance(error, LimitReached)

@@ -132,6 +132,12 @@ class InsufficientStock(Conflict):
     codes = frozenset({"INSUFFICIENT_STOCK"})
 
 
+class LimitReached(Conflict):
+    """A per-organization cap (e.g. 20 webhook endpoints): delete one first."""
+
+    codes = frozenset({"LIMIT_REACHED"})
+
+
 class ResyncRequired(ApiError):
     """The stream position to resume from is no longer kept (or never was): reload the
     state you mirror, then stream again without a position."""
@@ -195,6 +201,7 @@ _ALL: tuple[type[ApiError], ...] = (
     Conflict,
     InvalidTransition,
     InsufficientStock,
+    LimitReached,
     ResyncRequired,
     PreconditionFailed,
     ValidationFailed,
