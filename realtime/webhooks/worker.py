@@ -143,7 +143,8 @@ class EndpointWorker:
 
         async def attempt() -> guard.Reply:
             number = next(counter)
-            # The first attempt uses the endpoint just read; each retry reads it again.
+            # The first attempt uses the endpoint just read (unless the breaker makes it
+            # wait); each retry reads it again.
             return await self._attempt(client, target, event, body, number, replay=False)
 
         retrying = AsyncRetrying(
@@ -186,10 +187,11 @@ class EndpointWorker:
         replay: bool,
     ) -> guard.Reply:
         dispatcher = self.dispatcher
-        await dispatcher.pause(self.breaker.wait(self.now()))
+        cooldown = self.breaker.wait(self.now())
+        await dispatcher.pause(cooldown)
         if dispatcher.stopping.is_set():
             raise Stopping
-        if number > 1 or replay:
+        if number > 1 or replay or cooldown > 0:  # else ``_deliver`` has just read it
             target = await self._current()
         position = int(event["position"])
         headers = signing.headers(target.secrets, str(position), int(time.time()), body)

@@ -273,6 +273,26 @@ async def test_the_breaker_opens_after_failures_and_half_opens_after_its_cooldow
     assert len(receiver.requests) == 4
 
 
+async def test_a_url_changed_during_the_breaker_s_cooldown_gets_the_next_event(server, tenant):
+    """The next event's first attempt waits for the open breaker: the endpoint is read
+    after that wait, so a receiver replaced meanwhile gets the trial."""
+    clock = JumpingTime(block_at=50)  # backoffs pass at once; the cooldown waits for us
+    policy = {"breaker_failures": 3, "breaker_cooldown": 100, "max_attempts": 3}
+    async with Receiver() as old, Receiver() as new:
+        row = await make_endpoint(tenant.id, old.url())
+        old.secrets = new.secrets = [row.secret]
+        old.mode = "fail"
+        async with dispatching(server, clock, **policy):
+            positions = await customers(tenant, 2)
+            await until(lambda: clock.blocked == 1, "the second event, waiting on the breaker")
+            assert len(old.requests) == 3  # the first event's attempts: a dead letter
+            await WebhookEndpoint.filter(id=row.id).update(url=new.url())
+            clock.release()
+            await new.wait_for(lambda: new.ids() == positions[1:], "the trial at the new URL")
+        assert len(old.requests) == 3
+        assert old.rejected == new.rejected == []
+
+
 async def _closed(endpoint_id: int) -> bool:
     state = await endpoint(endpoint_id)
     return state.breaker_open_until is None and state.consecutive_failures == 0
